@@ -1,0 +1,200 @@
+"""Deterministic seed data: ~65 batches across every status, with real small files.
+
+Seeded batches go through the same lifecycle code as created ones (with longer, per-batch
+durations), so their timestamps, counts and output files are consistent, and the non-terminal
+ones keep progressing with the clock.
+"""
+
+import json
+
+from .state import WINDOW_SECS
+
+MODELS = {
+    "/v1/chat/completions": ["gpt-4o-mini", "gpt-4.1-mini", "gpt-5-mini-2025-08-07", "gpt-4o-2024-08-06"],
+    "/v1/responses": ["gpt-5-2025-08-07", "gpt-5-mini", "o4-mini"],
+    "/v1/embeddings": ["text-embedding-3-small", "text-embedding-3-large"],
+    "/v1/completions": ["gpt-3.5-turbo-instruct"],
+    "/v1/moderations": ["omni-moderation-latest"],
+    "/v1/images/generations": ["gpt-image-1"],
+    "/v1/videos": ["sora-2"],
+}
+ENDPOINT_WEIGHTS = [
+    ("/v1/chat/completions", 50), ("/v1/responses", 25), ("/v1/embeddings", 15), ("/v1/completions", 4),
+    ("/v1/moderations", 3), ("/v1/images/generations", 2), ("/v1/videos", 1),
+]
+TEAMS = ["search", "support", "growth", "research", "billing", "trust-and-safety"]
+DESCRIPTIONS = [
+    "nightly eval run {n}", "support ticket triage {n}", "product description rewrite batch {n}",
+    "embedding refresh for catalog shard {n}", "weekly summarisation job {n}", "classifier backfill {n}",
+    "A/B prompt experiment #{n}", "translation of help-center articles (part {n})",
+]
+PROMPTS = [
+    "Summarise the following customer review in one sentence.",
+    "Classify the sentiment of this support ticket.",
+    "Translate the paragraph into French.",
+    "Extract the product attributes as JSON.",
+    "Write a short title for this article.",
+    "Is this message spam? Answer yes or no.",
+]
+
+# (kind, how many)
+PLAN = [
+    ("completed", 19), ("completed_some_failed", 10), ("completed_all_failed", 3), ("completed_legacy", 3),
+    ("failed_token_limit", 4), ("failed_invalid", 3), ("expired", 4), ("cancelled", 5), ("cancelling", 2),
+    ("in_progress", 7), ("finalizing", 3), ("validating", 2),
+]
+
+
+def _pick_endpoint(rng):
+    total = sum(w for _, w in ENDPOINT_WEIGHTS)
+    x = rng.uniform(0, total)
+    for ep, w in ENDPOINT_WEIGHTS:
+        x -= w
+        if x <= 0:
+            return ep
+    return ENDPOINT_WEIGHTS[0][0]
+
+
+def _body(endpoint, model, rng, i):
+    prompt = rng.choice(PROMPTS) + " Item %d." % i
+    if endpoint == "/v1/chat/completions":
+        return {"model": model, "messages": [{"role": "system", "content": "You are a helpful assistant."},
+                                             {"role": "user", "content": prompt}], "max_tokens": 256}
+    if endpoint == "/v1/responses":
+        return {"model": model, "input": prompt}
+    if endpoint in ("/v1/embeddings", "/v1/moderations"):
+        return {"model": model, "input": prompt}
+    if endpoint == "/v1/completions":
+        return {"model": model, "prompt": prompt, "max_tokens": 128}
+    if endpoint == "/v1/videos":
+        return {"model": model, "prompt": prompt, "seconds": "4"}
+    return {"model": model, "prompt": prompt, "size": "1024x1024"}
+
+
+def _write_input(state, endpoint, model, n, rng, fail_share=0.0, bad_line=None, created=None, name=None):
+    path = state.new_file_path()
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            body = _body(endpoint, model, rng, i)
+            if fail_share >= 1.0 or (fail_share and rng.random() < fail_share):
+                body["fail"] = rng.choice([400, 400, 500])
+            line = {"custom_id": "request-%d" % (i + 1), "method": "POST", "url": endpoint, "body": body}
+            if bad_line is not None and i == bad_line:
+                kind = rng.choice(["json", "url", "dup"])
+                if kind == "json":
+                    fh.write('{"custom_id": "request-%d", "method": "POST", "url": ' % (i + 1) + "\n")
+                    continue
+                if kind == "url":
+                    line["url"] = "/v1/completions" if endpoint != "/v1/completions" else "/v1/chat/completions"
+                else:
+                    line["custom_id"] = "request-1"
+            fh.write(json.dumps(line) + "\n")
+    return state.add_file(path, name or "batch_input.jsonl", "batch", created_at=created, rng=rng)
+
+
+def _metadata(rng, n):
+    r = rng.random()
+    if r < 0.2:
+        return None
+    if r < 0.27:
+        return {}
+    md = {"description": rng.choice(DESCRIPTIONS).format(n=n)}
+    if rng.random() < 0.7:
+        md["team"] = rng.choice(TEAMS)
+    if rng.random() < 0.25:
+        md["run_id"] = "run-%04d" % rng.randrange(10000)
+    return md
+
+
+def seed_state(state, rng):
+    now = state.now()
+    state._seed_rng = rng
+    n = 0
+    try:
+        with state.lock:
+            for kind, count in PLAN:
+                for _ in range(count):
+                    n += 1
+                    _seed_one(state, rng, kind, now, n)
+    finally:
+        state._seed_rng = None
+
+
+def _seed_one(state, rng, kind, now, n):
+    endpoint = _pick_endpoint(rng)
+    model = rng.choice(MODELS[endpoint])
+    big = kind in ("in_progress", "finalizing", "cancelling", "validating")
+    lines = rng.randint(100, 1200) if big else rng.randint(3, 40)
+    # age of the batch in seconds and its lifecycle parameters
+    validate = rng.uniform(15, 240)
+    cancel_at = None
+    rate = None
+    finalize = rng.uniform(30, 900)
+    cancel_secs = rng.uniform(20, 300)
+    fail_share = 0.0
+    bad_line = None
+    if kind.startswith("completed"):
+        age = rng.uniform(2 * 3600, 10 * 86400)
+        rate = lines / rng.uniform(120, 3 * 3600)
+        if kind == "completed_some_failed":
+            fail_share = rng.uniform(0.15, 0.4)
+        elif kind == "completed_all_failed":
+            fail_share = 1.0
+    elif kind == "failed_token_limit":
+        age = rng.uniform(600, 9 * 86400)
+    elif kind == "failed_invalid":
+        age = rng.uniform(600, 9 * 86400)
+        bad_line = rng.randrange(lines)
+    elif kind == "expired":
+        age = rng.uniform(1.2 * 86400, 9 * 86400)
+        rate = lines * rng.uniform(0.3, 0.9) / WINDOW_SECS
+    elif kind == "cancelled":
+        age = rng.uniform(86400, 9 * 86400)
+        rate = lines / 3600.0
+        cancel_at = validate + rng.uniform(60, 3000)
+    elif kind == "cancelling":
+        age = rng.uniform(1200, 3600)
+        validate = 60
+        rate = lines / 7200.0
+        cancel_at = age - rng.uniform(5, 60)
+        cancel_secs = 600
+    elif kind == "in_progress":
+        age = rng.uniform(600, 5 * 3600)
+        validate = 60
+        rate = rng.uniform(0.1, 0.9) * lines / (age - validate)
+    elif kind == "finalizing":
+        age = rng.uniform(3600, 3 * 3600)
+        validate = 60
+        ago = rng.uniform(30, 120)
+        rate = lines / (age - validate - ago)
+        finalize = ago + rng.uniform(900, 1800)
+    else:  # validating
+        age = rng.uniform(5, 90)
+        validate = age + rng.uniform(300, 1800)
+    created_t = now - age
+    name = rng.choice(["requests", "eval", "prompts", "batch_input", "nightly", "catalog"]) + "_%d.jsonl" % n
+    f = _write_input(state, endpoint, model, lines, rng, fail_share, bad_line,
+                     created=int(created_t) - rng.randint(2, 120), name=name)
+    b = state.create_batch(f["id"], endpoint, metadata=_metadata(rng, n), created_t=created_t, rng=rng,
+                           validate=False)
+    b.validate_secs = validate
+    b.finalize_secs = finalize
+    b.cancel_secs = cancel_secs
+    b.rate = rate
+    if kind == "completed_legacy":
+        b.legacy = True
+        b.data["usage"] = None
+    if kind == "failed_token_limit":
+        b.forced_model = model
+        b.forced_errors = [{
+            "code": "token_limit_exceeded",
+            "message": "Enqueued token limit reached for %s in organization org-emulator. Limit: 2,000,000 "
+                       "enqueued tokens. Please try again once some in_progress batches have been completed."
+                       % model,
+            "param": None,
+            "line": None,
+        }]
+    state.start_validation(b)
+    if cancel_at is not None:
+        state.cancel_batch(b.data["id"], at=created_t + cancel_at)
+    state._tick(b, now)

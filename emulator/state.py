@@ -1,0 +1,610 @@
+"""In-memory store of the emulator: files, batches, time-driven lifecycle, counters and faults.
+
+Everything is guarded by one re-entrant lock (``state.lock``). Batch lifecycles are evaluated
+lazily: every read calls ``_tick`` which replays the transitions that should have happened
+between the last evaluation and "now" on the emulator clock, using the exact event times
+(not the time of the read) for the timestamps.
+"""
+
+import array
+import collections
+import copy
+import json
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+
+from . import ids
+from .responses import failure_body, stable_hash, success_body, token_counts
+
+ENDPOINTS = (
+    "/v1/responses",
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/completions",
+    "/v1/moderations",
+    "/v1/images/generations",
+    "/v1/images/edits",
+    "/v1/videos",
+)
+FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+TERMINAL = ("failed", "completed", "expired", "cancelled")
+CANCELLABLE = ("validating", "in_progress", "finalizing")
+
+# Durations in emulated seconds (the clock already includes the speed factor).
+VALIDATE_SECS = 2.0
+FINALIZE_SECS = 2.0
+CANCEL_SECS = 3.0
+MIN_RATE = 10.0  # requests per emulated second (created batches also finish in <= ~60 s)
+WINDOW_SECS = 86400
+MAX_REQUESTS = 50_000
+SYNC_VALIDATE_BYTES = 5 * 1024 * 1024  # bigger input files are validated in a background thread
+THIRTY_DAYS = 30 * 86400
+FAIL_PERCENT = 5  # share of requests that fail, chosen by custom_id hash
+
+BATCH_FIELDS = (
+    "id", "object", "endpoint", "model", "errors", "input_file_id", "completion_window", "status",
+    "output_file_id", "error_file_id", "created_at", "in_progress_at", "expires_at", "finalizing_at",
+    "completed_at", "failed_at", "expired_at", "cancelling_at", "cancelled_at", "request_counts",
+    "usage", "metadata",
+)
+
+
+def _zero_usage():
+    return {
+        "input_tokens": 0,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 0,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 0,
+    }
+
+
+class _Batch:
+    """A batch: ``data`` is the public object; the rest drives the lifecycle."""
+
+    def __init__(self, data):
+        self.data = data
+        self.static = False
+        self.created_t = float(data["created_at"])
+        self.validate_secs = VALIDATE_SECS
+        self.finalize_secs = FINALIZE_SECS
+        self.cancel_secs = CANCEL_SECS
+        self.rate = None  # None = derive from total
+        self.forced_errors = None  # batch-level errors to fail with at validation
+        self.forced_model = None
+        self.legacy = False  # no model/usage (pre Sept 2025 batches)
+        self.validation = None  # result dict once validated
+        self.validating_thread = None
+        self.output_expires_secs = None
+        self.done = 0  # processed requests, in processing order
+        self.t0 = None  # processing epoch
+        self.base = 0  # done at t0
+        self.cancel_t = None
+        self.finalize_t = None
+
+
+class _Fault:
+    def __init__(self, route, method, status, body, headers, delay, drop, truncate, times, content_type):
+        if route and " " in route and method is None:
+            method, route = route.split(" ", 1)
+        self.route = route
+        self.method = method.upper() if method else None
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.delay = float(delay or 0.0)
+        self.drop = bool(drop)
+        self.truncate = bool(truncate)
+        self.times = times
+        self.content_type = content_type
+
+    def matches(self, method, route):
+        if self.route is not None and self.route != route:
+            return False
+        if self.method is not None and self.method != method:
+            return False
+        return True
+
+
+class EmulatorState:
+    def __init__(self, speed=1.0, seed=True, tmpdir=None):
+        self.lock = threading.RLock()
+        self.speed = float(speed)
+        self._mono0 = time.monotonic()
+        self._unix0 = time.time()
+        self._offset = 0.0
+        self.dir = tmpdir or tempfile.mkdtemp(prefix="openai-emulator-")
+        self._own_dir = tmpdir is None
+        self.files = {}  # id -> {"meta": dict, "path": str, "deleted": bool}
+        self.batches = {}  # id -> _Batch
+        self.counts = collections.Counter()
+        self.connections = 0
+        self._faults = []
+        self._n = 0
+        if seed:
+            from .seed import seed_state
+
+            seed_state(self, random.Random(42))
+
+    # ------------------------------------------------------------------ clock
+    def now(self):
+        return self._unix0 + (time.monotonic() - self._mono0) * self.speed + self._offset
+
+    def advance(self, seconds):
+        with self.lock:
+            self._offset += float(seconds)
+            return self.now()
+
+    # --------------------------------------------------------------- counters
+    def count(self, key):
+        with self.lock:
+            self.counts[key] += 1
+
+    def total_requests(self):
+        with self.lock:
+            return sum(self.counts.values())
+
+    def reset_counts(self):
+        with self.lock:
+            self.counts.clear()
+            self.connections = 0
+
+    def add_connection(self):
+        with self.lock:
+            self.connections += 1
+
+    def stats(self):
+        with self.lock:
+            return {"counts": dict(self.counts), "total": sum(self.counts.values()), "connections": self.connections}
+
+    # ----------------------------------------------------------------- faults
+    def inject_fault(self, route=None, method=None, status=None, body=None, headers=None, delay=0.0,
+                     drop=False, truncate=False, times=1, content_type=None):
+        f = _Fault(route, method, status, body, headers, delay, drop, truncate, times, content_type)
+        with self.lock:
+            self._faults.append(f)
+        return f
+
+    def clear_faults(self):
+        with self.lock:
+            self._faults.clear()
+
+    def take_fault(self, method, route):
+        """Return (and consume one use of) the first fault matching this request, or None."""
+        with self.lock:
+            for f in self._faults:
+                if f.matches(method, route):
+                    if f.times is not None:
+                        f.times -= 1
+                        if f.times <= 0:
+                            self._faults.remove(f)
+                    return f
+        return None
+
+    # ------------------------------------------------------------------ files
+    def new_file_path(self):
+        with self.lock:
+            self._n += 1
+            return os.path.join(self.dir, "f%06d.bin" % self._n)
+
+    def add_file(self, path, filename, purpose, created_at=None, expires_at="default", rng=None):
+        size = os.path.getsize(path)
+        with self.lock:
+            created = int(created_at if created_at is not None else self.now())
+            if expires_at == "default":
+                expires_at = created + THIRTY_DAYS if purpose in ("batch", "batch_output") else None
+            fid = ids.file_id(rng)
+            meta = {
+                "id": fid,
+                "object": "file",
+                "bytes": size,
+                "created_at": created,
+                "filename": filename,
+                "purpose": purpose,
+                "status": "processed",
+                "expires_at": expires_at,
+                "status_details": None,
+            }
+            self.files[fid] = {"meta": meta, "path": path}
+            return dict(meta)
+
+    def get_file(self, fid):
+        with self.lock:
+            f = self.files.get(fid)
+            return (dict(f["meta"]), f["path"]) if f else (None, None)
+
+    def delete_file(self, fid):
+        with self.lock:
+            f = self.files.pop(fid, None)
+        if f:
+            try:
+                os.unlink(f["path"])
+            except OSError:
+                pass
+        return f is not None
+
+    def list_files(self):
+        with self.lock:
+            return [dict(f["meta"]) for f in self.files.values()]
+
+    # ---------------------------------------------------------------- batches
+    def create_batch(self, input_file_id, endpoint, completion_window="24h", metadata=None,
+                     output_expires_after=None, created_t=None, rng=None, validate=True):
+        """Create a batch in ``validating`` (inputs are assumed to be validated already)."""
+        with self.lock:
+            t = self.now() if created_t is None else float(created_t)
+            created = int(t)
+            data = {k: None for k in BATCH_FIELDS}
+            data.update(
+                id=ids.batch_id(rng),
+                object="batch",
+                endpoint=endpoint,
+                input_file_id=input_file_id,
+                completion_window=completion_window,
+                status="validating",
+                created_at=created,
+                expires_at=created + WINDOW_SECS,
+                request_counts={"total": 0, "completed": 0, "failed": 0},
+                usage=_zero_usage(),
+                metadata=metadata,
+            )
+            b = _Batch(data)
+            b.created_t = t
+            if output_expires_after:
+                b.output_expires_secs = int(output_expires_after["seconds"])
+            self.batches[data["id"]] = b
+        if validate:
+            self.start_validation(b)
+        return b
+
+    def start_validation(self, b):
+        _, path = self.get_file(b.data["input_file_id"])
+        size = os.path.getsize(path) if path and os.path.exists(path) else 0
+        if size <= SYNC_VALIDATE_BYTES:
+            res = self._validate(b, path)
+            with self.lock:
+                b.validation = res
+        else:
+            def run():
+                res = self._validate(b, path)
+                with self.lock:
+                    b.validation = res
+
+            th = threading.Thread(target=run, name="emulator-validate", daemon=True)
+            b.validating_thread = th
+            th.start()
+
+    def add_batch(self, **fields):
+        """Insert a batch with the given public fields. Such batches are static (no lifecycle)."""
+        with self.lock:
+            now = int(self.now())
+            data = {k: None for k in BATCH_FIELDS}
+            data.update(
+                id=ids.batch_id(),
+                object="batch",
+                endpoint="/v1/chat/completions",
+                input_file_id=ids.file_id(),
+                completion_window="24h",
+                status="completed",
+                created_at=now,
+                request_counts={"total": 0, "completed": 0, "failed": 0},
+            )
+            data.update(fields)
+            if data.get("expires_at") is None and "expires_at" not in fields:
+                data["expires_at"] = data["created_at"] + WINDOW_SECS
+            b = _Batch(data)
+            b.static = True
+            self.batches[data["id"]] = b
+            return copy.deepcopy(data)
+
+    def get_batch(self, batch_id):
+        with self.lock:
+            b = self.batches.get(batch_id)
+            if b is None:
+                return None
+            self._tick(b, self.now())
+            return copy.deepcopy(b.data)
+
+    def list_batches(self):
+        """All batches, ticked, newest first (created_at desc, then id desc)."""
+        with self.lock:
+            now = self.now()
+            out = []
+            for b in self.batches.values():
+                self._tick(b, now)
+                out.append(copy.deepcopy(b.data))
+        out.sort(key=lambda d: (d["created_at"], d["id"]), reverse=True)
+        return out
+
+    def cancel_batch(self, batch_id, at=None):
+        """Returns (batch dict, None) or (None, "not_found") or (batch dict, "conflict")."""
+        with self.lock:
+            b = self.batches.get(batch_id)
+            if b is None:
+                return None, "not_found"
+            t = self.now() if at is None else at
+            self._tick(b, t)
+            st = b.data["status"]
+            if st == "cancelling":
+                return copy.deepcopy(b.data), None
+            if st not in CANCELLABLE:
+                return copy.deepcopy(b.data), "conflict"
+            b.cancel_t = t
+            b.data["status"] = "cancelling"
+            b.data["cancelling_at"] = int(t)
+            return copy.deepcopy(b.data), None
+
+    # -------------------------------------------------------------- lifecycle
+    def _validate(self, b, path):
+        """Parse the input JSONL once, streaming. Returns the plan or the errors."""
+        endpoint = b.data["endpoint"]
+        if b.forced_errors:
+            return {"ok": False, "errors": b.forced_errors, "model": b.forced_model, "total": 0}
+        errors = []
+        seen = set()
+        models = {}
+        offsets = array.array("Q")
+        outcomes = bytearray()
+        in_tok = array.array("I")
+        out_tok = array.array("I")
+        lineno = 0
+        first_model = None
+
+        def err(code, message, param=None, line=None):
+            if len(errors) < 100:
+                errors.append({"code": code, "message": message, "param": param, "line": line})
+
+        if path is None:
+            err("invalid_file", "The input file could not be found.")
+            return {"ok": False, "errors": errors, "model": None, "total": 0}
+        with open(path, "rb") as fh:
+            pos = 0
+            for raw in fh:
+                lineno += 1
+                start = pos
+                pos += len(raw)
+                if not raw.strip():
+                    continue
+                if len(offsets) >= MAX_REQUESTS:
+                    err("too_many_requests",
+                        "The input file contains more than the maximum of %d requests." % MAX_REQUESTS,
+                        None, lineno)
+                    break
+                try:
+                    obj = json.loads(raw)
+                except ValueError:
+                    err("invalid_json_line",
+                        "This line is not parseable as valid JSON.", None, lineno)
+                    continue
+                if not isinstance(obj, dict):
+                    err("invalid_json_line", "Each line must be a JSON object.", None, lineno)
+                    continue
+                cid = obj.get("custom_id")
+                if not isinstance(cid, str) or not cid:
+                    err("missing_required_parameter", "Missing required parameter: 'custom_id'.", "custom_id", lineno)
+                    continue
+                if cid in seen:
+                    err("duplicate_custom_id",
+                        "The custom_id for this request is a duplicate of another request. "
+                        "The custom_id parameter must be unique for each request in a batch.",
+                        "custom_id", lineno)
+                    continue
+                seen.add(cid)
+                if obj.get("method") != "POST":
+                    err("invalid_method", "The method for this request must be 'POST'.", "method", lineno)
+                    continue
+                if obj.get("url") != endpoint:
+                    err("invalid_url",
+                        "The URL provided for this request does not match the batch endpoint '%s'." % endpoint,
+                        "url", lineno)
+                    continue
+                body = obj.get("body")
+                if not isinstance(body, dict):
+                    err("missing_required_parameter", "Missing required parameter: 'body'.", "body", lineno)
+                    continue
+                model = body.get("model")
+                if model is not None:
+                    if first_model is None:
+                        first_model = (model, lineno)
+                    elif model != first_model[0]:
+                        err("mismatched_model",
+                            "The provided model '%s' does not match the model '%s' used on line %d. "
+                            "Each input file can only include requests to a single model."
+                            % (model, first_model[0], first_model[1]),
+                            "body.model", lineno)
+                        continue
+                    models[model] = True
+                h = stable_hash(cid)
+                fail = body.get("fail")
+                if fail is True:
+                    outcome = 1
+                elif isinstance(fail, int) and not isinstance(fail, bool) and 400 <= fail <= 599:
+                    outcome = {400: 1, 500: 2, 429: 3}.get(fail, 2 if fail >= 500 else 1)
+                elif h % 100 < FAIL_PERCENT:
+                    outcome = 1 + (h >> 8) % 2
+                else:
+                    outcome = 0
+                i_t, o_t = token_counts(endpoint, len(raw), h)
+                offsets.append(start)
+                outcomes.append(outcome)
+                in_tok.append(i_t)
+                out_tok.append(o_t)
+        if not errors and not offsets:
+            err("empty_file", "The batch input file is empty.")
+        if errors:
+            return {"ok": False, "errors": errors, "model": None, "total": 0}
+        n = len(offsets)
+        order = list(range(n))
+        random.Random(b.data["id"]).shuffle(order)
+        return {
+            "ok": True,
+            "errors": None,
+            "model": first_model[0] if first_model else None,
+            "total": n,
+            "order": array.array("I", order),
+            "offsets": offsets,
+            "outcomes": outcomes,
+            "in_tok": in_tok,
+            "out_tok": out_tok,
+            "path": path,
+        }
+
+    def _rate(self, b):
+        if b.rate:
+            return b.rate
+        total = b.validation["total"] if b.validation else 0
+        return max(MIN_RATE, total / 60.0)
+
+    def _process_to(self, b, t):
+        v = b.validation
+        total = v["total"]
+        target = min(total, b.base + int((t - b.t0) * self._rate(b) + 1e-9))
+        if target <= b.done:
+            return
+        rc = b.data["request_counts"]
+        usage = b.data["usage"]
+        outcomes, order, in_tok, out_tok = v["outcomes"], v["order"], v["in_tok"], v["out_tok"]
+        for i in range(b.done, target):
+            idx = order[i]
+            if outcomes[idx] == 0:
+                rc["completed"] += 1
+                if usage is not None:
+                    usage["input_tokens"] += in_tok[idx]
+                    usage["output_tokens"] += out_tok[idx]
+                    usage["total_tokens"] += in_tok[idx] + out_tok[idx]
+            else:
+                rc["failed"] += 1
+        b.done = target
+
+    def _tick(self, b, now):
+        if b.static:
+            return
+        d = b.data
+        exp_t = b.created_t + WINDOW_SECS
+        for _ in range(10):
+            st = d["status"]
+            if st == "validating":
+                t_end = b.created_t + b.validate_secs
+                if now >= exp_t and (exp_t <= t_end or b.validation is None):
+                    self._finish(b, "expired", exp_t)
+                    return
+                if now < t_end or b.validation is None:
+                    return
+                v = b.validation
+                if not b.legacy:
+                    d["model"] = v["model"]
+                if not v["ok"]:
+                    d["status"] = "failed"
+                    d["failed_at"] = int(t_end)
+                    d["errors"] = {"object": "list", "data": v["errors"]}
+                    return
+                d["status"] = "in_progress"
+                d["in_progress_at"] = int(t_end)
+                d["request_counts"]["total"] = v["total"]
+                b.t0 = t_end
+                b.base = 0
+            elif st == "in_progress":
+                v = b.validation
+                t_done = b.t0 + (v["total"] - b.base) / self._rate(b)
+                if exp_t < t_done and now >= exp_t:
+                    self._process_to(b, exp_t)
+                    self._finish(b, "expired", exp_t)
+                    return
+                if now < t_done:
+                    self._process_to(b, now)
+                    return
+                self._process_to(b, t_done + 1.0)
+                d["status"] = "finalizing"
+                d["finalizing_at"] = int(t_done)
+                b.finalize_t = t_done
+            elif st == "finalizing":
+                t_end = b.finalize_t + b.finalize_secs
+                if now < t_end:
+                    return
+                self._finish(b, "completed", t_end)
+                return
+            elif st == "cancelling":
+                t_end = b.cancel_t + b.cancel_secs
+                if now < t_end:
+                    return
+                self._finish(b, "cancelled", t_end)
+                return
+            else:
+                return
+
+    def _finish(self, b, status, t):
+        d = b.data
+        self._write_outputs(b, status, t)
+        d["status"] = status
+        d[{"completed": "completed_at", "expired": "expired_at", "cancelled": "cancelled_at"}[status]] = int(t)
+
+    def _write_outputs(self, b, status, t):
+        """Write output / error JSONL files line by line (processing order != input order)."""
+        v = b.validation
+        if not v or not v["ok"]:
+            return
+        d = b.data
+        created = int(t)
+        model = d["model"] or v["model"]
+        endpoint = d["endpoint"]
+        out_path, err_path = self.new_file_path(), self.new_file_path()
+        n_out = n_err = 0
+        order, outcomes, offsets = v["order"], v["outcomes"], v["offsets"]
+        upto = v["total"] if status == "expired" else b.done
+        with open(v["path"], "rb") as src, open(out_path, "w", encoding="utf-8") as out, \
+                open(err_path, "w", encoding="utf-8") as err:
+            for i in range(upto):
+                idx = order[i]
+                src.seek(offsets[idx])
+                obj = json.loads(src.readline())
+                cid = obj["custom_id"]
+                h = stable_hash(cid)
+                line_id = "batch_req_" + ("%032x" % (stable_hash(d["id"] + cid) * 0x9E3779B97F4A7C15 % (1 << 128)))
+                rid = "req_" + ("%032x" % (h * 0xC2B2AE3D27D4EB4F % (1 << 128)))
+                if i >= b.done:
+                    rec = {"id": line_id, "custom_id": cid, "response": None,
+                           "error": {"code": "batch_expired",
+                                     "message": "This request could not be executed before the completion window expired."}}
+                    err.write(json.dumps(rec) + "\n")
+                    n_err += 1
+                    continue
+                oc = outcomes[idx]
+                if oc == 0:
+                    in_t, out_t = v["in_tok"][idx], v["out_tok"][idx]
+                    body = success_body(endpoint, obj["body"], model, h, in_t, out_t, created)
+                    rec = {"id": line_id, "custom_id": cid,
+                           "response": {"status_code": 200, "request_id": rid, "body": body}, "error": None}
+                    out.write(json.dumps(rec) + "\n")
+                    n_out += 1
+                else:
+                    code = {1: 400, 2: 500, 3: 429}[oc]
+                    rec = {"id": line_id, "custom_id": cid,
+                           "response": {"status_code": code, "request_id": rid, "body": failure_body(code, cid, h)},
+                           "error": None}
+                    err.write(json.dumps(rec) + "\n")
+                    n_err += 1
+        exp = created + (b.output_expires_secs or THIRTY_DAYS)
+        base = "batch_%s" % d["id"][6:]
+        if n_out:
+            d["output_file_id"] = self.add_file(out_path, base + "_output.jsonl", "batch_output", created, exp,
+                                                rng=getattr(self, "_seed_rng", None))["id"]
+        else:
+            os.unlink(out_path)
+        if n_err:
+            d["error_file_id"] = self.add_file(err_path, base + "_error.jsonl", "batch_output", created, exp,
+                                               rng=getattr(self, "_seed_rng", None))["id"]
+        else:
+            os.unlink(err_path)
+
+    # ---------------------------------------------------------------- cleanup
+    def close(self):
+        with self.lock:
+            threads = [b.validating_thread for b in self.batches.values() if b.validating_thread]
+        for th in threads:
+            th.join(timeout=5)
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,220 @@
+"""Django settings for the Batch Dashboard.
+
+Everything comes from the environment (12-factor); the defaults are safe for a local demo.
+README.md has a table of every variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as err:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}.") from err
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it (a long random string) or set DJANGO_DEBUG=1 "
+            "for local development."
+        )
+    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production-0123456789"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "batches",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "batches.auth.DashboardIdentityMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+WSGI_APPLICATION = "dashboard.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "batches.context_processors.dashboard",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        env="DATABASE_URL",
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=60,
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
+        if os.environ.get("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "batches"}
+    )
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("DASHBOARD_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+# Serving under a path prefix behind the proxy (e.g. /batch-dashboard).
+FORCE_SCRIPT_NAME = os.environ.get("DASHBOARD_PATH_PREFIX") or None
+STATIC_URL = (FORCE_SCRIPT_NAME or "") + "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# Uploads larger than this go to a temporary file on disk, never into memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+
+# ---------------------------------------------------------------------------
+# Security headers (issue: hardened defaults)
+# ---------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Strict"
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0") or 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = False
+
+# Strict CSP: nothing from outside the dashboard, no inline script or style without a nonce,
+# no eval (htmx is configured with allowEval=false in base.html).
+SECURE_CSP = {
+    "default-src": [CSP.NONE],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
+# ---------------------------------------------------------------------------
+# The upstream (names as the official SDKs use them)
+# ---------------------------------------------------------------------------
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = (os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+OPENAI_ORG_ID = os.environ.get("OPENAI_ORG_ID", "")
+OPENAI_PROJECT_ID = os.environ.get("OPENAI_PROJECT_ID", "")
+OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 15.0)
+OPENAI_CONNECT_TIMEOUT = env_float("OPENAI_CONNECT_TIMEOUT", 5.0)
+# Set by `scripts/run` when it starts the built-in emulator: every page then says so.
+DASHBOARD_EMULATOR = env_bool("DASHBOARD_EMULATOR", False)
+
+# How often pages of unfinished batches poll for fresh state (seconds).
+DASHBOARD_POLL_SECONDS = env_float("DASHBOARD_POLL_SECONDS", 5.0)
+# How long identical upstream reads are shared between viewers (seconds).
+DASHBOARD_CACHE_SECONDS = env_float("DASHBOARD_CACHE_SECONDS", 2.0)
+
+# ---------------------------------------------------------------------------
+# Identity and roles (SSO). See README "Deployment".
+# ---------------------------------------------------------------------------
+_auth_explicit = os.environ.get("DASHBOARD_AUTH", "").strip().lower()
+DASHBOARD_AUTH = _auth_explicit or ("none" if DEBUG else "proxy")
+if DASHBOARD_AUTH not in {"proxy", "oidc", "none"}:
+    raise ImproperlyConfigured("DASHBOARD_AUTH must be one of: proxy, oidc, none.")
+DASHBOARD_AUTH_HEADER = os.environ.get("DASHBOARD_AUTH_HEADER", "X-Forwarded-Email")
+DASHBOARD_GROUPS_HEADER = os.environ.get("DASHBOARD_GROUPS_HEADER", "X-Forwarded-Groups")
+DASHBOARD_OPERATOR_GROUPS = env_list("DASHBOARD_OPERATOR_GROUPS")
+try:
+    DASHBOARD_TRUSTED_PROXIES = [
+        ipaddress.ip_network(cidr, strict=False)
+        for cidr in env_list("DASHBOARD_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
+    ]
+except ValueError as err:
+    raise ImproperlyConfigured(f"DASHBOARD_TRUSTED_PROXIES holds an invalid CIDR: {err}") from err
+
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.RemoteUserBackend"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}

@@ -1,0 +1,21 @@
+"""Settings for the test suite: the production settings, read with a test environment.
+
+Tests talk only to loopback: the upstream is the emulator (or an httpx mock transport) per test.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("DASHBOARD_AUTH", "none")
+os.environ.setdefault("OPENAI_API_KEY", "sk-test")
+os.environ.setdefault("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+
+from .settings import *  # noqa: E402,F401,F403
+
+# Plain static storage in tests: no collectstatic needed for the manifest.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -301,6 +301,22 @@ class EmulatorState:
             self.batches[data["id"]] = b
             return copy.deepcopy(data)
 
+    def configure_batch(self, batch_id, rate=None, validate_secs=None, finalize_secs=None, cancel_secs=None):
+        """Tune one batch's lifecycle (emulated seconds; rate = requests per emulated second)."""
+        with self.lock:
+            b = self.batches[batch_id]
+            self._tick(b, self.now())
+            if rate is not None:
+                if b.data["status"] == "in_progress":  # re-anchor processing at the current point
+                    b.t0, b.base = self.now(), b.done
+                b.rate = float(rate)
+            if validate_secs is not None:
+                b.validate_secs = float(validate_secs)
+            if finalize_secs is not None:
+                b.finalize_secs = float(finalize_secs)
+            if cancel_secs is not None:
+                b.cancel_secs = float(cancel_secs)
+
     def get_batch(self, batch_id):
         with self.lock:
             b = self.batches.get(batch_id)

@@ -127,7 +127,8 @@ USE_TZ = True
 # Serving under a path prefix behind the proxy (e.g. /batch-dashboard).
 FORCE_SCRIPT_NAME = os.environ.get("DASHBOARD_PATH_PREFIX") or None
 STATIC_URL = (FORCE_SCRIPT_NAME or "") + "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Overridable so tests (and read-only deployments) can collect static files elsewhere.
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

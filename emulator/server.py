@@ -86,6 +86,10 @@ class Handler(BaseHTTPRequestHandler):
     # -------------------------------------------------------------- plumbing
     def setup(self):
         super().setup()
+        try:  # headers and body are written separately; avoid Nagle + delayed-ACK stalls
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         self.server.emu.state.add_connection()
         with self.server.sock_lock:
             self.server.open_sockets.add(self.connection)

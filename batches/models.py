@@ -34,3 +34,27 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.batch_id or self.file_id} {self.outcome}"
+
+
+class CreateSubmission(models.Model):
+    """One submit of the create form, keyed by the one-time token the form carries.
+
+    The unique token makes a double click or a browser retry find the first submit instead of creating
+    a second batch: the API has no idempotency key (NOTES.md §5.3), so the dashboard must be the one
+    to say "already done"."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    token = models.CharField(max_length=64, unique=True)
+    actor = models.CharField(max_length=254)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    file_id = models.CharField(max_length=200, blank=True)
+    batch_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.token} {self.state} {self.batch_id}"

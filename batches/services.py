@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 
 from django.utils import timezone
 
-from .client import Batch, BatchPage, FileObject, UpstreamError, get_client
+from . import cache
+from .client import Batch, BatchPage, FileObject, UpstreamError, get_client, validate_id
 from .models import AuditEntry
 
 
@@ -40,18 +41,41 @@ def audited(actor: str, action: str, *, batch_id: str = "", file_id: str = "") -
         entry.save()
 
 
+# Reads are shared between viewers for settings.DASHBOARD_CACHE_SECONDS (see batches/cache.py). Ids are
+# validated first, so an invalid id neither reaches the upstream nor becomes a cache key.
+
+
 def batch_list(*, after: str | None, limit: int) -> BatchPage:
-    return get_client().list_batches(after=after, limit=limit)
+    if after:
+        validate_id(after)
+    return cache.shared_read(
+        ("list", after or "", limit), lambda: get_client().list_batches(after=after, limit=limit)
+    )
 
 
 def batch_retrieve(batch_id: str) -> Batch:
-    return get_client().retrieve_batch(batch_id)
+    validate_id(batch_id)
+    return cache.shared_read(("batch", batch_id), lambda: get_client().retrieve_batch(batch_id))
+
+
+def _refresh_after_action(batch: Batch | None) -> None:
+    """After a create or cancel: nothing cached before it is served again (all list pages and batches,
+    in every process), and the batch the action returned is what the next viewer sees."""
+    cache.invalidate()
+    if batch is not None:
+        cache.remember(("batch", batch.id), batch)
 
 
 def batch_cancel(*, actor: str, batch_id: str) -> Batch:
-    with audited(actor, AuditEntry.Action.CANCEL, batch_id=batch_id) as entry:
-        batch = get_client().cancel_batch(batch_id)
-        entry.message = f"status {batch.status}"
+    batch = None
+    try:
+        with audited(actor, AuditEntry.Action.CANCEL, batch_id=batch_id) as entry:
+            batch = get_client().cancel_batch(batch_id)
+            entry.message = f"status {batch.status}"
+    finally:
+        # Also after a failure: a 409 means the batch moved on, and a broken connection may hide a
+        # cancel that did happen.
+        _refresh_after_action(batch)
     return batch
 
 
@@ -80,11 +104,13 @@ def batch_create(
             output_expires_after_seconds=output_expires_after_seconds,
         )
         entry.batch_id = batch.id
+    _refresh_after_action(batch)
     return batch
 
 
 def file_retrieve(file_id: str) -> FileObject:
-    return get_client().retrieve_file(file_id)
+    validate_id(file_id, "file")
+    return cache.shared_read(("file", file_id), lambda: get_client().retrieve_file(file_id))
 
 
 def file_content(file_id: str):

@@ -1,0 +1,181 @@
+"""Short-lived shared reads with request coalescing, so the upstream load does not grow with viewers.
+
+Operators leave list and detail pages open while htmx polls them. Every identical read (the same list
+page, the same batch, the same file) within ``settings.DASHBOARD_CACHE_SECONDS`` (default 2 s) is served
+from Django's cache framework (local memory by default, Redis via ``REDIS_URL`` when several instances
+run), and concurrent misses are coalesced so that one upstream call answers all of them:
+
+* **Within one process** an in-flight map (one :class:`threading.Event` per key) makes the first miss
+  the leader; the others wait for its outcome instead of calling the upstream themselves.
+* **Across processes** the leader takes a short lock with ``cache.add()`` (atomic in locmem and Redis).
+  A process that finds the lock taken waits and re-checks the cache every :data:`POLL_SECONDS` until
+  the value appears, the lock disappears (then it takes the lock itself) or the wait bound passes.
+
+The wait is bounded by the longest a single upstream read can take (read timeout + connect timeout +
+the client's retry budget, see batches/client.py), so a page never waits longer for a coalesced read
+than it would for its own. When the bound passes, the waiter reads the upstream itself.
+
+**Errors** (the :class:`UpstreamError` family) are shared with the waiters of the same flight and
+cached for at most :data:`ERROR_CACHE_SECONDS` (1 s): while the upstream struggles, fifty open pages
+must not turn into fifty retries against it, and one second is short enough that "Try again" after an
+outage shows the recovered page almost at once. Anything else raised by a loader is a bug: it is not
+cached and propagates to the caller (waiters then read for themselves).
+
+**Writes** (create, cancel) never go through here. After one, :func:`invalidate` moves every key to a
+new *generation* (a random token stored in the cache, part of every key), so no list page or batch
+cached before the action is served after it, even by another process; a read that was in flight
+during the action writes under the old generation and is never read again. The action's own answer
+is then stored with :func:`remember`, so the next view of that batch needs no upstream read.
+
+Values are pickled by the cache backend: the client's frozen dataclasses pickle as they are.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+
+from .client import RETRY_BUDGET_SECONDS, UpstreamError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+KEY_PREFIX = "batches:read"
+GENERATION_KEY = f"{KEY_PREFIX}:generation"
+ERROR_CACHE_SECONDS = 1.0
+POLL_SECONDS = 0.02
+
+_OK = "ok"
+_ERR = "err"
+
+
+@dataclass
+class _Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: tuple[str, Any] | None = None
+
+
+_flights: dict[str, _Flight] = {}
+_flights_lock = threading.Lock()
+
+
+def cache_seconds() -> float:
+    """How long a successful read is shared. 0 (or less) turns sharing off entirely."""
+    return float(getattr(settings, "DASHBOARD_CACHE_SECONDS", 2.0))
+
+
+def wait_bound() -> float:
+    """The longest one upstream read can take; no coalesced wait lasts longer than this."""
+    return float(settings.OPENAI_TIMEOUT) + float(settings.OPENAI_CONNECT_TIMEOUT) + RETRY_BUDGET_SECONDS + 1.0
+
+
+def _generation() -> str:
+    return cache.get(GENERATION_KEY) or "0"
+
+
+def make_key(parts: tuple[Hashable, ...]) -> str:
+    """The cache key for one read under the current generation. Parts must be validated ids and ints
+    (the services validate them first), so keys stay short and free of control characters."""
+    return ":".join([KEY_PREFIX, _generation(), *(str(p) for p in parts)])
+
+
+def invalidate() -> None:
+    """Forget every cached read (all processes): called after each create and cancel."""
+    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def remember(parts: tuple[Hashable, ...], value: Any) -> None:
+    """Store a value the dashboard just got from an action (e.g. the batch a cancel returned)."""
+    seconds = cache_seconds()
+    if seconds > 0:
+        cache.set(make_key(parts), (_OK, value), timeout=seconds)
+
+
+def _unwrap(outcome: tuple[str, Any]) -> Any:
+    kind, value = outcome
+    if kind == _ERR:
+        # A copy, so that threads raising the shared error do not fight over one __traceback__.
+        raise copy.copy(value)
+    return value
+
+
+def _call(loader: Callable[[], T]) -> tuple[str, Any]:
+    try:
+        return (_OK, loader())
+    except UpstreamError as err:
+        err.__traceback__ = None
+        return (_ERR, err)
+
+
+def _load_across_processes(key: str, loader: Callable[[], T], seconds: float) -> tuple[str, Any]:
+    """Load ``key`` holding the cross-process lock, or pick up what the lock's holder stored."""
+    lock_key = f"{key}:lock"
+    bound = wait_bound()
+    deadline = time.monotonic() + bound
+    owned = cache.add(lock_key, 1, timeout=bound)
+    while not owned:
+        time.sleep(POLL_SECONDS)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        if time.monotonic() >= deadline:
+            logger.warning("shared read %s: waited %.1fs for another process; reading upstream", key, bound)
+            break
+        # The holder may have finished without storing (a bug in its loader): take over.
+        owned = cache.add(lock_key, 1, timeout=bound)
+    try:
+        if owned:
+            hit = cache.get(key)  # stored by the previous holder just before we took the lock
+            if hit is not None:
+                return hit
+        outcome = _call(loader)
+        ttl = seconds if outcome[0] == _OK else min(ERROR_CACHE_SECONDS, seconds)
+        cache.set(key, outcome, timeout=ttl)
+        return outcome
+    finally:
+        if owned:
+            cache.delete(lock_key)
+
+
+def shared_read(parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
+    """Return ``loader()``, shared with every identical read within the cache period.
+
+    ``parts`` names the read (e.g. ``("batch", batch_id)``); ``loader`` performs it upstream.
+    Raises whatever ``loader`` raises (an :class:`UpstreamError` may come from another viewer's read).
+    """
+    seconds = cache_seconds()
+    if seconds <= 0:
+        return loader()
+    key = make_key(parts)
+    hit = cache.get(key)
+    if hit is not None:
+        return _unwrap(hit)
+
+    with _flights_lock:
+        flight = _flights.get(key)
+        leader = flight is None
+        if leader:
+            flight = _flights[key] = _Flight()
+    if not leader:
+        if flight.done.wait(wait_bound()) and flight.outcome is not None:
+            return _unwrap(flight.outcome)
+        # The leader hit a bug or is stuck past any bound: read for ourselves.
+        return loader()
+
+    try:
+        flight.outcome = _load_across_processes(key, loader, seconds)
+    finally:
+        flight.done.set()
+        with _flights_lock:
+            _flights.pop(key, None)
+    return _unwrap(flight.outcome)

@@ -1,0 +1,1 @@
+"""Benchmarks: `bench/run` prints every figure (see bench/README.md)."""

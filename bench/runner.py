@@ -1,0 +1,277 @@
+"""One command for every benchmark: ``bench/run [--quick] [--json out.json]``.
+
+Starts the emulator and the dashboard (gunicorn, real settings) on free loopback ports, measures, prints
+a table of figures against their targets, and stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import measure
+from .harness import ROOT, Stack, python_executable
+from .weight import page_weight
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float | int | None
+    unit: str
+    target: str = ""
+    ok: bool | None = None  # None: no target, reported for context
+
+    def line(self) -> str:
+        value = "n/a" if self.value is None else f"{self.value:g}"
+        verdict = {True: "ok", False: "MISSED", None: ""}[self.ok]
+        return f"  {self.name:<58} {value:>10} {self.unit:<6} {self.target:<16} {verdict}"
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(
+            int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+    except (OSError, StopIteration):
+        mem_kb = 0
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def run_substep(script: str, stack: Stack, extra: list[str]) -> dict | None:
+    """Run a teammate's benchmark (bench/large_files.py, bench/load.py) if it exists; collect its JSON."""
+    path = BENCH_DIR / script
+    if not path.exists():
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        out_path = Path(out.name)
+    cmd = [python_executable(), str(path), *extra, "--json", str(out_path)]
+    env = os.environ | {"BENCH_EMULATOR_URL": stack.emulator_url, "BENCH_DASHBOARD_URL": stack.dashboard_url}
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    result = {"command": shlex.join(cmd), "returncode": proc.returncode,
+              "seconds": round(time.perf_counter() - started, 1), "stdout": proc.stdout[-4000:]}
+    if proc.returncode != 0:
+        result["stderr"] = proc.stderr[-2000:]
+    try:
+        result["figures"] = json.loads(out_path.read_text())
+    except (OSError, ValueError):
+        result["figures"] = None
+    finally:
+        out_path.unlink(missing_ok=True)
+    return result
+
+
+def overhead_figures(label: str, results: dict, figures: list[Figure]) -> None:
+    names = {"list_20": "list page, 20 rows", "list_100": "list page, 100 rows", "detail": "detail page"}
+    for key, r in results.items():
+        name = f"{names[key]} [{label}]"
+        target, ok = "", None
+        if key == "list_100" and label == "cache off":
+            target, ok = "<= 10 ms added", r["added_median_ms"] <= 10
+        figures.append(Figure(f"{name}: direct httpx median", r["direct_median_ms"], "ms"))
+        figures.append(Figure(f"{name}: dashboard median", r["dashboard_median_ms"], "ms"))
+        figures.append(Figure(f"{name}: dashboard p90", r["dashboard_p90_ms"], "ms"))
+        figures.append(Figure(f"{name}: added at median", r["added_median_ms"], "ms", target, ok))
+        figures.append(Figure(f"{name}: ratio dashboard/direct", r["ratio"], "x"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few iterations; skip large files and the browser")
+    parser.add_argument("--json", metavar="PATH", help="also write every figure and detail as JSON here")
+    parser.add_argument("--iterations", type=int, help="timed requests per overhead case (default 200, quick 15)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--no-browser", action="store_true", help="skip time to first render")
+    parser.add_argument("--no-large-files", action="store_true", help="skip the 200 MB transfers")
+    parser.add_argument("--file-mb", type=int, default=200, help="size of the large-file transfer")
+    parser.add_argument("--log", action="store_true", help="keep emulator/gunicorn output in the temp dir")
+    args = parser.parse_args(argv)
+
+    quick = args.quick
+    iterations = args.iterations or (15 if quick else 200)
+    warmup = 5 if quick else 30
+    views_per_worker = 25 if quick else 1000
+    call_views = 3 if quick else 20
+    figures: list[Figure] = []
+    details: dict = {"machine": machine(), "command": "bench/run " + shlex.join(argv or sys.argv[1:])}
+
+    def section(title: str) -> None:
+        print(f"\n{title}", flush=True)
+
+    def emit(*new: Figure) -> None:
+        for f in new:
+            figures.append(f)
+            print(f.line(), flush=True)
+
+    print(f"bench: {details['machine']['nproc']} CPU ({details['machine']['cpu']}), "
+          f"{details['machine']['memory_gib']} GiB, load {details['machine']['loadavg_at_start'][0]:.2f}; "
+          f"gunicorn {args.workers} workers x {args.threads} threads", flush=True)
+
+    with Stack(workers=args.workers, threads=args.threads, log=args.log) as stack:
+        upstream = measure.Upstream(stack)
+        try:
+            measure.ensure_batches(upstream, 110)
+            cancellable = upstream.create_batches(call_views)
+            batch_id = upstream.client.get("/v1/batches", params={"limit": 1}).json()["data"][0]["id"]
+
+            # ---- cache off: the honest cost of the proxy ---------------------------------------
+            stack.start_dashboard(DASHBOARD_CACHE_SECONDS="0")
+            section("Upstream keep-alive (read cache off; fresh workers)")
+            conn = measure.connections(stack, upstream, views_per_worker=views_per_worker)
+            details["connections"] = conn
+            emit(
+                Figure(f"page views ({conn['client_concurrency']} concurrent clients)", conn["page_views"], "views"),
+                Figure("page views per second", conn["page_views_per_second"], "/s"),
+                Figure("upstream TCP connections opened", conn["upstream_connections"], "conns",
+                       f"<= {conn['client_concurrency']} (threads)",
+                       conn["upstream_connections"] <= conn["client_concurrency"]),
+                Figure("failed page views", conn["failures"], "views", "0", conn["failures"] == 0),
+            )
+
+            section("Upstream calls per view (read cache off)")
+            calls = measure.calls_per_view(stack, upstream, views=call_views, batch_id=batch_id,
+                                           cancellable=cancellable)
+            details["calls_cache_off"] = calls
+            for key, value in calls.items():
+                emit(Figure(f"upstream calls per {key.replace('_', ' ')}", value, "calls", "1", value == 1))
+
+            section("Proxy overhead (read cache off: every view calls the upstream)")
+            over = measure.overhead(stack, upstream, iterations=iterations, warmup=warmup, batch_id=batch_id)
+            details["overhead_cache_off"] = over
+            start = len(figures)
+            overhead_figures("cache off", over, figures)
+            for f in figures[start:]:
+                print(f.line(), flush=True)
+
+            section("Page weight (cold list page, every asset, compressed)")
+            weight = page_weight(stack.dashboard_url)
+            details["page_weight"] = weight
+            for asset in [weight["document"], *weight["assets"]]:
+                print(f"    {asset['url'].removeprefix(stack.dashboard_url):<60} {asset['body_bytes']:>7} B "
+                      f"{asset['content_encoding']:<8} {asset['cache_control']}")
+            emit(
+                Figure("list page + assets, bytes on the wire", round(weight["total_bytes_with_headers"] / 1024, 1),
+                       "KiB", "< 60 KiB", weight["total_bytes_with_headers"] < 60 * 1024),
+                Figure("list page HTML, uncompressed", round(weight["document_uncompressed_bytes"] / 1024, 1), "KiB"),
+                Figure("assets from outside the dashboard", len(weight["foreign_assets"]), "assets", "0",
+                       not weight["foreign_assets"]),
+                Figure("assets compressed (gzip/br)", int(weight["all_assets_compressed"]), "bool", "1",
+                       weight["all_assets_compressed"]),
+                Figure("assets cached forever (immutable, hashed)", int(weight["all_assets_immutable"]), "bool", "1",
+                       weight["all_assets_immutable"]),
+            )
+
+            mem = stack.worker_memory()
+            details["worker_memory_kb_after_page_views"] = mem
+            emit(Figure("gunicorn worker peak RSS after page views (max)",
+                        round(max((m.get("VmHWM", 0) for m in mem.values()), default=0) / 1024, 1), "MiB"))
+
+            if not (quick or args.no_browser):
+                section("Time to first render (headless Chromium, list page)")
+                from .render import first_render
+
+                render = first_render(stack.dashboard_url + "/batches/", runs=9)
+                details["first_render"] = render
+                emit(
+                    Figure("first contentful paint, cold cache (median)", render["cold_fcp_median_ms"], "ms"),
+                    Figure("first contentful paint, warm cache (median)", render["warm_fcp_median_ms"], "ms"),
+                    Figure("load event, cold cache (median)", render["cold_load_median_ms"], "ms"),
+                )
+
+            if not (quick or args.no_large_files):
+                section(f"Large files ({args.file_mb} MB through the dashboard vs direct)")
+                large = run_substep("large_files.py", stack, ["--mb", str(args.file_mb)])
+                if large is None:
+                    from .transfer import transfer
+
+                    large = transfer(stack, upstream, megabytes=args.file_mb)
+                details["large_files"] = large
+                for f in large_file_figures(large):
+                    emit(f)
+
+            # ---- cache on: what a viewer sees with the short shared read cache -------------------
+            cache_seconds = os.environ.get("DASHBOARD_CACHE_SECONDS", "2")
+            stack.start_dashboard(DASHBOARD_CACHE_SECONDS=cache_seconds)
+            section(f"Proxy overhead (read cache on, DASHBOARD_CACHE_SECONDS={cache_seconds})")
+            over_on = measure.overhead(stack, upstream, iterations=iterations, warmup=warmup, batch_id=batch_id)
+            details["overhead_cache_on"] = over_on
+            start = len(figures)
+            overhead_figures("cache on", over_on, figures)
+            for f in figures[start:]:
+                print(f.line(), flush=True)
+            calls_on = measure.calls_per_view(stack, upstream, views=call_views, batch_id=batch_id,
+                                              cancellable=upstream.create_batches(call_views))
+            details["calls_cache_on"] = calls_on
+            for key, value in calls_on.items():
+                emit(Figure(f"upstream calls per {key.replace('_', ' ')} [cache on]", value, "calls", "<= 1",
+                            value <= 1))
+
+            if not quick:
+                load = run_substep("load.py", stack, [])
+                if load is not None:
+                    section("Load (bench/load.py)")
+                    details["load"] = load
+                    print(load["stdout"])
+        finally:
+            upstream.close()
+
+    missed = [f for f in figures if f.ok is False]
+    print(f"\n{len(figures)} figures, {len(missed)} missed their target.")
+    if args.json:
+        payload = details | {"figures": [asdict(f) for f in figures]}
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str))
+        print(f"JSON written to {args.json}")
+    return 0
+
+
+def large_file_figures(large: dict) -> list[Figure]:
+    """Figures from bench/transfer.py, or from bench/large_files.py's JSON when it provides them."""
+    figs = large.get("figures") if "figures" in large else large
+    if not isinstance(figs, dict):
+        return [Figure("large-file benchmark produced no figures (see JSON details)", None, "")]
+    out = []
+    for direction in ("download", "upload"):
+        d = figs.get(direction)
+        if not isinstance(d, dict):
+            continue
+        if d.get("skipped"):
+            out.append(Figure(f"{direction}: skipped ({d['skipped']})", None, ""))
+            continue
+        out.append(Figure(f"{direction}: direct httpx throughput", d.get("direct_mb_s"), "MB/s"))
+        out.append(Figure(f"{direction}: through the dashboard", d.get("dashboard_mb_s"), "MB/s"))
+        pct = d.get("percent_of_direct")
+        out.append(Figure(f"{direction}: share of direct throughput", pct, "%", ">= 70 %",
+                          None if pct is None else pct >= 70))
+        peak = d.get("worker_peak_rss_mb")
+        out.append(Figure(f"{direction}: gunicorn worker peak RSS", peak, "MiB", "< 150 MiB",
+                          None if peak is None else peak < 150))
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

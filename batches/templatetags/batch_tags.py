@@ -1,12 +1,18 @@
-"""Filters for rendering upstream values: unix times, status badges, progress widths."""
+"""Filters and tags for rendering upstream values: unix times, status badges, progress widths, raw JSON.
+
+Everything here returns plain strings or values; templates autoescape them. Nothing is marked safe,
+because every value comes from the upstream (metadata and error messages are user data).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from django import template
+from django.urls import NoReverseMatch, reverse
 
-from ..client import KNOWN_STATUSES
+from ..client import CANCELLABLE_STATUSES, KNOWN_STATUSES, TERMINAL_STATUSES
 
 register = template.Library()
 
@@ -34,6 +40,35 @@ def status_label(status: str) -> str:
 
 
 @register.filter
+def status_hint(status: str) -> str:
+    """One sentence for the badge's title: what the status means for the operator."""
+    return STATUS_HINTS.get(status, "A status this dashboard does not know yet; shown as the API sent it.")
+
+
+# Wording follows the Batch guide's status table (shared/openai-spec/NOTES.md §4).
+STATUS_HINTS = {
+    "validating": "The input file is being validated before the batch can begin.",
+    "failed": "The input file failed validation, or the batch could not run.",
+    "in_progress": "The input file was validated and the batch is running.",
+    "finalizing": "The batch has run; its results are being prepared.",
+    "completed": "The batch has finished. Check the request counts: some requests may have failed.",
+    "expired": "The batch was not finished within its completion window.",
+    "cancelling": "Cancel requested; in-flight requests are finishing (up to 10 minutes).",
+    "cancelled": "The batch was cancelled.",
+}
+
+
+@register.filter
+def is_terminal(status: str) -> bool:
+    return status in TERMINAL_STATUSES
+
+
+@register.filter
+def is_cancellable(status: str) -> bool:
+    return status in CANCELLABLE_STATUSES
+
+
+@register.filter
 def pct_class(value) -> str:
     """A width class (w-0 … w-100, in steps of 1) for progress bars: CSP forbids style attributes."""
     try:
@@ -41,3 +76,56 @@ def pct_class(value) -> str:
     except (TypeError, ValueError):
         pct = 0
     return f"w-{min(max(pct, 0), 100)}"
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """The upstream's object as indented JSON text. The template escapes it like any other string."""
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+@register.simple_tag
+def file_url(file_id: str | None) -> str:
+    """The dashboard's download URL for an output or error file, or "" when there is no file or the
+    download view is not installed (the template then shows the id as plain text)."""
+    if not file_id:
+        return ""
+    try:
+        return reverse("batches:file_download", args=[file_id])
+    except NoReverseMatch:
+        return ""
+
+
+@register.filter
+def timeline_steps(batch) -> list[dict]:
+    """The batch's status timestamps, oldest first, each with the time since the step before it."""
+    steps = []
+    previous = None
+    for label, ts in batch.timeline:
+        steps.append({"label": label, "at": unixtime(ts), "since_previous": None if previous is None else ts - previous})
+        previous = ts
+    return steps
+
+
+@register.filter
+def duration(seconds) -> str:
+    """A short human duration: "45 s", "12 min", "3 h 05 min", "2 d 4 h"."""
+    try:
+        total = int(seconds)
+    except (TypeError, ValueError):
+        return ""
+    if total < 0:
+        return ""
+    if total < 60:
+        return f"{total} s"
+    minutes, _ = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"

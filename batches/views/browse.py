@@ -1,63 +1,177 @@
-"""List, detail and cancel: the pages operators live in."""
+"""List, detail and cancel: the pages operators live in.
+
+Each view makes at most one upstream call per page view (cancel: one cancel, plus one retrieve only
+when the cancel was refused, to show the batch's fresh state). Views pick the full page or an htmx
+partial with a visible ``if``; upstream failures become an honest status code and a sentence.
+
+Paging follows the API's forward-only ``after`` cursor (shared/openai-spec/NOTES.md §1.2: there is no
+``before``). "Previous" works from a trail of earlier cursors kept in the query string (``prev``), so
+every page, including its way back, is a URL an operator can paste to a teammate.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from .. import services
 from ..auth import actor_name, user_can_operate
-from ..client import InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
+from ..client import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
 from .common import upstream_error_response
 
+logger = logging.getLogger("batches.views")
+
 DEFAULT_LIMIT = 20
+MAX_LIMIT = 100  # "Limit can range between 1 and 100, and the default is 20" (NOTES.md §1.2)
+# The "Previous" trail holds at most this many cursors (about 2 KB of URL); beyond it the oldest are
+# dropped, and "Previous" from the deepest pages eventually lands on the first page.
+MAX_TRAIL = 50
+MIN_POLL_SECONDS = 0.5
+PAGE_SIZES = (10, 20, 50, 100)
 
 
-def _parse_list_params(request: HttpRequest) -> tuple[str | None, int, list[str]]:
+@dataclass(frozen=True)
+class ListPosition:
+    """Where in the list a request is: the cursor, the page size and the trail of earlier cursors."""
+
+    after: str | None
+    limit: int
+    trail: tuple[str, ...] = ()
+
+    def url(self, after: str | None, trail: tuple[str, ...]) -> str:
+        params: dict[str, str] = {}
+        if after:
+            params["after"] = after
+        if self.limit != DEFAULT_LIMIT:
+            params["limit"] = str(self.limit)
+        if after and trail:
+            params["prev"] = ",".join(trail[-MAX_TRAIL:])
+        base = reverse("batches:list")
+        return f"{base}?{urlencode(params, safe=',')}" if params else base
+
+    @property
+    def self_url(self) -> str:
+        return self.url(self.after, self.trail)
+
+    @property
+    def first_url(self) -> str | None:
+        return self.url(None, ()) if self.after else None
+
+    @property
+    def prev_url(self) -> str | None:
+        if not self.after:
+            return None
+        if not self.trail:
+            return self.url(None, ())
+        return self.url(self.trail[-1], self.trail[:-1])
+
+    def next_url(self, next_after: str | None) -> str | None:
+        if not next_after:
+            return None
+        trail = (*self.trail, self.after) if self.after else ()
+        return self.url(next_after, trail)
+
+
+def _parse_list_params(request: HttpRequest) -> tuple[ListPosition, list[str]]:
+    """Read ``after``, ``limit`` and ``prev`` from the query string. Bad values are replaced by safe
+    defaults and explained in ``problems`` (shown on the page), never turned into a server error."""
     problems = []
     after = request.GET.get("after") or None
     if after is not None:
         try:
             validate_id(after)
         except InvalidId:
-            problems.append("The “after” cursor is not a valid batch id; showing the first page instead.")
+            problems.append("The “after” cursor in the address is not a valid batch id; showing the first page instead.")
             after = None
-    raw_limit = request.GET.get("limit", "")
+    raw_limit = request.GET.get("limit", "").strip()
     limit = DEFAULT_LIMIT
     if raw_limit:
         try:
             limit = int(raw_limit)
         except ValueError:
-            problems.append(f"Page size must be a whole number from 1 to 100; showing {DEFAULT_LIMIT}.")
+            problems.append(f"Page size must be a whole number from 1 to {MAX_LIMIT}; showing {DEFAULT_LIMIT} per page.")
+            limit = DEFAULT_LIMIT
         else:
-            if not 1 <= limit <= 100:
-                problems.append(f"Page size must be from 1 to 100; showing {DEFAULT_LIMIT}.")
+            if not 1 <= limit <= MAX_LIMIT:
+                problems.append(f"Page size must be from 1 to {MAX_LIMIT}; showing {DEFAULT_LIMIT} per page.")
                 limit = DEFAULT_LIMIT
-    return after, limit, problems
+    trail: tuple[str, ...] = ()
+    raw_prev = request.GET.get("prev", "")
+    if after and raw_prev:
+        candidates = tuple(item for item in raw_prev.split(",") if item)
+        try:
+            for item in candidates:
+                validate_id(item)
+        except InvalidId:
+            # A mangled trail only costs the "Previous" link its memory; "First page" still works.
+            candidates = ()
+        trail = candidates[-MAX_TRAIL:]
+    return ListPosition(after=after, limit=limit, trail=trail), problems
+
+
+def _poll_seconds() -> str:
+    seconds = max(float(settings.DASHBOARD_POLL_SECONDS), MIN_POLL_SECONDS)
+    return f"{seconds:g}"
 
 
 @require_safe
 @vary_on_headers("HX-Request")
 def batch_list(request: HttpRequest) -> HttpResponse:
-    after, limit, problems = _parse_list_params(request)
-    try:
-        page = services.batch_list(after=after, limit=limit)
-    except UpstreamError as err:
-        return upstream_error_response(request, err, title="Could not load batches")
+    position, problems = _parse_list_params(request)
     context = {
-        "page": page,
-        "after": after,
-        "limit": limit,
+        "position": position,
         "problems": problems,
         "can_operate": user_can_operate(request),
+        "poll_seconds": _poll_seconds(),
+        "page": None,
+        "error": None,
+        "live": False,
+        "next_url": None,
+        "page_sizes": sorted({*PAGE_SIZES, position.limit}),
     }
+    status = 400 if problems else 200
+    try:
+        page = services.batch_list(after=position.after, limit=position.limit)
+    except UpstreamError as err:
+        logger.warning(
+            "batch list failed: %s status=%s request_id=%s", type(err).__name__, err.status_code, err.request_id
+        )
+        context["error"] = err
+        status = err.http_status
+    else:
+        context["page"] = page
+        context["next_url"] = position.next_url(page.next_after)
+        # One list request refreshes every unfinished row on the page (no per-row polling).
+        context["live"] = any(not batch.is_terminal for batch in page.data)
     template = "batches/batch_list.html"
     if request.htmx:
         template += "#batch-table"
-    return render(request, template, context, status=400 if problems and not request.htmx else 200)
+        # htmx swaps only 2xx answers; the warning travels inside the partial instead.
+        status = 200 if status == 400 else status
+    response = render(request, template, context, status=status)
+    error = context["error"]
+    if error is not None and error.retry_after is not None:
+        response["Retry-After"] = str(int(error.retry_after + 0.999))
+    return response
+
+
+def _detail_context(request: HttpRequest, batch: Batch, notice: dict | None = None) -> dict:
+    return {
+        "batch": batch,
+        "can_operate": user_can_operate(request),
+        "poll_seconds": _poll_seconds(),
+        "notice": notice,
+    }
 
 
 @require_safe
@@ -65,15 +179,34 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
     try:
         batch = services.batch_retrieve(batch_id)
-    except UpstreamNotFound as err:
+    except InvalidId as err:
         raise Http404(str(err)) from err
+    except UpstreamNotFound as err:
+        raise Http404(f"There is no batch “{batch_id}”: the Batch API does not know this id.") from err
     except UpstreamError as err:
         return upstream_error_response(request, err, title="Could not load this batch")
-    context = {"batch": batch, "can_operate": user_can_operate(request)}
     template = "batches/batch_detail.html"
     if request.htmx:
-        template += "#batch-status"
-    return render(request, template, context)
+        template += "#batch-live"
+    return render(request, template, _detail_context(request, batch))
+
+
+def _cancel_outcome(request: HttpRequest, batch_id: str) -> tuple[Batch | None, dict]:
+    """Send the cancel; return the batch the upstream answered with (or None) and a notice."""
+    try:
+        batch = services.batch_cancel(actor=actor_name(request), batch_id=batch_id)
+    except UpstreamConflict as err:
+        said = f" The API said: “{err.upstream_message}”" if err.upstream_message else ""
+        return None, {"level": "warning", "text": f"Not cancelled: this batch has already finished.{said}"}
+    except UpstreamNotFound as err:
+        raise Http404(f"There is no batch “{batch_id}”: the Batch API does not know this id.") from err
+    except UpstreamError as err:
+        return None, {"level": "error", "text": f"Cancel failed: {err}"}
+    return batch, {
+        "level": "success",
+        "text": "Cancel requested. The batch is cancelling: requests already running may still finish "
+        "(up to 10 minutes). This updates by itself.",
+    }
 
 
 @require_POST
@@ -83,18 +216,28 @@ def batch_cancel(request: HttpRequest, batch_id: str) -> HttpResponse:
     except InvalidId as err:
         raise Http404(str(err)) from err
     if not user_can_operate(request):
-        return HttpResponseForbidden("You may look at batches but not cancel them.")
-    try:
-        services.batch_cancel(actor=actor_name(request), batch_id=batch_id)
-    except UpstreamConflict as err:
-        messages.warning(request, f"This batch could not be cancelled: it has already finished. {err.upstream_message or ''}".strip())
-    except UpstreamNotFound as err:
-        raise Http404(str(err)) from err
-    except UpstreamError as err:
-        messages.error(request, f"Cancel failed: {err}")
-    else:
-        messages.success(request, "Cancel requested. The batch is cancelling; this page updates when it is cancelled.")
-    return redirect("batches:detail", batch_id=batch_id)
+        raise PermissionDenied("You may look at batches but not cancel them.")
+    batch, notice = _cancel_outcome(request, batch_id)
+    if not request.htmx:
+        # Post/redirect/get: the detail page shows the message and the batch's fresh state.
+        level = {"success": messages.SUCCESS, "warning": messages.WARNING}.get(notice["level"], messages.ERROR)
+        messages.add_message(request, level, notice["text"])
+        return redirect("batches:detail", batch_id=batch_id)
+
+    # htmx: answer with the region that sent the form, so the result shows at once. A refused cancel
+    # shows the batch's fresh state; the region keeps polling while the batch is unfinished.
+    from_row = (request.htmx.target or "").startswith("row-")
+    if batch is None:
+        try:
+            batch = services.batch_retrieve(batch_id)
+        except UpstreamError as err:
+            context = {"batch_id": batch_id, "notice": notice, "error": err, "poll_seconds": _poll_seconds()}
+            template = "batches/_batch_row_unavailable.html" if from_row else "batches/batch_detail.html#live-unavailable"
+            return render(request, template, context)
+    context = _detail_context(request, batch, notice)
+    if from_row:
+        return render(request, "batches/_batch_row.html", context)
+    return render(request, "batches/batch_detail.html#batch-live", context)
 
 
 def root(request: HttpRequest) -> HttpResponse:

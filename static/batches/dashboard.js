@@ -1,4 +1,30 @@
 // Small progressive enhancements. No inline handlers (strict CSP): everything is wired here.
 (function () {
   "use strict";
+
+  // Browse (issue #3): polled regions are replaced wholesale every few seconds. Keep any <details>
+  // the operator opened (e.g. the raw JSON) open across the swap, and mark a region as stale while
+  // its refresh fails (htmx does not swap error answers, so the last good state stays visible).
+  var openDetails = [];
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    openDetails = target ? Array.prototype.map.call(target.querySelectorAll("details[id][open]"), function (el) {
+      return el.id;
+    }) : [];
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    openDetails.forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) { el.open = true; }
+    });
+    openDetails = [];
+  });
+  function markStale(event, stale) {
+    var elt = event.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-poll")) {
+      elt.classList.toggle("is-stale", stale);
+    }
+  }
+  document.addEventListener("htmx:responseError", function (event) { markStale(event, true); });
+  document.addEventListener("htmx:sendError", function (event) { markStale(event, true); });
 })();

@@ -648,22 +648,29 @@ class BatchClient:
             logger.info("upstream %s %s retry %d in %.2fs", method, path, attempt, delay)
             self._sleep(delay)
 
-    def _json(self, response: httpx.Response) -> Any:
+    def _json(self, response: httpx.Response, parse=None) -> Any:
+        """The JSON body, passed through ``parse`` (e.g. ``Batch.from_api``) when given. A shape error
+        carries the response's status and request id, so the log line can quote it to support."""
         try:
-            return response.json()
+            body = response.json()
         except (ValueError, UnicodeDecodeError) as err:
             raise UpstreamBadResponse(
                 "The Batch API sent an answer the dashboard could not read (not valid JSON).",
                 status_code=response.status_code,
                 request_id=response.headers.get("x-request-id"),
             ) from err
-
-    def _get_json(self, path: str, what: str, **kwargs: Any) -> Any:
+        if parse is None:
+            return body
         try:
-            response = self._send("GET", path, retry="read", what=what, **kwargs)
-        except UpstreamError:
+            return parse(body)
+        except UpstreamBadResponse as err:
+            err.status_code = err.status_code or response.status_code
+            err.request_id = err.request_id or response.headers.get("x-request-id")
             raise
-        return self._json(response)
+
+    def _get_json(self, path: str, what: str, parse=None, **kwargs: Any) -> Any:
+        response = self._send("GET", path, retry="read", what=what, **kwargs)
+        return self._json(response, parse)
 
     # -- batches -------------------------------------------------------------
 
@@ -674,7 +681,10 @@ class BatchClient:
         if after:
             validate_id(after)
             params["after"] = after
-        body = self._get_json("batches", "list of batches", params=params)
+        return self._get_json("batches", "list of batches", self._page_from_api, params=params)
+
+    @staticmethod
+    def _page_from_api(body: Any) -> BatchPage:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise UpstreamBadResponse("The Batch API sent a list of batches in a shape the dashboard does not know.")
         batches = tuple(Batch.from_api(item) for item in body["data"])
@@ -688,12 +698,12 @@ class BatchClient:
 
     def retrieve_batch(self, batch_id: str) -> Batch:
         path = f"batches/{validate_id(batch_id)}"
-        return Batch.from_api(self._get_json(path, "batch lookup"))
+        return self._get_json(path, "batch lookup", Batch.from_api)
 
     def cancel_batch(self, batch_id: str) -> Batch:
         path = f"batches/{validate_id(batch_id)}/cancel"
         response = self._send("POST", path, retry="connect", what="cancel")
-        return Batch.from_api(self._json(response))
+        return self._json(response, Batch.from_api)
 
     def create_batch(
         self,
@@ -715,7 +725,7 @@ class BatchClient:
         if output_expires_after_seconds is not None:
             payload["output_expires_after"] = {"anchor": "created_at", "seconds": int(output_expires_after_seconds)}
         response = self._send("POST", "batches", retry="connect", what="new batch", json=payload)
-        return Batch.from_api(self._json(response))
+        return self._json(response, Batch.from_api)
 
     # -- files ---------------------------------------------------------------
 
@@ -731,11 +741,11 @@ class BatchClient:
             data={"purpose": purpose},
             timeout=timeout,
         )
-        return FileObject.from_api(self._json(response))
+        return self._json(response, FileObject.from_api)
 
     def retrieve_file(self, file_id: str) -> FileObject:
         path = f"files/{validate_id(file_id, 'file')}"
-        return FileObject.from_api(self._get_json(path, "file lookup"))
+        return self._get_json(path, "file lookup", FileObject.from_api)
 
     def open_file_content(self, file_id: str, *, read_timeout: float = 120.0) -> FileContent:
         """Start streaming a file's bytes. The caller must iterate or ``close()`` the result."""

@@ -173,8 +173,10 @@ class Stack:
     def prepare_django(self) -> None:
         env = self.django_env()
         for args in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
-            subprocess.run([python_executable(), "manage.py", *args], cwd=ROOT, env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.run([python_executable(), "manage.py", *args], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
 
     @property
     def dashboard_url(self) -> str:

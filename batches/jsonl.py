@@ -138,7 +138,7 @@ def validate_jsonl(fileobj: IO[bytes], *, endpoint: str | None = None, size: int
     for number, raw, too_long in _read_lines(fileobj):
         total_bytes += len(raw) + 1
         if too_long:
-            result.add(number, f"Line {number} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB.")
+            result.add(number, f"Line {number} is longer than {MAX_LINE_BYTES:,} bytes, the most the dashboard reads.")
             continue
         if not raw.strip():
             blank_lines.append(number)

@@ -1,0 +1,114 @@
+"""Create a batch from a JSONL file (or an uploaded file id)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from .. import submit
+from ..auth import actor_name, user_can_operate
+from ..client import ENDPOINTS, InvalidId, validate_id
+from ..forms import AUTO_ENDPOINT, METADATA_MAX_PAIRS, BatchCreateForm, new_form_token
+from ..jsonl import MAX_LISTED_ERRORS
+
+TEMPLATE = "batches/batch_create.html"
+
+
+def _initial_from_query(request: HttpRequest) -> dict:
+    """Prefill from links such as "create from this file id" (…?input_file_id=file-…&endpoint=…)."""
+    initial: dict = {"token": new_form_token(), "endpoint": AUTO_ENDPOINT}
+    file_id = request.GET.get("input_file_id", "").strip()
+    if file_id:
+        try:
+            validate_id(file_id, "file")
+        except InvalidId:
+            file_id = ""
+    if file_id:
+        initial["input_file_id"] = file_id
+    if request.GET.get("endpoint") in ENDPOINTS:
+        initial["endpoint"] = request.GET["endpoint"]
+    retry_of = request.GET.get("retry_of", "")
+    if retry_of:
+        try:
+            validate_id(retry_of)
+        except InvalidId:
+            retry_of = ""
+    if retry_of:
+        initial["metadata"] = {"retry_of": retry_of}
+    return initial
+
+
+def _form_again(form: BatchCreateForm, outcome: submit.CreateOutcome) -> BatchCreateForm:
+    """The form to show after a failed submit: the operator's choices, a fresh token, and, when the
+    upload worked but creating failed, the uploaded file's id instead of the file."""
+    return BatchCreateForm(
+        initial={
+            "token": new_form_token(),
+            "input_file_id": outcome.uploaded_file_id or form.cleaned_data.get("input_file_id") or "",
+            "endpoint": outcome.endpoint or form.cleaned_data.get("endpoint"),
+            "completion_window": form.cleaned_data.get("completion_window"),
+            "output_expires_hours": form.cleaned_data.get("output_expires_hours"),
+            "metadata": form.metadata,
+        }
+    )
+
+
+def _render(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
+    context.setdefault("can_operate", user_can_operate(request))
+    context.setdefault("metadata_max", METADATA_MAX_PAIRS)
+    context.setdefault("listed_errors_max", MAX_LISTED_ERRORS)
+    template = TEMPLATE
+    if request.htmx:
+        template += "#create-form"
+    return render(request, template, context, status=status)
+
+
+def _go_to_batch(request: HttpRequest, batch_id: str) -> HttpResponse:
+    url = reverse("batches:detail", args=[batch_id])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@vary_on_headers("HX-Request")
+def batch_create(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _render(request, {"form": BatchCreateForm(initial=_initial_from_query(request))})
+    if not user_can_operate(request):
+        return _render(request, {"form": None, "forbidden": True}, status=403)
+
+    form = BatchCreateForm(request.POST, request.FILES)
+    if not form.is_valid():
+        form.data = form.data.copy()
+        form.data["token"] = new_form_token()
+        return _render(request, {"form": form}, status=400)
+
+    outcome = submit.batch_create_from_form(form, actor=actor_name(request))
+
+    if outcome.duplicate is not None:
+        if outcome.duplicate.batch_id:
+            messages.info(request, "This form was already submitted; this is the batch it created.")
+            return _go_to_batch(request, outcome.duplicate.batch_id)
+        return _render(request, {"form": None, "in_progress": outcome.duplicate}, status=409)
+
+    if outcome.batch is not None:
+        messages.success(request, f"Batch {outcome.batch.id} created.")
+        return _go_to_batch(request, outcome.batch.id)
+
+    error = outcome.error
+    again = _form_again(form, outcome)
+    if outcome.validation is not None and not outcome.validation.ok:
+        context = {"form": again, "validation": outcome.validation, "upload_name": form.cleaned_data["file"].name}
+        return _render(request, context, status=400)
+    if outcome.uploaded_file_id:
+        # The file is upstream: offer to create from it, with everything else as the operator chose.
+        context = {"form": again, "create_error": error, "uploaded_file_id": outcome.uploaded_file_id}
+    else:
+        context = {"form": again, "upload_error": error}
+    return _render(request, context, status=error.http_status if error else 500)

@@ -1,0 +1,141 @@
+"""A batch's results: the joined results page, streamed file downloads, and "retry the failed"."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.vary import vary_on_headers
+
+from .. import results, services, submit
+from ..auth import actor_name, user_can_operate
+from ..client import Batch, UpstreamError, UpstreamNotFound
+from ..forms import new_form_token
+from .common import upstream_error_response
+
+FILE_KINDS = {"output": "output_file_id", "error": "error_file_id", "input": "input_file_id"}
+
+
+def _batch_or_404(batch_id: str) -> Batch:
+    try:
+        return services.batch_retrieve(batch_id)
+    except UpstreamNotFound as err:
+        raise Http404(str(err)) from err
+
+
+def _attachment(body, *, filename: str, length: int | None = None) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(body, content_type="application/jsonl; charset=utf-8")
+    # Batch and file ids are limited to [A-Za-z0-9_.:-] (client.ID_PATTERN): safe in a quoted filename.
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    if length is not None:
+        response["Content-Length"] = str(length)
+    return response
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(int(request.GET.get("page", "1")), 1)
+    except ValueError:
+        return 1
+
+
+@require_safe
+@vary_on_headers("HX-Request")
+def batch_results(request: HttpRequest, batch_id: str) -> HttpResponse:
+    try:
+        batch = _batch_or_404(batch_id)
+        failed_only = request.GET.get("filter") == "failed"
+        page = None
+        if batch.output_file_id or batch.error_file_id or batch.is_terminal:
+            page = results.results_page(batch, page=_page_number(request), failed_only=failed_only)
+    except UpstreamError as err:
+        return upstream_error_response(request, err, title="Could not load the results")
+    context = {
+        "batch": batch,
+        "results": page,
+        "failed_only": failed_only,
+        "can_operate": user_can_operate(request),
+        "retry_token": new_form_token(),
+    }
+    template = "batches/batch_results.html"
+    if request.htmx:
+        template += "#results-table"
+    return render(request, template, context)
+
+
+@require_safe
+def file_download(request: HttpRequest, batch_id: str, kind: str) -> HttpResponse:
+    """Stream a batch's output, error or input file through the dashboard, in constant memory."""
+    attr = FILE_KINDS.get(kind)
+    if attr is None:
+        raise Http404("No such file kind.")
+    try:
+        batch = _batch_or_404(batch_id)
+        file_id = getattr(batch, attr)
+        if not file_id:
+            raise Http404(f"This batch has no {kind} file.")
+        content = services.file_content(file_id)
+    except UpstreamNotFound as err:
+        raise Http404(str(err)) from err
+    except UpstreamError as err:
+        return upstream_error_response(request, err, title=f"Could not download the {kind} file")
+    return _attachment(content, filename=f"{batch.id}_{kind}.jsonl", length=content.content_length)
+
+
+@require_safe
+def retry_failed_download(request: HttpRequest, batch_id: str) -> HttpResponse:
+    """The input lines whose requests did not succeed, as a new input file."""
+    try:
+        batch = _batch_or_404(batch_id)
+        lines = results.iter_retry_lines(batch)
+    except UpstreamNotFound as err:
+        raise Http404(str(err)) from err
+    except UpstreamError as err:
+        return upstream_error_response(request, err, title="Could not build the retry file")
+    return _attachment(lines, filename=f"{batch.id}_retry.jsonl")
+
+
+@require_POST
+def retry_failed_create(request: HttpRequest, batch_id: str) -> HttpResponse:
+    if not user_can_operate(request):
+        return HttpResponseForbidden("You may look at batches but not create them.")
+    token = request.POST.get("token", "")
+    if not token or len(token) > 64:
+        messages.error(request, "The retry form was incomplete; open the results page and try again.")
+        return redirect("batches:results", batch_id=batch_id)
+    try:
+        batch = _batch_or_404(batch_id)
+    except UpstreamError as err:
+        return upstream_error_response(request, err, title="Could not load this batch")
+    if not batch.is_terminal:
+        messages.error(request, "Only a finished batch can be retried: its requests may still succeed.")
+        return redirect("batches:results", batch_id=batch.id)
+    outcome = submit.batch_retry_failed(batch, token=token, actor=actor_name(request))
+    if outcome.duplicate is not None:
+        if outcome.duplicate.batch_id:
+            messages.info(request, "This retry was already submitted; this is the batch it created.")
+            return redirect("batches:detail", batch_id=outcome.duplicate.batch_id)
+        messages.warning(request, "This retry was already submitted and is still being processed.")
+        return redirect("batches:results", batch_id=batch.id)
+    if outcome.batch is not None:
+        messages.success(request, f"Batch {outcome.batch.id} created to retry the requests of {batch.id} that did not succeed.")
+        return redirect("batches:detail", batch_id=outcome.batch.id)
+    if outcome.nothing_to_retry:
+        messages.info(request, "Every request of this batch succeeded: there is nothing to retry.")
+    elif outcome.uploaded_file_id:
+        messages.error(request, f"The retry file was uploaded as {outcome.uploaded_file_id}, but creating the batch failed: {outcome.error}")
+        return redirect(_create_from_file_url(outcome.uploaded_file_id, batch))
+    else:
+        messages.error(request, f"The retry batch was not created: {outcome.error}")
+    return redirect("batches:results", batch_id=batch.id)
+
+
+def _create_from_file_url(file_id: str, batch: Batch) -> str:
+    """The create page, prefilled to create the retry batch from the already uploaded file."""
+    query = urlencode({"input_file_id": file_id, "endpoint": batch.endpoint, "retry_of": batch.id})
+    return f"{reverse('batches:create')}?{query}"

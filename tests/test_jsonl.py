@@ -1,0 +1,204 @@
+"""The streaming JSONL validator: every rule, with line numbers, on bad files of each kind."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from batches import jsonl
+from batches.jsonl import validate_jsonl
+
+CHAT = "/v1/chat/completions"
+
+
+def line(custom_id="r1", *, url=CHAT, method="POST", model="gpt-4o-mini", **extra) -> str:
+    obj = {"custom_id": custom_id, "method": method, "url": url, "body": {"model": model, "messages": []}}
+    obj.update(extra)
+    return json.dumps(obj)
+
+
+def good_file(n=3, *, newline="\n", trailing=True) -> bytes:
+    text = newline.join(line(f"r{i}") for i in range(n))
+    return (text + (newline if trailing else "")).encode()
+
+
+def check(data: bytes, endpoint=CHAT):
+    return validate_jsonl(io.BytesIO(data), endpoint=endpoint, size=len(data))
+
+
+def messages(result) -> str:
+    return " | ".join(f"{e.line}: {e.message}" for e in result.errors)
+
+
+def test_a_valid_file_passes_and_reports_its_url_model_and_count():
+    result = check(good_file(3))
+    assert result.ok, messages(result)
+    assert (result.requests, result.url, result.model) == (3, CHAT, "gpt-4o-mini")
+
+
+def test_the_endpoint_is_taken_from_the_file_when_none_is_chosen():
+    result = check(good_file(2), endpoint=None)
+    assert result.ok and result.url == CHAT
+
+
+def test_an_unknown_url_is_refused_when_the_endpoint_comes_from_the_file():
+    result = check((line(url="/v1/unknown") + "\n").encode(), endpoint=None)
+    assert not result.ok and "not a Batch API endpoint" in messages(result)
+
+
+def test_crlf_line_endings_are_accepted():
+    assert check(good_file(3, newline="\r\n")).ok
+
+
+def test_a_missing_final_newline_and_trailing_blank_lines_are_accepted():
+    assert check(good_file(2, trailing=False)).ok
+    assert check(good_file(2) + b"\n\r\n\n").ok
+
+
+def test_a_blank_line_between_requests_is_an_error_with_its_line_number():
+    data = (line("a") + "\n\n" + line("b") + "\n").encode()
+    result = check(data)
+    assert [e.line for e in result.errors] == [2]
+
+
+def test_an_empty_file_is_refused():
+    result = check(b"")
+    assert not result.ok and "empty" in messages(result)
+
+
+def test_a_file_of_only_blank_lines_is_refused():
+    result = check(b"\n\n\r\n")
+    assert not result.ok and "no requests" in messages(result)
+
+
+def test_a_binary_file_is_refused():
+    result = check(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    assert not result.ok and "binary" in messages(result)
+
+
+def test_a_byte_order_mark_is_refused_with_a_clear_message():
+    result = check(jsonl.BOM + good_file(2))
+    assert not result.ok
+    assert "byte order mark" in messages(result) and result.errors[0].line == 1
+
+
+def test_invalid_utf8_is_reported_with_its_line_number():
+    data = good_file(1) + line("r9").replace("r9", "r\xe99").encode("latin-1") + b"\n"
+    result = check(data)
+    assert [e.line for e in result.errors] == [2] and "UTF-8" in messages(result)
+
+
+def test_a_line_that_is_not_json_is_reported():
+    result = check(good_file(1) + b"{not json\n")
+    assert [e.line for e in result.errors] == [2] and "not valid JSON" in messages(result)
+
+
+@pytest.mark.parametrize("value, kind", [("[1, 2]", "an array"), ('"text"', "a string"), ("42", "a number"), ("null", "null")])
+def test_a_line_that_is_not_an_object_is_reported(value, kind):
+    result = check(good_file(1) + value.encode() + b"\n")
+    assert [e.line for e in result.errors] == [2] and f"is {kind}, not a JSON object" in messages(result)
+
+
+def test_a_missing_custom_id_is_reported():
+    obj = json.loads(line())
+    del obj["custom_id"]
+    result = check((json.dumps(obj) + "\n").encode())
+    assert "has no custom_id" in messages(result)
+
+
+def test_a_custom_id_that_is_not_a_string_is_reported():
+    result = check((line(custom_id=7) + "\n").encode())
+    assert "not a non-empty string" in messages(result)
+
+
+def test_a_duplicate_custom_id_names_both_lines():
+    data = (line("a") + "\n" + line("b") + "\n" + line("a") + "\n").encode()
+    result = check(data)
+    assert [e.line for e in result.errors] == [3]
+    assert "first used on line 1" in messages(result)
+
+
+def test_a_method_other_than_post_is_reported():
+    result = check((line(method="GET") + "\n").encode())
+    assert "only POST" in messages(result)
+
+
+def test_a_url_that_differs_from_the_chosen_endpoint_is_reported():
+    result = check(good_file(1), endpoint="/v1/embeddings")
+    assert [e.line for e in result.errors] == [1] and "chosen endpoint is /v1/embeddings" in messages(result)
+
+
+def test_a_url_that_differs_from_the_first_lines_url_is_reported():
+    data = (line("a") + "\n" + line("b", url="/v1/embeddings") + "\n").encode()
+    result = check(data, endpoint=None)
+    assert [e.line for e in result.errors] == [2] and "same url" in messages(result)
+
+
+def test_a_body_that_is_not_an_object_is_reported():
+    obj = json.loads(line())
+    obj["body"] = "hello"
+    result = check((json.dumps(obj) + "\n").encode())
+    assert "body that is a string" in messages(result)
+
+
+def test_two_models_in_one_file_are_reported():
+    data = (line("a") + "\n" + line("b", model="gpt-4.1") + "\n").encode()
+    result = check(data)
+    assert [e.line for e in result.errors] == [2] and "only one model" in messages(result)
+
+
+def test_too_many_requests_are_reported_once(monkeypatch):
+    monkeypatch.setattr(jsonl, "MAX_REQUESTS", 5)
+    result = check(good_file(8))
+    assert result.error_count == 1 and result.errors[0].line == 6
+    assert "more than 5 requests" in messages(result)
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(monkeypatch):
+    monkeypatch.setattr(jsonl, "MAX_BYTES", 100)
+    result = check(good_file(5))
+    assert not result.ok and "at most 200 MB" in messages(result)
+
+
+def test_an_overlong_line_is_reported_and_the_next_line_is_still_checked(monkeypatch):
+    monkeypatch.setattr(jsonl, "MAX_LINE_BYTES", 500)
+    result = check(b"{}" * 400 + b"\n" + (line("x", method="GET") + "\n").encode())
+    assert [e.line for e in result.errors] == [1, 2]
+    assert "longer than" in result.errors[0].message and "only POST" in result.errors[1].message
+
+
+def test_only_the_first_errors_are_listed_but_all_are_counted():
+    data = b"".join(b"[%d]\n" % i for i in range(50))
+    result = check(data)
+    assert len(result.errors) == jsonl.MAX_LISTED_ERRORS
+    assert result.error_count == 50 and result.more_errors == 30
+
+
+# ---------------------------------------------------------------------------
+# Property: a file built from valid requests passes; breaking one line is reported at that line
+# ---------------------------------------------------------------------------
+
+ids = st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=30, unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=ids, crlf=st.booleans(), trailing_blanks=st.integers(0, 3))
+def test_any_file_of_valid_requests_passes(ids, crlf, trailing_blanks):
+    newline = "\r\n" if crlf else "\n"
+    text = newline.join(line(i) for i in ids) + newline * trailing_blanks
+    result = check(text.encode("utf-8"))
+    assert result.ok, messages(result)
+    assert result.requests == len(ids)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=ids, data=st.data())
+def test_a_duplicated_custom_id_is_reported_at_the_repeating_line(ids, data):
+    repeat = data.draw(st.sampled_from(ids))
+    lines = [line(i) for i in ids] + [line(repeat)]
+    result = check(("\n".join(lines) + "\n").encode())
+    assert [e.line for e in result.errors] == [len(ids) + 1]

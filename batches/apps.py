@@ -5,3 +5,6 @@ class BatchesConfig(AppConfig):
     name = "batches"
     verbose_name = "Batches"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the sign-in system checks)

@@ -1,25 +1,54 @@
 """Who is acting, and whether they may act.
 
-The identity comes from the SSO layer in front of the dashboard (``DASHBOARD_AUTH=proxy``): a header
-set by an authenticating proxy, believed only when the request's direct peer is a trusted proxy.
-``DASHBOARD_AUTH=none`` is the local demo: nobody signs in and everybody may act.
+Three modes, chosen by ``DASHBOARD_AUTH``:
+
+``proxy`` (the production default)
+    An authenticating reverse proxy (oauth2-proxy, Pomerium, Cloudflare Access, nginx ``auth_request``)
+    signs people in and passes the identity in a header (``DASHBOARD_AUTH_HEADER``). The header is only
+    believed when the request's direct peer (``REMOTE_ADDR``) is one of ``DASHBOARD_TRUSTED_PROXIES``:
+    WSGI cannot tell a header the proxy set from one the client sent (``X-Forwarded-Email`` and
+    ``X_Forwarded_Email`` both become ``HTTP_X_FORWARDED_EMAIL``), so the protection is the trusted peer
+    plus a proxy that overwrites the header on every request.
+``oidc``
+    The dashboard logs people in itself against an OpenID Connect provider (mozilla-django-oidc, see
+    ``batches/oidc.py``). Every page requires a session; groups come from a claim.
+``none``
+    The local demo: nobody signs in, everybody may act, and every page says so.
+
+Roles: with ``DASHBOARD_OPERATOR_GROUPS`` set, only members of one of those groups may create and
+cancel; everyone else signed in may look. The middleware refuses any unsafe request from a look-only
+user before a view runs (so no view can forget), and the views check again to decide what to show.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 logger = logging.getLogger(__name__)
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Django's User.username is at most 150 characters; a longer identity cannot be a real account here.
+MAX_IDENTITY_LENGTH = 150
+# Paths that answer without a signed-in identity (load balancers, and the OIDC login round trip).
+OPEN_PATHS = ("/healthz",)
+OIDC_PATH_PREFIX = "/oidc/"
+# Views a look-only user may still POST to (signing out is not "acting").
+READ_ONLY_POST_VIEWS = frozenset({"oidc_logout"})
 
-def _header_key(name: str) -> str:
+
+def header_key(name: str) -> str:
+    """The ``request.META`` key WSGI uses for an HTTP header name."""
     return "HTTP_" + name.upper().replace("-", "_")
 
 
@@ -31,11 +60,16 @@ def peer_is_trusted(request: HttpRequest) -> bool:
     return any(peer in network for network in settings.DASHBOARD_TRUSTED_PROXIES)
 
 
-def request_groups(request: HttpRequest) -> set[str]:
-    if settings.DASHBOARD_AUTH != "proxy" or not peer_is_trusted(request):
-        return set()
-    raw = request.META.get(_header_key(settings.DASHBOARD_GROUPS_HEADER), "")
-    return {group.strip() for group in raw.split(",") if group.strip()}
+def request_groups(request: HttpRequest) -> frozenset[str]:
+    """The signed-in person's groups: from the proxy's header, or from the OIDC groups claim."""
+    if settings.DASHBOARD_AUTH == "proxy":
+        if not peer_is_trusted(request):
+            return frozenset()
+        raw = request.META.get(header_key(settings.DASHBOARD_GROUPS_HEADER), "")
+        return frozenset(group.strip() for group in raw.split(",") if group.strip())
+    if settings.DASHBOARD_AUTH == "oidc" and request.user.is_authenticated:
+        return frozenset(request.user.groups.values_list("name", flat=True))
+    return frozenset()
 
 
 def user_can_operate(request: HttpRequest) -> bool:
@@ -51,37 +85,109 @@ def user_can_operate(request: HttpRequest) -> bool:
 
 
 def actor_name(request: HttpRequest) -> str:
+    """The name written to the audit trail."""
     if request.user.is_authenticated:
         return request.user.get_username()
     return "anonymous (no sign-in)"
 
 
+def refuse(request: HttpRequest, status: int, reason: str) -> HttpResponse:
+    """A clear refusal page (or, for htmx, just the message) — never an upstream call."""
+    template = "401.html" if status == 401 else "403.html"
+    if getattr(request, "htmx", False) or request.headers.get("HX-Request") == "true":
+        template += "#refusal"
+    response = render(request, template, {"reason": reason}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def operator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For views that change something: refuse look-only users with a 403 page or htmx partial."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not user_can_operate(request):
+            return refuse(request, 403, "read-only")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _valid_identity(identity: str) -> bool:
+    return 0 < len(identity) <= MAX_IDENTITY_LENGTH and identity.isprintable() and " " not in identity
+
+
 class DashboardIdentityMiddleware:
-    """Signs the request in from the proxy's identity header, or refuses it."""
+    """Signs the request in (proxy header or OIDC session) or refuses it, and enforces roles on writes.
+
+    A plain synchronous middleware (not a ``RemoteUserMiddleware`` subclass): Django adapts it, and
+    there is no async path that could skip the checks.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest):
-        if settings.DASHBOARD_AUTH == "proxy" and not request.path.endswith("/healthz"):
-            refusal = self._authenticate_from_proxy(request)
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if path in OPEN_PATHS:
+            return self.get_response(request)
+        if settings.DASHBOARD_AUTH == "proxy":
+            refusal = self._sign_in_from_proxy(request)
             if refusal is not None:
                 return refusal
+        elif settings.DASHBOARD_AUTH == "oidc" and not path.startswith(OIDC_PATH_PREFIX):
+            if not request.user.is_authenticated:
+                return self._oidc_login_redirect(request)
         return self.get_response(request)
 
-    def _authenticate_from_proxy(self, request: HttpRequest):
-        identity = request.META.get(_header_key(settings.DASHBOARD_AUTH_HEADER), "").strip()
-        if not identity:
-            return render(request, "401.html", {"reason": "missing"}, status=401)
-        if not peer_is_trusted(request):
-            logger.warning("identity header from untrusted peer %s ignored", request.META.get("REMOTE_ADDR"))
-            return render(request, "401.html", {"reason": "untrusted"}, status=403)
-        if request.user.is_authenticated and request.user.get_username() == identity:
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        """Any unsafe request from a look-only user is refused here, before the view can call upstream."""
+        if request.method in SAFE_METHODS or request.path_info in OPEN_PATHS:
             return None
+        match = request.resolver_match
+        if match is not None and match.url_name in READ_ONLY_POST_VIEWS:
+            return None
+        if not user_can_operate(request):
+            logger.info("refused %s %s from look-only user %s", request.method, request.path, actor_name(request))
+            return refuse(request, 403, "read-only")
+        return None
+
+    def _sign_in_from_proxy(self, request: HttpRequest) -> HttpResponse | None:
+        if not peer_is_trusted(request):
+            logger.warning(
+                "request from untrusted peer %s refused (not the sign-in proxy)", request.META.get("REMOTE_ADDR")
+            )
+            request.user = AnonymousUser()
+            return refuse(request, 403, "untrusted")
+        identity = request.META.get(header_key(settings.DASHBOARD_AUTH_HEADER), "").strip()
+        if not identity or not _valid_identity(identity):
+            if request.user.is_authenticated:
+                # The proxy stopped vouching for this session: end it rather than trust the cookie.
+                auth.logout(request)
+            request.user = AnonymousUser()
+            return refuse(request, 401, "missing" if not identity else "invalid")
+        if request.user.is_authenticated:
+            if request.user.get_username() == identity:
+                return None
+            # Someone else now holds this browser session (shared machine, switched account): the old
+            # person is logged out before the new one is signed in, so nothing of theirs carries over.
+            auth.logout(request)
         user = auth.authenticate(request, remote_user=identity)
         if user is None:
             request.user = AnonymousUser()
-            return render(request, "401.html", {"reason": "missing"}, status=401)
-        request.user = user
+            return refuse(request, 401, "invalid")
         auth.login(request, user)
+        request.user = user
         return None
+
+    def _oidc_login_redirect(self, request: HttpRequest) -> HttpResponse:
+        login_url = reverse("oidc_authentication_init") + "?" + urlencode({"next": request.get_full_path()})
+        if request.headers.get("HX-Request") == "true":
+            # htmx would swap a redirect's target into the page; send the whole browser to the login.
+            response = refuse(request, 401, "expired")
+            response["HX-Redirect"] = login_url
+            return response
+        response = HttpResponse(status=302)
+        response["Location"] = login_url
+        response["Cache-Control"] = "no-store"
+        return response

@@ -211,7 +211,54 @@ try:
 except ValueError as err:
     raise ImproperlyConfigured(f"DASHBOARD_TRUSTED_PROXIES holds an invalid CIDR: {err}") from err
 
+# DASHBOARD_AUTH=none is only ever chosen implicitly in DEBUG; in production it must be written out
+# (and `manage.py check --deploy` still warns about it, see batches/checks.py).
+DASHBOARD_AUTH_EXPLICIT = bool(_auth_explicit)
+if DASHBOARD_AUTH == "none" and not DEBUG and not DASHBOARD_AUTH_EXPLICIT:
+    raise ImproperlyConfigured("DASHBOARD_AUTH=none (no sign-in) with DJANGO_DEBUG off must be set explicitly.")
+
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.RemoteUserBackend"]
+# Sessions are short: in proxy mode the header is checked on every request anyway; in OIDC mode this
+# is how long a sign-in lasts before the provider is asked again.
+SESSION_COOKIE_AGE = int(os.environ.get("DASHBOARD_SESSION_SECONDS", str(12 * 3600)) or 12 * 3600)
+# htmx sends the token from the page (hx-headers on <body>); no script needs to read the cookie.
+CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "batches.views.errors.csrf_failure"
+# Load balancers probe /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+if DASHBOARD_AUTH == "oidc":
+    # Log in directly against an OpenID Connect provider (mozilla-django-oidc; no discovery, so every
+    # endpoint is configured). See docs/deployment.md.
+    _oidc_required = [
+        "OIDC_RP_CLIENT_ID",
+        "OIDC_RP_CLIENT_SECRET",
+        "OIDC_OP_AUTHORIZATION_ENDPOINT",
+        "OIDC_OP_TOKEN_ENDPOINT",
+        "OIDC_OP_USER_ENDPOINT",
+        "OIDC_OP_JWKS_ENDPOINT",
+    ]
+    _oidc_missing = [name for name in _oidc_required if not os.environ.get(name, "").strip()]
+    if _oidc_missing:
+        raise ImproperlyConfigured("DASHBOARD_AUTH=oidc needs these settings: " + ", ".join(_oidc_missing) + ".")
+    OIDC_RP_CLIENT_ID = os.environ["OIDC_RP_CLIENT_ID"].strip()
+    OIDC_RP_CLIENT_SECRET = os.environ["OIDC_RP_CLIENT_SECRET"].strip()
+    OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ["OIDC_OP_AUTHORIZATION_ENDPOINT"].strip()
+    OIDC_OP_TOKEN_ENDPOINT = os.environ["OIDC_OP_TOKEN_ENDPOINT"].strip()
+    OIDC_OP_USER_ENDPOINT = os.environ["OIDC_OP_USER_ENDPOINT"].strip()
+    OIDC_OP_JWKS_ENDPOINT = os.environ["OIDC_OP_JWKS_ENDPOINT"].strip()
+    OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "").strip() or "RS256"
+    OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "").strip() or "openid email"
+    OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+    OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+    OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0)
+    AUTHENTICATION_BACKENDS = ["batches.oidc.DashboardOIDCBackend"]
+    LOGIN_URL = "oidc_authentication_init"
+    LOGIN_REDIRECT_URL = "batches:list"
+    LOGIN_REDIRECT_URL_FAILURE = "oidc_login_failed"
+    LOGOUT_REDIRECT_URL = "oidc_signed_out"
+# The claim that carries the person's groups (roles); read only in OIDC mode.
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "").strip() or "groups"
 
 LOGGING = {
     "version": 1,

@@ -1,10 +1,27 @@
+from django.conf import settings
 from django.urls import include, path
 
 from batches.views.browse import root
+from batches.views.audit import audit_list
 from batches.views.health import healthz
 
 urlpatterns = [
     path("", root, name="root"),
     path("healthz", healthz, name="healthz"),
     path("", include("batches.urls")),
+    path("audit/", audit_list, name="audit"),
 ]
+
+if settings.DASHBOARD_AUTH == "oidc":
+    from batches.views.account import oidc_login_failed, oidc_signed_out
+
+    urlpatterns += [
+        path("oidc/", include("mozilla_django_oidc.urls")),
+        path("oidc/failed/", oidc_login_failed, name="oidc_login_failed"),
+        path("oidc/signed-out/", oidc_signed_out, name="oidc_signed_out"),
+    ]
+
+# Error pages rendered with the request (identity bar, CSP nonce, htmx partials).
+handler403 = "batches.views.errors.permission_denied"
+handler404 = "batches.views.errors.page_not_found"
+handler500 = "batches.views.errors.server_error"

@@ -1,0 +1,66 @@
+"""Reading the audit trail: a batch's history, and the filtered, paginated list behind ``/audit/``.
+
+Writing it is ``services.audited()``: a row before the upstream call, completed after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import QueryDict
+
+from .models import AuditEntry
+
+AUDIT_PAGE_SIZE = 50
+BATCH_HISTORY_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    actor: str = ""
+    action: str = ""
+    batch_id: str = ""
+    problems: list[str] = field(default_factory=list, compare=False)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.actor or self.action or self.batch_id)
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as query parameters, for links that keep them (pager, shareable URL)."""
+        pairs = {"person": self.actor, "action": self.action, "batch": self.batch_id}
+        return {key: value for key, value in pairs.items() if value}
+
+
+def audit_filters_from_query(query: QueryDict) -> AuditFilters:
+    problems = []
+    actor = query.get("person", "").strip()[:254]
+    batch_id = query.get("batch", "").strip()[:200]
+    action = query.get("action", "").strip()
+    if action and action not in AuditEntry.Action.values:
+        problems.append(f"“{action}” is not an action the dashboard records; showing every action.")
+        action = ""
+    return AuditFilters(actor=actor, action=action, batch_id=batch_id, problems=problems)
+
+
+def audit_search(filters: AuditFilters) -> QuerySet[AuditEntry]:
+    entries = AuditEntry.objects.all()
+    if filters.actor:
+        entries = entries.filter(actor__icontains=filters.actor)
+    if filters.action:
+        entries = entries.filter(action=filters.action)
+    if filters.batch_id:
+        entries = entries.filter(batch_id=filters.batch_id)
+    return entries
+
+
+def audit_page(filters: AuditFilters, page_number: str | None) -> Page:
+    """One page of matching entries; an out-of-range or malformed page number gives the nearest page."""
+    return Paginator(audit_search(filters), AUDIT_PAGE_SIZE).get_page(page_number)
+
+
+def audit_for_batch(batch_id: str, limit: int = BATCH_HISTORY_LIMIT) -> list[AuditEntry]:
+    """The most recent actions on one batch, newest first (its creation included)."""
+    return list(AuditEntry.objects.filter(batch_id=batch_id)[:limit])

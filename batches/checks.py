@@ -1,0 +1,60 @@
+"""System checks for the sign-in configuration (``manage.py check``, and ``check --deploy``)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+EVERYONE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+
+@register(Tags.security)
+def check_identity_header(app_configs, **kwargs):
+    problems = []
+    if settings.DASHBOARD_AUTH == "proxy":
+        for name in ("DASHBOARD_AUTH_HEADER", "DASHBOARD_GROUPS_HEADER"):
+            header = getattr(settings, name)
+            if "_" in header or not header.strip():
+                problems.append(
+                    Error(
+                        f"{name}={header!r} is not a header name the dashboard can trust.",
+                        hint="Use dashes (X-Forwarded-Email). Servers and proxies drop or mangle underscores, "
+                        "and WSGI cannot tell X_Forwarded_Email from X-Forwarded-Email.",
+                        id="batches.E001",
+                    )
+                )
+    return problems
+
+
+@register(Tags.security, deploy=True)
+def check_deploy_sign_in(app_configs, **kwargs):
+    problems = []
+    if settings.DASHBOARD_AUTH == "none":
+        problems.append(
+            Warning(
+                "DASHBOARD_AUTH=none: nobody signs in, anyone who reaches the dashboard may create and "
+                "cancel batches, and the audit trail cannot say who did.",
+                hint="Put the dashboard behind an authenticating proxy (DASHBOARD_AUTH=proxy) or use "
+                "DASHBOARD_AUTH=oidc. See docs/deployment.md.",
+                id="batches.W001",
+            )
+        )
+        if settings.DASHBOARD_OPERATOR_GROUPS:
+            problems.append(
+                Warning(
+                    "DASHBOARD_OPERATOR_GROUPS is set but ignored: with DASHBOARD_AUTH=none everybody may act.",
+                    id="batches.W002",
+                )
+            )
+    if settings.DASHBOARD_AUTH == "proxy" and any(net in EVERYONE for net in settings.DASHBOARD_TRUSTED_PROXIES):
+        problems.append(
+            Warning(
+                "DASHBOARD_TRUSTED_PROXIES trusts every address: anyone who can reach the dashboard "
+                "directly can claim to be anyone.",
+                hint="List only the address of the authenticating proxy (default: loopback).",
+                id="batches.W003",
+            )
+        )
+    return problems

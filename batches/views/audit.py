@@ -1,0 +1,34 @@
+"""The audit trail page: every create and cancel attempt, filterable by person, action and batch.
+
+Filters and the page number live in the query string, so a filtered view is a URL you can share; htmx
+swaps only the table and pushes that URL.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+from django.views.decorators.vary import vary_on_headers
+
+from ..audit import audit_filters_from_query, audit_page
+from ..models import AuditEntry
+
+
+@require_safe
+@vary_on_headers("HX-Request")
+def audit_list(request: HttpRequest) -> HttpResponse:
+    filters = audit_filters_from_query(request.GET)
+    page = audit_page(filters, request.GET.get("page"))
+    context = {
+        "filters": filters,
+        "page": page,
+        "actions": AuditEntry.Action.choices,
+        "filter_query": urlencode(filters.as_query()),
+    }
+    template = "batches/audit_list.html"
+    if request.htmx:
+        template += "#audit-table"
+    return render(request, template, context)

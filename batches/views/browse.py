@@ -139,7 +139,6 @@ def batch_list(request: HttpRequest) -> HttpResponse:
         "next_url": None,
         "page_sizes": sorted({*PAGE_SIZES, position.limit}),
     }
-    status = 400 if problems else 200
     try:
         page = services.batch_list(after=position.after, limit=position.limit)
     except UpstreamError as err:
@@ -147,19 +146,23 @@ def batch_list(request: HttpRequest) -> HttpResponse:
             "batch list failed: %s status=%s request_id=%s", type(err).__name__, err.status_code, err.request_id
         )
         context["error"] = err
-        status = err.http_status
     else:
         context["page"] = page
         context["next_url"] = position.next_url(page.next_after)
         # One list request refreshes every unfinished row on the page (no per-row polling).
         context["live"] = any(not batch.is_terminal for batch in page.data)
+    error = context["error"]
+    if error is not None:
+        status = error.http_status
+    elif problems and not request.htmx:
+        status = 400
+    else:
+        # htmx swaps only 2xx answers, so a corrected page size is a 200 carrying the warning.
+        status = 200
     template = "batches/batch_list.html"
     if request.htmx:
         template += "#batch-table"
-        # htmx swaps only 2xx answers; the warning travels inside the partial instead.
-        status = 200 if status == 400 else status
     response = render(request, template, context, status=status)
-    error = context["error"]
     if error is not None and error.retry_after is not None:
         response["Retry-After"] = str(int(error.retry_after + 0.999))
     return response

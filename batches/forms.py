@@ -27,6 +27,7 @@ class BatchCreateForm(forms.Form):
     token = forms.CharField(widget=forms.HiddenInput, max_length=64)
     file = forms.FileField(
         required=False,
+        allow_empty_file=True,  # an empty file gets the JSONL checker's message, like every other bad file
         label="JSONL file",
         widget=forms.ClearableFileInput(attrs={"accept": ".jsonl,.json,.txt,application/jsonl,application/x-ndjson"}),
     )

@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, help="timed requests per overhead case (default 200, quick 15)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--views-per-worker", type=int, help="page views per worker for the keep-alive count "
+                        "(default 1000, quick 25)")
     parser.add_argument("--no-browser", action="store_true", help="skip time to first render")
     parser.add_argument("--no-large-files", action="store_true", help="skip the 200 MB transfers")
     parser.add_argument("--file-mb", type=int, default=200, help="size of the large-file transfer")
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     iterations = args.iterations or (15 if quick else 200)
     warmup = 5 if quick else 30
-    views_per_worker = 25 if quick else 1000
+    views_per_worker = args.views_per_worker or (25 if quick else 1000)
     call_views = 3 if quick else 20
     figures: list[Figure] = []
     details: dict = {"machine": machine(), "command": "bench/run " + shlex.join(argv or sys.argv[1:])}

@@ -1,0 +1,110 @@
+"""Large files: a 200 MB download through the dashboard against the same download made directly.
+
+The file is uploaded straight to the emulator and made the input file of a batch; the dashboard then
+streams it from ``/batches/<id>/files/input.jsonl``. Throughput is bytes over wall time as the client
+reads them; the gunicorn workers' peak resident memory (VmHWM, which never goes down) is read from
+/proc after each transfer.
+
+The runner uses this when ``bench/large_files.py`` (upload and download, by the create page's author)
+is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+
+from .harness import Stack
+from .measure import Upstream
+
+LINE_BODY = "x" * 900
+
+
+def make_jsonl(path: Path, megabytes: int) -> int:
+    """A valid batch input file of about ``megabytes`` MB (1 KB lines)."""
+    target = megabytes * 1_000_000
+    written = 0
+    with path.open("w") as fh:
+        i = 0
+        while written < target:
+            line = json.dumps({
+                "custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
+                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": LINE_BODY}]},
+            }) + "\n"
+            fh.write(line)
+            written += len(line)
+            i += 1
+    return path.stat().st_size
+
+
+def _timed_download(client: httpx.Client, url: str, **kwargs) -> tuple[float, int, str]:
+    t0 = time.perf_counter()
+    with client.stream("GET", url, **kwargs) as response:
+        response.raise_for_status()
+        size = sum(len(chunk) for chunk in response.iter_raw(1024 * 1024))
+        encoding = response.headers.get("content-encoding", "identity")
+    return time.perf_counter() - t0, size, encoding
+
+
+def _peak_rss_mb(stack: Stack) -> float:
+    return round(max((m.get("VmHWM", 0) for m in stack.worker_memory().values()), default=0) / 1024, 1)
+
+
+def transfer(stack: Stack, upstream: Upstream, *, megabytes: int = 200, rounds: int = 3) -> dict:
+    path = stack.tmp / "large.jsonl"
+    size = make_jsonl(path, megabytes)
+    result: dict = {"file_bytes": size, "rounds": rounds, "source": "bench/transfer.py"}
+
+    # Upload straight to the upstream (the dashboard's upload path is measured by bench/large_files.py).
+    with path.open("rb") as fh:
+        t0 = time.perf_counter()
+        response = upstream.client.post(
+            "/v1/files", files={"file": ("large.jsonl", fh, "application/jsonl")}, data={"purpose": "batch"},
+            timeout=600,
+        )
+        upload_s = time.perf_counter() - t0
+    file_id = response.raise_for_status().json()["id"]
+    batch = upstream.client.post("/v1/batches", json={
+        "input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h",
+    }).raise_for_status().json()
+    # The emulator validates large inputs in a background thread: let it finish so it does not compete.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        status = upstream.client.get(f"/v1/batches/{batch['id']}").json()["status"]
+        if status != "validating":
+            break
+        time.sleep(1)
+    path.unlink()
+
+    direct_s, dash_s = [], []
+    rss_before = _peak_rss_mb(stack)
+    with httpx.Client(base_url=stack.dashboard_url, timeout=600) as dashboard:
+        dashboard_url = f"/batches/{batch['id']}/files/input.jsonl"
+        for _ in range(rounds):
+            seconds, got, _ = _timed_download(upstream.client, f"/v1/files/{file_id}/content", timeout=600)
+            if got != size:
+                raise RuntimeError(f"direct download returned {got} of {size} bytes")
+            direct_s.append(seconds)
+            seconds, got, encoding = _timed_download(dashboard, dashboard_url)
+            if got != size:
+                raise RuntimeError(f"dashboard download returned {got} of {size} bytes")
+            dash_s.append(seconds)
+    direct_mb_s = size / 1e6 / statistics.median(direct_s)
+    dash_mb_s = size / 1e6 / statistics.median(dash_s)
+    result["upload_direct_mb_s"] = round(size / 1e6 / upload_s, 1)
+    result["download"] = {
+        "direct_mb_s": round(direct_mb_s, 1),
+        "dashboard_mb_s": round(dash_mb_s, 1),
+        "percent_of_direct": round(100 * dash_mb_s / direct_mb_s, 1),
+        "worker_peak_rss_mb": _peak_rss_mb(stack),
+        "worker_peak_rss_before_mb": rss_before,
+        "dashboard_content_encoding": encoding,
+        "direct_seconds": [round(s, 2) for s in direct_s],
+        "dashboard_seconds": [round(s, 2) for s in dash_s],
+    }
+    result["upload"] = {"skipped": "bench/large_files.py is not there; upload through the dashboard not measured"}
+    return result

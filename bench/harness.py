@@ -105,6 +105,7 @@ class Stack:
     emulator_proc: subprocess.Popen | None = None
     gunicorn_proc: subprocess.Popen | None = None
     gunicorn_env: dict[str, str] = field(default_factory=dict)
+    started_pids: list[int] = field(default_factory=list)  # every process started, workers included
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -121,7 +122,7 @@ class Stack:
         self.close()
 
     def close(self) -> None:
-        stop_process(self.gunicorn_proc)
+        self.stop_dashboard()
         stop_process(self.emulator_proc)
         self.gunicorn_proc = self.emulator_proc = None
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -148,6 +149,7 @@ class Stack:
              "--api-key", API_KEY, "--speed", str(self.speed)],
             cwd=ROOT, stdout=self._output("emulator"), stderr=subprocess.STDOUT,
         )
+        self.started_pids.append(self.emulator_proc.pid)
         wait_for_port(self.emulator_port, self.emulator_proc)
 
     # -- the dashboard ---------------------------------------------------------
@@ -184,7 +186,7 @@ class Stack:
 
     def start_dashboard(self, **env_overrides: str) -> None:
         """(Re)start gunicorn with the real settings plus ``env_overrides`` on a fresh port."""
-        stop_process(self.gunicorn_proc)
+        self.stop_dashboard()
         self.dashboard_port = free_port()
         self.gunicorn_env = self.django_env(**env_overrides)
         gunicorn = str(GUNICORN) if GUNICORN.exists() else "gunicorn"
@@ -193,14 +195,31 @@ class Stack:
              "--workers", str(self.workers), "--threads", str(self.threads)],
             cwd=ROOT, env=self.gunicorn_env, stdout=self._output("gunicorn"), stderr=subprocess.STDOUT,
         )
+        self.started_pids.append(self.gunicorn_proc.pid)
         wait_for_port(self.dashboard_port, self.gunicorn_proc)
         # The port opens before every worker has booted: wait until all answer.
         deadline = time.monotonic() + 30
         while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:
             time.sleep(0.05)
+        self.started_pids.extend(self.worker_pids())
         with httpx.Client(base_url=self.dashboard_url, timeout=30) as client:
             for _ in range(self.workers * 4):
                 client.get("/healthz")
+
+    def stop_dashboard(self) -> None:
+        """Stop the gunicorn master; then make sure none of the workers we saw outlives it."""
+        if self.gunicorn_proc is None:
+            return
+        workers = self.worker_pids()
+        stop_process(self.gunicorn_proc)
+        for pid in workers:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue  # already gone
+            if b"gunicorn" in cmdline:
+                os.kill(pid, signal.SIGKILL)
+        self.gunicorn_proc = None
 
     def worker_pids(self) -> list[int]:
         return child_pids(self.gunicorn_proc.pid) if self.gunicorn_proc else []

@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(load["stdout"])
         finally:
             upstream.close()
+            details["started_pids"] = stack.started_pids
 
     missed = [f for f in figures if f.ok is False]
     print(f"\n{len(figures)} figures, {len(missed)} missed their target.")

@@ -245,7 +245,8 @@ def _rows_for(batch: Batch, wanted: dict[str, int | None]) -> dict[str, ResultRo
     return rows
 
 
-def results_page(batch: Batch, *, page: int = 1, failed_only: bool = False, per_page: int = PER_PAGE) -> ResultsPage:
+def results_page(batch: Batch, *, page: int = 1, failed_only: bool = False, per_page: int | None = None) -> ResultsPage:
+    per_page = per_page or PER_PAGE
     index = build_index(batch)
     counts = {outcome: index.count(outcome) for outcome in OUTCOME_LABELS}
     entries = [e for e in index.entries if not failed_only or e[1] != SUCCEEDED]

@@ -307,6 +307,10 @@ class Batch:
     def from_api(cls, data: Any) -> Batch:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
             raise UpstreamBadResponse("The Batch API sent a batch without an id.")
+        if not ID_PATTERN.fullmatch(data["id"]):
+            # Such an id could not be linked to or looked up (validate_id refuses it); a "/" in it
+            # would even break URL reversing. Real ids never look like this (NOTES.md §7).
+            raise UpstreamBadResponse("The Batch API sent a batch whose id the dashboard cannot use safely.")
         counts = data.get("request_counts")
         request_counts = None
         if isinstance(counts, dict):

@@ -161,7 +161,9 @@ if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0") or 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = False
+# The preload directive only matters once the registrable domain is submitted to the browsers' list;
+# on a dashboard's own host name it is harmless, so production settings may turn it on (docs/deployment.md).
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 
 # Strict CSP: nothing from outside the dashboard, no inline script or style without a nonce,
 # no eval (htmx is configured with allowEval=false in base.html).

@@ -1,0 +1,233 @@
+"""Large files through the dashboard: a 200 MB, 50,000-line input uploaded through the create page,
+and a 200 MB file downloaded through the dashboard's streamed download route.
+
+    .venv/bin/python bench/large_files.py [--mb 200] [--lines 50000] [--json out.json]
+
+It starts its own emulator and a gunicorn with ONE worker (so the worker that served the request is the
+one measured) on loopback ports, via bench/harness.py. Figures:
+
+* upload: the create page's full path (Django receives the file to a temporary file on disk, the JSONL
+  checker streams every line, the file is streamed to the Files API, the batch is created), timed from
+  the first byte sent to the redirect to the new batch; against the same file POSTed straight to the
+  emulator's /v1/files.
+* download: ``/batches/<id>/files/input.jsonl`` (the same view and streaming code as the output and
+  error files; the emulator can not produce a 200 MB *output* file, its answers are short), against
+  the same file fetched straight from the emulator.
+* the worker's peak resident memory (VmHWM from /proc/<pid>/status), reset before each phase by
+  writing 5 to /proc/<pid>/clear_refs (Linux ≥ 4.0); if that is refused, the dashboard is restarted
+  between phases instead. Target: below 150 MiB.
+
+The runner (bench/run) calls this with ``--mb`` and ``--json``; it ignores the runner's stack because it
+needs a single-worker dashboard whose peak memory covers nothing but the transfer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import API_KEY, Stack, proc_memory_kb  # noqa: E402
+
+ENDPOINT = "/v1/chat/completions"
+
+
+def make_input(path: Path, *, megabytes: int, lines: int) -> int:
+    """A valid batch input of ``lines`` requests totalling about ``megabytes`` MB (10**6 bytes)."""
+    skeleton = json.dumps({
+        "custom_id": "r0000000", "method": "POST", "url": ENDPOINT,
+        "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": ""}]},
+    })
+    per_line = max(megabytes * 1_000_000 // lines - len(skeleton) - 1, 1)
+    filler = ("lorem ipsum dolor sit amet " * (per_line // 27 + 1))[:per_line]
+    with path.open("w") as fh:
+        for i in range(lines):
+            fh.write(json.dumps({
+                "custom_id": f"r{i:07d}", "method": "POST", "url": ENDPOINT,
+                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": filler}]},
+            }) + "\n")
+    return path.stat().st_size
+
+
+def reset_peak(stack: Stack) -> bool:
+    ok = True
+    for pid in stack.worker_pids():
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError:
+            ok = False
+    return ok
+
+
+def worker_peak_mib(stack: Stack) -> float:
+    peaks = [proc_memory_kb(pid).get("VmHWM", 0) for pid in stack.worker_pids()]
+    return round(max(peaks, default=0) / 1024, 1)
+
+
+def worker_rss_mib(stack: Stack) -> float:
+    values = [proc_memory_kb(pid).get("VmRSS", 0) for pid in stack.worker_pids()]
+    return round(max(values, default=0) / 1024, 1)
+
+
+def fresh_phase(stack: Stack) -> None:
+    """Make the next VmHWM reading cover only the next phase."""
+    if not reset_peak(stack):
+        stack.start_dashboard()
+
+
+def upload_through_create_page(stack: Stack, path: Path) -> tuple[float, str]:
+    with httpx.Client(base_url=stack.dashboard_url, timeout=900) as client:
+        page = client.get("/batches/new/").raise_for_status().text
+        token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        with path.open("rb") as fh:
+            t0 = time.perf_counter()
+            response = client.post(
+                "/batches/new/",
+                data={"csrfmiddlewaretoken": csrf, "token": token, "endpoint": "auto", "completion_window": "24h",
+                      "metadata_key": "bench", "metadata_value": "large_files"},
+                files={"file": (path.name, fh, "application/jsonl")},
+            )
+            seconds = time.perf_counter() - t0
+    if response.status_code != 302:
+        raise RuntimeError(f"create page answered {response.status_code}:\n{response.text[-2000:]}")
+    batch_id = response.headers["location"].rstrip("/").rsplit("/", 1)[-1]
+    return seconds, batch_id
+
+
+def upload_direct(upstream: httpx.Client, path: Path) -> float:
+    with path.open("rb") as fh:
+        t0 = time.perf_counter()
+        upstream.post("/v1/files", files={"file": (path.name, fh, "application/jsonl")},
+                      data={"purpose": "batch"}, timeout=900).raise_for_status()
+        return time.perf_counter() - t0
+
+
+def timed_download(client: httpx.Client, url: str) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    with client.stream("GET", url) as response:
+        response.raise_for_status()
+        size = sum(len(chunk) for chunk in response.iter_raw(1024 * 1024))
+    return time.perf_counter() - t0, size
+
+
+def wait_until_done(upstream: httpx.Client, batch_id: str) -> None:
+    """Let the emulator validate (in the background for big files), then jump its clock to the end."""
+    deadline = time.monotonic() + 600
+    while upstream.get(f"/v1/batches/{batch_id}").json()["status"] == "validating":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the emulator did not finish validating in 10 minutes")
+        upstream.post("/_emulator/advance", json={"seconds": 5})
+        time.sleep(0.5)
+    upstream.post("/_emulator/advance", json={"seconds": 3600}).raise_for_status()
+    status = upstream.get(f"/v1/batches/{batch_id}", timeout=600).json()["status"]
+    if status != "completed":
+        raise RuntimeError(f"the batch is {status}, expected completed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=int, default=200, help="input size in MB (10**6 bytes); default 200")
+    parser.add_argument("--lines", type=int, default=50_000, help="requests in the input; default 50,000")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON to this path")
+    args = parser.parse_args(argv)
+
+    with Stack(workers=1, threads=4) as stack:
+        stack.start_dashboard()
+        path = stack.tmp / "large_input.jsonl"
+        t0 = time.perf_counter()
+        size = make_input(path, megabytes=args.mb, lines=args.lines)
+        print(f"generated {size:,} bytes, {args.lines:,} lines in {time.perf_counter() - t0:.1f} s")
+        idle_rss = worker_rss_mib(stack)
+
+        upstream = httpx.Client(base_url=stack.emulator_url, headers={"Authorization": f"Bearer {API_KEY}"})
+        direct_up = upload_direct(upstream, path)
+
+        fresh_phase(stack)
+        dash_up, batch_id = upload_through_create_page(stack, path)
+        up_peak = worker_peak_mib(stack)
+        batch = upstream.get(f"/v1/batches/{batch_id}").raise_for_status().json()
+        meta = upstream.get(f"/v1/files/{batch['input_file_id']}").raise_for_status().json()
+        if meta["bytes"] != size:
+            raise RuntimeError(f"the uploaded file has {meta['bytes']} bytes, expected {size}")
+        path.unlink()
+
+        direct_down, got = timed_download(upstream, f"/v1/files/{batch['input_file_id']}/content")
+        fresh_phase(stack)
+        with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:
+            dash_down, got_dash = timed_download(dashboard, f"/batches/{batch_id}/files/input.jsonl")
+        down_peak = worker_peak_mib(stack)
+        if got != size or got_dash != size:
+            raise RuntimeError(f"downloads returned {got} / {got_dash} bytes, expected {size}")
+
+        # The results page of the finished 50,000-request batch: joins input, output and error files.
+        wait_until_done(upstream, batch_id)
+        fresh_phase(stack)
+        with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:
+            t0 = time.perf_counter()
+            dashboard.get(f"/batches/{batch_id}/results/").raise_for_status()
+            first_page = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            dashboard.get(f"/batches/{batch_id}/results/?page=500&filter=failed").raise_for_status()
+            later_page = time.perf_counter() - t0
+        results_peak = worker_peak_mib(stack)
+        upstream.close()
+
+    mb = size / 1e6
+    figures = {
+        "file_bytes": size,
+        "lines": args.lines,
+        "worker_idle_rss_mb": idle_rss,
+        "upload": {
+            "direct_mb_s": round(mb / direct_up, 1),
+            "dashboard_mb_s": round(mb / dash_up, 1),
+            "dashboard_seconds": round(dash_up, 2),
+            "percent_of_direct": round(100 * direct_up / dash_up, 1),
+            "worker_peak_rss_mb": up_peak,
+            "what": "create page: receive to disk, validate every line, stream to /v1/files, create the batch",
+        },
+        "results_page": {
+            "first_page_seconds": round(first_page, 2),
+            "next_page_seconds": round(later_page, 2),
+            "worker_peak_rss_mb": results_peak,
+            "what": "/batches/<id>/results/ of the finished batch: first page builds the custom_id index",
+        },
+        "download": {
+            "direct_mb_s": round(mb / direct_down, 1),
+            "dashboard_mb_s": round(mb / dash_down, 1),
+            "dashboard_seconds": round(dash_down, 2),
+            "percent_of_direct": round(100 * direct_down / dash_down, 1),
+            "worker_peak_rss_mb": down_peak,
+            "what": "/batches/<id>/files/input.jsonl, the streamed download view",
+        },
+    }
+    print(f"file: {size / 1e6:.1f} MB, {args.lines:,} requests; gunicorn worker idle RSS {idle_rss} MiB")
+    for direction in ("upload", "download"):
+        f = figures[direction]
+        verdict = "OK" if f["worker_peak_rss_mb"] < 150 else "OVER TARGET"
+        print(
+            f"{direction:8s}: dashboard {f['dashboard_mb_s']} MB/s ({f['dashboard_seconds']} s), "
+            f"direct {f['direct_mb_s']} MB/s, {f['percent_of_direct']} % of direct; "
+            f"worker peak RSS {f['worker_peak_rss_mb']} MiB (target < 150: {verdict})"
+        )
+    r = figures["results_page"]
+    print(
+        f"results : first page {r['first_page_seconds']} s (reads input + output + error), another page "
+        f"{r['next_page_seconds']} s (index cached); worker peak RSS {r['worker_peak_rss_mb']} MiB"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    peaks = [figures[k]["worker_peak_rss_mb"] for k in ("upload", "download", "results_page")]
+    return 0 if max(peaks) < 150 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -65,6 +65,16 @@ def test_the_detail_page_shows_every_field(client, upstream):
     assert "+1 min" in body and "+1 h 00 min" in body and "+1 min" in body
     assert "2025-10-09 08:53:20 UTC" in body  # created_at, absolute
     assert 'id="raw-json"' in body and "<summary>Raw JSON from the API</summary>" in body
+    for kind in ("input", "output", "error"):
+        assert f'href="/batches/{batch["id"]}/files/{kind}.jsonl" download>Download</a>' in body
+    assert f'href="/batches/{batch["id"]}/results/">View results</a>' in body
+
+
+def test_a_batch_without_result_files_offers_no_download(client, upstream):
+    batch = full_batch(upstream, status="in_progress", output_file_id=None, error_file_id=None, completed_at=None)
+    body = client.get(f"/batches/{batch['id']}/").content.decode()
+    assert "/files/output.jsonl" not in body and "/files/error.jsonl" not in body
+    assert "View results" not in body
 
 
 def test_an_htmx_request_gets_only_the_status_region(client, upstream):

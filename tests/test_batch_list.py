@@ -101,7 +101,7 @@ def test_next_is_a_real_link_that_htmx_follows_and_pushes(client, upstream):
     last = row_ids(body)[-1]
     next_url = f"/batches/?after={last}&amp;limit=5"
     assert f'rel="next" href="{next_url}" hx-get="{next_url}"' in body
-    assert 'hx-target="#batch-table" hx-swap="outerHTML" hx-push-url="true">Next' in body
+    assert 'hx-target="#batch-table" hx-swap="outerHTML" hx-push-url="true" hx-sync="#batch-table:replace">Next' in body
     assert "First page" not in body  # already on it
 
 

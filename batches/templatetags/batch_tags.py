@@ -88,13 +88,19 @@ def pretty_json(value) -> str:
 
 
 @register.simple_tag
-def file_url(file_id: str | None) -> str:
-    """The dashboard's download URL for an output or error file, or "" when there is no file or the
-    download view is not installed (the template then shows the id as plain text)."""
+def file_url(batch_id: str, kind: str, file_id: str | None) -> str:
+    """The dashboard's download URL for a batch's input, output or error file, or "" when there is no
+    such file or no download view is installed (the template then shows the id as plain text)."""
     if not file_id:
         return ""
+    return optional_url("batches:file_download", batch_id, kind)
+
+
+@register.simple_tag
+def optional_url(name: str, *args) -> str:
+    """``{% url %}`` that yields "" instead of failing when the view does not exist."""
     try:
-        return reverse("batches:file_download", args=[file_id])
+        return reverse(name, args=args)
     except NoReverseMatch:
         return ""
 

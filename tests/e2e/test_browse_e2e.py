@@ -1,0 +1,126 @@
+"""Browse in a real headless Chromium against gunicorn + the emulator: page forward with htmx, reload
+the pushed URL, open a batch, cancel it and watch cancelling → cancelled without a reload. Every test
+runs on ``guarded_page``: no request leaves 127.0.0.1, no console error (CSP), no JS exception."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+ROWS = "#batch-table tbody tr[id^='row-']"
+
+
+def row_ids(page: Page) -> list[str]:
+    return [row_id.removeprefix("row-") for row_id in page.locator(ROWS).evaluate_all("rows => rows.map(r => r.id)")]
+
+
+def mark_document(page: Page) -> None:
+    """Tag the current document; the tag survives htmx swaps but not a reload or navigation."""
+    page.evaluate("window.__sameDocument = true")
+
+
+def same_document(page: Page) -> bool:
+    return page.evaluate("window.__sameDocument === true")
+
+
+def test_paging_forward_pushes_a_url_that_reloads_to_the_same_rows(guarded_page: Page, dashboard_server):
+    page = guarded_page
+    upstream_order = [b["id"] for b in dashboard_server.upstream("/v1/batches?limit=100")["data"]]
+
+    page.goto(f"{dashboard_server.url}/batches/?limit=8")
+    expect(page.locator(ROWS)).to_have_count(8)
+    assert row_ids(page) == upstream_order[0:8]
+    mark_document(page)
+
+    page.get_by_role("link", name="Next ›").click()
+    page.wait_for_url(f"**/batches/?after={upstream_order[7]}&limit=8")
+    expect(page.locator(f"#row-{upstream_order[8]}")).to_be_visible()
+    assert row_ids(page) == upstream_order[8:16]
+    assert same_document(page), "Next should swap the table through htmx, not load a new page"
+
+    pushed = page.url
+    page.reload()
+    assert page.url == pushed
+    expect(page.locator(f"#row-{upstream_order[8]}")).to_be_visible()
+    assert row_ids(page) == upstream_order[8:16]
+
+    # Forward once more, back with "Previous", then "First page": all without leaving the document.
+    mark_document(page)
+    page.get_by_role("link", name="Next ›").click()
+    expect(page.locator(f"#row-{upstream_order[16]}")).to_be_visible()
+    page.get_by_role("link", name="‹ Previous").click()
+    expect(page.locator(f"#row-{upstream_order[8]}")).to_be_visible()
+    assert row_ids(page) == upstream_order[8:16]
+    page.get_by_role("link", name="« First page").click()
+    expect(page.locator(f"#row-{upstream_order[0]}")).to_be_visible()
+    page.wait_for_url("**/batches/?limit=8")
+    assert same_document(page)
+
+
+def test_open_a_batch_and_cancel_it_watching_cancelling_then_cancelled(guarded_page: Page, dashboard_server, screenshots_dir):
+    page = guarded_page
+    batches = dashboard_server.upstream("/v1/batches?limit=100")["data"]
+    running = next(b for b in batches if b["status"] == "in_progress")
+
+    page.goto(f"{dashboard_server.url}/batches/?limit=100")
+    page.locator(f"#row-{running['id']} a[href$='/{running['id']}/']").click()
+    page.wait_for_url(f"**/batches/{running['id']}/")
+    status = page.locator("#batch-status")
+    expect(status).to_have_text("in progress")
+    expect(page.locator("#batch-live")).to_have_attribute("hx-trigger", "every 1s")
+    page.screenshot(path=screenshots_dir / "batch-detail.png", full_page=True)
+
+    mark_document(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel batch").click()
+    # The cancel's own answer is shown at once: cancelling, visibly in progress, still polling.
+    expect(status).to_have_text("cancelling", timeout=5000)
+    expect(page.get_by_text("Cancel requested.")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel batch")).to_have_count(0)
+    expect(page.locator("#batch-live")).to_have_attribute("hx-trigger", "every 1s")
+
+    # Seeded batches drain in-flight requests for minutes: move the emulator's clock past that.
+    dashboard_server.advance(600)
+    expect(status).to_have_text("cancelled", timeout=15000)
+    expect(page.locator("#batch-live")).not_to_have_attribute("hx-trigger", "every 1s")
+    assert same_document(page), "the status changed without a reload"
+
+
+def test_a_double_click_on_cancel_sends_one_request(guarded_page: Page, dashboard_server):
+    page = guarded_page
+    batches = dashboard_server.upstream("/v1/batches?limit=100")["data"]
+    running = next(b for b in batches if b["status"] in ("in_progress", "finalizing", "validating"))
+    page.goto(f"{dashboard_server.url}/batches/{running['id']}/")
+    posts = []
+    page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel batch").dblclick()
+    expect(page.locator("#batch-status")).to_have_text("cancelling", timeout=5000)
+    assert posts == [f"{dashboard_server.url}/batches/{running['id']}/cancel/"]
+
+
+def test_screenshot_of_the_batch_list(guarded_page: Page, dashboard_server, screenshots_dir):
+    page = guarded_page
+    page.goto(f"{dashboard_server.url}/batches/")
+    expect(page.locator(ROWS)).to_have_count(20)
+    expect(page.locator(".status-unknown")).to_have_count(0)
+    path = screenshots_dir / "batch-list.png"
+    page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 10_000
+
+
+def test_screenshot_of_a_completed_batch_with_failures(guarded_page: Page, dashboard_server, screenshots_dir):
+    page = guarded_page
+    batches = dashboard_server.upstream("/v1/batches?limit=100")["data"]
+    partly_failed = next(
+        b for b in batches
+        if b["status"] == "completed" and 0 < b["request_counts"]["failed"] < b["request_counts"]["total"]
+    )
+    page.goto(f"{dashboard_server.url}/batches/{partly_failed['id']}/")
+    expect(page.locator(".callout-warn")).to_contain_text("Completed with failures")
+    expect(page.locator("#batch-live")).not_to_have_attribute("hx-trigger", "every 1s")
+    page.locator("#raw-json summary").click()
+    expect(page.locator("#raw-json pre")).to_contain_text(partly_failed["id"])
+    page.screenshot(path=screenshots_dir / "batch-detail-completed.png", full_page=True)

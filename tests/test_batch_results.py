@@ -221,3 +221,16 @@ def test_when_creating_the_retry_batch_fails_the_uploaded_file_is_offered(client
     page = client.get(response["Location"])
     assert ("retry_of", batch["id"]) in page.context["form"].metadata_rows
     assert "creating the batch failed" in page.content.decode()
+
+
+def test_a_batch_that_failed_validation_has_no_results_and_nothing_to_retry(client, upstream, tmp_path):
+    batch = make_batch(upstream, tmp_path, status="failed", output_file_id=None, error_file_id=None)
+    html = client.get(url(batch)).content.decode()
+    assert "failed before running any request" in html and "Retry them" not in html
+    assert upstream.state.counts["GET /v1/files/{id}/content"] == 0
+
+
+def test_a_cancelled_batch_without_result_files_lists_its_requests_as_never_run(client, upstream, tmp_path):
+    batch = make_batch(upstream, tmp_path, status="cancelled", output_file_id=None, error_file_id=None)
+    html = client.get(url(batch)).content.decode()
+    assert shown_ids(html) == INPUT_IDS and "6 without a result" in html and "Retry them in a new batch" in html

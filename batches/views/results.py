@@ -51,7 +51,8 @@ def batch_results(request: HttpRequest, batch_id: str) -> HttpResponse:
         batch = _batch_or_404(batch_id)
         failed_only = request.GET.get("filter") == "failed"
         page = None
-        if batch.output_file_id or batch.error_file_id or batch.is_terminal:
+        # A cancelled or expired batch without result files still has requests that never ran.
+        if batch.output_file_id or batch.error_file_id or batch.status in ("cancelled", "expired"):
             page = results.results_page(batch, page=_page_number(request), failed_only=failed_only)
     except UpstreamError as err:
         return upstream_error_response(request, err, title="Could not load the results")

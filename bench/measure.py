@@ -158,7 +158,10 @@ def calls_per_view(stack: Stack, upstream: Upstream, *, views: int, batch_id: st
             "list_page_100": lambda: dashboard.get("/batches/?limit=100"),
             "detail_page": lambda: dashboard.get(f"/batches/{batch_id}/"),
             "htmx_poll": lambda: dashboard.get(
-                f"/batches/{batch_id}/", headers={"HX-Request": "true", "HX-Target": "batch-status"}
+                f"/batches/{batch_id}/", headers={"HX-Request": "true", "HX-Target": "batch-live"}
+            ),
+            "htmx_list_poll": lambda: dashboard.get(
+                "/batches/?limit=20", headers={"HX-Request": "true", "HX-Target": "batch-table"}
             ),
         }
         for name, view in cases.items():

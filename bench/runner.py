@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                 Figure("list page HTML, uncompressed", round(weight["document_uncompressed_bytes"] / 1024, 1), "KiB"),
                 Figure("assets from outside the dashboard", len(weight["foreign_assets"]), "assets", "0",
                        not weight["foreign_assets"]),
-                Figure("assets compressed (gzip/br)", int(weight["all_assets_compressed"]), "bool", "1",
+                Figure("assets compressed (gzip/br)", int(weight["all_assets_compressed"]), "bool", "yes",
                        weight["all_assets_compressed"]),
-                Figure("assets cached forever (immutable, hashed)", int(weight["all_assets_immutable"]), "bool", "1",
+                Figure("assets cached forever (immutable, hashed)", int(weight["all_assets_immutable"]), "bool", "yes",
                        weight["all_assets_immutable"]),
             )
 

@@ -63,11 +63,16 @@ def dashboard_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 @contextmanager
 def run_gunicorn(env: dict[str, str], *extra_args: str) -> Iterator[str]:
-    """Migrate, start gunicorn (1 worker), yield its base URL, stop it by its pid."""
-    subprocess.run(
-        [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=REPO, env=env, check=True, capture_output=True, timeout=120,
-    )
+    """Migrate (and collect static files when DJANGO_STATIC_ROOT is set), start gunicorn (1 worker),
+    yield its base URL, stop it by its pid."""
+    commands = [["migrate", "--noinput", "-v", "0"]]
+    if env.get("DJANGO_STATIC_ROOT"):
+        commands.append(["collectstatic", "--noinput", "-v", "0"])
+    for command in commands:
+        subprocess.run(
+            [str(VENV_BIN / "python"), "manage.py", *command],
+            cwd=REPO, env=env, check=True, capture_output=True, timeout=120,
+        )
     port = free_port()
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(

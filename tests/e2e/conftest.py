@@ -223,11 +223,9 @@ def guarded_page(page, page_guard):
         if route.request.url.startswith(("data:", "blob:", "about:")) or host in LOOPBACK_HOSTS:
             route.continue_()
         else:
-            page_guard.external_requests.append(route.request.url)
-            route.abort()
+            route.abort()  # recorded by on_request, which sees every request, routed or not
 
     def on_request(request):
-        # Requests that bypass routing (none expected) are recorded too.
         host = urlsplit(request.url).hostname or ""
         if request.url.startswith("http") and host not in LOOPBACK_HOSTS:
             page_guard.external_requests.append(request.url)

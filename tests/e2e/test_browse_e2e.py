@@ -5,6 +5,7 @@ runs on ``guarded_page``: no request leaves 127.0.0.1, no console error (CSP), n
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -124,3 +125,65 @@ def test_screenshot_of_a_completed_batch_with_failures(guarded_page: Page, dashb
     page.locator("#raw-json summary").click()
     expect(page.locator("#raw-json pre")).to_contain_text(partly_failed["id"])
     page.screenshot(path=screenshots_dir / "batch-detail-completed.png", full_page=True)
+
+
+def test_the_open_list_refreshes_with_one_list_request_per_poll_and_no_per_row_reads(guarded_page: Page, dashboard_server):
+    page = guarded_page
+    page.goto(f"{dashboard_server.url}/batches/?limit=50")
+    expect(page.locator("#batch-table")).to_have_attribute("hx-trigger", "every 1s")
+    live_rows = page.locator(f"{ROWS}.is-live").count()
+    assert live_rows >= 1  # the seed keeps batches running
+    dashboard_server.reset_counts()
+    refreshed = []
+    page.on("response", lambda response: "/batches/?limit=50" in response.url and refreshed.append(response.status))
+    page.wait_for_timeout(3500)
+    counts = dashboard_server.stats()["counts"]
+    assert len(refreshed) >= 2 and set(refreshed) == {200}  # the table polled itself
+    assert counts.get("GET /v1/batches/{id}", 0) == 0  # no per-row reads
+    assert 1 <= counts.get("GET /v1/batches", 0) <= len(refreshed)  # at most one list call per poll
+
+
+def test_back_after_paging_shows_the_previous_page(guarded_page: Page, dashboard_server):
+    page = guarded_page
+    page.goto(f"{dashboard_server.url}/batches/?limit=5")
+    first = row_ids(page)
+    page.get_by_role("link", name="Next ›").click()
+    page.wait_for_url("**after=**")
+    expect(page.locator(f"#row-{first[0]}")).to_have_count(0)
+    page.go_back()
+    page.wait_for_url("**/batches/?limit=5")
+    expect(page.locator(f"#row-{first[0]}")).to_be_visible()
+    assert row_ids(page) == first
+
+
+def test_a_row_cancel_turns_the_row_cancelling_in_place(guarded_page: Page, dashboard_server):
+    page = guarded_page
+    page.goto(f"{dashboard_server.url}/batches/?limit=100")
+    row = page.locator(f"{ROWS}:has(button:has-text('Cancel'))").first
+    row_id = row.get_attribute("id")
+    mark_document(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Cancel").click()
+    expect(page.locator(f"[id='{row_id}'] .badge")).to_have_text("cancelling", timeout=5000)
+    expect(page.locator(f"[id='{row_id}'] button")).to_have_count(0)
+    assert same_document(page)
+
+
+def test_the_guard_itself_catches_csp_violations_and_requests_leaving_loopback(guarded_page: Page, page_guard, dashboard_server):
+    """The other tests' "no console error, nothing off loopback" only means something if the guard sees
+    them: provoke both, check they were caught, then clear them so this test passes."""
+    page = guarded_page
+    page.goto(f"{dashboard_server.url}/batches/?limit=1")
+    page.evaluate("""() => {
+        const s = document.createElement("script");
+        s.textContent = "window.__inline = 1";
+        document.head.appendChild(s);
+    }""")
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__inline") is None  # the strict CSP refused the inline script
+    assert any("Content Security Policy" in text for text in page_guard.console_errors)
+    with pytest.raises(PlaywrightError):
+        page.goto("https://cdn.example.com/htmx.min.js")
+    assert page_guard.external_requests == ["https://cdn.example.com/htmx.min.js"]
+    page_guard.console_errors.clear()
+    page_guard.external_requests.clear()

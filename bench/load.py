@@ -63,7 +63,12 @@ class Operator(threading.Thread):
     def __init__(self, n: int, base_url: str, stop_at: float, tally: Tally, poll_seconds: float) -> None:
         super().__init__(name=f"operator-{n}", daemon=True)
         self.rng = random.Random(n)
-        self.http = httpx.Client(base_url=base_url, timeout=30.0, follow_redirects=False)
+        # gunicorn closes idle keep-alive connections after 2 s (its default); a client reusing one at that
+        # instant gets a ReadError, which browsers silently retry and httpx does not. Like a browser, never
+        # reuse a connection idle for a second or more.
+        self.http = httpx.Client(
+            base_url=base_url, timeout=30.0, follow_redirects=False, limits=httpx.Limits(keepalive_expiry=1.0)
+        )
         self.stop_at = stop_at
         self.tally = tally
         self.poll_seconds = poll_seconds

@@ -13,6 +13,7 @@ import logging
 import re
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -105,7 +106,7 @@ FAULTS = [
     Fault(
         "valid JSON of the wrong shape",
         {"status": 200, "body": {"object": "list", "data": "nope", "id": 7}},
-        status=502, says="The Batch API sent a",
+        status=502, says="API sent a",
     ),
     Fault("undocumented status 418", {"status": 418}, status=400, says="unexpected status 418"),
     Fault(
@@ -367,3 +368,88 @@ def test_unknown_statuses_and_endpoints_render_on_the_list_and_the_detail(client
     body = detail.content.decode()
     assert "/v1/audio/speech" in body
     assert "paused" in body
+
+
+# -- results page and file download -------------------------------------------------------------------
+
+CONTENT_ROUTE = "GET /v1/files/{id}/content"
+# Faults answered before any byte of the file: the page or download says so. (A break after the
+# download started can only end the body early: the Content-Length we sent tells the browser it failed.)
+# File content is read with a long read timeout (120 s: large files), so a 1 s stall is not a fault there.
+CONTENT_FAULTS = [
+    f for f in FAULTS if not f.inject.get("truncate") and f.inject.get("status") != 200 and f.name != "read timeout"
+]
+
+
+@pytest.fixture
+def finished_batch(upstream, tmp_path):
+    from tests.batch_files import make_batch
+
+    return make_batch(upstream, tmp_path, status="completed")
+
+
+@pytest.mark.parametrize("fault", CONTENT_FAULTS, ids=[f.name for f in CONTENT_FAULTS])
+@pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
+def test_the_results_page_explains_each_fault_reading_the_result_files(client, upstream, faulty, caplog, fault, hx, finished_batch):
+    caplog.set_level(logging.INFO)
+    faulty(fault, CONTENT_ROUTE)
+    if fault.network:  # the batch lookup meets the same fault first
+        route = BATCH_ROUTE
+    else:
+        route = CONTENT_ROUTE
+    response, elapsed = _get(client, f"/batches/{finished_batch['id']}/results/", **hx)
+    body = _assert_honest(response, fault, caplog, elapsed)
+    assert ("<html" in body) == (not hx)
+    reads = upstream.state.counts[route]
+    assert reads == (fault.read_attempts if fault.reaches_upstream else 0)
+
+
+@pytest.mark.parametrize("fault", CONTENT_FAULTS, ids=[f.name for f in CONTENT_FAULTS])
+def test_a_file_download_explains_each_fault_before_the_first_byte(client, upstream, faulty, caplog, fault, finished_batch):
+    caplog.set_level(logging.INFO)
+    faulty(fault, CONTENT_ROUTE)
+    response, elapsed = _get(client, f"/batches/{finished_batch['id']}/files/output.jsonl")
+    body = _assert_honest(response, fault, caplog, elapsed)
+    assert "<html" in body
+    if not fault.network:
+        assert upstream.state.counts[CONTENT_ROUTE] == fault.read_attempts
+
+
+# -- create -------------------------------------------------------------------------------------------
+
+# Upload is never retried and create is retried only when the connection could not be made
+# (batches/client.py "Retry policy"): one POST per attempt that reached the upstream, never two.
+# (An upload has a long read timeout, 600 s, so a stall of a second is not a fault there.)
+CREATE_FAULTS = [f for f in FAULTS if f.inject.get("status") not in (404, 200) and not f.network and f.name != "read timeout"] + [
+    f for f in FAULTS if f.network == "refused"
+]
+
+
+def _create_form(token: str) -> dict:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    line = '{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": []}}\n'
+    return {
+        "token": token, "endpoint": "auto", "completion_window": "24h", "input_file_id": "",
+        "file": SimpleUploadedFile("requests.jsonl", line.encode(), content_type="application/jsonl"),
+    }
+
+
+@pytest.mark.parametrize("fault", CREATE_FAULTS, ids=[f.name for f in CREATE_FAULTS])
+@pytest.mark.parametrize("route", ["POST /v1/files", "POST /v1/batches"], ids=["upload", "create"])
+def test_a_create_that_meets_an_upstream_fault_says_so_and_sends_each_post_once(client, upstream, faulty, caplog, fault, route):
+    caplog.set_level(logging.INFO)
+    faulty(fault, route)
+    started = time.monotonic()
+    response = client.post("/batches/new/", _create_form(uuid.uuid4().hex))
+    elapsed = time.monotonic() - started
+    body = response.content.decode()
+    assert response.status_code == fault.status, (response.status_code, html.unescape(body)[-1500:])
+    assert response.status_code != 500 and "Traceback" not in body
+    assert fault.says in html.unescape(body)
+    assert elapsed < TIME_BOUND
+    assert upstream.state.counts[route] == (1 if fault.reaches_upstream else 0)
+    if route == "POST /v1/batches" and fault.reaches_upstream:
+        assert upstream.state.counts["POST /v1/files"] == 1  # the file went up once and is offered again
+    assert all(record.exc_info is None for record in caplog.records)
+    assert AuditEntry.objects.filter(outcome=AuditEntry.Outcome.ERROR).exists()

@@ -68,7 +68,7 @@ def run_substep(script: str, stack: Stack, extra: list[str]) -> dict | None:
         return None
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         out_path = Path(out.name)
-    cmd = [python_executable(), str(path), *extra, "--json", str(out_path)]
+    cmd = [python_executable(), "-m", f"bench.{path.stem}", *extra, "--json", str(out_path)]
     env = os.environ | {"BENCH_EMULATOR_URL": stack.emulator_url, "BENCH_DASHBOARD_URL": stack.dashboard_url}
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-browser", action="store_true", help="skip time to first render")
     parser.add_argument("--no-large-files", action="store_true", help="skip the 200 MB transfers")
     parser.add_argument("--file-mb", type=int, default=200, help="size of the large-file transfer")
+    parser.add_argument("--throttle-mb-s", type=float, default=100.0,
+                        help="also download through an upstream limited to this rate (0: skip)")
     parser.add_argument("--log", action="store_true", help="keep emulator/gunicorn output in the temp dir")
     args = parser.parse_args(argv)
 
@@ -207,11 +209,19 @@ def main(argv: list[str] | None = None) -> int:
 
             if not (quick or args.no_large_files):
                 section(f"Large files ({args.file_mb} MB through the dashboard vs direct)")
+                from .transfer import transfer
+
                 large = run_substep("large_files.py", stack, ["--mb", str(args.file_mb)])
                 if large is None:
-                    from .transfer import transfer
-
-                    large = transfer(stack, upstream, megabytes=args.file_mb)
+                    large = transfer(stack, upstream, megabytes=args.file_mb, throttle_mb_s=args.throttle_mb_s)
+                else:
+                    if large["returncode"] != 0:
+                        print(f"  bench/large_files.py failed ({large['returncode']}):\n{large.get('stderr', '')}")
+                    if args.throttle_mb_s and isinstance(large.get("figures"), dict):
+                        # large_files.py measures loopback; add the remote-upstream view of the download.
+                        extra = transfer(stack, upstream, megabytes=args.file_mb, loopback=False,
+                                         throttle_mb_s=args.throttle_mb_s)
+                        large["figures"].update({k: v for k, v in extra.items() if k.startswith("download_via_")})
                 details["large_files"] = large
                 for f in large_file_figures(large):
                     emit(f)
@@ -234,11 +244,24 @@ def main(argv: list[str] | None = None) -> int:
                             value <= 1))
 
             if not quick:
+                section("Load (bench/load.py: simulated operators, its own emulator and gunicorn)")
                 load = run_substep("load.py", stack, [])
-                if load is not None:
-                    section("Load (bench/load.py)")
+                if load is None:
+                    print("  bench/load.py is not there; skipped")
+                else:
                     details["load"] = load
-                    print(load["stdout"])
+                    print(load["stdout"].rstrip())
+                    lf = load.get("figures") or {}
+                    if lf:
+                        emit(
+                            Figure("load: dashboard requests per second", lf.get("dashboard_rps"), "/s"),
+                            Figure("load: errors", lf.get("errors"), "reqs", "0", lf.get("errors") == 0),
+                            Figure("load: latency p50", lf.get("p50_ms"), "ms"),
+                            Figure("load: latency p99", lf.get("p99_ms"), "ms"),
+                            Figure("load: upstream requests per second", lf.get("upstream_rps"), "/s"),
+                        )
+                    else:
+                        print(f"  bench/load.py produced no JSON (exit {load['returncode']}): {load.get('stderr', '')}")
         finally:
             upstream.close()
             details["started_pids"] = stack.started_pids
@@ -258,20 +281,29 @@ def large_file_figures(large: dict) -> list[Figure]:
     if not isinstance(figs, dict):
         return [Figure("large-file benchmark produced no figures (see JSON details)", None, "")]
     out = []
-    for direction in ("download", "upload"):
+    directions = ["download", *sorted(k for k in figs if k.startswith("download_via_")), "upload"]
+    for direction in directions:
         d = figs.get(direction)
         if not isinstance(d, dict):
             continue
+        label = direction.replace("download_via_", "download via a ").replace("_mb_s_upstream", " MB/s upstream")
         if d.get("skipped"):
-            out.append(Figure(f"{direction}: skipped ({d['skipped']})", None, ""))
+            print(f"  {label}: skipped ({d['skipped']})")
             continue
-        out.append(Figure(f"{direction}: direct httpx throughput", d.get("direct_mb_s"), "MB/s"))
-        out.append(Figure(f"{direction}: through the dashboard", d.get("dashboard_mb_s"), "MB/s"))
+        out.append(Figure(f"{label}: direct httpx throughput", d.get("direct_mb_s"), "MB/s"))
+        out.append(Figure(f"{label}: through the dashboard", d.get("dashboard_mb_s"), "MB/s"))
         pct = d.get("percent_of_direct")
-        out.append(Figure(f"{direction}: share of direct throughput", pct, "%", ">= 70 %",
+        out.append(Figure(f"{label}: share of direct throughput", pct, "%", ">= 70 %",
                           None if pct is None else pct >= 70))
         peak = d.get("worker_peak_rss_mb")
-        out.append(Figure(f"{direction}: gunicorn worker peak RSS", peak, "MiB", "< 150 MiB",
+        out.append(Figure(f"{label}: gunicorn worker peak RSS", peak, "MiB", "< 150 MiB",
+                          None if peak is None else peak < 150))
+    results = figs.get("results_page")
+    if isinstance(results, dict):
+        out.append(Figure("results page of the large batch: first page", results.get("first_page_seconds"), "s"))
+        out.append(Figure("results page of the large batch: a later page", results.get("next_page_seconds"), "s"))
+        peak = results.get("worker_peak_rss_mb")
+        out.append(Figure("results page of the large batch: worker peak RSS", peak, "MiB", "< 150 MiB",
                           None if peak is None else peak < 150))
     return out
 

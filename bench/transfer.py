@@ -3,7 +3,11 @@
 The file is uploaded straight to the emulator and made the input file of a batch; the dashboard then
 streams it from ``/batches/<id>/files/input.jsonl``. Throughput is bytes over wall time as the client
 reads them; the gunicorn workers' peak resident memory (VmHWM, which never goes down) is read from
-/proc after each transfer.
+/proc after the transfers.
+
+Two scenarios: plain loopback (the emulator serves from the page cache at about 1 GB/s: the harshest
+case for a proxy) and, when ``throttle_mb_s`` is given, an upstream limited to that rate per connection
+by ``bench/throttle.py``, for both the direct client and the dashboard (what a remote API looks like).
 
 The runner uses this when ``bench/large_files.py`` (upload and download, by the create page's author)
 is absent.
@@ -13,12 +17,13 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
-from .harness import Stack
+from .harness import API_KEY, ROOT, Stack, free_port, python_executable, stop_process, wait_for_port
 from .measure import Upstream
 
 LINE_BODY = "x" * 900
@@ -54,7 +59,33 @@ def _peak_rss_mb(stack: Stack) -> float:
     return round(max((m.get("VmHWM", 0) for m in stack.worker_memory().values()), default=0) / 1024, 1)
 
 
-def transfer(stack: Stack, upstream: Upstream, *, megabytes: int = 200, rounds: int = 3) -> dict:
+def _compare(stack: Stack, direct: httpx.Client, file_id: str, batch_id: str, size: int, rounds: int) -> dict:
+    direct_s, dash_s = [], []
+    with httpx.Client(base_url=stack.dashboard_url, timeout=600) as dashboard:
+        for _ in range(rounds):
+            seconds, got, _ = _timed_download(direct, f"/v1/files/{file_id}/content", timeout=600)
+            if got != size:
+                raise RuntimeError(f"direct download returned {got} of {size} bytes")
+            direct_s.append(seconds)
+            seconds, got, encoding = _timed_download(dashboard, f"/batches/{batch_id}/files/input.jsonl")
+            if got != size:
+                raise RuntimeError(f"dashboard download returned {got} of {size} bytes")
+            dash_s.append(seconds)
+    direct_mb_s = size / 1e6 / statistics.median(direct_s)
+    dash_mb_s = size / 1e6 / statistics.median(dash_s)
+    return {
+        "direct_mb_s": round(direct_mb_s, 1),
+        "dashboard_mb_s": round(dash_mb_s, 1),
+        "percent_of_direct": round(100 * dash_mb_s / direct_mb_s, 1),
+        "worker_peak_rss_mb": _peak_rss_mb(stack),
+        "dashboard_content_encoding": encoding,
+        "direct_seconds": [round(s, 2) for s in direct_s],
+        "dashboard_seconds": [round(s, 2) for s in dash_s],
+    }
+
+
+def transfer(stack: Stack, upstream: Upstream, *, megabytes: int = 200, rounds: int = 3,
+             throttle_mb_s: float = 0, loopback: bool = True) -> dict:
     path = stack.tmp / "large.jsonl"
     size = make_jsonl(path, megabytes)
     result: dict = {"file_bytes": size, "rounds": rounds, "source": "bench/transfer.py"}
@@ -74,37 +105,33 @@ def transfer(stack: Stack, upstream: Upstream, *, megabytes: int = 200, rounds: 
     # The emulator validates large inputs in a background thread: let it finish so it does not compete.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        status = upstream.client.get(f"/v1/batches/{batch['id']}").json()["status"]
-        if status != "validating":
+        if upstream.client.get(f"/v1/batches/{batch['id']}").json()["status"] != "validating":
             break
         time.sleep(1)
     path.unlink()
-
-    direct_s, dash_s = [], []
-    rss_before = _peak_rss_mb(stack)
-    with httpx.Client(base_url=stack.dashboard_url, timeout=600) as dashboard:
-        dashboard_url = f"/batches/{batch['id']}/files/input.jsonl"
-        for _ in range(rounds):
-            seconds, got, _ = _timed_download(upstream.client, f"/v1/files/{file_id}/content", timeout=600)
-            if got != size:
-                raise RuntimeError(f"direct download returned {got} of {size} bytes")
-            direct_s.append(seconds)
-            seconds, got, encoding = _timed_download(dashboard, dashboard_url)
-            if got != size:
-                raise RuntimeError(f"dashboard download returned {got} of {size} bytes")
-            dash_s.append(seconds)
-    direct_mb_s = size / 1e6 / statistics.median(direct_s)
-    dash_mb_s = size / 1e6 / statistics.median(dash_s)
     result["upload_direct_mb_s"] = round(size / 1e6 / upload_s, 1)
-    result["download"] = {
-        "direct_mb_s": round(direct_mb_s, 1),
-        "dashboard_mb_s": round(dash_mb_s, 1),
-        "percent_of_direct": round(100 * dash_mb_s / direct_mb_s, 1),
-        "worker_peak_rss_mb": _peak_rss_mb(stack),
-        "worker_peak_rss_before_mb": rss_before,
-        "dashboard_content_encoding": encoding,
-        "direct_seconds": [round(s, 2) for s in direct_s],
-        "dashboard_seconds": [round(s, 2) for s in dash_s],
-    }
     result["upload"] = {"skipped": "bench/large_files.py is not there; upload through the dashboard not measured"}
+
+    if loopback:
+        stack.start_dashboard(DASHBOARD_CACHE_SECONDS="0")  # fresh workers: VmHWM is this transfer's peak
+        result["download"] = _compare(stack, upstream.client, file_id, batch["id"], size, rounds)
+
+    if throttle_mb_s:
+        port = free_port()
+        throttle = subprocess.Popen(
+            [python_executable(), "-m", "bench.throttle", "--port", str(port),
+             "--target-port", str(stack.emulator_port), "--mb-s", str(throttle_mb_s)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        stack.started_pids.append(throttle.pid)
+        try:
+            wait_for_port(port, throttle)
+            stack.start_dashboard(DASHBOARD_CACHE_SECONDS="0", OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1")
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600,
+                              headers={"Authorization": f"Bearer {API_KEY}"}) as direct:
+                result[f"download_via_{throttle_mb_s:g}_mb_s_upstream"] = _compare(
+                    stack, direct, file_id, batch["id"], size, rounds
+                )
+        finally:
+            stop_process(throttle)
     return result

@@ -266,3 +266,12 @@ def test_a_post_without_csrf_token_is_refused(upstream):
 
     response = Client(enforce_csrf_checks=True).post(URL, form_data(jsonl_bytes(1)))
     assert response.status_code == 403 and upstream.state.total_requests() == 0
+
+
+def test_a_reader_gets_no_create_form(client, upstream, settings):
+    settings.DASHBOARD_AUTH = "proxy"
+    settings.DASHBOARD_OPERATOR_GROUPS = ["batch-operators"]
+    response = client.get(URL, headers={"X-Forwarded-Email": "reader@example.com", "X-Forwarded-Groups": "viewers"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "not create them" in html and 'type="file"' not in html

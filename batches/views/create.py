@@ -78,10 +78,10 @@ def _go_to_batch(request: HttpRequest, batch_id: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @vary_on_headers("HX-Request")
 def batch_create(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return _render(request, {"form": BatchCreateForm(initial=_initial_from_query(request))})
     if not user_can_operate(request):
         return _render(request, {"form": None, "forbidden": True}, status=403)
+    if request.method != "POST":
+        return _render(request, {"form": BatchCreateForm(initial=_initial_from_query(request))})
 
     form = BatchCreateForm(request.POST, request.FILES)
     if not form.is_valid():

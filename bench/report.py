@@ -62,14 +62,20 @@ def summary_rows(data: dict) -> list[tuple[str, str, str, str]]:
     add("Assets from outside the dashboard", "assets from outside the dashboard")
     add("Static assets compressed", "assets compressed (gzip/br)")
     add("Static assets hashed and cached forever (immutable)", "assets cached forever (immutable, hashed)")
-    for direction in ("download", "upload"):
+    via = sorted({f["name"].split(":")[0] for f in data["figures"] if f["name"].startswith("download via ")})
+    for direction in ("download", *via, "upload"):
         add(f"Large file {direction}: direct httpx", f"{direction}: direct httpx throughput")
         add(f"Large file {direction}: through the dashboard", f"{direction}: through the dashboard")
         add(f"Large file {direction}: share of direct", f"{direction}: share of direct throughput")
         add(f"Large file {direction}: worker peak RSS", f"{direction}: gunicorn worker peak RSS")
+    add("Results page of the 50,000-line batch: first page", "results page of the large batch: first page")
+    add("Results page of the 50,000-line batch: worker peak RSS", "results page of the large batch: worker peak RSS")
     add("Time to first render (FCP), cold cache, median", "first contentful paint, cold cache (median)")
     add("Time to first render (FCP), warm cache, median", "first contentful paint, warm cache (median)")
     add("Worker peak RSS after the page views", "gunicorn worker peak RSS after page views (max)")
+    add("Load (bench/load.py): errors", "load: errors")
+    add("Load (bench/load.py): latency p50", "load: latency p50")
+    add("Load (bench/load.py): latency p99", "load: latency p99")
     return rows
 
 

@@ -56,7 +56,7 @@ STREAM_CHUNK_BYTES = 64 * 1024
 
 # IDs are opaque (NOTES.md §7): we only insist on a safe character set and a bounded length. The first
 # character must be alphanumeric, so "." and ".." can never form a path segment.
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}")
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:~+=@\-]{0,199}")
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 CANCELLABLE_STATUSES = frozenset({"validating", "in_progress", "finalizing"})
@@ -273,6 +273,13 @@ class Batch:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
+    def is_linkable(self) -> bool:
+        """Whether the dashboard can put this id into its own URLs and the upstream's. An id outside
+        the safe set (a "/" would even break URL reversing) is still shown, as text, never dropped:
+        nothing is silently lost from a page (IDs are opaque, NOTES.md §7)."""
+        return bool(ID_PATTERN.fullmatch(self.id))
+
+    @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
@@ -307,10 +314,6 @@ class Batch:
     def from_api(cls, data: Any) -> Batch:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
             raise UpstreamBadResponse("The Batch API sent a batch without an id.")
-        if not ID_PATTERN.fullmatch(data["id"]):
-            # Such an id could not be linked to or looked up (validate_id refuses it); a "/" in it
-            # would even break URL reversing. Real ids never look like this (NOTES.md §7).
-            raise UpstreamBadResponse("The Batch API sent a batch whose id the dashboard cannot use safely.")
         counts = data.get("request_counts")
         request_counts = None
         if isinstance(counts, dict):

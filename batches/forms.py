@@ -50,8 +50,9 @@ class BatchCreateForm(forms.Form):
         help_text="Optional, 1 to 720 hours (30 days). Empty: the API's default of 30 days.",
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, upload_too_large: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.upload_too_large = upload_too_large
         self.metadata: dict[str, str] = {}
         self.metadata_rows: list[tuple[str, str]] = []
         if self.is_bound:
@@ -80,6 +81,11 @@ class BatchCreateForm(forms.Form):
         cleaned = super().clean()
         upload = cleaned.get("file")
         file_id = cleaned.get("input_file_id")
+        if self.upload_too_large:
+            raise forms.ValidationError(
+                "The file is larger than 200 MB, the most the Batch API accepts, so it was not uploaded. "
+                "Split it into several files of at most 200 MB and 50,000 requests."
+            )
         if upload and file_id:
             raise forms.ValidationError("Upload a file or give a file id, not both.")
         if not upload and not file_id and "input_file_id" not in self.errors:

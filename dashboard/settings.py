@@ -142,7 +142,7 @@ STORAGES = {
 # Uploads larger than this go to a temporary file on disk, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["batches.uploads.CappedTemporaryFileUploadHandler"]
 
 # ---------------------------------------------------------------------------
 # Security headers (issue: hardened defaults)

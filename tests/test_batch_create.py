@@ -127,6 +127,29 @@ def test_too_many_lines_are_refused_and_nothing_is_uploaded(client, upstream, mo
     assert upstream.state.counts["POST /v1/files"] == 0
 
 
+def test_a_body_over_the_upload_limit_is_refused_before_it_reaches_the_disk_and_nothing_is_uploaded(
+    client, upstream, monkeypatch, tmp_path, settings
+):
+    from batches import uploads
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    monkeypatch.setattr(uploads.CappedTemporaryFileUploadHandler, "limit", 64 * 1024)
+    response = client.post(URL, form_data(jsonl_bytes(2000)))  # about 250 KB
+    assert response.status_code == 413
+    assert "larger than 200 MB" in response.content.decode()
+    assert list(tmp_path.iterdir()) == []  # nothing left on disk
+    assert upstream.state.counts["POST /v1/files"] == 0
+
+
+def test_a_body_within_the_upload_limit_is_accepted_by_the_capped_handler(client, upstream, monkeypatch):
+    from batches import uploads
+
+    monkeypatch.setattr(uploads.CappedTemporaryFileUploadHandler, "limit", 1024 * 1024)
+    response = client.post(URL, form_data(jsonl_bytes(20)))
+    assert response.status_code == 302
+    assert upstream.state.counts["POST /v1/files"] == 1
+
+
 def test_a_url_that_is_not_the_chosen_endpoint_is_refused_with_its_line_number(client, upstream):
     response = client.post(URL, form_data(jsonl_bytes(2), endpoint="/v1/responses"))
     assert response.status_code == 400

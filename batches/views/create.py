@@ -83,11 +83,11 @@ def batch_create(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _render(request, {"form": BatchCreateForm(initial=_initial_from_query(request))})
 
-    form = BatchCreateForm(request.POST, request.FILES)
+    form = BatchCreateForm(request.POST, request.FILES, upload_too_large=getattr(request, "upload_too_large", False))
     if not form.is_valid():
         form.data = form.data.copy()
         form.data["token"] = new_form_token()
-        return _render(request, {"form": form}, status=400)
+        return _render(request, {"form": form}, status=413 if form.upload_too_large else 400)
 
     outcome = submit.batch_create_from_form(form, actor=actor_name(request))
 

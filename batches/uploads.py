@@ -1,0 +1,40 @@
+"""An upload handler that refuses a file larger than the Batch API accepts before it fills the disk.
+
+Django's ``TemporaryFileUploadHandler`` streams an upload to a temporary file, so memory stays flat;
+this subclass also stops writing once the body is over the limit (NOTES.md §6.2: 200 MB) and discards
+the rest of the request, marking the request so the create form can say why.
+"""
+
+from __future__ import annotations
+
+from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
+
+from .jsonl import MAX_BYTES
+
+# Room for the multipart boundaries and the form's other fields.
+SLACK_BYTES = 1024 * 1024
+
+
+class CappedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
+    limit = MAX_BYTES + SLACK_BYTES
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.received = 0
+        if content_length and content_length > self.limit:
+            self._refuse()
+        return super().handle_raw_input(input_data, META, content_length, boundary, encoding)
+
+    def new_file(self, *args, **kwargs):
+        if getattr(self.request, "upload_too_large", False):
+            raise StopUpload(connection_reset=False)
+        return super().new_file(*args, **kwargs)
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received = start + len(raw_data)
+        if self.received > self.limit:
+            self._refuse()
+            raise StopUpload(connection_reset=False)
+        return super().receive_data_chunk(raw_data, start)
+
+    def _refuse(self) -> None:
+        self.request.upload_too_large = True

@@ -12,9 +12,29 @@ import json
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from ..client import CANCELLABLE_STATUSES, KNOWN_STATUSES, TERMINAL_STATUSES
+from ..client import CANCELLABLE_STATUSES, TERMINAL_STATUSES
+from ..rows import RowContext, pct_class, render_row, render_rows, status_class, status_hint, status_label
 
 register = template.Library()
+register.filter("status_class", status_class)
+register.filter("status_label", status_label)
+register.filter("status_hint", status_hint)
+register.filter("pct_class", pct_class)
+
+
+@register.simple_tag(takes_context=True)
+def batch_rows(context, batches):
+    """All rows of the list table, rendered in Python (see batches/rows.py for why)."""
+    return render_rows(batches, _row_context(context))
+
+
+@register.simple_tag(takes_context=True)
+def batch_row(context, batch, notice=None):
+    return render_row(batch, _row_context(context), notice)
+
+
+def _row_context(context) -> RowContext:
+    return RowContext.build(can_operate=bool(context.get("can_operate")), csrf_token=context.get("csrf_token") or "")
 
 
 @register.filter
@@ -29,36 +49,6 @@ def unixtime(value):
 
 
 @register.filter
-def status_class(status: str) -> str:
-    """A CSS class for a status badge; unknown statuses get a neutral badge and still render."""
-    return f"status-{status}" if status in KNOWN_STATUSES else "status-unknown"
-
-
-@register.filter
-def status_label(status: str) -> str:
-    return (status or "unknown").replace("_", " ")
-
-
-@register.filter
-def status_hint(status: str) -> str:
-    """One sentence for the badge's title: what the status means for the operator."""
-    return STATUS_HINTS.get(status, "A status this dashboard does not know yet; shown as the API sent it.")
-
-
-# Wording follows the Batch guide's status table (shared/openai-spec/NOTES.md §4).
-STATUS_HINTS = {
-    "validating": "The input file is being validated before the batch can begin.",
-    "failed": "The input file failed validation, or the batch could not run.",
-    "in_progress": "The input file was validated and the batch is running.",
-    "finalizing": "The batch has run; its results are being prepared.",
-    "completed": "The batch has finished. Check the request counts: some requests may have failed.",
-    "expired": "The batch was not finished within its completion window.",
-    "cancelling": "Cancel requested; in-flight requests are finishing (up to 10 minutes).",
-    "cancelled": "The batch was cancelled.",
-}
-
-
-@register.filter
 def is_terminal(status: str) -> bool:
     return status in TERMINAL_STATUSES
 
@@ -66,16 +56,6 @@ def is_terminal(status: str) -> bool:
 @register.filter
 def is_cancellable(status: str) -> bool:
     return status in CANCELLABLE_STATUSES
-
-
-@register.filter
-def pct_class(value) -> str:
-    """A width class (w-0 … w-100, in steps of 1) for progress bars: CSP forbids style attributes."""
-    try:
-        pct = int(round(float(value)))
-    except (TypeError, ValueError):
-        pct = 0
-    return f"w-{min(max(pct, 0), 100)}"
 
 
 @register.filter

@@ -16,19 +16,26 @@ from dataclasses import dataclass
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeData, SafeString
 
 from .client import KNOWN_STATUSES, Batch
 
 PLACEHOLDER = "PLACEHOLDER-ID"
 
 
+def _escape(arg) -> str:
+    if isinstance(arg, SafeData):
+        return arg
+    if type(arg) is int:
+        return str(arg)
+    return html.escape(str(arg))
+
+
 def _fmt(template: str, *args) -> SafeString:
     """``format_html`` without its lazy-string machinery: each argument is escaped exactly as
     ``django.utils.html.escape`` does (``html.escape`` with quotes) unless it is already safe HTML."""
-    return mark_safe(
-        template.format(*(arg.__html__() if hasattr(arg, "__html__") else html.escape(str(arg)) for arg in args))
-    )
+    return SafeString(template.format(*map(_escape, args)))
+
 
 STATUS_HINTS = {
     # Wording follows the Batch guide's status table (shared/openai-spec/NOTES.md §4).
@@ -119,16 +126,16 @@ def _id_cell(batch: Batch, ctx: RowContext) -> SafeString:
     if batch.description:
         desc = _fmt('<span title="{}">{}</span>', batch.description, batch.description)
     else:
-        desc = mark_safe('<span class="muted">No description</span>')
+        desc = SafeString('<span class="muted">No description</span>')
     return _fmt('<td class="col-id">\n    {}\n    <div class="desc">{}</div>\n  </td>', ident, desc)
 
 
 def _status_cell(batch: Batch, notice: dict | None) -> SafeString:
     flag = ""
     if batch.status == "completed" and batch.all_failed:
-        flag = mark_safe('<span class="flag flag-bad" title="Every request failed">all failed</span>')
+        flag = SafeString('<span class="flag flag-bad" title="Every request failed">all failed</span>')
     elif batch.status == "completed" and batch.has_failures:
-        flag = mark_safe('<span class="flag flag-warn" title="Some requests failed">some failed</span>')
+        flag = SafeString('<span class="flag flag-warn" title="Some requests failed">some failed</span>')
     note = ""
     if notice:
         note = _fmt(
@@ -145,7 +152,7 @@ def _status_cell(batch: Batch, notice: dict | None) -> SafeString:
 
 
 def _endpoint_cell(batch: Batch) -> SafeString:
-    model = _fmt("{}", batch.model) if batch.model else mark_safe('<span class="muted">model not known yet</span>')
+    model = _fmt("{}", batch.model) if batch.model else SafeString('<span class="muted">model not known yet</span>')
     return _fmt(
         '<td class="col-endpoint">\n    <code class="endpoint">{}</code>\n    <div class="model">{}</div>\n  </td>',
         batch.endpoint or "—",
@@ -177,7 +184,7 @@ def _progress_cell(batch: Batch) -> SafeString:
 
 
 def _time_cell(batch: Batch, ctx: RowContext) -> SafeString:
-    created = _time("Created", batch.created_at, ctx.tz) or mark_safe('<span class="muted">—</span>')
+    created = _time("Created", batch.created_at, ctx.tz) or SafeString('<span class="muted">—</span>')
     expires = _time("Expires", batch.expires_at, ctx.tz)
     expiry = _fmt('<div class="expires">expires {}</div>', expires) if expires else ""
     return _fmt('<td class="col-time">\n    {}\n    {}\n  </td>', created, expiry)
@@ -185,7 +192,7 @@ def _time_cell(batch: Batch, ctx: RowContext) -> SafeString:
 
 def _actions_cell(batch: Batch, ctx: RowContext) -> SafeString:
     if not (ctx.can_operate and batch.can_cancel and batch.is_linkable):
-        return mark_safe('<td class="col-actions"></td>')
+        return SafeString('<td class="col-actions"></td>')
     url = ctx.url(ctx.cancel_url, batch.id)
     return _fmt(
         '<td class="col-actions">\n    <form method="post" action="{}"\n'
@@ -217,5 +224,5 @@ def render_row(batch: Batch, ctx: RowContext, notice: dict | None = None) -> Saf
 
 
 def render_rows(batches, ctx: RowContext) -> SafeString:
-    return mark_safe("".join(render_row(batch, ctx) for batch in batches))
+    return SafeString("".join(render_row(batch, ctx) for batch in batches))
 

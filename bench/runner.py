@@ -283,7 +283,12 @@ def large_file_figures(large: dict) -> list[Figure]:
     """Figures from bench/transfer.py, with the upload and results page from bench/large_files.py."""
     figs = large
     out = []
-    directions = ["download", *sorted(k for k in figs if k.startswith("download_via_")), "upload"]
+    directions = [
+        "download",
+        *sorted(k for k in figs if k.startswith("download_via_")),
+        "upload",
+        *sorted(k for k in figs if k.startswith("upload_via_")),
+    ]
     single = figs.get("download_single_run")
     if isinstance(single, dict):
         # bench/large_files.py's one-shot download, measured while the emulator may still be validating
@@ -294,7 +299,11 @@ def large_file_figures(large: dict) -> list[Figure]:
         d = figs.get(direction)
         if not isinstance(d, dict):
             continue
-        label = direction.replace("download_via_", "download via a ").replace("_mb_s_upstream", " MB/s upstream")
+        label = (
+            direction.replace("download_via_", "download via a ")
+            .replace("upload_via_", "upload via a ")
+            .replace("_mb_s_upstream", " MB/s upstream")
+        )
         if d.get("skipped"):
             print(f"  {label}: skipped ({d['skipped']})")
             continue

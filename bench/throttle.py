@@ -1,4 +1,4 @@
-"""A TCP forwarder that limits each connection's download rate, to stand in for a remote upstream.
+"""A TCP forwarder that limits each connection's rate in both directions, to stand in for a remote upstream.
 
 ``python -m bench.throttle --port P --target-port T --mb-s 100``
 
@@ -55,7 +55,7 @@ def serve(port: int, target_port: int, mb_s: float) -> None:
             return
         for sock in (client, upstream):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=pump, args=(client, upstream, None), daemon=True).start()
+        threading.Thread(target=pump, args=(client, upstream, rate), daemon=True).start()
         pump(upstream, client, rate)
         client.close()
         upstream.close()
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.throttle", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--target-port", type=int, required=True)
-    parser.add_argument("--mb-s", type=float, default=100.0, help="per-connection download rate, MB/s")
+    parser.add_argument("--mb-s", type=float, default=100.0, help="per-connection rate in each direction, MB/s")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _exit)
     serve(args.port, args.target_port, args.mb_s)

@@ -108,7 +108,6 @@ def transfer(stack: Stack, upstream: Upstream, *, megabytes: int = 200, rounds: 
         if upstream.client.get(f"/v1/batches/{batch['id']}").json()["status"] != "validating":
             break
         time.sleep(1)
-    path.unlink()
     result["upload_direct_mb_s"] = round(size / 1e6 / upload_s, 1)
     result["upload"] = {"skipped": "bench/large_files.py is not there; upload through the dashboard not measured"}
 
@@ -132,6 +131,32 @@ def transfer(stack: Stack, upstream: Upstream, *, megabytes: int = 200, rounds: 
                 result[f"download_via_{throttle_mb_s:g}_mb_s_upstream"] = _compare(
                     stack, direct, file_id, batch["id"], size, rounds
                 )
+                result[f"upload_via_{throttle_mb_s:g}_mb_s_upstream"] = _compare_upload(stack, direct, megabytes)
         finally:
             stop_process(throttle)
+    path.unlink()
     return result
+
+
+def _compare_upload(stack: Stack, direct: httpx.Client, megabytes: int) -> dict:
+    """The create page (receive, check every line, upload, create) against a plain upload of the same
+    file, both to the throttled upstream. The file is a valid batch input (50,000 requests, the API's
+    limit). Direct first: the create makes the emulator validate the file in the background, which would
+    compete with a later direct upload for the CPU."""
+    from .large_files import make_input, upload_direct, upload_through_create_page
+
+    path = stack.tmp / "upload.jsonl"
+    size = make_input(path, megabytes=megabytes, lines=50_000)
+    direct_s = upload_direct(direct, path)
+    dash_s, _batch_id = upload_through_create_page(stack, path)
+    path.unlink()
+    direct_mb_s = size / 1e6 / direct_s
+    dash_mb_s = size / 1e6 / dash_s
+    return {
+        "direct_mb_s": round(direct_mb_s, 1),
+        "dashboard_mb_s": round(dash_mb_s, 1),
+        "percent_of_direct": round(100 * dash_mb_s / direct_mb_s, 1),
+        "worker_peak_rss_mb": _peak_rss_mb(stack),
+        "direct_seconds": [round(direct_s, 2)],
+        "dashboard_seconds": [round(dash_s, 2)],
+    }

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from batches.models import AuditEntry
@@ -49,9 +50,12 @@ def test_the_pending_row_is_committed_while_the_upstream_call_is_in_flight(clien
 
     def watch():
         deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and not seen:
-            seen.extend(AuditEntry.objects.filter(batch_id=batch_id, outcome="pending"))
-            time.sleep(0.05)
+        try:
+            while time.monotonic() < deadline and not seen:
+                seen.extend(AuditEntry.objects.filter(batch_id=batch_id, outcome="pending"))
+                time.sleep(0.05)
+        finally:
+            connection.close()  # this thread's own connection; left open, PostgreSQL cannot drop the test db
 
     watcher = threading.Thread(target=watch)
     watcher.start()

@@ -49,6 +49,7 @@ class ResultRow:
     request_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    summary: str = ""
     body_preview: str = ""
     body_full: str = ""
     body_truncated: bool = False
@@ -148,6 +149,48 @@ def _pretty(body) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False, sort_keys=False)
 
 
+SUMMARY_CHARS = 200
+
+
+def _answer_text(body: dict) -> str | None:
+    """The model's answer in the shapes of the batch endpoints' responses, if there is one."""
+    choices = body.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        message = choices[0].get("message")
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            return message["content"]  # /v1/chat/completions
+        if isinstance(choices[0].get("text"), str):
+            return choices[0]["text"]  # /v1/completions
+    if isinstance(body.get("output_text"), str):
+        return body["output_text"]
+    output = body.get("output")  # /v1/responses: output items with output_text parts
+    if isinstance(output, list):
+        texts = [
+            part["text"]
+            for item in output
+            if isinstance(item, dict) and isinstance(item.get("content"), list)
+            for part in item["content"]
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        ]
+        if texts:
+            return " ".join(texts)
+    data = body.get("data")
+    if body.get("object") == "list" and isinstance(data, list):
+        return f"{len(data)} result{'s' if len(data) != 1 else ''} ({body.get('model') or 'no model named'})"
+    return None
+
+
+def summarize_body(body) -> str:
+    """One line an operator can scan: the answer when there is one, else the compact JSON."""
+    if body is None:
+        return ""
+    text = _answer_text(body) if isinstance(body, dict) and not isinstance(body.get("error"), dict) else None
+    if text is None:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    text = " ".join(text.split())
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+
+
 def row_from_record(record: dict, input_line: int | None = None) -> ResultRow:
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     error = record.get("error") if isinstance(record.get("error"), dict) else {}
@@ -165,6 +208,7 @@ def row_from_record(record: dict, input_line: int | None = None) -> ResultRow:
         request_id=response.get("request_id") if isinstance(response.get("request_id"), str) else None,
         error_code=str(error_code) if error_code is not None else None,
         error_message=str(error_message) if error_message is not None else None,
+        summary=summarize_body(body),
         body_preview=text[:PREVIEW_CHARS],
         body_full=text[:FULL_BODY_CHARS],
         body_truncated=len(text) > PREVIEW_CHARS,

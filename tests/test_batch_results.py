@@ -234,3 +234,24 @@ def test_a_cancelled_batch_without_result_files_lists_its_requests_as_never_run(
     batch = make_batch(upstream, tmp_path, status="cancelled", output_file_id=None, error_file_id=None)
     html = client.get(url(batch)).content.decode()
     assert shown_ids(html) == INPUT_IDS and "6 without a result" in html and "Retry them in a new batch" in html
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"object": "chat.completion", "choices": [{"message": {"role": "assistant", "content": "Blue,\n  cotton."}}]}, "Blue, cotton."),
+        ({"object": "text_completion", "choices": [{"text": "plain text"}]}, "plain text"),
+        ({"object": "response", "output": [{"type": "message", "content": [{"type": "output_text", "text": "From responses"}]}]}, "From responses"),
+        ({"object": "list", "data": [{"embedding": [0.1]}, {"embedding": [0.2]}], "model": "text-embedding-3-small"}, "2 results (text-embedding-3-small)"),
+        ({"error": {"message": "bad", "type": "invalid_request_error"}}, '{"error":{"message":"bad","type":"invalid_request_error"}}'),
+        ({"unknown": "shape"}, '{"unknown":"shape"}'),
+        (None, ""),
+    ],
+)
+def test_each_result_row_has_a_one_line_summary_of_the_answer(body, expected):
+    assert results.summarize_body(body) == expected
+
+
+def test_a_long_summary_is_cut_with_an_ellipsis():
+    summary = results.summarize_body({"choices": [{"message": {"content": "x" * 500}}]})
+    assert len(summary) == results.SUMMARY_CHARS and summary.endswith("…")

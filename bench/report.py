@@ -62,8 +62,10 @@ def summary_rows(data: dict) -> list[tuple[str, str, str, str]]:
     add("Assets from outside the dashboard", "assets from outside the dashboard")
     add("Static assets compressed", "assets compressed (gzip/br)")
     add("Static assets hashed and cached forever (immutable)", "assets cached forever (immutable, hashed)")
-    via = sorted({f["name"].split(":")[0] for f in data["figures"] if f["name"].startswith("download via ")})
-    for direction in ("download", *via, "upload"):
+    def via(kind: str) -> list[str]:
+        return sorted({f["name"].split(":")[0] for f in data["figures"] if f["name"].startswith(f"{kind} via ")})
+
+    for direction in ("download", *via("download"), "upload", *via("upload")):
         add(f"Large file {direction}: direct httpx", f"{direction}: direct httpx throughput")
         add(f"Large file {direction}: through the dashboard", f"{direction}: through the dashboard")
         add(f"Large file {direction}: share of direct", f"{direction}: share of direct throughput")

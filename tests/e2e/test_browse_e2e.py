@@ -126,6 +126,14 @@ def test_screenshot_of_a_completed_batch_with_failures(guarded_page: Page, dashb
     expect(page.locator("#raw-json pre")).to_contain_text(partly_failed["id"])
     page.screenshot(path=screenshots_dir / "batch-detail-completed.png", full_page=True)
 
+    # Its results: every request with a one-line answer, the failed ones marked, the body a click away.
+    page.get_by_role("link", name="View results").click()
+    expect(page.locator("h1")).to_contain_text("Results of")
+    expect(page.locator("tr.outcome-failed").first).to_contain_text("failed")
+    page.locator(".body-details summary").first.click()
+    expect(page.locator(".body-details pre").first).to_be_visible()
+    page.screenshot(path=screenshots_dir / "batch-results.png", full_page=True)
+
 
 def test_the_open_list_refreshes_with_one_list_request_per_poll_and_no_per_row_reads(guarded_page: Page, dashboard_server):
     page = guarded_page

@@ -215,7 +215,10 @@ class Handler(BaseHTTPRequestHandler):
             body = body.encode()
         self._drain()
         self.send_response(status)
-        self.send_header("x-request-id", self._request_id)
+        headers = {k: v for k, v in (headers or {}).items()}
+        # An injected x-request-id replaces ours rather than adding a second header.
+        request_id = next((headers.pop(k) for k in list(headers) if k.lower() == "x-request-id"), self._request_id)
+        self.send_header("x-request-id", str(request_id))
         if content_type:
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -308,10 +311,12 @@ class Handler(BaseHTTPRequestHandler):
             self._drain()
             self.close_connection = True
             self.send_response(status)
-            self.send_header("x-request-id", self._request_id)
+            extra = dict(f.headers)
+            request_id = next((extra.pop(k) for k in list(extra) if k.lower() == "x-request-id"), self._request_id)
+            self.send_header("x-request-id", str(request_id))
             self.send_header("Content-Type", f.content_type or "application/json")
             self.send_header("Content-Length", str(len(body) + 100))
-            for k, v in f.headers.items():
+            for k, v in extra.items():
                 self.send_header(k, str(v))
             self.end_headers()
             self.wfile.write(body[: max(1, len(body) // 2)])

@@ -740,3 +740,13 @@ def test_cli_starts_on_a_free_port_and_answers():
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_an_injected_x_request_id_replaces_the_emulators_own(srv, client):
+    srv.state.inject_fault(route="GET /v1/batches", status=503, headers={"X-Request-Id": "req_custom"})
+    response = client.get("/batches")
+    assert response.status_code == 503
+    assert response.headers.get_list("x-request-id") == ["req_custom"]
+    srv.state.inject_fault(route="GET /v1/batches", truncate=True, headers={"x-request-id": "req_cut"})
+    with pytest.raises(httpx.HTTPError):
+        client.get("/batches")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import redis
 
-from tests.servers import free_port, wait_for_port
+from tests.servers import free_port, stop_process, wait_for_port
 
 INSTALL_HINT = "sudo apt-get install redis-server  (Debian/Ubuntu; any redis-server >= 6 on PATH works)"
 INSTALL_LOCK = Path(tempfile.gettempdir()) / "batch-dashboard-redis-install.lock"
@@ -113,9 +113,4 @@ def run_redis(work_dir: Path) -> Iterator[str]:
             raise RuntimeError(f"redis-server did not start ({err}):\n{log_path.read_text(errors='replace')}") from None
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

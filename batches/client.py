@@ -465,7 +465,9 @@ def validate_id(value: str, kind: str = "batch") -> str:
     """Return ``value`` URL-encoded for a path segment, or raise :class:`InvalidId`."""
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise InvalidId(f"“{str(value)[:80]}” is not a valid {kind} id, so there is no such {kind}.")
-    return quote(value, safe="")
+    # Every character ID_PATTERN admits is legal in a path segment as it is (RFC 3986 pchar), so the
+    # id goes upstream unchanged; quote() still guards the one segment.
+    return quote(value, safe=":@+=")
 
 
 def _parse_retry_after(headers: httpx.Headers) -> float | None:

@@ -52,6 +52,8 @@ json_values = st.recursive(
 @example("batch_1%2Fcancel")
 @example("batch_1\x00")
 @example("b" * 201)
+@example("0=")  # "=", "+", "@", ":" and "~" are legal in a path segment as they are
+@example("batch_a:b@c+d~e")
 def test_an_accepted_id_is_one_safe_path_segment_and_anything_else_is_refused(value):
     try:
         encoded = validate_id(value)

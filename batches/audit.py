@@ -22,31 +22,40 @@ class AuditFilters:
     actor: str = ""
     action: str = ""
     batch_id: str = ""
+    project: str = ""
     problems: list[str] = field(default_factory=list, compare=False)
 
     @property
     def active(self) -> bool:
-        return bool(self.actor or self.action or self.batch_id)
+        return bool(self.actor or self.action or self.batch_id or self.project)
 
     def as_query(self) -> dict[str, str]:
         """The filters as query parameters, for links that keep them (pager, shareable URL)."""
-        pairs = {"person": self.actor, "action": self.action, "batch": self.batch_id}
+        pairs = {"project": self.project, "person": self.actor, "action": self.action, "batch": self.batch_id}
         return {key: value for key, value in pairs.items() if value}
 
 
-def audit_filters_from_query(query: QueryDict) -> AuditFilters:
+def audit_filters_from_query(query: QueryDict, visible: list[str]) -> AuditFilters:
+    """``visible``: the slugs of the projects this person may see; any other project is ignored as
+    if it did not exist."""
     problems = []
+    project = query.get("project", "").strip()
+    if project and project not in visible:
+        problems.append("There is no such project, or you are not a member of it; showing every project you may see.")
+        project = ""
     actor = query.get("person", "").strip()[:254]
     batch_id = query.get("batch", "").strip()[:200]
     action = query.get("action", "").strip()
     if action and action not in AuditEntry.Action.values:
         problems.append(f"“{action}” is not an action the dashboard records; showing every action.")
         action = ""
-    return AuditFilters(actor=actor, action=action, batch_id=batch_id, problems=problems)
+    return AuditFilters(actor=actor, action=action, batch_id=batch_id, project=project, problems=problems)
 
 
-def audit_search(filters: AuditFilters) -> QuerySet[AuditEntry]:
-    entries = AuditEntry.objects.all()
+def audit_search(filters: AuditFilters, visible: list[str]) -> QuerySet[AuditEntry]:
+    entries = AuditEntry.objects.filter(project__in=visible)
+    if filters.project:
+        entries = entries.filter(project=filters.project)
     if filters.actor:
         entries = entries.filter(actor__icontains=filters.actor)
     if filters.action:
@@ -56,11 +65,11 @@ def audit_search(filters: AuditFilters) -> QuerySet[AuditEntry]:
     return entries
 
 
-def audit_page(filters: AuditFilters, page_number: str | None) -> Page:
+def audit_page(filters: AuditFilters, visible: list[str], page_number: str | None) -> Page:
     """One page of matching entries; an out-of-range or malformed page number gives the nearest page."""
-    return Paginator(audit_search(filters), AUDIT_PAGE_SIZE).get_page(page_number)
+    return Paginator(audit_search(filters, visible), AUDIT_PAGE_SIZE).get_page(page_number)
 
 
-def audit_for_batch(batch_id: str, limit: int = BATCH_HISTORY_LIMIT) -> list[AuditEntry]:
-    """The most recent actions on one batch, newest first (its creation included)."""
-    return list(AuditEntry.objects.filter(batch_id=batch_id)[:limit])
+def audit_for_batch(project: str, batch_id: str, limit: int = BATCH_HISTORY_LIMIT) -> list[AuditEntry]:
+    """The most recent actions on one batch of one project, newest first (its creation included)."""
+    return list(AuditEntry.objects.filter(project=project, batch_id=batch_id)[:limit])

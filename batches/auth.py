@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -101,18 +99,6 @@ def refuse(request: HttpRequest, status: int, reason: str) -> HttpResponse:
     return response
 
 
-def operator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """For views that change something: refuse look-only users with a 403 page or htmx partial."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not user_can_operate(request):
-            return refuse(request, 403, "read-only")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 def _valid_identity(identity: str) -> bool:
     return 0 < len(identity) <= MAX_IDENTITY_LENGTH and identity.isprintable() and " " not in identity
 
@@ -147,7 +133,20 @@ class DashboardIdentityMiddleware:
         match = request.resolver_match
         if match is not None and match.url_name in READ_ONLY_POST_VIEWS:
             return None
-        if not user_can_operate(request):
+        slug = view_kwargs.get("project")
+        if slug is not None:
+            from .projects import get_project, may_operate, may_view
+
+            project = get_project(slug)
+            if project is None or not may_view(request, project):
+                # A project the person may not see answers exactly as one that does not exist.
+                from .views.errors import page_not_found
+
+                return page_not_found(request, None)
+            allowed = may_operate(request, project)
+        else:
+            allowed = user_can_operate(request)
+        if not allowed:
             logger.info("refused %s %s from look-only user %s", request.method, request.path, actor_name(request))
             return refuse(request, 403, "read-only")
         return None

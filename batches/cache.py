@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 
-from .client import RETRY_BUDGET_SECONDS, UpstreamError
+from .upstream import RETRY_BUDGET_SECONDS, UpstreamError
 
 logger = logging.getLogger(__name__)
 
@@ -79,26 +79,27 @@ def wait_bound() -> float:
     return float(settings.OPENAI_TIMEOUT) + float(settings.OPENAI_CONNECT_TIMEOUT) + RETRY_BUDGET_SECONDS + 1.0
 
 
-def _generation() -> str:
-    return cache.get(GENERATION_KEY) or "0"
+def _generation(project: str) -> str:
+    return cache.get(f"{GENERATION_KEY}:{project}") or "0"
 
 
-def make_key(parts: tuple[Hashable, ...]) -> str:
-    """The cache key for one read under the current generation. Parts must be validated ids and ints
-    (the services validate them first), so keys stay short and free of control characters."""
-    return ":".join([KEY_PREFIX, _generation(), *(str(p) for p in parts)])
+def make_key(project: str, parts: tuple[Hashable, ...]) -> str:
+    """The cache key for one read of one project under its current generation. Parts must be
+    validated ids and ints, so keys stay short and free of control characters; the project slug is
+    part of every key, so one project's answer is never served under another's URL."""
+    return ":".join([KEY_PREFIX, project, _generation(project), *(str(p) for p in parts)])
 
 
-def invalidate() -> None:
-    """Forget every cached read (all processes): called after each create and cancel."""
-    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+def invalidate(project: str) -> None:
+    """Forget every cached read of ``project`` (all processes): called after each create and cancel."""
+    cache.set(f"{GENERATION_KEY}:{project}", uuid.uuid4().hex, timeout=None)
 
 
-def remember(parts: tuple[Hashable, ...], value: Any) -> None:
+def remember(project: str, parts: tuple[Hashable, ...], value: Any) -> None:
     """Store a value the dashboard just got from an action (e.g. the batch a cancel returned)."""
     seconds = cache_seconds()
     if seconds > 0:
-        cache.set(make_key(parts), (_OK, value), timeout=seconds)
+        cache.set(make_key(project, parts), (_OK, value), timeout=seconds)
 
 
 def _unwrap(outcome: tuple[str, Any]) -> Any:
@@ -147,7 +148,7 @@ def _load_across_processes(key: str, loader: Callable[[], T], seconds: float) ->
             cache.delete(lock_key)
 
 
-def shared_read(parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
+def shared_read(project: str, parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
     """Return ``loader()``, shared with every identical read within the cache period.
 
     ``parts`` names the read (e.g. ``("batch", batch_id)``); ``loader`` performs it upstream.
@@ -156,7 +157,7 @@ def shared_read(parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
     seconds = cache_seconds()
     if seconds <= 0:
         return loader()
-    key = make_key(parts)
+    key = make_key(project, parts)
     hit = cache.get(key)
     if hit is not None:
         return _unwrap(hit)

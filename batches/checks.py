@@ -58,3 +58,18 @@ def check_deploy_sign_in(app_configs, **kwargs):
             )
         )
     return problems
+
+
+@register()
+def check_projects(app_configs, **kwargs):
+    """A bad projects file refuses to start, naming the project and the field (never a 500 later)."""
+    from .projects import ProjectsConfigError, load_projects
+
+    try:
+        load_projects()
+    except ProjectsConfigError as err:
+        return [
+            Error(f"DASHBOARD_PROJECTS_FILE: {problem}", hint="See the example in docs/projects.example.toml.", id="batches.E010")
+            for problem in err.problems
+        ]
+    return []

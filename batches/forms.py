@@ -6,7 +6,7 @@ import secrets
 
 from django import forms
 
-from .client import COMPLETION_WINDOWS, ENDPOINTS, InvalidId, validate_id
+from .upstream import COMPLETION_WINDOWS, ENDPOINTS, InvalidId, validate_id
 
 AUTO_ENDPOINT = "auto"
 # CreateBatchRequest.metadata (NOTES.md §2.4): at most 16 pairs, keys ≤ 64 chars, values ≤ 512 chars.

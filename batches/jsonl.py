@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import IO
 
-from .client import ENDPOINTS
+from .upstream import ENDPOINTS
 
 MAX_REQUESTS = 50_000  # NOTES.md §6.2: "up to 50,000 requests"
 MAX_BYTES = 200 * 1024 * 1024  # NOTES.md §6.2: "can be up to 200 MB"

@@ -1,5 +1,6 @@
-"""The audit trail: every create and cancel attempt, written before the upstream call and completed
-after it, so nothing is lost when the upstream fails."""
+"""The dashboard's own records: the audit trail (every create and cancel attempt, written before the
+upstream call and completed after it), double-submit tokens, and the index of every project's batches
+that the sync and the webhooks keep fresh."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class AuditEntry(models.Model):
         SUCCESS = "success", "success"
         ERROR = "error", "error"
 
+    project = models.CharField(max_length=40, default="default", db_index=True)
     actor = models.CharField(max_length=254, db_index=True)
     action = models.CharField(max_length=16, choices=Action.choices, db_index=True)
     batch_id = models.CharField(max_length=200, blank=True, db_index=True)
@@ -49,6 +51,7 @@ class CreateSubmission(models.Model):
         FAILED = "failed", "failed"
 
     token = models.CharField(max_length=64, unique=True)
+    project = models.CharField(max_length=40, default="default")
     actor = models.CharField(max_length=254)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     file_id = models.CharField(max_length=200, blank=True)
@@ -58,3 +61,92 @@ class CreateSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token} {self.state} {self.batch_id}"
+
+
+class BatchRecord(models.Model):
+    """One batch of one project as the index last saw it. Times are the API's unix seconds."""
+
+    project = models.CharField(max_length=40)
+    batch_id = models.CharField(max_length=200)
+    status = models.CharField(max_length=32)
+    endpoint = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    created_at = models.BigIntegerField(null=True)
+    in_progress_at = models.BigIntegerField(null=True)
+    finalizing_at = models.BigIntegerField(null=True)
+    completed_at = models.BigIntegerField(null=True)
+    failed_at = models.BigIntegerField(null=True)
+    expired_at = models.BigIntegerField(null=True)
+    cancelling_at = models.BigIntegerField(null=True)
+    cancelled_at = models.BigIntegerField(null=True)
+    expires_at = models.BigIntegerField(null=True)
+    total_requests = models.IntegerField(default=0)
+    completed_requests = models.IntegerField(default=0)
+    failed_requests = models.IntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    input_tokens = models.BigIntegerField(null=True)
+    cached_tokens = models.BigIntegerField(null=True)
+    output_tokens = models.BigIntegerField(null=True)
+    reasoning_tokens = models.BigIntegerField(null=True)
+    total_tokens = models.BigIntegerField(null=True)
+    input_file_id = models.CharField(max_length=200, blank=True)
+    output_file_id = models.CharField(max_length=200, blank=True)
+    error_file_id = models.CharField(max_length=200, blank=True)
+    #: Lower-cased ids and metadata values, for the case-insensitive ``q`` search.
+    search_text = models.TextField(blank=True)
+    raw = models.JSONField(default=dict)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_synced = models.DateTimeField()
+    created_by = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "batch_id"], name="batchrecord_project_batch")]
+        indexes = [
+            models.Index(fields=["project", "created_at", "batch_id"], name="batchrecord_created"),
+            models.Index(fields=["project", "status", "created_at", "batch_id"], name="batchrecord_status"),
+            models.Index(fields=["project", "model", "created_at"], name="batchrecord_model"),
+            models.Index(fields=["project", "endpoint", "created_at"], name="batchrecord_endpoint"),
+            models.Index(fields=["project", "expires_at", "batch_id"], name="batchrecord_expires"),
+            models.Index(fields=["project", "failed_requests", "batch_id"], name="batchrecord_failed"),
+            models.Index(fields=["created_at", "batch_id"], name="batchrecord_created_all"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.batch_id} {self.status}"
+
+
+class SyncState(models.Model):
+    """Where the sync of one project stands: backfill position, last pass, and the lease that lets
+    exactly one instance sync the project at a time."""
+
+    project = models.CharField(max_length=40, unique=True)
+    backfill_after = models.CharField(max_length=200, blank=True)
+    backfill_done = models.BooleanField(default=False)
+    backfill_oldest_created_at = models.BigIntegerField(null=True)
+    last_pass_started = models.DateTimeField(null=True)
+    last_pass_finished = models.DateTimeField(null=True)
+    last_success = models.DateTimeField(null=True)
+    last_pass_seconds = models.FloatField(null=True)
+    last_pass_calls = models.IntegerField(null=True)
+    last_error = models.TextField(blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"sync {self.project}"
+
+
+class BatchSample(models.Model):
+    """An unfinished batch's request counts as one sync pass (or webhook) saw them: the history the
+    ETA and the trouble flags are computed from."""
+
+    project = models.CharField(max_length=40)
+    batch_id = models.CharField(max_length=200)
+    taken_at = models.DateTimeField()
+    status = models.CharField(max_length=32)
+    total_requests = models.IntegerField(default=0)
+    completed_requests = models.IntegerField(default=0)
+    failed_requests = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "batch_id", "taken_at"], name="batchsample_batch")]

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from . import services
-from .client import Batch, UpstreamError, UpstreamNotFound
+from . import selectors
+from .projects import Project
+from .upstream import Batch, UpstreamError, UpstreamNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +116,11 @@ class ResultsPage:
 # ---------------------------------------------------------------------------
 
 
-def _iter_json_lines(file_id: str | None) -> Iterator[dict]:
+def _iter_json_lines(project: Project, file_id: str | None) -> Iterator[dict]:
     """Every JSON object line of an upstream file, streamed. Unreadable lines are logged and skipped."""
     if not file_id:
         return
-    content = services.file_content(file_id)
+    content = selectors.file_content_open(project, file_id)
     for number, line in enumerate(content.iter_lines(), start=1):
         if not line.strip():
             continue
@@ -221,19 +222,19 @@ def row_from_record(record: dict, input_line: int | None = None) -> ResultRow:
 # ---------------------------------------------------------------------------
 
 
-def _outcomes(batch: Batch) -> dict[str, str]:
+def _outcomes(project: Project, batch: Batch) -> dict[str, str]:
     outcomes: dict[str, str] = {}
     for file_id in (batch.output_file_id, batch.error_file_id):
-        for record in _iter_json_lines(file_id):
+        for record in _iter_json_lines(project, file_id):
             custom_id = record.get("custom_id")
             if isinstance(custom_id, str):
                 outcomes[custom_id] = outcome_of(record)
     return outcomes
 
 
-def iter_input_custom_ids(file_id: str) -> Iterator[tuple[int, str, str]]:
+def iter_input_custom_ids(project: Project, file_id: str) -> Iterator[tuple[int, str, str]]:
     """(line number, custom_id, raw line) for each request of an input file, streamed."""
-    content = services.file_content(file_id)
+    content = selectors.file_content_open(project, file_id)
     for number, line in enumerate(content.iter_lines(), start=1):
         if not line.strip():
             continue
@@ -245,29 +246,29 @@ def iter_input_custom_ids(file_id: str) -> Iterator[tuple[int, str, str]]:
             yield number, obj["custom_id"], line
 
 
-def _index_cache_key(batch: Batch) -> str:
-    return f"results-index:{batch.id}:{batch.input_file_id}:{batch.output_file_id}:{batch.error_file_id}"
+def _index_cache_key(project: Project, batch: Batch) -> str:
+    return f"results-index:{project.slug}:{batch.id}:{batch.input_file_id}:{batch.output_file_id}:{batch.error_file_id}"
 
 
-def build_index(batch: Batch) -> ResultIndex:
+def build_index(project: Project, batch: Batch) -> ResultIndex:
     """The join of input, output and error files by custom_id. Cached only for finished batches."""
-    key = _index_cache_key(batch)
+    key = _index_cache_key(project, batch)
     if batch.is_terminal:
         cached = cache.get(key)
         if cached is not None:
             return cached
-    outcomes = _outcomes(batch)
+    outcomes = _outcomes(project, batch)
     entries: list[tuple[str, str, int | None]] = []
     input_available = False
     if batch.input_file_id:
         try:
-            for number, custom_id, _ in iter_input_custom_ids(batch.input_file_id):
+            for number, custom_id, _ in iter_input_custom_ids(project, batch.input_file_id):
                 entries.append((custom_id, outcomes.pop(custom_id, NOT_RUN), number))
             input_available = True
         except UpstreamNotFound:
             # The input file expired or was deleted: fall back to result order.
             entries = []
-            outcomes = _outcomes(batch)
+            outcomes = _outcomes(project, batch)
     # Results whose custom_id is not in the input (or every result, without an input file).
     entries.extend((custom_id, outcome, None) for custom_id, outcome in outcomes.items())
     index = ResultIndex(entries=tuple(entries), input_available=input_available)
@@ -276,22 +277,22 @@ def build_index(batch: Batch) -> ResultIndex:
     return index
 
 
-def _rows_for(batch: Batch, wanted: dict[str, int | None]) -> dict[str, ResultRow]:
+def _rows_for(project: Project, batch: Batch, wanted: dict[str, int | None]) -> dict[str, ResultRow]:
     """Parse only the result lines whose custom_id is in ``wanted`` (custom_id -> input line)."""
     rows: dict[str, ResultRow] = {}
     for file_id in (batch.output_file_id, batch.error_file_id):
         if len(rows) == len(wanted):
             break
-        for record in _iter_json_lines(file_id):
+        for record in _iter_json_lines(project, file_id):
             custom_id = record.get("custom_id")
             if isinstance(custom_id, str) and custom_id in wanted and custom_id not in rows:
                 rows[custom_id] = row_from_record(record, wanted[custom_id])
     return rows
 
 
-def results_page(batch: Batch, *, page: int = 1, failed_only: bool = False, per_page: int | None = None) -> ResultsPage:
+def results_page(project: Project, batch: Batch, *, page: int = 1, failed_only: bool = False, per_page: int | None = None) -> ResultsPage:
     per_page = per_page or PER_PAGE
-    index = build_index(batch)
+    index = build_index(project, batch)
     counts = {outcome: index.count(outcome) for outcome in OUTCOME_LABELS}
     entries = [e for e in index.entries if not failed_only or e[1] != SUCCEEDED]
     total = len(entries)
@@ -299,7 +300,7 @@ def results_page(batch: Batch, *, page: int = 1, failed_only: bool = False, per_
     page = min(max(page, 1), pages)
     window = entries[(page - 1) * per_page : page * per_page]
     wanted = {custom_id: line for custom_id, _, line in window}
-    found = _rows_for(batch, wanted)
+    found = _rows_for(project, batch, wanted)
     rows = tuple(
         found.get(custom_id) or ResultRow(custom_id=custom_id, outcome=outcome, input_line=line)
         for custom_id, outcome, line in window
@@ -320,14 +321,14 @@ def results_page(batch: Batch, *, page: int = 1, failed_only: bool = False, per_
 # ---------------------------------------------------------------------------
 
 
-def iter_retry_lines(batch: Batch) -> Iterator[bytes]:
+def iter_retry_lines(project: Project, batch: Batch) -> Iterator[bytes]:
     """The input lines (with "\\n") whose request failed, expired or never ran, in input order.
 
     Raises :class:`UpstreamError` before yielding anything if a file can not be read."""
     if not batch.input_file_id:
         raise UpstreamNotFound("This batch has no input file to retry from.")
-    outcomes = _outcomes(batch)
-    content = iter_input_custom_ids(batch.input_file_id)
+    outcomes = _outcomes(project, batch)
+    content = iter_input_custom_ids(project, batch.input_file_id)
     first = next(content, None)  # surface an unreadable input file before the response starts
 
     def generate() -> Iterator[bytes]:
@@ -344,12 +345,12 @@ def iter_retry_lines(batch: Batch) -> Iterator[bytes]:
     return generate()
 
 
-def write_retry_file(batch: Batch) -> tuple[tempfile._TemporaryFileWrapper, int]:
+def write_retry_file(project: Project, batch: Batch) -> tuple[tempfile._TemporaryFileWrapper, int]:
     """The retry input file on disk (caller closes it) and its number of requests."""
     handle = tempfile.NamedTemporaryFile(prefix="retry-", suffix=".jsonl")
     count = 0
     try:
-        for line in iter_retry_lines(batch):
+        for line in iter_retry_lines(project, batch):
             handle.write(line)
             count += 1
     except (UpstreamError, OSError):

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeData, SafeString
 
-from .client import KNOWN_STATUSES, Batch
+from .upstream import KNOWN_STATUSES, Batch
 
 PLACEHOLDER = "PLACEHOLDER-ID"
 
@@ -86,17 +86,17 @@ class RowContext:
     tz: dt.tzinfo
 
     @classmethod
-    def build(cls, *, can_operate: bool, csrf_token: str) -> RowContext:
+    def build(cls, *, project: str, can_operate: bool, csrf_token: str) -> RowContext:
         return cls(
             can_operate=can_operate,
             csrf_token=str(csrf_token or ""),
-            detail_url=reverse("batches:detail", args=[PLACEHOLDER]),
-            cancel_url=reverse("batches:cancel", args=[PLACEHOLDER]),
+            detail_url=reverse("batches:detail", args=[project, PLACEHOLDER]),
+            cancel_url=reverse("batches:cancel", args=[project, PLACEHOLDER]),
             tz=timezone.get_current_timezone(),
         )
 
     def url(self, pattern: str, batch_id: str) -> str:
-        # Linkable ids (client.ID_PATTERN) hold only characters reverse() would leave as they are.
+        # Linkable ids (upstream.ID_PATTERN) hold only characters reverse() would leave as they are.
         return pattern.replace(PLACEHOLDER, batch_id)
 
 

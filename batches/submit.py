@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from . import services
-from .client import Batch, UpstreamError
+from .upstream import Batch, UpstreamError
 from .forms import BatchCreateForm
 from .jsonl import ValidationResult, validate_jsonl
 from .models import CreateSubmission
+from .projects import Project
 from .results import write_retry_file
 
 logger = logging.getLogger(__name__)
@@ -32,21 +33,22 @@ class CreateOutcome:
     nothing_to_retry: bool = False
 
 
-def submission_claim(token: str, actor: str) -> CreateSubmission | None:
+def submission_claim(project: Project, token: str, actor: str) -> CreateSubmission | None:
     """Claim ``token`` for this submit. Returns the earlier submission when the token was already
     used (and did not fail), else None. The unique constraint decides races between two requests."""
     try:
         with transaction.atomic():
-            CreateSubmission.objects.create(token=token, actor=actor)
+            CreateSubmission.objects.create(token=token, project=project.slug, actor=actor)
         return None
     except IntegrityError:
         pass
     # A submit that failed (invalid file, upstream down) may be sent again with the same form.
     reclaimed = CreateSubmission.objects.filter(
-        token=token, state=CreateSubmission.State.FAILED
+        token=token, project=project.slug, state=CreateSubmission.State.FAILED
     ).update(state=CreateSubmission.State.PENDING, batch_id="")
     if reclaimed:
         return None
+    # A token of another project is a repeat too: the form belongs to the project it was made in.
     return CreateSubmission.objects.get(token=token)
 
 
@@ -60,8 +62,8 @@ def _finish(token: str, outcome: CreateOutcome) -> None:
     )
 
 
-def _claimed(token: str, actor: str, work) -> CreateOutcome:
-    earlier = submission_claim(token, actor)
+def _run_once(project: Project, token: str, actor: str, work) -> CreateOutcome:
+    earlier = submission_claim(project, token, actor)
     if earlier is not None:
         return CreateOutcome(duplicate=earlier)
     outcome = CreateOutcome()
@@ -72,12 +74,12 @@ def _claimed(token: str, actor: str, work) -> CreateOutcome:
     return outcome
 
 
-def batch_create_from_form(form: BatchCreateForm, *, actor: str) -> CreateOutcome:
+def batch_create_from_form(project: Project, form: BatchCreateForm, *, actor: str) -> CreateOutcome:
     """Run a valid create form. Never raises :class:`UpstreamError`: it is in the outcome."""
-    return _claimed(form.cleaned_data["token"], actor, lambda: _create(form, actor))
+    return _run_once(project, form.cleaned_data["token"], actor, lambda: _create(project, form, actor))
 
 
-def _create(form: BatchCreateForm, actor: str) -> CreateOutcome:
+def _create(project: Project, form: BatchCreateForm, actor: str) -> CreateOutcome:
     upload = form.cleaned_data.get("file")
     endpoint = form.chosen_endpoint
     uploaded_file_id = None
@@ -90,7 +92,7 @@ def _create(form: BatchCreateForm, actor: str) -> CreateOutcome:
         endpoint = endpoint or validation.url
         fileobj.seek(0)
         try:
-            uploaded = services.file_upload(actor=actor, fileobj=fileobj, filename=upload.name or "batch.jsonl")
+            uploaded = services.file_upload(project, actor=actor, fileobj=fileobj, filename=upload.name or "batch.jsonl")
         except UpstreamError as err:
             return CreateOutcome(validation=validation, error=err, endpoint=endpoint)
         uploaded_file_id = input_file_id = uploaded.id
@@ -98,6 +100,7 @@ def _create(form: BatchCreateForm, actor: str) -> CreateOutcome:
         input_file_id = form.cleaned_data["input_file_id"]
     try:
         batch = services.batch_create(
+            project,
             actor=actor,
             input_file_id=input_file_id,
             endpoint=endpoint,
@@ -110,25 +113,26 @@ def _create(form: BatchCreateForm, actor: str) -> CreateOutcome:
     return CreateOutcome(batch=batch, uploaded_file_id=uploaded_file_id, endpoint=endpoint)
 
 
-def batch_retry_failed(batch: Batch, *, token: str, actor: str) -> CreateOutcome:
+def batch_retry_failed(project: Project, batch: Batch, *, token: str, actor: str) -> CreateOutcome:
     """A new batch from the input lines of ``batch`` that did not succeed, linked by metadata."""
-    return _claimed(token, actor, lambda: _retry(batch, actor))
+    return _run_once(project, token, actor, lambda: _retry(project, batch, actor))
 
 
-def _retry(batch: Batch, actor: str) -> CreateOutcome:
+def _retry(project: Project, batch: Batch, actor: str) -> CreateOutcome:
     try:
-        handle, count = write_retry_file(batch)
+        handle, count = write_retry_file(project, batch)
     except UpstreamError as err:
         return CreateOutcome(error=err)
     with handle:
         if count == 0:
             return CreateOutcome(nothing_to_retry=True)
         try:
-            uploaded = services.file_upload(actor=actor, fileobj=handle, filename=f"{batch.id}_retry.jsonl")
+            uploaded = services.file_upload(project, actor=actor, fileobj=handle, filename=f"{batch.id}_retry.jsonl")
         except UpstreamError as err:
             return CreateOutcome(error=err)
     try:
         new_batch = services.batch_create(
+            project,
             actor=actor,
             input_file_id=uploaded.id,
             endpoint=batch.endpoint,

@@ -4,6 +4,7 @@ from .views import browse, create, results
 
 app_name = "batches"
 
+# Mounted under /projects/<slug:project>/ (dashboard/urls.py): every view receives the project slug.
 urlpatterns = [
     path("batches/", browse.batch_list, name="list"),
     path("batches/new/", create.batch_create, name="create"),

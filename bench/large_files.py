@@ -85,13 +85,13 @@ def fresh_phase(stack: Stack) -> None:
 
 def upload_through_create_page(stack: Stack, path: Path) -> tuple[float, str]:
     with httpx.Client(base_url=stack.dashboard_url, timeout=900) as client:
-        page = client.get("/batches/new/").raise_for_status().text
+        page = client.get("/projects/default/batches/new/").raise_for_status().text
         token = re.search(r'name="token" value="([^"]+)"', page).group(1)
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
         with path.open("rb") as fh:
             t0 = time.perf_counter()
             response = client.post(
-                "/batches/new/",
+                "/projects/default/batches/new/",
                 data={"csrfmiddlewaretoken": csrf, "token": token, "endpoint": "auto", "completion_window": "24h",
                       "metadata_key": "bench", "metadata_value": "large_files"},
                 files={"file": (path.name, fh, "application/jsonl")},
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         direct_down, got = timed_download(upstream, f"/v1/files/{batch['input_file_id']}/content")
         fresh_phase(stack)
         with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:
-            dash_down, got_dash = timed_download(dashboard, f"/batches/{batch_id}/files/input.jsonl")
+            dash_down, got_dash = timed_download(dashboard, f"/projects/default/batches/{batch_id}/files/input.jsonl")
         down_peak = worker_peak_mib(stack)
         if got != size or got_dash != size:
             raise RuntimeError(f"downloads returned {got} / {got_dash} bytes, expected {size}")
@@ -173,10 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         fresh_phase(stack)
         with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:
             t0 = time.perf_counter()
-            dashboard.get(f"/batches/{batch_id}/results/").raise_for_status()
+            dashboard.get(f"/projects/default/batches/{batch_id}/results/").raise_for_status()
             first_page = time.perf_counter() - t0
             t0 = time.perf_counter()
-            dashboard.get(f"/batches/{batch_id}/results/?page=500&filter=failed").raise_for_status()
+            dashboard.get(f"/projects/default/batches/{batch_id}/results/?page=500&filter=failed").raise_for_status()
             later_page = time.perf_counter() - t0
         results_peak = worker_peak_mib(stack)
         upstream.close()
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             "first_page_seconds": round(first_page, 2),
             "next_page_seconds": round(later_page, 2),
             "worker_peak_rss_mb": results_peak,
-            "what": "/batches/<id>/results/ of the finished batch: first page builds the custom_id index",
+            "what": "/projects/default/batches/<id>/results/ of the finished batch: first page builds the custom_id index",
         },
         "download": {
             "direct_mb_s": round(mb / direct_down, 1),
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             "dashboard_seconds": round(dash_down, 2),
             "percent_of_direct": round(100 * direct_down / dash_down, 1),
             "worker_peak_rss_mb": down_peak,
-            "what": "/batches/<id>/files/input.jsonl, the streamed download view",
+            "what": "/projects/default/batches/<id>/files/input.jsonl, the streamed download view",
         },
     }
     print(f"file: {size / 1e6:.1f} MB, {args.lines:,} requests; gunicorn worker idle RSS {idle_rss} MiB")

@@ -31,7 +31,7 @@ import httpx
 
 from .harness import Stack, proc_memory_kb
 
-ROW_LINK = re.compile(r'href="/batches/(batch_[A-Za-z0-9_.:\-]+)/"')
+ROW_LINK = re.compile(r'href="/projects/default/batches/(batch_[A-Za-z0-9_.:\-]+)/"')
 NEXT_LINK = re.compile(r'href="(/batches/\?after=[^"]+)"[^>]*>\s*Next')
 HX = {"HX-Request": "true"}
 
@@ -98,7 +98,7 @@ class Operator(threading.Thread):
     def run(self) -> None:
         try:
             while time.monotonic() < self.stop_at:
-                page = self.get("list", f"/batches/?limit={self.rng.choice([10, 20])}")
+                page = self.get("list", f"/projects/default/batches/?limit={self.rng.choice([10, 20])}")
                 ids = ROW_LINK.findall(page)
                 for _ in range(self.rng.randint(0, 2)):
                     if not self.pause(self.rng.uniform(0.2, 1.0)):
@@ -111,14 +111,14 @@ class Operator(threading.Thread):
                 if not ids or not self.pause(self.rng.uniform(0.2, 1.0)):
                     continue
                 batch_id = self.rng.choice(ids)
-                self.get("detail", f"/batches/{batch_id}/")
+                self.get("detail", f"/projects/default/batches/{batch_id}/")
                 for _ in range(self.rng.randint(2, 5)):
                     if not self.pause(self.poll_seconds):
                         return
-                    self.get("detail poll (htmx)", f"/batches/{batch_id}/", htmx=True)
+                    self.get("detail poll (htmx)", f"/projects/default/batches/{batch_id}/", htmx=True)
                 if not self.pause(self.rng.uniform(0.2, 1.0)):
                     return
-                self.get("list refresh (htmx)", "/batches/", htmx=True)
+                self.get("list refresh (htmx)", "/projects/default/batches/", htmx=True)
         finally:
             self.http.close()
 
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> dict:
             # Warm every worker (imports, templates, the pooled upstream connection) before measuring.
             with httpx.Client(base_url=stack.dashboard_url, timeout=30.0) as warm:
                 for _ in range(args.workers * 8):
-                    warm.get("/batches/").raise_for_status()
+                    warm.get("/projects/default/batches/").raise_for_status()
             workers = stack.worker_pids()
             rss_start = rss_mb(workers)
             stats_client.post("/_emulator/reset-counts").raise_for_status()

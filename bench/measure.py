@@ -103,9 +103,9 @@ def ensure_batches(upstream: Upstream, at_least: int) -> None:
 def overhead(stack: Stack, upstream: Upstream, *, iterations: int, warmup: int, batch_id: str) -> dict:
     """Interleave direct and dashboard requests so both see the same machine load."""
     cases = {
-        "list_20": ("/batches/?limit=20", "/v1/batches", {"limit": 20}),
-        "list_100": ("/batches/?limit=100", "/v1/batches", {"limit": 100}),
-        "detail": (f"/batches/{batch_id}/", f"/v1/batches/{batch_id}", None),
+        "list_20": ("/projects/default/batches/?limit=20", "/v1/batches", {"limit": 20}),
+        "list_100": ("/projects/default/batches/?limit=100", "/v1/batches", {"limit": 100}),
+        "detail": (f"/projects/default/batches/{batch_id}/", f"/v1/batches/{batch_id}", None),
     }
     results = {}
     with httpx.Client(base_url=stack.dashboard_url, timeout=30) as dashboard:
@@ -154,14 +154,14 @@ def calls_per_view(stack: Stack, upstream: Upstream, *, views: int, batch_id: st
     results = {}
     with httpx.Client(base_url=stack.dashboard_url, timeout=30) as dashboard:
         cases = {
-            "list_page": lambda: dashboard.get("/batches/?limit=20"),
-            "list_page_100": lambda: dashboard.get("/batches/?limit=100"),
-            "detail_page": lambda: dashboard.get(f"/batches/{batch_id}/"),
+            "list_page": lambda: dashboard.get("/projects/default/batches/?limit=20"),
+            "list_page_100": lambda: dashboard.get("/projects/default/batches/?limit=100"),
+            "detail_page": lambda: dashboard.get(f"/projects/default/batches/{batch_id}/"),
             "htmx_poll": lambda: dashboard.get(
-                f"/batches/{batch_id}/", headers={"HX-Request": "true", "HX-Target": "batch-live"}
+                f"/projects/default/batches/{batch_id}/", headers={"HX-Request": "true", "HX-Target": "batch-live"}
             ),
             "htmx_list_poll": lambda: dashboard.get(
-                "/batches/?limit=20", headers={"HX-Request": "true", "HX-Target": "batch-table"}
+                "/projects/default/batches/?limit=20", headers={"HX-Request": "true", "HX-Target": "batch-table"}
             ),
         }
         for name, view in cases.items():
@@ -172,11 +172,11 @@ def calls_per_view(stack: Stack, upstream: Upstream, *, views: int, batch_id: st
 
         # Cancel: one POST per cancellable batch (each can be cancelled once); the token comes from a
         # page fetched before the counters are reset.
-        token = _csrf(dashboard, "/batches/")
+        token = _csrf(dashboard, "/projects/default/batches/")
         targets = cancellable[:views]
         upstream.reset_counts()
         for bid in targets:
-            response = dashboard.post(f"/batches/{bid}/cancel/", headers={"X-CSRFToken": token})
+            response = dashboard.post(f"/projects/default/batches/{bid}/cancel/", headers={"X-CSRFToken": token})
             if response.status_code not in {200, 302, 303}:
                 raise RuntimeError(f"cancel answered {response.status_code}")
         results["cancel"] = round(upstream.stats()["total"] / max(len(targets), 1), 2)
@@ -202,7 +202,7 @@ def connections(stack: Stack, upstream: Upstream, *, views_per_worker: int) -> d
         failures = 0
         with httpx.Client(base_url=stack.dashboard_url, timeout=30) as client:
             for _ in range(n):
-                if client.get("/batches/?limit=20").status_code != 200:
+                if client.get("/projects/default/batches/?limit=20").status_code != 200:
                     failures += 1
         return failures
 

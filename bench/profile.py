@@ -17,7 +17,7 @@ from .measure import Upstream, ensure_batches
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
-    parser.add_argument("--page", default="/batches/?limit=100")
+    parser.add_argument("--page", default="/projects/default/batches/?limit=100")
     parser.add_argument("--views", type=int, default=200)
     parser.add_argument("--html", metavar="PATH", help="write pyinstrument's HTML report here")
     args = parser.parse_args(argv)

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 section("Time to first render (headless Chromium, list page)")
                 from .render import first_render
 
-                render = first_render(stack.dashboard_url + "/batches/", runs=9)
+                render = first_render(stack.dashboard_url + "/projects/default/batches/", runs=9)
                 details["first_render"] = render
                 emit(
                     Figure("first contentful paint, cold cache (median)", render["cold_fcp_median_ms"], "ms"),

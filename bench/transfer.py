@@ -67,7 +67,7 @@ def _compare(stack: Stack, direct: httpx.Client, file_id: str, batch_id: str, si
             if got != size:
                 raise RuntimeError(f"direct download returned {got} of {size} bytes")
             direct_s.append(seconds)
-            seconds, got, encoding = _timed_download(dashboard, f"/batches/{batch_id}/files/input.jsonl")
+            seconds, got, encoding = _timed_download(dashboard, f"/projects/default/batches/{batch_id}/files/input.jsonl")
             if got != size:
                 raise RuntimeError(f"dashboard download returned {got} of {size} bytes")
             dash_s.append(seconds)

@@ -45,7 +45,7 @@ def _fetch(client: httpx.Client, url: str) -> dict:
         }
 
 
-def page_weight(base_url: str, page: str = "/batches/") -> dict:
+def page_weight(base_url: str, page: str = "/projects/default/batches/") -> dict:
     origin = urlsplit(base_url)
     with httpx.Client(timeout=30) as client:  # no cookies, no cache: a cold visit
         page_url = urljoin(base_url, page)

@@ -61,8 +61,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "django_tasks_db",
     "batches",
 ]
+
+# Triggered work (a webhook's refresh, notifications) runs through Django's Tasks framework; the
+# database backend's `manage.py db_worker` runs it. A bigger deployment swaps the backend, not the code.
+TASKS = {"default": {"BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -189,6 +194,12 @@ OPENAI_ORG_ID = os.environ.get("OPENAI_ORG_ID", "")
 OPENAI_PROJECT_ID = os.environ.get("OPENAI_PROJECT_ID", "")
 OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 15.0)
 OPENAI_CONNECT_TIMEOUT = env_float("OPENAI_CONNECT_TIMEOUT", 5.0)
+OPENAI_WEBHOOK_SECRET = os.environ.get("OPENAI_WEBHOOK_SECRET", "")
+# Several projects in one dashboard (batches/projects.py); without it the variables above are the
+# one project "default".
+DASHBOARD_PROJECTS_FILE = os.environ.get("DASHBOARD_PROJECTS_FILE", "")
+# How often `manage.py sync_batches` passes over each project (seconds).
+DASHBOARD_SYNC_SECONDS = env_float("DASHBOARD_SYNC_SECONDS", 30.0)
 # Set by `scripts/run` when it starts the built-in emulator: every page then says so.
 DASHBOARD_EMULATOR = env_bool("DASHBOARD_EMULATOR", False)
 

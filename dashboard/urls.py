@@ -1,14 +1,20 @@
 from django.conf import settings
 from django.urls import include, path
 
-from batches.views.browse import root
+from django.views.generic import RedirectView
+
 from batches.views.audit import audit_list
 from batches.views.health import healthz
+from batches.views.projects import legacy_redirect, project_overview, root
 
 urlpatterns = [
     path("", root, name="root"),
     path("healthz", healthz, name="healthz"),
-    path("", include("batches.urls")),
+    path("projects/", project_overview, name="projects"),
+    path("projects/<str:project>/", RedirectView.as_view(pattern_name="batches:list"), name="project_home"),
+    path("projects/<str:project>/", include("batches.urls")),
+    path("batches/", legacy_redirect),
+    path("batches/<path:rest>", legacy_redirect),
     path("audit/", audit_list, name="audit"),
 ]
 

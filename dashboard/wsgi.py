@@ -5,3 +5,13 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 application = get_wsgi_application()
+
+# gunicorn runs no system checks; a bad projects file must still refuse to start instead of failing
+# pages later (batches/checks.py).
+from batches.checks import check_projects  # noqa: E402
+
+_problems = check_projects(None)
+if _problems:
+    from django.core.management.base import SystemCheckError
+
+    raise SystemCheckError("\n".join(f"{p.id}: {p.msg}" for p in _problems))

@@ -59,37 +59,37 @@ def test_the_api_key_never_appears_in_pages_errors_or_logs(secret_upstream, sett
         responses[label] = call(url, data or {}, headers=headers)
 
     for suffix, extra in (("", {}), (" partial", htmx)):
-        visit("list" + suffix, "GET", "/batches/", {**operator, **extra})
-        visit("detail" + suffix, "GET", f"/batches/{running}/", {**operator, **extra})
-        visit("results" + suffix, "GET", f"/batches/{done}/results/", {**operator, **extra})
+        visit("list" + suffix, "GET", "/projects/default/batches/", {**operator, **extra})
+        visit("detail" + suffix, "GET", f"/projects/default/batches/{running}/", {**operator, **extra})
+        visit("results" + suffix, "GET", f"/projects/default/batches/{done}/results/", {**operator, **extra})
         visit("audit" + suffix, "GET", "/audit/", {**operator, **extra})
-        visit("create form" + suffix, "GET", "/batches/new/", {**operator, **extra})
-    visit("output download", "GET", f"/batches/{done}/files/output.jsonl", operator)
-    visit("cancel", "POST", f"/batches/{running}/cancel/", operator)
-    visit("create from a missing file", "POST", "/batches/new/", operator,
+        visit("create form" + suffix, "GET", "/projects/default/batches/new/", {**operator, **extra})
+    visit("output download", "GET", f"/projects/default/batches/{done}/files/output.jsonl", operator)
+    visit("cancel", "POST", f"/projects/default/batches/{running}/cancel/", operator)
+    visit("create from a missing file", "POST", "/projects/default/batches/new/", operator,
           {"token": "t" * 32, "input_file_id": "file-doesnotexist", "endpoint": "/v1/responses",
            "completion_window": "24h"})
-    visit("401", "GET", "/batches/", {})
-    visit("403 untrusted", "GET", "/batches/", operator | {"REMOTE_ADDR": "192.0.2.9"})
-    visit("403 read-only", "POST", f"/batches/{running}/cancel/", reader)
+    visit("401", "GET", "/projects/default/batches/", {})
+    visit("403 untrusted", "GET", "/projects/default/batches/", operator | {"REMOTE_ADDR": "192.0.2.9"})
+    visit("403 read-only", "POST", f"/projects/default/batches/{running}/cancel/", reader)
     visit("404 page", "GET", "/nowhere/", operator)
-    visit("404 batch", "GET", "/batches/batch_doesnotexist/", operator)
-    visit("csrf", "POST", f"/batches/{running}/cancel/", operator)  # client below enforces CSRF
-    responses["csrf"] = Client(enforce_csrf_checks=True).post(f"/batches/{running}/cancel/", headers=operator)
+    visit("404 batch", "GET", "/projects/default/batches/batch_doesnotexist/", operator)
+    visit("csrf", "POST", f"/projects/default/batches/{running}/cancel/", operator)  # client below enforces CSRF
+    responses["csrf"] = Client(enforce_csrf_checks=True).post(f"/projects/default/batches/{running}/cancel/", headers=operator)
 
     # Upstream failures: 500, rate limit, and the key rejected (OpenAI echoes a masked key in the message).
     secret_upstream.state.inject_fault(route="GET /v1/batches", status=500, times=10)
-    visit("upstream 500", "GET", "/batches/", operator)
+    visit("upstream 500", "GET", "/projects/default/batches/", operator)
     secret_upstream.state.clear_faults()
     secret_upstream.state.inject_fault(route="GET /v1/batches", status=429, headers={"retry-after": "30"}, times=10)
-    visit("upstream 429", "GET", "/batches/", operator)
+    visit("upstream 429", "GET", "/projects/default/batches/", operator)
     secret_upstream.state.clear_faults()
     settings.OPENAI_API_KEY = WRONG
-    visit("upstream 401", "GET", "/batches/?limit=7", operator)
-    visit("upstream 401 detail", "GET", f"/batches/{running}/", operator)
+    visit("upstream 401", "GET", "/projects/default/batches/?limit=7", operator)
+    visit("upstream 401 detail", "GET", f"/projects/default/batches/{running}/", operator)
     settings.OPENAI_API_KEY = SECRET
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
-    visit("upstream down", "GET", "/batches/?limit=9", operator)
+    visit("upstream down", "GET", "/projects/default/batches/?limit=9", operator)
 
     statuses = {label: response.status_code for label, response in responses.items()}
     assert statuses["list"] == 200 and statuses["detail"] == 200 and statuses["audit"] == 200

@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from batches.models import AuditEntry
+from batches.projects import get_project
 from batches.services import audited
 
 OPERATOR = {"X-Forwarded-Email": "ops@example.com"}
@@ -32,7 +33,7 @@ def make_entry(**fields) -> AuditEntry:
 
 @pytest.mark.django_db
 def test_audited_writes_a_pending_row_before_the_work_and_completes_it_after():
-    with audited("ops@example.com", AuditEntry.Action.CANCEL, batch_id="batch_1") as entry:
+    with audited(get_project("default"), "ops@example.com", AuditEntry.Action.CANCEL, batch_id="batch_1") as entry:
         stored = AuditEntry.objects.get(pk=entry.pk)
         assert stored.outcome == "pending"
         assert stored.finished_at is None
@@ -59,7 +60,7 @@ def test_the_pending_row_is_committed_while_the_upstream_call_is_in_flight(clien
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    client.post(f"/batches/{batch_id}/cancel/")
+    client.post(f"/projects/default/batches/{batch_id}/cancel/")
     watcher.join()
     assert seen and seen[0].action == "cancel"
     assert AuditEntry.objects.get().outcome == "success"
@@ -75,7 +76,7 @@ def test_an_upstream_failure_is_recorded_with_its_status_and_request_id(client, 
         body={"error": {"message": "The server had an error", "type": "server_error"}},
         times=5,
     )
-    response = client.post(f"/batches/{batch_id}/cancel/", headers=OPERATOR)
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers=OPERATOR)
     assert response.status_code == 302
     entry = AuditEntry.objects.get()
     assert entry.outcome == "error"
@@ -90,7 +91,7 @@ def test_an_upstream_failure_is_recorded_with_its_status_and_request_id(client, 
 def test_an_unreachable_upstream_still_leaves_a_completed_audit_row(client, settings):
     settings.DASHBOARD_AUTH = "none"
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
-    client.post("/batches/batch_abc123/cancel/")
+    client.post("/projects/default/batches/batch_abc123/cancel/")
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.batch_id, entry.outcome) == ("cancel", "batch_abc123", "error")
     assert entry.finished_at is not None
@@ -104,7 +105,7 @@ def test_a_batch_page_shows_its_history_in_words(client, upstream, settings):
     make_entry(batch_id=batch_id, action="create", actor="maker@example.com", created_at=timezone.now() - timedelta(hours=2))
     make_entry(batch_id=batch_id, created_at=timezone.now() - timedelta(minutes=3))
     make_entry(batch_id="batch_other", actor="elsewhere@example.com")
-    body = client.get(f"/batches/{batch_id}/").content.decode()
+    body = client.get(f"/projects/default/batches/{batch_id}/").content.decode()
     assert "cancelled by <strong>ops@example.com</strong>,\n" in body
     assert "3\xa0minutes ago" in body  # naturaltime uses no-break spaces
     assert "created by <strong>maker@example.com</strong>" in body
@@ -118,7 +119,7 @@ def test_a_failed_action_in_a_batch_history_says_why(client, upstream, settings)
     batch_id = running_batch_id(upstream)
     make_entry(batch_id=batch_id, outcome="error", message="The Batch API failed.", upstream_status=503,
                upstream_request_id="req_x1")
-    body = client.get(f"/batches/{batch_id}/").content.decode()
+    body = client.get(f"/projects/default/batches/{batch_id}/").content.decode()
     assert "cancel by <strong>ops@example.com</strong> failed" in body
     assert "upstream status 503" in body and "req_x1" in body
 
@@ -132,7 +133,7 @@ def test_the_audit_page_lists_every_action_newest_first(client, settings):
     assert response.status_code == 200
     body = response.content.decode()
     assert body.index("second@example.com") < body.index("first@example.com")
-    assert 'href="/batches/batch_2/"' in body
+    assert 'href="/projects/default/batches/batch_2/"' in body
 
 
 @pytest.mark.django_db

@@ -57,7 +57,7 @@ def backend():
 
 def test_every_page_redirects_to_the_oidc_login_and_makes_no_upstream_call(client, oidc):
     oidc.state.reset_counts()
-    response = client.get("/batches/?limit=5")
+    response = client.get("/projects/default/batches/?limit=5")
     assert response.status_code == 302
     assert response["Location"] == "/oidc/authenticate/?next=%2Fbatches%2F%3Flimit%3D5"
     assert oidc.state.total_requests() == 0
@@ -73,7 +73,7 @@ def test_the_login_sends_the_browser_to_the_provider_with_pkce(client, oidc):
 
 
 def test_an_htmx_request_without_a_session_redirects_the_whole_browser(client, oidc):
-    response = client.get("/batches/", headers={"HX-Request": "true"})
+    response = client.get("/projects/default/batches/", headers={"HX-Request": "true"})
     assert response.status_code == 401
     assert response["HX-Redirect"].startswith("/oidc/authenticate/?next=")
     assert "<html" not in response.content.decode()
@@ -81,7 +81,7 @@ def test_an_htmx_request_without_a_session_redirects_the_whole_browser(client, o
 
 def test_a_post_without_a_session_is_refused_before_any_upstream_call(client, oidc):
     oidc.state.reset_counts()
-    response = client.post("/batches/batch_abc/cancel/")
+    response = client.post("/projects/default/batches/batch_abc/cancel/")
     assert response.status_code == 302
     assert oidc.state.total_requests() == 0
     assert not AuditEntry.objects.exists()
@@ -132,10 +132,10 @@ def test_an_operator_signed_in_with_oidc_may_cancel_and_is_audited(client, oidc)
     user.groups.add(Group.objects.create(name="batch-operators"))
     client.force_login(user, backend="batches.oidc.DashboardOIDCBackend")
     batch_id = next(b["id"] for b in oidc.state.list_batches() if b["status"] == "in_progress")
-    page = client.get(f"/batches/{batch_id}/").content.decode()
+    page = client.get(f"/projects/default/batches/{batch_id}/").content.decode()
     assert "Signed in as <strong>ops@example.com</strong>" in page
     assert "Sign out" in page
-    assert client.post(f"/batches/{batch_id}/cancel/").status_code == 302
+    assert client.post(f"/projects/default/batches/{batch_id}/cancel/").status_code == 302
     assert AuditEntry.objects.get().actor == "ops@example.com"
 
 
@@ -144,7 +144,7 @@ def test_someone_signed_in_with_oidc_outside_the_operator_groups_is_read_only(cl
     client.force_login(user, backend="batches.oidc.DashboardOIDCBackend")
     batch_id = next(b["id"] for b in oidc.state.list_batches() if b["status"] == "in_progress")
     oidc.state.reset_counts()
-    response = client.post(f"/batches/{batch_id}/cancel/", headers={"HX-Request": "true"})
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers={"HX-Request": "true"})
     assert response.status_code == 403
     assert "<html" not in response.content.decode()
     assert oidc.state.total_requests() == 0

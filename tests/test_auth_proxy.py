@@ -23,7 +23,7 @@ def upstream_calls(emulator) -> int:
 
 
 def test_a_request_without_an_identity_gets_a_clear_401_and_no_upstream_call(client, proxy_mode):
-    response = client.get("/batches/")
+    response = client.get("/projects/default/batches/")
     assert response.status_code == 401
     body = response.content.decode()
     assert "No signed-in identity reached the dashboard" in body
@@ -32,7 +32,7 @@ def test_a_request_without_an_identity_gets_a_clear_401_and_no_upstream_call(cli
 
 
 def test_an_identity_from_an_untrusted_peer_is_refused_with_403_and_no_upstream_call(client, proxy_mode):
-    response = client.get("/batches/", headers=ALICE, REMOTE_ADDR="203.0.113.7")
+    response = client.get("/projects/default/batches/", headers=ALICE, REMOTE_ADDR="203.0.113.7")
     assert response.status_code == 403
     body = response.content.decode()
     assert "did not come through the dashboard's sign-in proxy" in body
@@ -45,23 +45,23 @@ def test_the_trusted_proxies_setting_decides_which_peer_is_believed(client, prox
     import ipaddress
 
     settings.DASHBOARD_TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
-    assert client.get("/batches/", headers=ALICE, REMOTE_ADDR="127.0.0.1").status_code == 403
-    assert client.get("/batches/", headers=ALICE, REMOTE_ADDR="10.1.2.3").status_code == 200
+    assert client.get("/projects/default/batches/", headers=ALICE, REMOTE_ADDR="127.0.0.1").status_code == 403
+    assert client.get("/projects/default/batches/", headers=ALICE, REMOTE_ADDR="10.1.2.3").status_code == 200
 
 
 def test_a_trusted_identity_is_signed_in_created_on_first_sight_and_shown(client, proxy_mode):
-    response = client.get("/batches/", headers=ALICE)
+    response = client.get("/projects/default/batches/", headers=ALICE)
     assert response.status_code == 200
     assert "Signed in as <strong>alice@example.com</strong>" in response.content.decode()
     assert get_user_model().objects.filter(username="alice@example.com").count() == 1
-    client.get("/batches/", headers=ALICE)
+    client.get("/projects/default/batches/", headers=ALICE)
     assert get_user_model().objects.filter(username="alice@example.com").count() == 1
 
 
 def test_a_changed_identity_header_switches_the_session_to_the_new_person(client, proxy_mode):
-    client.get("/batches/", headers=ALICE)
+    client.get("/projects/default/batches/", headers=ALICE)
     alice_session = client.session.session_key
-    response = client.get("/batches/", headers={"X-Forwarded-Email": "bob@example.com"})
+    response = client.get("/projects/default/batches/", headers={"X-Forwarded-Email": "bob@example.com"})
     assert response.status_code == 200
     body = response.content.decode()
     assert "Signed in as <strong>bob@example.com</strong>" in body
@@ -71,22 +71,22 @@ def test_a_changed_identity_header_switches_the_session_to_the_new_person(client
 
 
 def test_a_session_is_not_enough_once_the_proxy_stops_sending_the_identity(client, proxy_mode):
-    assert client.get("/batches/", headers=ALICE).status_code == 200
-    response = client.get("/batches/")
+    assert client.get("/projects/default/batches/", headers=ALICE).status_code == 200
+    response = client.get("/projects/default/batches/")
     assert response.status_code == 401
     assert "_auth_user_id" not in client.session
-    assert client.get("/batches/").status_code == 401
+    assert client.get("/projects/default/batches/").status_code == 401
 
 
 def test_a_session_cookie_from_an_untrusted_peer_is_not_enough(client, proxy_mode):
-    assert client.get("/batches/", headers=ALICE).status_code == 200
-    response = client.get("/batches/", REMOTE_ADDR="198.51.100.1")
+    assert client.get("/projects/default/batches/", headers=ALICE).status_code == 200
+    response = client.get("/projects/default/batches/", REMOTE_ADDR="198.51.100.1")
     assert response.status_code == 403
 
 
 def test_an_identity_the_dashboard_cannot_store_is_refused(client, proxy_mode):
     too_long = "a" * 200 + "@example.com"
-    response = client.get("/batches/", headers={"X-Forwarded-Email": too_long})
+    response = client.get("/projects/default/batches/", headers={"X-Forwarded-Email": too_long})
     assert response.status_code == 401
     assert "an identity the dashboard cannot use" in response.content.decode()
     assert not get_user_model().objects.exists()
@@ -94,14 +94,14 @@ def test_an_identity_the_dashboard_cannot_store_is_refused(client, proxy_mode):
 
 def test_the_identity_header_name_is_configurable(client, proxy_mode, settings):
     settings.DASHBOARD_AUTH_HEADER = "Cf-Access-Authenticated-User-Email"
-    assert client.get("/batches/", headers=ALICE).status_code == 401
-    response = client.get("/batches/", headers={"Cf-Access-Authenticated-User-Email": "carol@example.com"})
+    assert client.get("/projects/default/batches/", headers=ALICE).status_code == 401
+    response = client.get("/projects/default/batches/", headers={"Cf-Access-Authenticated-User-Email": "carol@example.com"})
     assert response.status_code == 200
     assert "carol@example.com" in response.content.decode()
 
 
 def test_the_refusal_is_a_partial_for_htmx_requests(client, proxy_mode):
-    response = client.get("/batches/", headers={"HX-Request": "true"})
+    response = client.get("/projects/default/batches/", headers={"HX-Request": "true"})
     assert response.status_code == 401
     body = response.content.decode()
     assert "<html" not in body

@@ -26,9 +26,9 @@ def finished_batch(emulator) -> str:
 def test_a_plain_post_cancels_and_redirects_to_the_batch_with_a_message(client, upstream):
     batch_id = running_batch(upstream)
     upstream.state.reset_counts()
-    response = client.post(f"/batches/{batch_id}/cancel/")
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/")
     assert response.status_code == 302
-    assert response["Location"] == f"/batches/{batch_id}/"
+    assert response["Location"] == f"/projects/default/batches/{batch_id}/"
     assert upstream.state.counts[CANCEL] == 1
 
     page = client.get(response["Location"]).content.decode()
@@ -39,21 +39,21 @@ def test_a_plain_post_cancels_and_redirects_to_the_batch_with_a_message(client, 
 def test_an_htmx_cancel_answers_with_the_status_region_showing_cancelling_and_still_polling(client, upstream):
     batch_id = running_batch(upstream)
     upstream.state.reset_counts()
-    response = client.post(f"/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": "batch-live"})
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": "batch-live"})
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in body
     assert body.lstrip().startswith('<section id="batch-live"')
     assert 'status-cancelling' in body and "Cancelling…" in body
     assert "Cancel requested." in body
-    assert f'hx-get="/batches/{batch_id}/" hx-trigger="every' in body
+    assert f'hx-get="/projects/default/batches/{batch_id}/" hx-trigger="every' in body
     assert "Cancel batch</button>" not in body  # cancelling is not cancellable again
     assert dict(upstream.state.counts) == {CANCEL: 1}  # the answer is the cancel's own, no extra read
 
 
 def test_an_htmx_cancel_from_a_list_row_answers_with_the_row(client, upstream):
     batch_id = running_batch(upstream)
-    response = client.post(f"/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": f"row-{batch_id}"})
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": f"row-{batch_id}"})
     body = response.content.decode()
     assert response.status_code == 200
     assert body.lstrip().startswith(f'<tr id="row-{batch_id}"')
@@ -63,7 +63,7 @@ def test_an_htmx_cancel_from_a_list_row_answers_with_the_row(client, upstream):
 def test_cancelling_a_finished_batch_says_so_and_shows_its_fresh_state(client, upstream):
     batch_id = finished_batch(upstream)
     upstream.state.reset_counts()
-    response = client.post(f"/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": "batch-live"})
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": "batch-live"})
     body = response.content.decode()
     assert response.status_code == 200
     assert "Not cancelled: this batch has already finished." in body
@@ -74,16 +74,16 @@ def test_cancelling_a_finished_batch_says_so_and_shows_its_fresh_state(client, u
 
 def test_cancelling_a_finished_batch_without_javascript_redirects_with_a_warning(client, upstream):
     batch_id = finished_batch(upstream)
-    response = client.post(f"/batches/{batch_id}/cancel/", follow=True)
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", follow=True)
     body = response.content.decode()
-    assert response.redirect_chain == [(f"/batches/{batch_id}/", 302)]
+    assert response.redirect_chain == [(f"/projects/default/batches/{batch_id}/", 302)]
     assert 'class="message message-warning"' in body and "already finished" in body
 
 
 def test_an_upstream_error_on_cancel_is_a_message_with_the_fresh_state(client, upstream):
     batch_id = running_batch(upstream)
     upstream.state.inject_fault(route="/v1/batches/{id}/cancel", method="POST", status=500, times=1)
-    response = client.post(f"/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": "batch-live"})
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": "batch-live"})
     body = response.content.decode()
     assert response.status_code == 200
     assert "Cancel failed:" in body
@@ -95,12 +95,12 @@ def test_when_the_fresh_state_cannot_be_read_either_the_panel_says_so_and_retrie
     batch_id = running_batch(upstream)
     upstream.state.inject_fault(route="/v1/batches/{id}/cancel", method="POST", status=500, times=1)
     upstream.state.inject_fault(route="/v1/batches/{id}", method="GET", status=400, times=1)
-    response = client.post(f"/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": "batch-live"})
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers={"HX-Request": "true", "HX-Target": "batch-live"})
     body = response.content.decode()
     assert response.status_code == 200
     assert "Cancel failed:" in body
     assert "Could not load this batch's current state." in body
-    assert f'hx-get="/batches/{batch_id}/" hx-trigger="every' in body
+    assert f'hx-get="/projects/default/batches/{batch_id}/" hx-trigger="every' in body
 
 
 def test_look_only_users_get_403_and_no_upstream_call(client, upstream, settings):
@@ -109,7 +109,7 @@ def test_look_only_users_get_403_and_no_upstream_call(client, upstream, settings
     batch_id = running_batch(upstream)
     upstream.state.reset_counts()
     response = client.post(
-        f"/batches/{batch_id}/cancel/", headers={"X-Forwarded-Email": "viewer@example.com", "X-Forwarded-Groups": "staff"}
+        f"/projects/default/batches/{batch_id}/cancel/", headers={"X-Forwarded-Email": "viewer@example.com", "X-Forwarded-Groups": "staff"}
     )
     assert response.status_code == 403
     assert upstream.state.total_requests() == 0
@@ -121,7 +121,7 @@ def test_operators_in_the_operator_group_may_cancel(client, upstream, settings):
     settings.DASHBOARD_OPERATOR_GROUPS = ["batch-operators"]
     batch_id = running_batch(upstream)
     response = client.post(
-        f"/batches/{batch_id}/cancel/",
+        f"/projects/default/batches/{batch_id}/cancel/",
         headers={"X-Forwarded-Email": "op@example.com", "X-Forwarded-Groups": "staff,batch-operators"},
     )
     assert response.status_code == 302
@@ -131,24 +131,24 @@ def test_operators_in_the_operator_group_may_cancel(client, upstream, settings):
 def test_a_post_without_a_csrf_token_is_refused_before_any_upstream_call(upstream):
     batch_id = running_batch(upstream)
     upstream.state.reset_counts()
-    response = Client(enforce_csrf_checks=True).post(f"/batches/{batch_id}/cancel/")
+    response = Client(enforce_csrf_checks=True).post(f"/projects/default/batches/{batch_id}/cancel/")
     assert response.status_code == 403
     assert upstream.state.total_requests() == 0
 
 
 def test_get_is_not_a_way_to_cancel(client, upstream):
     batch_id = running_batch(upstream)
-    assert client.get(f"/batches/{batch_id}/cancel/").status_code == 405
+    assert client.get(f"/projects/default/batches/{batch_id}/cancel/").status_code == 405
     assert upstream.state.get_batch(batch_id)["status"] == "in_progress"
 
 
 def test_cancelling_an_unknown_batch_is_a_404(client, upstream):
-    assert client.post("/batches/batch_nope/cancel/").status_code == 404
+    assert client.post("/projects/default/batches/batch_nope/cancel/").status_code == 404
 
 
 def test_the_cancel_is_written_to_the_audit_trail(client, upstream):
     batch_id = running_batch(upstream)
-    client.post(f"/batches/{batch_id}/cancel/")
+    client.post(f"/projects/default/batches/{batch_id}/cancel/")
     entry = AuditEntry.objects.get(batch_id=batch_id)
     assert entry.action == AuditEntry.Action.CANCEL
     assert entry.outcome == AuditEntry.Outcome.SUCCESS

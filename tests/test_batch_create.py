@@ -15,7 +15,7 @@ from batches.models import AuditEntry, CreateSubmission
 pytestmark = pytest.mark.django_db
 
 CHAT = "/v1/chat/completions"
-URL = "/batches/new/"
+URL = "/projects/default/batches/new/"
 
 
 def request_line(custom_id, *, url=CHAT, model="gpt-4o-mini", method="POST") -> str:
@@ -67,7 +67,7 @@ def test_a_valid_file_is_uploaded_and_the_batch_created_then_the_operator_lands_
     response = client.post(URL, data)
     assert response.status_code == 302
     batch_id = response["Location"].rstrip("/").rsplit("/", 1)[-1]
-    assert response["Location"] == reverse("batches:detail", args=[batch_id])
+    assert response["Location"] == reverse("batches:detail", args=["default", batch_id])
     assert upstream.state.counts["POST /v1/files"] == 1 and upstream.state.counts["POST /v1/batches"] == 1
     created = upstream.state.get_batch(batch_id)
     assert created["endpoint"] == CHAT  # "auto" took it from the file
@@ -274,7 +274,7 @@ def test_when_the_upload_fails_the_page_says_so_and_no_batch_is_created(client, 
 
 def test_an_htmx_submit_that_succeeds_redirects_the_browser_to_the_batch(client, upstream):
     response = client.post(URL, form_data(jsonl_bytes(1)), headers={"HX-Request": "true"})
-    assert response.status_code == 200 and response["HX-Redirect"].startswith("/batches/batch_")
+    assert response.status_code == 200 and response["HX-Redirect"].startswith("/projects/default/batches/batch_")
 
 
 def test_an_htmx_submit_of_a_bad_file_answers_with_the_form_partial(client, upstream):

@@ -32,11 +32,11 @@ def newest(emulator, **fields):
 def test_the_root_address_redirects_to_the_batch_list(client):
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"] == "/batches/"
+    assert response["Location"] == "/projects/default/batches/"
 
 
 def test_the_list_is_a_full_page_of_twenty_batches_in_the_upstreams_order(client, upstream):
-    response = client.get("/batches/")
+    response = client.get("/projects/default/batches/")
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" in body
@@ -44,7 +44,7 @@ def test_the_list_is_a_full_page_of_twenty_batches_in_the_upstreams_order(client
 
 
 def test_an_htmx_request_gets_only_the_table_partial(client, upstream):
-    response = client.get("/batches/?limit=5", headers={"HX-Request": "true"})
+    response = client.get("/projects/default/batches/?limit=5", headers={"HX-Request": "true"})
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in body
@@ -62,8 +62,8 @@ def test_a_row_shows_id_link_status_endpoint_model_progress_times_and_descriptio
         request_counts={"total": 200, "completed": 100, "failed": 50},
         metadata={"description": "catalog shard 7"},
     )
-    body = client.get("/batches/?limit=1").content.decode()
-    assert f'<a href="/batches/{batch["id"]}/"><code>{batch["id"]}</code></a>' in body
+    body = client.get("/projects/default/batches/?limit=1").content.decode()
+    assert f'<a href="/projects/default/batches/{batch["id"]}/"><code>{batch["id"]}</code></a>' in body
     assert 'class="badge status-in_progress"' in body
     assert ">in progress</span>" in body
     assert "/v1/embeddings" in body
@@ -76,14 +76,14 @@ def test_a_row_shows_id_link_status_endpoint_model_progress_times_and_descriptio
 
 def test_an_unknown_status_still_renders_with_a_neutral_badge(client, upstream):
     newest(upstream, status="paused_for_review")
-    body = client.get("/batches/?limit=1").content.decode()
+    body = client.get("/projects/default/batches/?limit=1").content.decode()
     assert 'class="badge status-unknown"' in body
     assert "paused for review" in body
 
 
 def test_metadata_from_the_upstream_is_escaped(client, upstream):
     newest(upstream, metadata={"description": '<script>alert("x")</script>'})
-    body = client.get("/batches/?limit=1").content.decode()
+    body = client.get("/projects/default/batches/?limit=1").content.decode()
     assert '<script>alert("x")</script>' not in body
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body
 
@@ -91,15 +91,15 @@ def test_metadata_from_the_upstream_is_escaped(client, upstream):
 def test_completed_batches_with_failures_are_flagged_in_the_row(client, upstream):
     newest(upstream, status="completed", request_counts={"total": 4, "completed": 3, "failed": 1})
     newest(upstream, status="completed", request_counts={"total": 4, "completed": 0, "failed": 4})
-    body = client.get("/batches/?limit=2").content.decode()
+    body = client.get("/projects/default/batches/?limit=2").content.decode()
     assert ">all failed</span>" in body
     assert ">some failed</span>" in body
 
 
 def test_next_is_a_real_link_that_htmx_follows_and_pushes(client, upstream):
-    body = client.get("/batches/?limit=5").content.decode()
+    body = client.get("/projects/default/batches/?limit=5").content.decode()
     last = row_ids(body)[-1]
-    next_url = f"/batches/?after={last}&amp;limit=5"
+    next_url = f"/projects/default/batches/?after={last}&amp;limit=5"
     assert f'rel="next" href="{next_url}" hx-get="{next_url}"' in body
     assert 'hx-target="#batch-table" hx-swap="outerHTML" hx-push-url="true" hx-sync="#batch-table:replace">Next' in body
     assert "First page" not in body  # already on it
@@ -107,20 +107,20 @@ def test_next_is_a_real_link_that_htmx_follows_and_pushes(client, upstream):
 
 def test_previous_walks_back_along_the_trail_and_first_page_is_always_there(client, upstream):
     ids = [b["id"] for b in upstream.state.list_batches()]
-    page3 = client.get(f"/batches/?after={ids[9]}&limit=5&prev={ids[4]}").content.decode()
+    page3 = client.get(f"/projects/default/batches/?after={ids[9]}&limit=5&prev={ids[4]}").content.decode()
     assert row_ids(page3) == ids[10:15]
-    assert link(page3, "prev") == f"/batches/?after={ids[4]}&limit=5"
-    assert f'href="/batches/?limit=5"' in page3 and "First page" in page3
-    assert link(page3, "next") == f"/batches/?after={ids[14]}&limit=5&prev={ids[4]},{ids[9]}"
+    assert link(page3, "prev") == f"/projects/default/batches/?after={ids[4]}&limit=5"
+    assert f'href="/projects/default/batches/?limit=5"' in page3 and "First page" in page3
+    assert link(page3, "next") == f"/projects/default/batches/?after={ids[14]}&limit=5&prev={ids[4]},{ids[9]}"
 
     page2 = client.get(link(page3, "prev")).content.decode()
     assert row_ids(page2) == ids[5:10]
-    assert link(page2, "prev") == "/batches/?limit=5"
+    assert link(page2, "prev") == "/projects/default/batches/?limit=5"
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-3", "ten", "2.5"])
 def test_a_bad_page_size_gets_a_clear_message_and_the_default_page_not_a_server_error(client, upstream, limit):
-    response = client.get(f"/batches/?limit={limit}")
+    response = client.get(f"/projects/default/batches/?limit={limit}")
     body = response.content.decode()
     assert response.status_code == 400
     assert "Page size must be" in body and "showing 20 per page" in body
@@ -128,7 +128,7 @@ def test_a_bad_page_size_gets_a_clear_message_and_the_default_page_not_a_server_
 
 
 def test_a_bad_page_size_in_an_htmx_request_puts_the_message_in_the_partial(client, upstream):
-    response = client.get("/batches/?limit=500", headers={"HX-Request": "true"})
+    response = client.get("/projects/default/batches/?limit=500", headers={"HX-Request": "true"})
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in body
@@ -136,7 +136,7 @@ def test_a_bad_page_size_in_an_htmx_request_puts_the_message_in_the_partial(clie
 
 
 def test_an_after_cursor_that_is_not_an_id_falls_back_to_the_first_page(client, upstream):
-    response = client.get("/batches/?after=../../etc&limit=3")
+    response = client.get("/projects/default/batches/?after=../../etc&limit=3")
     body = response.content.decode()
     assert response.status_code == 400
     assert "not a valid batch id" in body
@@ -145,17 +145,17 @@ def test_an_after_cursor_that_is_not_an_id_falls_back_to_the_first_page(client, 
 
 def test_a_mangled_previous_trail_is_ignored_but_first_page_still_works(client, upstream):
     ids = [b["id"] for b in upstream.state.list_batches()]
-    body = client.get(f"/batches/?after={ids[4]}&limit=5&prev=bad%20id,{ids[1]}").content.decode()
+    body = client.get(f"/projects/default/batches/?after={ids[4]}&limit=5&prev=bad%20id,{ids[1]}").content.decode()
     assert row_ids(body) == ids[5:10]
-    assert link(body, "prev") == "/batches/?limit=5"
+    assert link(body, "prev") == "/projects/default/batches/?limit=5"
 
 
 def test_the_table_polls_one_list_request_while_a_batch_on_the_page_is_unfinished(client, upstream, settings):
     settings.DASHBOARD_POLL_SECONDS = 3
     newest(upstream, status="in_progress", request_counts={"total": 10, "completed": 1, "failed": 0})
-    body = client.get("/batches/?limit=2").content.decode()
+    body = client.get("/projects/default/batches/?limit=2").content.decode()
     section = re.search(r'<section id="batch-table"[^>]*>', body).group(0)
-    assert 'hx-get="/batches/?limit=2"' in section
+    assert 'hx-get="/projects/default/batches/?limit=2"' in section
     assert 'hx-trigger="every 3s"' in section
     assert body.count("hx-trigger=") == 1  # one poll for the table, none per row
 
@@ -163,7 +163,7 @@ def test_the_table_polls_one_list_request_while_a_batch_on_the_page_is_unfinishe
 def test_the_table_stops_polling_when_every_batch_on_the_page_is_finished(client, upstream):
     for status in ("completed", "failed", "cancelled"):
         newest(upstream, status=status)
-    body = client.get("/batches/?limit=3", headers={"HX-Request": "true"}).content.decode()
+    body = client.get("/projects/default/batches/?limit=3", headers={"HX-Request": "true"}).content.decode()
     assert "hx-trigger" not in body
     assert "data-poll" not in body
 
@@ -171,9 +171,9 @@ def test_the_table_stops_polling_when_every_batch_on_the_page_is_finished(client
 def test_cancel_buttons_are_real_forms_only_on_cancellable_rows(client, upstream):
     running = newest(upstream, status="in_progress")
     done = newest(upstream, status="completed")
-    body = client.get("/batches/?limit=2").content.decode()
-    assert f'<form method="post" action="/batches/{running["id"]}/cancel/"' in body
-    assert f'action="/batches/{done["id"]}/cancel/"' not in body
+    body = client.get("/projects/default/batches/?limit=2").content.decode()
+    assert f'<form method="post" action="/projects/default/batches/{running["id"]}/cancel/"' in body
+    assert f'action="/projects/default/batches/{done["id"]}/cancel/"' not in body
     assert 'name="csrfmiddlewaretoken"' in body
     assert 'hx-confirm="Cancel batch' in body and 'hx-disabled-elt="find button"' in body
 
@@ -183,7 +183,7 @@ def test_look_only_users_see_no_cancel_buttons(client, upstream, settings):
     settings.DASHBOARD_OPERATOR_GROUPS = ["batch-operators"]
     newest(upstream, status="in_progress")
     response = client.get(
-        "/batches/?limit=1", headers={"X-Forwarded-Email": "viewer@example.com", "X-Forwarded-Groups": "staff"}
+        "/projects/default/batches/?limit=1", headers={"X-Forwarded-Email": "viewer@example.com", "X-Forwarded-Groups": "staff"}
     )
     assert response.status_code == 200
     assert "/cancel/" not in response.content.decode()
@@ -191,7 +191,7 @@ def test_look_only_users_see_no_cancel_buttons(client, upstream, settings):
 
 def test_an_upstream_outage_is_a_message_on_the_page_not_a_server_error(client, upstream):
     upstream.state.inject_fault(route="/v1/batches", method="GET", status=503, times=None)
-    response = client.get("/batches/")
+    response = client.get("/projects/default/batches/")
     body = response.content.decode()
     assert response.status_code == 503
     assert "<html" in body
@@ -199,9 +199,9 @@ def test_an_upstream_outage_is_a_message_on_the_page_not_a_server_error(client, 
 
 
 def test_an_unknown_cursor_rejected_by_the_upstream_offers_the_first_page(client, upstream):
-    response = client.get("/batches/?after=batch_doesnotexist&limit=5", headers={"HX-Request": "true"})
+    response = client.get("/projects/default/batches/?after=batch_doesnotexist&limit=5", headers={"HX-Request": "true"})
     body = response.content.decode()
     assert response.status_code == 400
     assert "<html" not in body
     assert "Could not load batches" in body
-    assert 'href="/batches/?limit=5">Go to the first page' in body
+    assert 'href="/projects/default/batches/?limit=5">Go to the first page' in body

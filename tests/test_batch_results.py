@@ -21,7 +21,7 @@ def shown_ids(html: str) -> list[str]:
 
 
 def url(batch, **query):
-    base = reverse("batches:results", args=[batch["id"]])
+    base = reverse("batches:results", args=["default", batch["id"]])
     return base + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
 
 
@@ -131,7 +131,7 @@ def test_a_batch_without_result_files_yet_says_so(client, upstream):
 
 
 def test_an_unknown_batch_is_a_404(client, upstream):
-    assert client.get(reverse("batches:results", args=["batch_nope"])).status_code == 404
+    assert client.get(reverse("batches:results", args=["default", "batch_nope"])).status_code == 404
 
 
 def test_an_upstream_failure_reading_a_file_is_an_error_page_not_a_500(client, upstream, tmp_path):
@@ -156,7 +156,7 @@ def test_the_results_index_of_a_finished_batch_is_reused_between_pages(client, u
 
 
 def upstream_batch(batch):
-    from batches.client import Batch
+    from batches.upstream import Batch
 
     return Batch.from_api(batch)
 
@@ -171,13 +171,13 @@ def test_the_retry_file_is_offered_on_the_results_page(client, upstream, tmp_pat
     batch = make_batch(upstream, tmp_path)
     html = client.get(url(batch)).content.decode()
     assert "3 requests did not succeed" in html
-    assert reverse("batches:retry_failed_download", args=[batch["id"]]) in html
-    assert reverse("batches:retry_failed", args=[batch["id"]]) in html
+    assert reverse("batches:retry_failed_download", args=["default", batch["id"]]) in html
+    assert reverse("batches:retry_failed", args=["default", batch["id"]]) in html
 
 
 def test_retrying_creates_a_new_batch_from_the_failed_lines_linked_to_the_original(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path)
-    response = client.post(reverse("batches:retry_failed", args=[batch["id"]]), {"token": "retry-1"})
+    response = client.post(reverse("batches:retry_failed", args=["default", batch["id"]]), {"token": "retry-1"})
     assert response.status_code == 302
     new_id = response["Location"].rstrip("/").rsplit("/", 1)[-1]
     new = upstream.state.get_batch(new_id)
@@ -189,7 +189,7 @@ def test_retrying_creates_a_new_batch_from_the_failed_lines_linked_to_the_origin
 
 def test_retrying_twice_with_the_same_form_creates_one_batch(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path)
-    target = reverse("batches:retry_failed", args=[batch["id"]])
+    target = reverse("batches:retry_failed", args=["default", batch["id"]])
     first = client.post(target, {"token": "retry-1"})
     second = client.post(target, {"token": "retry-1"})
     assert first["Location"] == second["Location"]
@@ -198,7 +198,7 @@ def test_retrying_twice_with_the_same_form_creates_one_batch(client, upstream, t
 
 def test_a_batch_that_is_still_running_can_not_be_retried(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path, status="in_progress")
-    response = client.post(reverse("batches:retry_failed", args=[batch["id"]]), {"token": "t"})
+    response = client.post(reverse("batches:retry_failed", args=["default", batch["id"]]), {"token": "t"})
     assert response.status_code == 302 and upstream.state.counts["POST /v1/files"] == 0
 
 
@@ -208,7 +208,7 @@ def test_a_batch_where_everything_succeeded_has_nothing_to_retry(client, upstrea
     path = tmp_path / "only.jsonl"
     path.write_text("".join(input_line(i) + "\n" for i in ["a", "c", "e"]))
     upstream.state.batches[batch["id"]].data["input_file_id"] = upstream.state.add_file(str(path), "only.jsonl", "batch")["id"]
-    response = client.post(reverse("batches:retry_failed", args=[batch["id"]]), {"token": "t"}, follow=True)
+    response = client.post(reverse("batches:retry_failed", args=["default", batch["id"]]), {"token": "t"}, follow=True)
     assert "nothing to retry" in response.content.decode()
     assert upstream.state.counts["POST /v1/files"] == 0
 
@@ -216,8 +216,8 @@ def test_a_batch_where_everything_succeeded_has_nothing_to_retry(client, upstrea
 def test_when_creating_the_retry_batch_fails_the_uploaded_file_is_offered(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path)
     upstream.state.inject_fault(route="/v1/batches", method="POST", status=500, times=1)
-    response = client.post(reverse("batches:retry_failed", args=[batch["id"]]), {"token": "t"})
-    assert response.status_code == 302 and response["Location"].startswith(reverse("batches:create") + "?input_file_id=file-")
+    response = client.post(reverse("batches:retry_failed", args=["default", batch["id"]]), {"token": "t"})
+    assert response.status_code == 302 and response["Location"].startswith(reverse("batches:create", args=["default"]) + "?input_file_id=file-")
     page = client.get(response["Location"])
     assert ("retry_of", batch["id"]) in page.context["form"].metadata_rows
     assert "creating the batch failed" in page.content.decode()

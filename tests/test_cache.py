@@ -16,7 +16,7 @@ from django.core.cache import cache as django_cache
 from django.test import Client
 
 from batches import cache as shared
-from batches.client import UpstreamUnavailable
+from batches.upstream import UpstreamUnavailable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +48,7 @@ def test_concurrent_viewers_of_one_batch_share_a_single_upstream_read(upstream, 
     settings.DASHBOARD_CACHE_SECONDS = 2.0
     # A slow upstream answer makes sure the viewers really overlap while the read is in flight.
     upstream.state.inject_fault(route=BATCH_ROUTE, delay=0.3, times=1)
-    statuses = _concurrently(VIEWERS, f"/batches/{running_batch['id']}/", htmx_every=2)
+    statuses = _concurrently(VIEWERS, f"/projects/default/batches/{running_batch['id']}/", htmx_every=2)
     assert statuses == [200] * VIEWERS
     assert upstream.state.counts[BATCH_ROUTE] == 1
 
@@ -56,14 +56,14 @@ def test_concurrent_viewers_of_one_batch_share_a_single_upstream_read(upstream, 
 def test_concurrent_viewers_of_the_list_share_a_single_upstream_read(upstream, settings):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
     upstream.state.inject_fault(route=LIST_ROUTE, delay=0.3, times=1)
-    statuses = _concurrently(VIEWERS, "/batches/?limit=10", htmx_every=3)
+    statuses = _concurrently(VIEWERS, "/projects/default/batches/?limit=10", htmx_every=3)
     assert statuses == [200] * VIEWERS
     assert upstream.state.counts[LIST_ROUTE] == 1
 
 
 def test_polling_viewers_cause_one_upstream_read_per_cache_period(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 0.4
-    url = f"/batches/{running_batch['id']}/"
+    url = f"/projects/default/batches/{running_batch['id']}/"
     for _ in range(3):
         assert client.get(url, HTTP_HX_REQUEST="true").status_code == 200
     assert upstream.state.counts[BATCH_ROUTE] == 1
@@ -75,26 +75,26 @@ def test_polling_viewers_cause_one_upstream_read_per_cache_period(client, upstre
 
 def test_different_pages_are_not_shared(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
-    client.get("/batches/?limit=10")
-    client.get("/batches/?limit=20")
-    client.get(f"/batches/{running_batch['id']}/")
+    client.get("/projects/default/batches/?limit=10")
+    client.get("/projects/default/batches/?limit=20")
+    client.get(f"/projects/default/batches/{running_batch['id']}/")
     assert upstream.state.counts[LIST_ROUTE] == 2
     assert upstream.state.counts[BATCH_ROUTE] == 1
 
 
 def test_a_cancel_always_goes_upstream_and_refreshes_the_batch_and_the_list(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 30.0
-    url = f"/batches/{running_batch['id']}/"
+    url = f"/projects/default/batches/{running_batch['id']}/"
     assert "in progress" in client.get(url).content.decode()
-    client.get("/batches/")
-    client.post(f"/batches/{running_batch['id']}/cancel/")
-    client.post(f"/batches/{running_batch['id']}/cancel/")
+    client.get("/projects/default/batches/")
+    client.post(f"/projects/default/batches/{running_batch['id']}/cancel/")
+    client.post(f"/projects/default/batches/{running_batch['id']}/cancel/")
     assert upstream.state.counts["POST /v1/batches/{id}/cancel"] == 2
 
     detail = client.get(url).content.decode()
     assert "cancelling" in detail  # the cancel's own answer, not the cached "in progress"
     assert upstream.state.counts[BATCH_ROUTE] == 1  # ... and it needed no new read
-    listing = client.get("/batches/").content.decode()
+    listing = client.get("/projects/default/batches/").content.decode()
     assert upstream.state.counts[LIST_ROUTE] == 2  # the cached list page was dropped
     assert "cancelling" in listing
 
@@ -102,23 +102,23 @@ def test_a_cancel_always_goes_upstream_and_refreshes_the_batch_and_the_list(clie
 def test_a_refused_cancel_drops_the_cached_batch_so_the_next_view_is_fresh(client, upstream, settings):
     settings.DASHBOARD_CACHE_SECONDS = 30.0
     done = upstream.state.add_batch(status="completed")
-    client.get(f"/batches/{done['id']}/")
-    client.post(f"/batches/{done['id']}/cancel/")  # 409
-    client.get(f"/batches/{done['id']}/")
+    client.get(f"/projects/default/batches/{done['id']}/")
+    client.post(f"/projects/default/batches/{done['id']}/cancel/")  # 409
+    client.get(f"/projects/default/batches/{done['id']}/")
     assert upstream.state.counts[BATCH_ROUTE] == 2
 
 
 def test_concurrent_viewers_during_an_outage_share_one_failing_read(upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
     upstream.state.inject_fault(route=BATCH_ROUTE, status=503, delay=0.2, times=None, headers={"retry-after-ms": "10"})
-    statuses = _concurrently(VIEWERS, f"/batches/{running_batch['id']}/")
+    statuses = _concurrently(VIEWERS, f"/projects/default/batches/{running_batch['id']}/")
     assert statuses == [503] * VIEWERS
     assert upstream.state.counts[BATCH_ROUTE] == 3  # one read with its two retries, for all viewers
 
 
 def test_an_error_is_remembered_for_at_most_a_second(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 30.0
-    url = f"/batches/{running_batch['id']}/"
+    url = f"/projects/default/batches/{running_batch['id']}/"
     upstream.state.inject_fault(route=BATCH_ROUTE, status=503, times=3, headers={"retry-after-ms": "10"})
     assert client.get(url).status_code == 503
     assert client.get(url).status_code == 503
@@ -131,7 +131,7 @@ def test_an_error_is_remembered_for_at_most_a_second(client, upstream, settings,
 def test_sharing_is_off_when_the_cache_period_is_zero(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 0
     for _ in range(3):
-        client.get(f"/batches/{running_batch['id']}/")
+        client.get(f"/projects/default/batches/{running_batch['id']}/")
     assert upstream.state.counts[BATCH_ROUTE] == 3
 
 
@@ -141,7 +141,7 @@ def test_sharing_is_off_when_the_cache_period_is_zero(client, upstream, settings
 def test_a_read_waits_for_another_process_holding_the_lock_and_takes_its_answer(settings):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
     parts = ("batch", "batch_elsewhere")
-    key = shared.make_key(parts)
+    key = shared.make_key("default", parts)
     assert django_cache.add(f"{key}:lock", 1, timeout=5)  # "another process" is reading
 
     def other_process_finishes():
@@ -151,17 +151,17 @@ def test_a_read_waits_for_another_process_holding_the_lock_and_takes_its_answer(
 
     threading.Thread(target=other_process_finishes).start()
     calls = []
-    assert shared.shared_read(parts, lambda: calls.append(1) or "our answer") == "their answer"
+    assert shared.shared_read("default", parts, lambda: calls.append(1) or "our answer") == "their answer"
     assert calls == []
 
 
 def test_a_read_takes_over_when_the_other_process_lets_its_lock_lapse_without_an_answer(settings):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
     parts = ("batch", "batch_crashed")
-    key = shared.make_key(parts)
+    key = shared.make_key("default", parts)
     assert django_cache.add(f"{key}:lock", 1, timeout=0.3)  # the holder died: its lock expires
     started = time.monotonic()
-    assert shared.shared_read(parts, lambda: "ours") == "ours"
+    assert shared.shared_read("default", parts, lambda: "ours") == "ours"
     assert 0.25 < time.monotonic() - started < 2.0
     assert django_cache.get(f"{key}:lock") is None
 
@@ -182,7 +182,7 @@ def test_waiters_read_for_themselves_when_the_leader_hits_a_bug(settings):
 
     def read():
         try:
-            results.append(shared.shared_read(("batch", "batch_buggy"), loader))
+            results.append(shared.shared_read("default", ("batch", "batch_buggy"), loader))
         except RuntimeError:
             results.append("bug")
 
@@ -196,7 +196,7 @@ def test_waiters_read_for_themselves_when_the_leader_hits_a_bug(settings):
     leader.join(2)
     waiter.join(2)
     assert sorted(results) == ["bug", "fine"]
-    assert django_cache.get(shared.make_key(("batch", "batch_buggy"))) is None  # the bug was not cached
+    assert django_cache.get(shared.make_key("default", ("batch", "batch_buggy"))) is None  # the bug was not cached
 
 
 def test_each_waiter_gets_its_own_copy_of_a_shared_error(settings):
@@ -205,7 +205,7 @@ def test_each_waiter_gets_its_own_copy_of_a_shared_error(settings):
     raised = []
     for _ in range(2):
         try:
-            shared.shared_read(("batch", "batch_down"), lambda: (_ for _ in ()).throw(err))
+            shared.shared_read("default", ("batch", "batch_down"), lambda: (_ for _ in ()).throw(err))
         except UpstreamUnavailable as caught:
             raised.append(caught)
     assert raised[0] is not raised[1]
@@ -214,6 +214,6 @@ def test_each_waiter_gets_its_own_copy_of_a_shared_error(settings):
 
 def test_invalidation_moves_every_key_to_a_new_generation(settings):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
-    before = shared.make_key(("list", "", 20))
-    shared.invalidate()
-    assert shared.make_key(("list", "", 20)) != before
+    before = shared.make_key("default", ("list", "", 20))
+    shared.invalidate("default")
+    assert shared.make_key("default", ("list", "", 20)) != before

@@ -111,7 +111,7 @@ def test_forty_viewers_of_one_batch_across_two_instances_cause_one_upstream_read
     # A slow first answer keeps the read in flight while the other 39 viewers arrive on 4 processes.
     instances.emulator.state.inject_fault(route=BATCH_ROUTE, delay=0.5, times=1)
 
-    responses, elapsed = _burst(instances, f"/batches/{batch['id']}/")
+    responses, elapsed = _burst(instances, f"/projects/default/batches/{batch['id']}/")
 
     assert [r.status_code for r in responses] == [200] * VIEWERS
     assert all(batch["id"] in r.text and "status-in_progress" in r.text for r in responses)
@@ -125,7 +125,7 @@ def test_forty_viewers_of_the_list_across_two_instances_cause_one_upstream_read(
     batch = instances.emulator.state.add_batch(status="in_progress", created_at=int(time.time()) + 3600)
     instances.emulator.state.inject_fault(route=LIST_ROUTE, delay=0.5, times=1)
 
-    responses, elapsed = _burst(instances, "/batches/")
+    responses, elapsed = _burst(instances, "/projects/default/batches/")
 
     assert [r.status_code for r in responses] == [200] * VIEWERS
     assert all(f'id="row-{batch["id"]}"' in r.text for r in responses)
@@ -138,17 +138,17 @@ def test_forty_viewers_of_the_list_across_two_instances_cause_one_upstream_read(
 def test_a_cancel_through_one_instance_is_what_the_other_instance_shows_next(instances):
     instances.fresh_start()
     batch_id = instances.emulator.state.add_batch(status="in_progress", created_at=int(time.time()) + 3600)["id"]
-    detail = f"/batches/{batch_id}/"
+    detail = f"/projects/default/batches/{batch_id}/"
 
     # Instance B's viewers have the batch and the list cached, as "in progress".
     assert "status-in_progress" in instances.b.get(detail).text
-    assert "status-in_progress" in _row(instances.b.get("/batches/").text, batch_id)
+    assert "status-in_progress" in _row(instances.b.get("/projects/default/batches/").text, batch_id)
     # Instance A's workers share that cache: opening the batch there reads nothing upstream.
     page = instances.a.get(detail)
     assert dict(instances.emulator.state.counts) == {BATCH_ROUTE: 1, LIST_ROUTE: 1}
 
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    cancel = instances.a.post(f"/batches/{batch_id}/cancel/", data={"csrfmiddlewaretoken": token})
+    cancel = instances.a.post(f"/projects/default/batches/{batch_id}/cancel/", data={"csrfmiddlewaretoken": token})
     assert cancel.status_code == 302
     assert instances.emulator.state.get_batch(batch_id)["status"] == "cancelling"
 
@@ -156,5 +156,5 @@ def test_a_cancel_through_one_instance_is_what_the_other_instance_shows_next(ins
     # returned (no upstream read needed) and a freshly read list.
     after = instances.b.get(detail, headers={"HX-Request": "true"})
     assert "status-cancelling" in after.text and "status-in_progress" not in after.text
-    assert "status-cancelling" in _row(instances.b.get("/batches/").text, batch_id)
+    assert "status-cancelling" in _row(instances.b.get("/projects/default/batches/").text, batch_id)
     assert dict(instances.emulator.state.counts) == {BATCH_ROUTE: 1, LIST_ROUTE: 2, CANCEL_ROUTE: 1}

@@ -12,8 +12,9 @@ import logging
 import httpx
 import pytest
 
-from batches import client as client_module
-from batches.client import (
+from batches.projects import get_project
+from batches.upstream import client_for
+from batches.upstream import (
     Batch,
     BatchClient,
     InvalidId,
@@ -479,9 +480,9 @@ def test_client_upload_create_and_stream_content_round_trip(live, tmp_path):
     assert b"".join(content) == path.read_bytes()
 
 
-def test_get_client_is_one_per_process_and_follows_settings(settings):
+def test_each_project_has_one_client_per_process_that_follows_settings(settings):
     settings.OPENAI_BASE_URL = "http://127.0.0.1:1/v1"
-    a = client_module.get_client()
-    assert client_module.get_client() is a
+    a = client_for(get_project("default"))
+    assert client_for(get_project("default")) is a
     settings.OPENAI_BASE_URL = "http://127.0.0.1:2/v1"
-    assert client_module.get_client() is not a
+    assert client_for(get_project("default")) is not a

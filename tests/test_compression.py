@@ -14,7 +14,7 @@ PAGE = b"<!doctype html><table>" + b"<tr><td>batch_abc</td><td>completed</td></t
 
 def test_a_rendered_page_is_gzipped_when_the_browser_accepts_gzip():
     middleware = PageGZipMiddleware(lambda request: HttpResponse(PAGE))
-    response = middleware(RequestFactory().get("/batches/", HTTP_ACCEPT_ENCODING="gzip, deflate, br"))
+    response = middleware(RequestFactory().get("/projects/default/batches/", HTTP_ACCEPT_ENCODING="gzip, deflate, br"))
 
     assert response["Content-Encoding"] == "gzip"
     assert "Accept-Encoding" in response["Vary"]
@@ -24,7 +24,7 @@ def test_a_rendered_page_is_gzipped_when_the_browser_accepts_gzip():
 
 def test_a_page_is_sent_plain_to_a_client_that_does_not_accept_gzip():
     middleware = PageGZipMiddleware(lambda request: HttpResponse(PAGE))
-    response = middleware(RequestFactory().get("/batches/"))
+    response = middleware(RequestFactory().get("/projects/default/batches/"))
 
     assert not response.has_header("Content-Encoding")
     assert response.content == PAGE
@@ -46,7 +46,7 @@ def test_a_streamed_file_download_passes_through_uncompressed_with_its_length():
 
 
 def test_the_full_list_page_is_served_gzipped_through_the_middleware_stack(client, upstream):
-    response = client.get("/batches/?limit=100", HTTP_ACCEPT_ENCODING="gzip")
+    response = client.get("/projects/default/batches/?limit=100", HTTP_ACCEPT_ENCODING="gzip")
 
     assert response.status_code == 200
     assert response["Content-Encoding"] == "gzip"

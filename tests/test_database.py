@@ -16,7 +16,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from batches.auth import MAX_IDENTITY_LENGTH
-from batches.client import ID_PATTERN
+from batches.upstream import ID_PATTERN
 from batches.forms import new_form_token
 from batches.models import AuditEntry, CreateSubmission
 from batches.submit import submission_claim
@@ -112,7 +112,7 @@ def test_a_value_longer_than_its_column_is_not_silently_stored_on_postgresql():
 def test_an_audit_row_is_committed_and_completed_when_the_upstream_is_unreachable(client, settings):
     settings.DASHBOARD_AUTH = "none"
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
-    response = client.post("/batches/batch_abc123/cancel/")
+    response = client.post("/projects/default/batches/batch_abc123/cancel/")
     assert response.status_code == 302
     # transaction=True: no test transaction wraps this, so what is read back was really committed.
     entry = AuditEntry.objects.get()

@@ -2,7 +2,7 @@
 
 For each fault the dashboard must answer with a sentence saying what failed and what to do, an honest
 status code (never 500), no traceback, a log line carrying the upstream request id (when the upstream
-sent one), and within a bounded time; retries follow the policy written in batches/client.py and are
+sent one), and within a bounded time; retries follow the policy written in batches/upstream/client.py and are
 counted by the emulator.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from batches.client import RETRY_BUDGET_SECONDS
+from batches.upstream import RETRY_BUDGET_SECONDS
 from batches.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -226,7 +226,7 @@ def _get(client, url, **extra):
 def test_the_batch_list_explains_each_upstream_fault_honestly(client, upstream, faulty, caplog, fault):
     caplog.set_level(logging.INFO)
     faulty(fault, LIST_ROUTE)
-    response, elapsed = _get(client, "/batches/")
+    response, elapsed = _get(client, "/projects/default/batches/")
     body = _assert_honest(response, fault, caplog, elapsed)
     assert "<html" in body
     _expected_reads(fault, upstream, LIST_ROUTE)
@@ -236,7 +236,7 @@ def test_the_batch_list_explains_each_upstream_fault_honestly(client, upstream, 
 def test_the_batch_list_htmx_refresh_explains_each_upstream_fault_as_a_partial(client, upstream, faulty, caplog, fault):
     caplog.set_level(logging.INFO)
     faulty(fault, LIST_ROUTE)
-    response, elapsed = _get(client, "/batches/", **HX)
+    response, elapsed = _get(client, "/projects/default/batches/", **HX)
     body = _assert_honest(response, fault, caplog, elapsed)
     assert "<html" not in body
     _expected_reads(fault, upstream, LIST_ROUTE)
@@ -244,7 +244,7 @@ def test_the_batch_list_htmx_refresh_explains_each_upstream_fault_as_a_partial(c
 
 def test_a_404_for_the_whole_list_says_there_is_nothing_there(client, upstream, caplog):
     upstream.state.inject_fault(route=LIST_ROUTE, status=404, times=None)
-    response = client.get("/batches/")
+    response = client.get("/projects/default/batches/")
     assert response.status_code == 404
     assert "no such object" in response.content.decode()
     assert re.search(r"request_id=req_[0-9a-f]{32}", caplog.text)
@@ -257,7 +257,7 @@ def test_a_404_for_the_whole_list_says_there_is_nothing_there(client, upstream, 
 def test_the_batch_detail_explains_each_upstream_fault_and_what_to_do(client, upstream, faulty, caplog, fault, running_batch):
     caplog.set_level(logging.INFO)
     faulty(fault, BATCH_ROUTE)
-    response, elapsed = _get(client, f"/batches/{running_batch['id']}/")
+    response, elapsed = _get(client, f"/projects/default/batches/{running_batch['id']}/")
     body = _assert_honest(response, fault, caplog, elapsed)
     assert "<html" in body
     assert 'class="error-hint"' in body  # the second sentence: what the operator can do
@@ -268,7 +268,7 @@ def test_the_batch_detail_explains_each_upstream_fault_and_what_to_do(client, up
 def test_the_batch_detail_poll_explains_each_upstream_fault_as_a_partial(client, upstream, faulty, caplog, fault, running_batch):
     caplog.set_level(logging.INFO)
     faulty(fault, BATCH_ROUTE)
-    response, elapsed = _get(client, f"/batches/{running_batch['id']}/", **HX)
+    response, elapsed = _get(client, f"/projects/default/batches/{running_batch['id']}/", **HX)
     body = _assert_honest(response, fault, caplog, elapsed)
     assert "<html" not in body
     assert 'class="error-hint"' in body
@@ -277,7 +277,7 @@ def test_the_batch_detail_poll_explains_each_upstream_fault_as_a_partial(client,
 
 @pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx poll"])
 def test_a_batch_the_upstream_does_not_know_is_a_404_with_the_request_id_logged(client, upstream, caplog, hx):
-    response = client.get("/batches/batch_doesnotexist/", **hx)
+    response = client.get("/projects/default/batches/batch_doesnotexist/", **hx)
     assert response.status_code == 404
     assert "does not know this id" in response.content.decode()
     assert upstream.state.counts[BATCH_ROUTE] == 1  # a 404 is an answer: never retried
@@ -286,7 +286,7 @@ def test_a_batch_the_upstream_does_not_know_is_a_404_with_the_request_id_logged(
 
 def test_a_read_that_fails_once_is_retried_and_the_page_renders(client, upstream, running_batch):
     upstream.state.inject_fault(route=BATCH_ROUTE, status=503, times=1, headers={"retry-after-ms": "10"})
-    response = client.get(f"/batches/{running_batch['id']}/")
+    response = client.get(f"/projects/default/batches/{running_batch['id']}/")
     assert response.status_code == 200
     assert running_batch["id"] in response.content.decode()
     assert upstream.state.counts[BATCH_ROUTE] == 2
@@ -295,7 +295,7 @@ def test_a_read_that_fails_once_is_retried_and_the_page_renders(client, upstream
 # -- cancel -------------------------------------------------------------------------------------------
 
 # A cancel is sent once: the client retries it only when the connection could not be made at all
-# (batches/client.py "Retry policy"), so every HTTP answer and a reset mid-body mean exactly one POST.
+# (batches/upstream/client.py "Retry policy"), so every HTTP answer and a reset mid-body mean exactly one POST.
 CANCEL_FAULTS = [f for f in FAULTS if f.inject.get("status") not in (404, 409)]
 
 
@@ -306,7 +306,7 @@ def test_a_cancel_that_meets_an_upstream_fault_says_so_after_the_redirect_and_is
     caplog.set_level(logging.INFO)
     faulty(fault, CANCEL_ROUTE)
     started = time.monotonic()
-    response = client.post(f"/batches/{running_batch['id']}/cancel/")
+    response = client.post(f"/projects/default/batches/{running_batch['id']}/cancel/")
     elapsed = time.monotonic() - started
     assert response.status_code == 302
     assert elapsed < TIME_BOUND
@@ -330,7 +330,7 @@ def test_an_htmx_cancel_that_meets_an_upstream_fault_answers_with_the_message_in
 ):
     faulty(fault, CANCEL_ROUTE)
     started = time.monotonic()
-    response = client.post(f"/batches/{running_batch['id']}/cancel/", HTTP_HX_TARGET="batch-live", **HX)
+    response = client.post(f"/projects/default/batches/{running_batch['id']}/cancel/", HTTP_HX_TARGET="batch-live", **HX)
     elapsed = time.monotonic() - started
     body = response.content.decode()
     # htmx swaps only 2xx answers, so the failed cancel's message travels in a 200 partial.
@@ -343,14 +343,14 @@ def test_an_htmx_cancel_that_meets_an_upstream_fault_answers_with_the_message_in
 
 def test_a_cancel_refused_with_409_says_the_batch_already_finished(client, upstream):
     finished = upstream.state.add_batch(status="completed")
-    response = client.post(f"/batches/{finished['id']}/cancel/", follow=True)
+    response = client.post(f"/projects/default/batches/{finished['id']}/cancel/", follow=True)
     assert response.status_code == 200
     assert "already finished" in response.content.decode()
     assert upstream.state.counts[CANCEL_ROUTE] == 1
 
 
 def test_a_cancel_of_a_batch_the_upstream_does_not_know_is_a_404(client, upstream):
-    response = client.post("/batches/batch_doesnotexist/cancel/")
+    response = client.post("/projects/default/batches/batch_doesnotexist/cancel/")
     assert response.status_code == 404
     assert upstream.state.counts[CANCEL_ROUTE] == 1
 
@@ -360,10 +360,10 @@ def test_a_cancel_of_a_batch_the_upstream_does_not_know_is_a_404(client, upstrea
 
 def test_unknown_statuses_and_endpoints_render_on_the_list_and_the_detail(client, upstream):
     odd = upstream.state.add_batch(status="paused_for_review", endpoint="/v1/audio/speech", model="future-model")
-    listing = client.get("/batches/")
+    listing = client.get("/projects/default/batches/")
     assert listing.status_code == 200
     assert "paused for review" in listing.content.decode() or "paused_for_review" in listing.content.decode()
-    detail = client.get(f"/batches/{odd['id']}/")
+    detail = client.get(f"/projects/default/batches/{odd['id']}/")
     assert detail.status_code == 200
     body = detail.content.decode()
     assert "/v1/audio/speech" in body
@@ -397,7 +397,7 @@ def test_the_results_page_explains_each_fault_reading_the_result_files(client, u
         route = BATCH_ROUTE
     else:
         route = CONTENT_ROUTE
-    response, elapsed = _get(client, f"/batches/{finished_batch['id']}/results/", **hx)
+    response, elapsed = _get(client, f"/projects/default/batches/{finished_batch['id']}/results/", **hx)
     body = _assert_honest(response, fault, caplog, elapsed)
     assert ("<html" in body) == (not hx)
     reads = upstream.state.counts[route]
@@ -408,7 +408,7 @@ def test_the_results_page_explains_each_fault_reading_the_result_files(client, u
 def test_a_file_download_explains_each_fault_before_the_first_byte(client, upstream, faulty, caplog, fault, finished_batch):
     caplog.set_level(logging.INFO)
     faulty(fault, CONTENT_ROUTE)
-    response, elapsed = _get(client, f"/batches/{finished_batch['id']}/files/output.jsonl")
+    response, elapsed = _get(client, f"/projects/default/batches/{finished_batch['id']}/files/output.jsonl")
     body = _assert_honest(response, fault, caplog, elapsed)
     assert "<html" in body
     if not fault.network:
@@ -418,7 +418,7 @@ def test_a_file_download_explains_each_fault_before_the_first_byte(client, upstr
 # -- create -------------------------------------------------------------------------------------------
 
 # Upload is never retried and create is retried only when the connection could not be made
-# (batches/client.py "Retry policy"): one POST per attempt that reached the upstream, never two.
+# (batches/upstream/client.py "Retry policy"): one POST per attempt that reached the upstream, never two.
 # (An upload has a long read timeout, 600 s, so a stall of a second is not a fault there.)
 CREATE_FAULTS = [f for f in FAULTS if f.inject.get("status") not in (404, 200) and not f.network and f.name != "read timeout"] + [
     f for f in FAULTS if f.network == "refused"
@@ -441,7 +441,7 @@ def test_a_create_that_meets_an_upstream_fault_says_so_and_sends_each_post_once(
     caplog.set_level(logging.INFO)
     faulty(fault, route)
     started = time.monotonic()
-    response = client.post("/batches/new/", _create_form(uuid.uuid4().hex))
+    response = client.post("/projects/default/batches/new/", _create_form(uuid.uuid4().hex))
     elapsed = time.monotonic() - started
     body = response.content.decode()
     assert response.status_code == fault.status, (response.status_code, html.unescape(body)[-1500:])

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def download(client, batch_id, kind):
-    return client.get(reverse("batches:file_download", args=[batch_id, kind]))
+    return client.get(reverse("batches:file_download", args=["default", batch_id, kind]))
 
 
 @pytest.mark.parametrize("kind, attr", [("output", "output_file_id"), ("error", "error_file_id"), ("input", "input_file_id")])
@@ -72,7 +72,7 @@ def test_an_upstream_failure_is_an_error_page_not_a_broken_download(client, upst
 
 def test_the_retry_file_downloads_with_the_lines_that_did_not_succeed(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path)
-    response = client.get(reverse("batches:retry_failed_download", args=[batch["id"]]))
+    response = client.get(reverse("batches:retry_failed_download", args=["default", batch["id"]]))
     assert response.status_code == 200 and response.streaming
     assert response["Content-Disposition"] == f'attachment; filename="{batch["id"]}_retry.jsonl"'
     assert b"".join(response.streaming_content).decode() == "".join(input_line(i) + "\n" for i in ["b", "d", "f"])
@@ -80,4 +80,4 @@ def test_the_retry_file_downloads_with_the_lines_that_did_not_succeed(client, up
 
 def test_the_retry_file_of_a_batch_whose_input_is_gone_is_a_404(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path, with_input=False)
-    assert client.get(reverse("batches:retry_failed_download", args=[batch["id"]])).status_code == 404
+    assert client.get(reverse("batches:retry_failed_download", args=["default", batch["id"]])).status_code == 404

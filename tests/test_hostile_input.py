@@ -55,7 +55,7 @@ def quiet(upstream):
 @pytest.mark.parametrize("bad_id", HOSTILE_IDS)
 @pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
 def test_a_hostile_batch_id_in_the_address_is_a_404_without_any_upstream_call(client, quiet, bad_id, hx):
-    response = client.get(f"/batches/{bad_id}/", **hx)
+    response = client.get(f"/projects/default/batches/{bad_id}/", **hx)
     assert response.status_code == 404
     assert "Traceback" not in response.content.decode()
     _upstream_untouched(quiet)
@@ -63,27 +63,27 @@ def test_a_hostile_batch_id_in_the_address_is_a_404_without_any_upstream_call(cl
 
 @pytest.mark.parametrize("bad_id", HOSTILE_IDS)
 def test_a_hostile_batch_id_cannot_be_cancelled_and_nothing_is_sent(client, quiet, bad_id):
-    response = client.post(f"/batches/{bad_id}/cancel/")
+    response = client.post(f"/projects/default/batches/{bad_id}/cancel/")
     assert response.status_code == 404
     _upstream_untouched(quiet)
 
 
 def test_a_dot_dot_path_is_not_resolved_against_the_upstream(client, quiet):
-    for path in ("/batches/../v1/files/", "/batches/x/../../files/", "/batches/%2E%2E/cancel/x/"):
+    for path in ("/projects/default/batches/../v1/files/", "/projects/default/batches/x/../../files/", "/projects/default/batches/%2E%2E/cancel/x/"):
         assert client.get(path).status_code == 404
-    assert client.post("/batches/%2E%2E/cancel/").status_code == 404
+    assert client.post("/projects/default/batches/%2E%2E/cancel/").status_code == 404
     _upstream_untouched(quiet)
 
 
 def test_an_encoded_slash_that_spells_another_dashboard_address_reaches_only_that_address(client, quiet):
     # WSGI decodes %2F before routing, so this is the cancel address, which refuses a GET; nothing is sent.
-    assert client.get("/batches/batch_1%2Fcancel/").status_code == 405
+    assert client.get("/projects/default/batches/batch_1%2Fcancel/").status_code == 405
     _upstream_untouched(quiet)
 
 
 @pytest.mark.parametrize("odd_id", ["batch_1.cancel", "a..b", "batch:1", "A-b_c.d:e", "x" * 200])
 def test_an_unusual_but_valid_id_reaches_only_the_batch_endpoint(client, quiet, odd_id):
-    response = client.get(f"/batches/{odd_id}/")
+    response = client.get(f"/projects/default/batches/{odd_id}/")
     assert response.status_code == 404  # the emulator does not know it
     assert dict(quiet.state.counts) == {"GET /v1/batches/{id}": 1}
 
@@ -107,7 +107,7 @@ BAD_LIST_QUERIES = [
 
 @pytest.mark.parametrize("query,says", BAD_LIST_QUERIES)
 def test_a_bad_list_parameter_gets_a_clear_message_and_the_first_page(client, quiet, query, says):
-    response = client.get(f"/batches/?{query}")
+    response = client.get(f"/projects/default/batches/?{query}")
     body = response.content.decode()
     assert response.status_code == 400
     assert says in body
@@ -119,7 +119,7 @@ def test_a_bad_list_parameter_gets_a_clear_message_and_the_first_page(client, qu
 
 @pytest.mark.parametrize("query,says", BAD_LIST_QUERIES[:3])
 def test_a_bad_list_parameter_in_an_htmx_refresh_is_explained_inside_the_partial(client, quiet, query, says):
-    response = client.get(f"/batches/?{query}", **HX)
+    response = client.get(f"/projects/default/batches/?{query}", **HX)
     body = response.content.decode()
     assert response.status_code in (200, 400)
     assert says in body and "<html" not in body
@@ -127,14 +127,14 @@ def test_a_bad_list_parameter_in_an_htmx_refresh_is_explained_inside_the_partial
 
 @pytest.mark.parametrize("query", ["foo=bar", "limit=10&limit=abc", "after=&limit=", "prev=%3Cscript%3E,..,x", "x=" + "y" * 5000])
 def test_unknown_empty_or_repeated_list_parameters_never_cause_a_server_error(client, quiet, query):
-    response = client.get(f"/batches/?{query}")
+    response = client.get(f"/projects/default/batches/?{query}")
     assert response.status_code in (200, 400)
     assert "<script>" not in response.content.decode()
 
 
 def test_a_request_with_too_many_parameters_is_refused_without_a_server_error(client, quiet):
     query = "&".join(f"p{i}=1" for i in range(1200))  # above DATA_UPLOAD_MAX_NUMBER_FIELDS (1000)
-    response = client.get(f"/batches/?{query}")
+    response = client.get(f"/projects/default/batches/?{query}")
     assert response.status_code == 400
     _upstream_untouched(quiet)
 
@@ -143,14 +143,14 @@ def test_an_oversized_cancel_body_is_refused_without_a_server_error(quiet):
     target = quiet.state.add_batch(status="in_progress")
     client = Client(enforce_csrf_checks=True)
     body = "x=" + "y" * (3 * 1024 * 1024)  # above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB)
-    response = client.post(f"/batches/{target['id']}/cancel/", body, content_type="application/x-www-form-urlencoded")
+    response = client.post(f"/projects/default/batches/{target['id']}/cancel/", body, content_type="application/x-www-form-urlencoded")
     assert response.status_code in (400, 403)
     assert quiet.state.counts["POST /v1/batches/{id}/cancel"] == 0
 
 
 def test_a_detail_page_ignores_unknown_parameters(client, quiet):
     target = quiet.state.add_batch(status="in_progress")
-    assert client.get(f"/batches/{target['id']}/?after=..&limit=abc&x={'y' * 3000}").status_code == 200
+    assert client.get(f"/projects/default/batches/{target['id']}/?after=..&limit=abc&x={'y' * 3000}").status_code == 200
 
 
 # -- hostile data from the upstream -------------------------------------------------------------------
@@ -180,7 +180,7 @@ def _assert_escaped(body: str) -> None:
 
 @pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
 def test_html_in_upstream_batch_fields_is_escaped_on_the_detail_page_and_its_raw_json(client, hostile_batch, hx):
-    response = client.get(f"/batches/{hostile_batch['id']}/", **hx)
+    response = client.get(f"/projects/default/batches/{hostile_batch['id']}/", **hx)
     body = response.content.decode()
     assert response.status_code == 200
     _assert_escaped(body)
@@ -190,7 +190,7 @@ def test_html_in_upstream_batch_fields_is_escaped_on_the_detail_page_and_its_raw
 
 @pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
 def test_html_in_upstream_batch_fields_is_escaped_on_the_list(client, hostile_batch, hx):
-    response = client.get("/batches/", **hx)
+    response = client.get("/projects/default/batches/", **hx)
     body = response.content.decode()
     assert response.status_code == 200
     _assert_escaped(body)
@@ -204,7 +204,7 @@ def test_html_in_an_upstream_error_message_is_escaped_on_the_error_page(client, 
         status=400,
         body={"error": {"message": f"bad {SCRIPT} {IMG}", "type": "invalid_request_error", "code": SCRIPT}},
     )
-    response = client.get(f"/batches/{target['id']}/")
+    response = client.get(f"/projects/default/batches/{target['id']}/")
     body = response.content.decode()
     assert response.status_code == 400
     _assert_escaped(body)
@@ -218,7 +218,7 @@ def test_html_in_an_upstream_conflict_message_is_escaped_after_a_cancel(client, 
         status=409,
         body={"error": {"message": f"no {SCRIPT}", "type": "invalid_request_error", "code": None}},
     )
-    response = client.post(f"/batches/{target['id']}/cancel/", follow=True)
+    response = client.post(f"/projects/default/batches/{target['id']}/cancel/", follow=True)
     body = response.content.decode()
     _assert_escaped(body)
     assert ESCAPED_SCRIPT in body
@@ -227,11 +227,11 @@ def test_html_in_an_upstream_conflict_message_is_escaped_after_a_cancel(client, 
 @pytest.mark.parametrize("hostile_id", [f"batch_{SCRIPT}", "batch_a/../../files", "batch_1\r\nSet-Cookie: x=1"])
 def test_a_hostile_id_sent_by_the_upstream_is_shown_escaped_but_never_linked(client, upstream, hostile_id):
     upstream.state.add_batch(id=hostile_id, status="in_progress")
-    response = client.get("/batches/")
+    response = client.get("/projects/default/batches/")
     body = response.content.decode()
     assert response.status_code == 200
     assert "unusual id" in body  # the row is there: nothing silently dropped
-    assert "/batches/batch_a/" not in body  # never turned into a link or a cancel form
+    assert "/projects/default/batches/batch_a/" not in body  # never turned into a link or a cancel form
     from django.utils.html import escape
 
     assert f"<code>{escape(hostile_id)}</code> <span class=\"flag flag-warn\"" in body

@@ -26,7 +26,7 @@ def test_pages_two_and_three_reached_by_the_cursor_equal_the_upstreams_order(cli
     upstream_order = [b["id"] for b in upstream.state.list_batches()]
     assert len(upstream_order) > 21  # the seed has enough batches for three pages of 7
 
-    page1 = client.get("/batches/?limit=7").content.decode()
+    page1 = client.get("/projects/default/batches/?limit=7").content.decode()
     page2 = client.get(pager_href(page1, "next")).content.decode()
     # Page 3 through htmx, as the browser's "Next" does it.
     page3 = client.get(pager_href(page2, "next"), headers={"HX-Request": "true"}).content.decode()
@@ -40,7 +40,7 @@ def test_pages_two_and_three_reached_by_the_cursor_equal_the_upstreams_order(cli
 
 def test_the_last_page_has_no_next_link(client, upstream):
     upstream_order = [b["id"] for b in upstream.state.list_batches()]
-    body = client.get(f"/batches/?after={upstream_order[-3]}&limit=5").content.decode()
+    body = client.get(f"/projects/default/batches/?after={upstream_order[-3]}&limit=5").content.decode()
     assert row_ids(body) == upstream_order[-2:]
     assert 'rel="next"' not in body
 
@@ -48,10 +48,10 @@ def test_the_last_page_has_no_next_link(client, upstream):
 @pytest.mark.parametrize(
     ("path", "headers"),
     [
-        ("/batches/", {}),
-        ("/batches/?limit=100", {}),
-        ("/batches/?limit=5", {"HX-Request": "true"}),  # the table's own poll
-        ("/batches/?limit=abc", {}),  # a corrected page size still costs one call, not two
+        ("/projects/default/batches/", {}),
+        ("/projects/default/batches/?limit=100", {}),
+        ("/projects/default/batches/?limit=5", {"HX-Request": "true"}),  # the table's own poll
+        ("/projects/default/batches/?limit=abc", {}),  # a corrected page size still costs one call, not two
     ],
 )
 def test_a_list_page_view_makes_exactly_one_upstream_request(client, upstream, path, headers):
@@ -65,7 +65,7 @@ def test_a_list_page_view_makes_exactly_one_upstream_request(client, upstream, p
 def test_a_detail_page_view_makes_exactly_one_upstream_request(client, upstream, headers):
     batch_id = upstream.state.list_batches()[3]["id"]
     upstream.state.reset_counts()
-    assert client.get(f"/batches/{batch_id}/", headers=headers).status_code == 200
+    assert client.get(f"/projects/default/batches/{batch_id}/", headers=headers).status_code == 200
     assert dict(upstream.state.counts) == {"GET /v1/batches/{id}": 1}
 
 
@@ -74,19 +74,19 @@ def test_a_cancel_goes_cancelling_then_cancelled_as_the_page_polls(client, upstr
     upstream.state.configure_batch(batch_id, cancel_secs=5)  # seeded batches take up to 5 min to drain
     htmx = {"HX-Request": "true", "HX-Target": "batch-live"}
 
-    answer = client.post(f"/batches/{batch_id}/cancel/", headers=htmx).content.decode()
+    answer = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers=htmx).content.decode()
     assert "status-cancelling" in answer and "hx-trigger" in answer
 
     # The emulator finishes a cancel a few emulated seconds later (in-flight requests drain). Moving
     # its clock on also means the few seconds the shared read cache keeps the cancel's answer are over.
     upstream.state.advance(10)
     cache.clear()
-    poll = client.get(f"/batches/{batch_id}/", headers={"HX-Request": "true"}).content.decode()
+    poll = client.get(f"/projects/default/batches/{batch_id}/", headers={"HX-Request": "true"}).content.decode()
     assert 'class="badge badge-lg status-cancelled"' in poll
     assert "hx-trigger" not in poll  # terminal: the region stops polling
     assert re.findall(r'<span class="step-label">([^<]+)</span>', poll)[-2:] == ["Cancelling", "Cancelled"]
 
     # The list row shows it too.
-    listing = client.get("/batches/?limit=100").content.decode()
+    listing = client.get("/projects/default/batches/?limit=100").content.decode()
     row = re.search(rf'<tr id="row-{batch_id}".*?</tr>', listing, re.S).group(0)
     assert "status-cancelled" in row and "/cancel/" not in row

@@ -14,16 +14,16 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from batches import jsonl
-from batches.client import (
+from batches.upstream import (
     ENDPOINTS,
     ID_PATTERN,
     Batch,
     InvalidId,
     UpstreamBadResponse,
-    _parse_retry_after,
     error_from_response,
     validate_id,
 )
+from batches.upstream.errors import parse_retry_after as _parse_retry_after
 from batches.views.browse import DEFAULT_LIMIT, MAX_LIMIT, MAX_TRAIL, _parse_list_params
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -71,7 +71,7 @@ def test_an_accepted_id_is_one_safe_path_segment_and_anything_else_is_refused(va
 
 
 def _params(**values):
-    return RequestFactory().get("/batches/", {k: v for k, v in values.items() if v is not None})
+    return RequestFactory().get("/projects/default/batches/", {k: v for k, v in values.items() if v is not None})
 
 
 def _as_int(text: str) -> int:

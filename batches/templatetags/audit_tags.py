@@ -9,6 +9,7 @@ from ..audit import audit_for_batch
 register = template.Library()
 
 
-@register.inclusion_tag("batches/_audit_history.html")
-def audit_history(batch_id: str) -> dict:
-    return {"batch_id": batch_id, "entries": audit_for_batch(batch_id)}
+@register.inclusion_tag("batches/_audit_history.html", takes_context=True)
+def audit_history(context, batch_id: str) -> dict:
+    project = context["project"]
+    return {"batch_id": batch_id, "project": project, "entries": audit_for_batch(project.slug, batch_id)}

@@ -10,9 +10,9 @@ import datetime as dt
 import json
 
 from django import template
-from django.urls import NoReverseMatch, reverse
 
-from ..client import CANCELLABLE_STATUSES, TERMINAL_STATUSES
+
+from ..upstream import CANCELLABLE_STATUSES, TERMINAL_STATUSES
 from ..rows import RowContext, pct_class, render_row, render_rows, status_class, status_hint, status_label
 
 register = template.Library()
@@ -34,7 +34,10 @@ def batch_row(context, batch, notice=None):
 
 
 def _row_context(context) -> RowContext:
-    return RowContext.build(can_operate=bool(context.get("can_operate")), csrf_token=context.get("csrf_token") or "")
+    project = context["project"]
+    return RowContext.build(
+        project=project.slug, can_operate=bool(context.get("can_operate")), csrf_token=context.get("csrf_token") or ""
+    )
 
 
 @register.filter
@@ -67,24 +70,6 @@ def pretty_json(value) -> str:
         return repr(value)
 
 
-@register.simple_tag
-def file_url(batch_id: str, kind: str, file_id: str | None) -> str:
-    """The dashboard's download URL for a batch's input, output or error file, or "" when there is no
-    such file or no download view is installed (the template then shows the id as plain text)."""
-    if not file_id:
-        return ""
-    return optional_url("batches:file_download", batch_id, kind)
-
-
-@register.simple_tag
-def optional_url(name: str, *args) -> str:
-    """``{% url %}`` that yields "" instead of failing when the view does not exist."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
-
-
 @register.filter
 def timeline_steps(batch) -> list[dict]:
     """The batch's status timestamps, oldest first, each with the time since the step before it."""
@@ -115,3 +100,12 @@ def duration(seconds) -> str:
         return f"{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` in a template, or None."""
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None

@@ -15,14 +15,19 @@ from django.views.decorators.vary import vary_on_headers
 
 from ..audit import audit_filters_from_query, audit_page
 from ..models import AuditEntry
+from ..projects import visible_projects
 
 
 @require_safe
 @vary_on_headers("HX-Request")
 def audit_list(request: HttpRequest) -> HttpResponse:
-    filters = audit_filters_from_query(request.GET)
-    page = audit_page(filters, request.GET.get("page"))
+    projects = visible_projects(request)
+    visible = [project.slug for project in projects]
+    filters = audit_filters_from_query(request.GET, visible)
+    page = audit_page(filters, visible, request.GET.get("page"))
     context = {
+        "projects": projects,
+        "project_names": {project.slug: project.name for project in projects},
         "filters": filters,
         "page": page,
         "actions": AuditEntry.Action.choices,

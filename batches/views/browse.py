@@ -24,10 +24,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from .. import services
-from ..auth import actor_name, user_can_operate
-from ..client import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
-from .common import upstream_error_response
+from .. import selectors, services
+from ..auth import actor_name
+from ..projects import Project, may_operate, project_view
+from ..upstream import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
+from .errors import upstream_error_response, with_retry_after
 
 logger = logging.getLogger("batches.views")
 
@@ -44,6 +45,7 @@ PAGE_SIZES = (10, 20, 50, 100)
 class ListPosition:
     """Where in the list a request is: the cursor, the page size and the trail of earlier cursors."""
 
+    project: str
     after: str | None
     limit: int
     trail: tuple[str, ...] = ()
@@ -56,7 +58,7 @@ class ListPosition:
             params["limit"] = str(self.limit)
         if after and trail:
             params["prev"] = ",".join(trail[-MAX_TRAIL:])
-        base = reverse("batches:list")
+        base = reverse("batches:list", args=[self.project])
         return f"{base}?{urlencode(params, safe=',')}" if params else base
 
     @property
@@ -82,7 +84,7 @@ class ListPosition:
         return self.url(next_after, trail)
 
 
-def _parse_list_params(request: HttpRequest) -> tuple[ListPosition, list[str]]:
+def _parse_list_params(request: HttpRequest, project: str = "default") -> tuple[ListPosition, list[str]]:
     """Read ``after``, ``limit`` and ``prev`` from the query string. Bad values are replaced by safe
     defaults and explained in ``problems`` (shown on the page), never turned into a server error."""
     problems = []
@@ -116,7 +118,7 @@ def _parse_list_params(request: HttpRequest) -> tuple[ListPosition, list[str]]:
             # A mangled trail only costs the "Previous" link its memory; "First page" still works.
             candidates = ()
         trail = candidates[-MAX_TRAIL:]
-    return ListPosition(after=after, limit=limit, trail=trail), problems
+    return ListPosition(project=project, after=after, limit=limit, trail=trail), problems
 
 
 def _poll_seconds() -> str:
@@ -126,12 +128,13 @@ def _poll_seconds() -> str:
 
 @require_safe
 @vary_on_headers("HX-Request")
-def batch_list(request: HttpRequest) -> HttpResponse:
-    position, problems = _parse_list_params(request)
+@project_view
+def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
+    position, problems = _parse_list_params(request, project.slug)
     context = {
         "position": position,
         "problems": problems,
-        "can_operate": user_can_operate(request),
+        "can_operate": may_operate(request, project),
         "poll_seconds": _poll_seconds(),
         "page": None,
         "error": None,
@@ -140,7 +143,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
         "page_sizes": sorted({*PAGE_SIZES, position.limit}),
     }
     try:
-        page = services.batch_list(after=position.after, limit=position.limit)
+        page = selectors.batch_page_get(project, after=position.after, limit=position.limit)
     except UpstreamError as err:
         logger.warning(
             "batch list failed: %s status=%s request_id=%s", type(err).__name__, err.status_code, err.request_id
@@ -162,47 +165,56 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     template = "batches/batch_list.html"
     if request.htmx:
         template += "#batch-table"
-    response = render(request, template, context, status=status)
-    if error is not None and error.retry_after is not None:
-        response["Retry-After"] = str(int(error.retry_after + 0.999))
-    return response
+    return with_retry_after(render(request, template, context, status=status), error)
 
 
-def _detail_context(request: HttpRequest, batch: Batch, notice: dict | None = None) -> dict:
+def _detail_context(request: HttpRequest, project: Project, batch: Batch, notice: dict | None = None) -> dict:
     return {
         "batch": batch,
-        "can_operate": user_can_operate(request),
+        "can_operate": may_operate(request, project),
         "poll_seconds": _poll_seconds(),
         "notice": notice,
     }
 
 
-@require_safe
-@vary_on_headers("HX-Request")
-def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
+def batch_or_404(project: Project, batch_id: str) -> Batch:
+    """The batch, or a 404 page with one wording for "no such batch" wherever it is looked up."""
     try:
-        batch = services.batch_retrieve(batch_id)
+        validate_id(batch_id)
+        return selectors.batch_get(project, batch_id)
     except InvalidId as err:
         raise Http404(str(err)) from err
     except UpstreamNotFound as err:
-        raise Http404(f"There is no batch “{batch_id}”: the Batch API does not know this id.") from err
+        raise Http404(no_such_batch(project, batch_id)) from err
+
+
+def no_such_batch(project: Project, batch_id: str) -> str:
+    return f"There is no batch “{batch_id}” in project {project.name}: the Batch API does not know this id."
+
+
+@require_safe
+@vary_on_headers("HX-Request")
+@project_view
+def batch_detail(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
+    try:
+        batch = batch_or_404(project, batch_id)
     except UpstreamError as err:
         return upstream_error_response(request, err, title="Could not load this batch")
     template = "batches/batch_detail.html"
     if request.htmx:
         template += "#batch-live"
-    return render(request, template, _detail_context(request, batch))
+    return render(request, template, _detail_context(request, project, batch))
 
 
-def _cancel_outcome(request: HttpRequest, batch_id: str) -> tuple[Batch | None, dict]:
+def _cancel_outcome(request: HttpRequest, project: Project, batch_id: str) -> tuple[Batch | None, dict]:
     """Send the cancel; return the batch the upstream answered with (or None) and a notice."""
     try:
-        batch = services.batch_cancel(actor=actor_name(request), batch_id=batch_id)
+        batch = services.batch_cancel(project, actor=actor_name(request), batch_id=batch_id)
     except UpstreamConflict as err:
         said = f" The API said: “{err.upstream_message}”" if err.upstream_message else ""
         return None, {"level": "warning", "text": f"Not cancelled: this batch has already finished.{said}"}
     except UpstreamNotFound as err:
-        raise Http404(f"There is no batch “{batch_id}”: the Batch API does not know this id.") from err
+        raise Http404(no_such_batch(project, batch_id)) from err
     except UpstreamError as err:
         return None, {"level": "error", "text": f"Cancel failed: {err}"}
     return batch, {
@@ -213,35 +225,32 @@ def _cancel_outcome(request: HttpRequest, batch_id: str) -> tuple[Batch | None, 
 
 
 @require_POST
-def batch_cancel(request: HttpRequest, batch_id: str) -> HttpResponse:
+@project_view
+def batch_cancel(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
     try:
         validate_id(batch_id)
     except InvalidId as err:
         raise Http404(str(err)) from err
-    if not user_can_operate(request):
+    if not may_operate(request, project):
         raise PermissionDenied("You may look at batches but not cancel them.")
-    batch, notice = _cancel_outcome(request, batch_id)
+    batch, notice = _cancel_outcome(request, project, batch_id)
     if not request.htmx:
         # Post/redirect/get: the detail page shows the message and the batch's fresh state.
         level = {"success": messages.SUCCESS, "warning": messages.WARNING}.get(notice["level"], messages.ERROR)
         messages.add_message(request, level, notice["text"])
-        return redirect("batches:detail", batch_id=batch_id)
+        return redirect("batches:detail", project=project.slug, batch_id=batch_id)
 
     # htmx: answer with the region that sent the form, so the result shows at once. A refused cancel
     # shows the batch's fresh state; the region keeps polling while the batch is unfinished.
     from_row = (request.htmx.target or "").startswith("row-")
     if batch is None:
         try:
-            batch = services.batch_retrieve(batch_id)
+            batch = selectors.batch_get(project, batch_id)
         except UpstreamError as err:
             context = {"batch_id": batch_id, "notice": notice, "error": err, "poll_seconds": _poll_seconds()}
             template = "batches/_batch_row_unavailable.html" if from_row else "batches/batch_detail.html#live-unavailable"
             return render(request, template, context)
-    context = _detail_context(request, batch, notice)
+    context = _detail_context(request, project, batch, notice)
     if from_row:
         return render(request, "batches/_batch_row.html", context)
     return render(request, "batches/batch_detail.html#batch-live", context)
-
-
-def root(request: HttpRequest) -> HttpResponse:
-    return redirect("batches:list")

@@ -11,8 +11,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from .. import submit
-from ..auth import actor_name, user_can_operate
-from ..client import ENDPOINTS, InvalidId, validate_id
+from ..auth import actor_name
+from ..projects import Project, may_operate, project_view
+from ..upstream import ENDPOINTS, InvalidId, validate_id
 from ..forms import AUTO_ENDPOINT, METADATA_MAX_PAIRS, BatchCreateForm, new_form_token
 from ..jsonl import MAX_LISTED_ERRORS
 
@@ -59,7 +60,7 @@ def _form_again(form: BatchCreateForm, outcome: submit.CreateOutcome) -> BatchCr
 
 
 def _render(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
-    context.setdefault("can_operate", user_can_operate(request))
+    context.setdefault("can_operate", may_operate(request, request.project))
     context.setdefault("metadata_max", METADATA_MAX_PAIRS)
     context.setdefault("listed_errors_max", MAX_LISTED_ERRORS)
     template = TEMPLATE
@@ -68,8 +69,8 @@ def _render(request: HttpRequest, context: dict, status: int = 200) -> HttpRespo
     return render(request, template, context, status=status)
 
 
-def _go_to_batch(request: HttpRequest, batch_id: str) -> HttpResponse:
-    url = reverse("batches:detail", args=[batch_id])
+def _go_to_batch(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
+    url = reverse("batches:detail", args=[project.slug, batch_id])
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
@@ -77,8 +78,9 @@ def _go_to_batch(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @vary_on_headers("HX-Request")
-def batch_create(request: HttpRequest) -> HttpResponse:
-    if not user_can_operate(request):
+@project_view
+def batch_create(request: HttpRequest, project: Project) -> HttpResponse:
+    if not may_operate(request, project):
         return _render(request, {"form": None, "forbidden": True}, status=403)
     if request.method != "POST":
         return _render(request, {"form": BatchCreateForm(initial=_initial_from_query(request))})
@@ -89,17 +91,17 @@ def batch_create(request: HttpRequest) -> HttpResponse:
         form.data["token"] = new_form_token()
         return _render(request, {"form": form}, status=413 if form.upload_too_large else 400)
 
-    outcome = submit.batch_create_from_form(form, actor=actor_name(request))
+    outcome = submit.batch_create_from_form(project, form, actor=actor_name(request))
 
     if outcome.duplicate is not None:
         if outcome.duplicate.batch_id:
             messages.info(request, "This form was already submitted; this is the batch it created.")
-            return _go_to_batch(request, outcome.duplicate.batch_id)
+            return _go_to_batch(request, project, outcome.duplicate.batch_id)
         return _render(request, {"form": None, "in_progress": outcome.duplicate}, status=409)
 
     if outcome.batch is not None:
         messages.success(request, f"Batch {outcome.batch.id} created.")
-        return _go_to_batch(request, outcome.batch.id)
+        return _go_to_batch(request, project, outcome.batch.id)
 
     error = outcome.error
     again = _form_again(form, outcome)

@@ -11,25 +11,20 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from .. import results, services, submit
-from ..auth import actor_name, user_can_operate
-from ..client import Batch, UpstreamError, UpstreamNotFound
+from .. import results, selectors, submit
+from ..auth import actor_name
 from ..forms import new_form_token
-from .common import upstream_error_response
+from ..projects import Project, may_operate, project_view
+from ..upstream import Batch, UpstreamError, UpstreamNotFound
+from .browse import batch_or_404
+from .errors import upstream_error_response
 
 FILE_KINDS = {"output": "output_file_id", "error": "error_file_id", "input": "input_file_id"}
 
 
-def _batch_or_404(batch_id: str) -> Batch:
-    try:
-        return services.batch_retrieve(batch_id)
-    except UpstreamNotFound as err:
-        raise Http404(str(err)) from err
-
-
 def _attachment(body, *, filename: str, length: int | None = None) -> StreamingHttpResponse:
     response = StreamingHttpResponse(body, content_type="application/jsonl; charset=utf-8")
-    # Batch and file ids are limited to [A-Za-z0-9_.:-] (client.ID_PATTERN): safe in a quoted filename.
+    # Linkable batch ids hold only [A-Za-z0-9_.:~+=@-] (upstream.ID_PATTERN): safe in a quoted filename.
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "private, no-store"
     if length is not None:
@@ -46,21 +41,22 @@ def _page_number(request: HttpRequest) -> int:
 
 @require_safe
 @vary_on_headers("HX-Request")
-def batch_results(request: HttpRequest, batch_id: str) -> HttpResponse:
+@project_view
+def batch_results(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
     try:
-        batch = _batch_or_404(batch_id)
+        batch = batch_or_404(project, batch_id)
         failed_only = request.GET.get("filter") == "failed"
         page = None
         # A cancelled or expired batch without result files still has requests that never ran.
         if batch.output_file_id or batch.error_file_id or batch.status in ("cancelled", "expired"):
-            page = results.results_page(batch, page=_page_number(request), failed_only=failed_only)
+            page = results.results_page(project, batch, page=_page_number(request), failed_only=failed_only)
     except UpstreamError as err:
         return upstream_error_response(request, err, title="Could not load the results")
     context = {
         "batch": batch,
         "results": page,
         "failed_only": failed_only,
-        "can_operate": user_can_operate(request),
+        "can_operate": may_operate(request, project),
         "retry_token": new_form_token(),
     }
     template = "batches/batch_results.html"
@@ -70,17 +66,18 @@ def batch_results(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 
 @require_safe
-def file_download(request: HttpRequest, batch_id: str, kind: str) -> HttpResponse:
+@project_view
+def file_download(request: HttpRequest, project: Project, batch_id: str, kind: str) -> HttpResponse:
     """Stream a batch's output, error or input file through the dashboard, in constant memory."""
     attr = FILE_KINDS.get(kind)
     if attr is None:
         raise Http404("No such file kind.")
     try:
-        batch = _batch_or_404(batch_id)
+        batch = batch_or_404(project, batch_id)
         file_id = getattr(batch, attr)
         if not file_id:
             raise Http404(f"This batch has no {kind} file.")
-        content = services.file_content(file_id)
+        content = selectors.file_content_open(project, file_id)
     except UpstreamNotFound as err:
         raise Http404(str(err)) from err
     except UpstreamError as err:
@@ -89,11 +86,12 @@ def file_download(request: HttpRequest, batch_id: str, kind: str) -> HttpRespons
 
 
 @require_safe
-def retry_failed_download(request: HttpRequest, batch_id: str) -> HttpResponse:
+@project_view
+def retry_failed_download(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
     """The input lines whose requests did not succeed, as a new input file."""
     try:
-        batch = _batch_or_404(batch_id)
-        lines = results.iter_retry_lines(batch)
+        batch = batch_or_404(project, batch_id)
+        lines = results.iter_retry_lines(project, batch)
     except UpstreamNotFound as err:
         raise Http404(str(err)) from err
     except UpstreamError as err:
@@ -102,41 +100,42 @@ def retry_failed_download(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 
 @require_POST
-def retry_failed_create(request: HttpRequest, batch_id: str) -> HttpResponse:
-    if not user_can_operate(request):
+@project_view
+def retry_failed_create(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
+    if not may_operate(request, project):
         return HttpResponseForbidden("You may look at batches but not create them.")
     token = request.POST.get("token", "")
     if not token or len(token) > 64:
         messages.error(request, "The retry form was incomplete; open the results page and try again.")
-        return redirect("batches:results", batch_id=batch_id)
+        return redirect("batches:results", project=project.slug, batch_id=batch_id)
     try:
-        batch = _batch_or_404(batch_id)
+        batch = batch_or_404(project, batch_id)
     except UpstreamError as err:
         return upstream_error_response(request, err, title="Could not load this batch")
     if not batch.is_terminal:
         messages.error(request, "Only a finished batch can be retried: its requests may still succeed.")
-        return redirect("batches:results", batch_id=batch.id)
-    outcome = submit.batch_retry_failed(batch, token=token, actor=actor_name(request))
+        return redirect("batches:results", project=project.slug, batch_id=batch.id)
+    outcome = submit.batch_retry_failed(project, batch, token=token, actor=actor_name(request))
     if outcome.duplicate is not None:
         if outcome.duplicate.batch_id:
             messages.info(request, "This retry was already submitted; this is the batch it created.")
-            return redirect("batches:detail", batch_id=outcome.duplicate.batch_id)
+            return redirect("batches:detail", project=project.slug, batch_id=outcome.duplicate.batch_id)
         messages.warning(request, "This retry was already submitted and is still being processed.")
-        return redirect("batches:results", batch_id=batch.id)
+        return redirect("batches:results", project=project.slug, batch_id=batch.id)
     if outcome.batch is not None:
         messages.success(request, f"Batch {outcome.batch.id} created to retry the requests of {batch.id} that did not succeed.")
-        return redirect("batches:detail", batch_id=outcome.batch.id)
+        return redirect("batches:detail", project=project.slug, batch_id=outcome.batch.id)
     if outcome.nothing_to_retry:
         messages.info(request, "Every request of this batch succeeded: there is nothing to retry.")
     elif outcome.uploaded_file_id:
         messages.error(request, f"The retry file was uploaded as {outcome.uploaded_file_id}, but creating the batch failed: {outcome.error}")
-        return redirect(_create_from_file_url(outcome.uploaded_file_id, batch))
+        return redirect(_create_from_file_url(project, outcome.uploaded_file_id, batch))
     else:
         messages.error(request, f"The retry batch was not created: {outcome.error}")
-    return redirect("batches:results", batch_id=batch.id)
+    return redirect("batches:results", project=project.slug, batch_id=batch.id)
 
 
-def _create_from_file_url(file_id: str, batch: Batch) -> str:
+def _create_from_file_url(project: Project, file_id: str, batch: Batch) -> str:
     """The create page, prefilled to create the retry batch from the already uploaded file."""
     query = urlencode({"input_file_id": file_id, "endpoint": batch.endpoint, "retry_of": batch.id})
-    return f"{reverse('batches:create')}?{query}"
+    return f"{reverse('batches:create', args=[project.slug])}?{query}"

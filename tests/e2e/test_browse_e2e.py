@@ -143,7 +143,7 @@ def test_the_open_list_refreshes_with_one_list_request_per_poll_and_no_per_row_r
     assert live_rows >= 1  # the seed keeps batches running
     dashboard_server.reset_counts()
     refreshed = []
-    page.on("response", lambda response: "/batches/?limit=50" in response.url and refreshed.append(response.status))
+    page.on("response", lambda response: "/projects/default/batches/?limit=50" in response.url and refreshed.append(response.status))
     page.wait_for_timeout(3500)
     counts = dashboard_server.stats()["counts"]
     assert len(refreshed) >= 2 and set(refreshed) == {200}  # the table polled itself

@@ -81,5 +81,5 @@ def test_an_invalid_file_shows_its_errors_in_place_and_uploads_nothing(page: Pag
     page.get_by_role("button", name="Validate, upload and create").click()
     expect(page.locator(".validation-errors")).to_contain_text("repeats custom_id")
     expect(page.locator(".validation-errors")).to_contain_text("line 3")
-    assert page.url.endswith("/batches/new/")
+    assert page.url.endswith("/projects/default/batches/new/")
     assert dashboard_server.stats()["counts"].get("POST /v1/files", 0) == before

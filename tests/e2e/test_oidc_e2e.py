@@ -68,7 +68,7 @@ def loopback_page(page):
     return page
 
 
-def sign_in(page, dashboard_url: str, who: str, path: str = "/batches/") -> None:
+def sign_in(page, dashboard_url: str, who: str, path: str = "/projects/default/batches/") -> None:
     page.goto(dashboard_url + path)
     assert "/oauth2/authorize" in page.url  # sent to the provider, not shown a dashboard page
     page.get_by_role("button", name=f"Authorize as {who}").click()
@@ -85,7 +85,7 @@ def test_a_person_signs_in_through_the_oidc_provider_and_is_named_on_the_page(lo
     identity = page.locator(".identity")
     assert "Signed in as alice@example.com" in identity.inner_text()
     assert "read-only" not in identity.inner_text()  # alice's groups claim makes her an operator
-    page.goto(oidc_dashboard.url + "/batches/")
+    page.goto(oidc_dashboard.url + "/projects/default/batches/")
     assert "alice@example.com" in page.locator(".identity").inner_text()
     assert console_errors == []
 
@@ -105,7 +105,7 @@ def test_signing_out_ends_the_session(loopback_page, oidc_dashboard):
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{oidc_dashboard.url}/oidc/signed-out/")
     assert "You have signed out" in page.content()
-    page.goto(oidc_dashboard.url + "/batches/")
+    page.goto(oidc_dashboard.url + "/projects/default/batches/")
     assert "/oauth2/authorize" in page.url
 
 
@@ -119,7 +119,7 @@ def test_without_a_session_pages_redirect_to_the_provider_and_make_no_upstream_c
     oidc_dashboard.reset_counts()
     opener = urllib.request.build_opener(NoRedirect)
     try:
-        opener.open(oidc_dashboard.url + "/batches/", timeout=10)
+        opener.open(oidc_dashboard.url + "/projects/default/batches/", timeout=10)
         raise AssertionError("expected a redirect")
     except urllib.error.HTTPError as err:
         assert err.code == 302

@@ -1,0 +1,253 @@
+"""The OpenAI projects one dashboard serves, and who may see and act in each.
+
+API keys belong to a project and a batch is invisible to another project's key (NOTES.md §6.5), so
+"the organization's batches" means several keys. ``DASHBOARD_PROJECTS_FILE`` names a TOML file; keys
+stay in the environment and the file names the variables that hold them::
+
+    [projects.prod]
+    name = "Production"
+    api_key_env = "OPENAI_API_KEY_PROD"
+    base_url = "https://api.openai.com/v1"        # optional, default OPENAI_BASE_URL
+    organization = "org-…"                        # optional, OpenAI-Organization
+    project = "proj_…"                            # optional, OpenAI-Project
+    webhook_secret_env = "OPENAI_WEBHOOK_SECRET_PROD"
+    viewer_groups = ["ml-team"]                   # absent or empty: every signed-in person
+    operator_groups = ["ml-oncall"]               # absent: the DASHBOARD_OPERATOR_GROUPS rule
+
+Without the file, ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``
+(and ``OPENAI_WEBHOOK_SECRET``) define one project, ``default``. A bad file is a system check error
+(``batches.E010``), so the dashboard refuses to start instead of failing a page later.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+import tomllib
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import Http404, HttpRequest
+
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+DEFAULT_SLUG = "default"
+KNOWN_FIELDS = frozenset(
+    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups"}
+)
+
+
+@dataclass(frozen=True)
+class Project:
+    slug: str
+    name: str
+    api_key: str = field(repr=False)
+    base_url: str
+    organization: str = ""
+    project_id: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    viewer_groups: frozenset[str] = frozenset()
+    #: None: the global DASHBOARD_OPERATOR_GROUPS rule applies.
+    operator_groups: frozenset[str] | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+class ProjectsConfigError(ImproperlyConfigured):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _groups(value, where: str, problems: list[str]) -> frozenset[str] | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(f"{where} must be a list of group names (strings).")
+        return None
+    return frozenset(item.strip() for item in value if item.strip())
+
+
+def _string(table: dict, key: str, where: str, problems: list[str], default: str = "") -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        problems.append(f"{where}.{key} must be a string.")
+        return default
+    return value.strip()
+
+
+def parse_projects(text: str, environ=os.environ) -> list[Project]:
+    """Projects from the TOML text, in file order; raises :class:`ProjectsConfigError` naming each
+    project and field that is wrong."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ProjectsConfigError([f"the projects file is not valid TOML: {err}"]) from err
+    problems: list[str] = []
+    unknown_top = set(data) - {"projects"}
+    if unknown_top:
+        problems.append(f"unknown top-level field(s) {', '.join(sorted(unknown_top))}: only [projects.<slug>] tables belong here.")
+    tables = data.get("projects")
+    if not isinstance(tables, dict) or not tables:
+        problems.append("the projects file defines no project: add a [projects.<slug>] table.")
+        raise ProjectsConfigError(problems)
+    projects: list[Project] = []
+    keys_seen: dict[str, str] = {}
+    for slug, table in tables.items():
+        where = f"project “{slug}”"
+        if not SLUG_PATTERN.fullmatch(slug):
+            problems.append(f"{where}: the slug must match [a-z0-9][a-z0-9-]{{0,39}} (lower-case letters, digits, dashes).")
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"{where} must be a table ([projects.{slug}]).")
+            continue
+        unknown = set(table) - KNOWN_FIELDS
+        if unknown:
+            problems.append(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
+        key_env = _string(table, "api_key_env", where, problems)
+        api_key = ""
+        if not key_env:
+            problems.append(f"{where}: api_key_env is required (the environment variable holding its API key).")
+        else:
+            api_key = environ.get(key_env, "").strip()
+            if not api_key:
+                problems.append(f"{where}: api_key_env names {key_env}, which is missing or empty in the environment.")
+            elif api_key in keys_seen:
+                problems.append(f"{where}: uses the same API key as project “{keys_seen[api_key]}” ({key_env}); each project needs its own key.")
+            else:
+                keys_seen[api_key] = slug
+        secret_env = _string(table, "webhook_secret_env", where, problems)
+        viewer_groups = _groups(table["viewer_groups"], f"{where}: viewer_groups", problems) if "viewer_groups" in table else frozenset()
+        operator_groups = _groups(table["operator_groups"], f"{where}: operator_groups", problems) if "operator_groups" in table else None
+        base_url = _string(table, "base_url", where, problems) or settings.OPENAI_BASE_URL
+        if not base_url.startswith(("http://", "https://")):
+            problems.append(f"{where}: base_url must start with http:// or https://.")
+        projects.append(
+            Project(
+                slug=slug,
+                name=_string(table, "name", where, problems) or slug,
+                api_key=api_key,
+                base_url=base_url.rstrip("/"),
+                organization=_string(table, "organization", where, problems),
+                project_id=_string(table, "project", where, problems),
+                webhook_secret=environ.get(secret_env, "").strip() if secret_env else "",
+                viewer_groups=viewer_groups or frozenset(),
+                operator_groups=operator_groups,
+                api_key_env=key_env,
+            )
+        )
+    if problems:
+        raise ProjectsConfigError(problems)
+    return projects
+
+
+def _default_project() -> Project:
+    return Project(
+        slug=DEFAULT_SLUG,
+        name=getattr(settings, "DASHBOARD_DEFAULT_PROJECT_NAME", "") or "Default",
+        api_key=settings.OPENAI_API_KEY,
+        base_url=settings.OPENAI_BASE_URL.rstrip("/"),
+        organization=settings.OPENAI_ORG_ID,
+        project_id=settings.OPENAI_PROJECT_ID,
+        webhook_secret=getattr(settings, "OPENAI_WEBHOOK_SECRET", ""),
+    )
+
+
+_lock = threading.Lock()
+_cache: dict[tuple, tuple[Project, ...]] = {}
+
+
+def _config_key() -> tuple:
+    path = getattr(settings, "DASHBOARD_PROJECTS_FILE", "")
+    if path:
+        try:
+            stamp = os.stat(path).st_mtime_ns
+        except OSError:
+            stamp = None
+        return ("file", path, stamp, settings.OPENAI_BASE_URL)
+    return (
+        "env", settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_ORG_ID, settings.OPENAI_PROJECT_ID,
+        getattr(settings, "OPENAI_WEBHOOK_SECRET", ""), getattr(settings, "DASHBOARD_DEFAULT_PROJECT_NAME", ""),
+    )
+
+
+def load_projects() -> tuple[Project, ...]:
+    """Read the configuration afresh (raises :class:`ProjectsConfigError`)."""
+    path = getattr(settings, "DASHBOARD_PROJECTS_FILE", "")
+    if not path:
+        return (_default_project(),)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as err:
+        raise ProjectsConfigError([f"DASHBOARD_PROJECTS_FILE={path} cannot be read: {err.strerror or err}."]) from err
+    return tuple(parse_projects(text))
+
+
+def all_projects() -> tuple[Project, ...]:
+    """Every configured project, in display order (the first is the default)."""
+    key = _config_key()
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    with _lock:
+        projects = load_projects()
+        _cache.clear()
+        _cache[key] = projects
+        return projects
+
+
+def get_project(slug: str) -> Project | None:
+    for project in all_projects():
+        if project.slug == slug:
+            return project
+    return None
+
+
+# -- access -------------------------------------------------------------------------------------
+
+
+def may_view(request: HttpRequest, project: Project) -> bool:
+    """Does this person belong to the project? Empty viewer_groups: everyone signed in does."""
+    from .auth import request_groups
+
+    if not project.viewer_groups or settings.DASHBOARD_AUTH == "none":
+        return True
+    return bool(request_groups(request) & project.viewer_groups)
+
+
+def may_operate(request: HttpRequest, project: Project) -> bool:
+    """May this person create and cancel in the project?"""
+    from .auth import request_groups, user_can_operate
+
+    if not may_view(request, project):
+        return False
+    if project.operator_groups is None or settings.DASHBOARD_AUTH == "none":
+        return user_can_operate(request)
+    if not request.user.is_authenticated:
+        return False
+    return bool(request_groups(request) & project.operator_groups)
+
+
+def visible_projects(request: HttpRequest) -> list[Project]:
+    return [project for project in all_projects() if may_view(request, project)]
+
+
+def project_or_404(request: HttpRequest, slug: str) -> Project:
+    """The project named in the URL, or a 404 that says nothing about whether it exists (a project
+    the person may not see must not leak its name)."""
+    project = get_project(slug)
+    if project is None or not may_view(request, project):
+        raise Http404("There is no such project, or you are not a member of it.")
+    return project
+
+
+def project_view(view):
+    """For views under ``/projects/<slug>/``: the slug becomes the :class:`Project` (or a 404 with no
+    upstream call when the person may not see it), also kept on ``request.project`` for templates."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, project: str, *args, **kwargs):
+        request.project = project_or_404(request, project)
+        return view(request, request.project, *args, **kwargs)
+
+    return wrapper

@@ -110,7 +110,7 @@ def test_a_batch_page_shows_its_history_in_words(client, upstream, settings):
     assert "3\xa0minutes ago" in body  # naturaltime uses no-break spaces
     assert "created by <strong>maker@example.com</strong>" in body
     assert "elsewhere@example.com" not in body
-    assert f'href="/audit/?batch={batch_id}"' in body
+    assert f'href="/audit/?project=default&amp;batch={batch_id}"' in body
 
 
 @pytest.mark.django_db

@@ -59,7 +59,7 @@ def test_every_page_redirects_to_the_oidc_login_and_makes_no_upstream_call(clien
     oidc.state.reset_counts()
     response = client.get("/projects/default/batches/?limit=5")
     assert response.status_code == 302
-    assert response["Location"] == "/oidc/authenticate/?next=%2Fbatches%2F%3Flimit%3D5"
+    assert response["Location"] == "/oidc/authenticate/?next=%2Fprojects%2Fdefault%2Fbatches%2F%3Flimit%3D5"
     assert oidc.state.total_requests() == 0
 
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from batch_files import CHAT, INPUT_IDS, file_bytes, input_line, make_batch
 from batches import results
+from batches.projects import get_project
 from batches.models import CreateSubmission
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def test_the_results_page_as_an_htmx_request_is_only_the_table(client, upstream,
 
 def test_each_row_shows_status_code_error_code_and_message(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path)
-    page = results.results_page(upstream_batch(batch))
+    page = results.results_page(get_project("default"), upstream_batch(batch))
     rows = {row.custom_id: row for row in page.rows}
     assert (rows["b"].outcome, rows["b"].status_code, rows["b"].error_code) == ("failed", 400, "model_not_found")
     assert rows["b"].error_message == "Bad model <x>"
@@ -66,7 +67,7 @@ def test_response_bodies_are_escaped_and_pretty_printed(client, upstream, tmp_pa
 
 def test_long_bodies_are_truncated_with_a_note_and_the_full_body_in_details(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path)
-    page = results.results_page(upstream_batch(batch))
+    page = results.results_page(get_project("default"), upstream_batch(batch))
     big = next(row for row in page.rows if row.custom_id == "e")
     assert big.body_truncated and len(big.body_preview) == results.PREVIEW_CHARS
     assert not big.full_truncated and "word word" in big.body_full
@@ -97,7 +98,7 @@ def test_a_page_keeps_only_its_own_rows(upstream, tmp_path, monkeypatch):
     parsed = []
     real = results.row_from_record
     monkeypatch.setattr(results, "row_from_record", lambda record, line=None: parsed.append(record["custom_id"]) or real(record, line))
-    results.results_page(upstream_batch(batch), page=1, per_page=2)
+    results.results_page(get_project("default"), upstream_batch(batch), page=1, per_page=2)
     assert sorted(parsed) == ["a", "b"]
 
 
@@ -117,7 +118,7 @@ def test_an_expired_batch_from_the_real_lifecycle_shows_its_partial_results(clie
     upstream.state.advance(90_000)
     batch = upstream.state.get_batch(created.data["id"])
     assert batch["status"] == "expired"
-    page = results.results_page(upstream_batch(batch))
+    page = results.results_page(get_project("default"), upstream_batch(batch))
     outcomes = [row.outcome for row in page.rows]
     assert outcomes.count("expired") >= 5 and outcomes.count("succeeded") >= 1
     assert page.total == 20 and "no result" not in outcomes
@@ -163,7 +164,7 @@ def upstream_batch(batch):
 
 def test_the_retry_file_holds_the_input_lines_that_did_not_succeed(upstream, tmp_path):
     batch = make_batch(upstream, tmp_path)
-    lines = b"".join(results.iter_retry_lines(upstream_batch(batch)))
+    lines = b"".join(results.iter_retry_lines(get_project("default"), upstream_batch(batch)))
     assert lines.decode() == "".join(input_line(i) + "\n" for i in ["b", "d", "f"])
 
 

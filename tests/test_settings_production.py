@@ -139,9 +139,9 @@ def test_under_a_path_prefix_links_redirects_and_static_files_work(tmp_path):
         with opener.open(urllib.request.Request(base_url + "/audit/", headers=identity), timeout=10) as response:
             body = response.read().decode()
         assert 'href="/batch-dashboard/audit/"' in body
-        assert 'href="/batch-dashboard/projects/default/batches/"' in body
+        assert 'href="/batch-dashboard/projects/"' in body
         stylesheet = re.search(r'href="(/batch-dashboard/static/batches/dashboard\.[0-9a-f]+\.css)"', body).group(1)
-        assert 'href="/projects/default/batches/' not in body and 'href="/audit/' not in body
+        assert 'href="/projects/' not in body and 'href="/audit/' not in body
         # The proxy strips the prefix before gunicorn sees the path.
         css = stylesheet.removeprefix("/batch-dashboard")
         with opener.open(urllib.request.Request(base_url + css), timeout=10) as response:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from emulator import EmulatorServer, EmulatorState
+from emulator.seed import seed_projects
 
 KEY = "sk-emulator"
 REPO = Path(__file__).resolve().parent.parent
@@ -483,8 +484,14 @@ def test_seeded_batches_cover_every_status_and_have_downloadable_files(seeded):
             assert c.get("/files/%s/content" % b["input_file_id"]).status_code == 200
 
 
+def seeded_state(**kw):
+    state = EmulatorState(**kw)
+    seed_projects(state)
+    return state
+
+
 def test_seeding_is_deterministic():
-    a, b = EmulatorState(seed=True), EmulatorState(seed=True)
+    a, b = seeded_state(), seeded_state()
     try:
         assert [x["id"] for x in a.list_batches()] == [x["id"] for x in b.list_batches()]
         assert sorted(a.files) == sorted(b.files)

@@ -940,10 +940,11 @@ def test_reset_restores_the_freshly_seeded_state_quickly(seeded):
         state.advance(3 * 86400)
         assert c.get("/batches").status_code == 500
         times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            assert httpx.post(seeded.base_url[:-3] + "/_emulator/reset").status_code == 200
-            times.append(time.perf_counter() - t)
+        with httpx.Client(base_url=seeded.base_url[:-3]) as control:  # one client: no TLS setup per call
+            for _ in range(3):
+                t = time.perf_counter()
+                assert control.post("/_emulator/reset").status_code == 200
+                times.append(time.perf_counter() - t)
         t = time.perf_counter()
         state.reset()
         times.append(time.perf_counter() - t)

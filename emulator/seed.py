@@ -1,12 +1,20 @@
-"""Deterministic seed data: ~65 batches across every status, with real small files.
+"""Deterministic seed data.
 
-Seeded batches go through the same lifecycle code as created ones (with longer, per-batch
-durations), so their timestamps, counts and output files are consistent, and the non-terminal
-ones keep progressing with the clock.
+``seed_state``: ~65 batches across every status, with real small files. They go through the same
+lifecycle code as created ones (with longer, per-batch durations), so their timestamps, counts and
+output files are consistent, and the non-terminal ones keep progressing with the clock.
+
+``seed_bulk``: many cheap terminal batches (``bulk.Row``, files generated on demand) plus a few
+unfinished lifecycle ones, for scale tests and benchmarks.
+
+``seed_projects``: both, for every project, then the snapshot ``state.reset()`` restores.
+The random generator is always an argument; this module imports ``state``, never the reverse.
 """
 
 import json
+import random
 
+from .bulk import Row
 from .state import WINDOW_SECS
 
 MODELS = {
@@ -71,7 +79,8 @@ def _body(endpoint, model, rng, i):
     return {"model": model, "prompt": prompt, "size": "1024x1024"}
 
 
-def _write_input(state, endpoint, model, n, rng, fail_share=0.0, bad_line=None, created=None, name=None):
+def _write_input(state, endpoint, model, n, rng, fail_share=0.0, bad_line=None, created=None, name=None,
+                 project=None):
     path = state.new_file_path()
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(n):
@@ -89,7 +98,7 @@ def _write_input(state, endpoint, model, n, rng, fail_share=0.0, bad_line=None, 
                 else:
                     line["custom_id"] = "request-1"
             fh.write(json.dumps(line) + "\n")
-    return state.add_file(path, name or "batch_input.jsonl", "batch", created_at=created, rng=rng)
+    return state.add_file(path, name or "batch_input.jsonl", "batch", created_at=created, rng=rng, project=project)
 
 
 def _metadata(rng, n):
@@ -106,21 +115,18 @@ def _metadata(rng, n):
     return md
 
 
-def seed_state(state, rng):
+def seed_state(state, rng, project=None):
+    """The ~65 hand-planned batches (with files) for one project."""
     now = state.now()
-    state._seed_rng = rng
     n = 0
-    try:
-        with state.lock:
-            for kind, count in PLAN:
-                for _ in range(count):
-                    n += 1
-                    _seed_one(state, rng, kind, now, n)
-    finally:
-        state._seed_rng = None
+    with state.lock:
+        for kind, count in PLAN:
+            for _ in range(count):
+                n += 1
+                _seed_one(state, rng, kind, now, n, project)
 
 
-def _seed_one(state, rng, kind, now, n):
+def _seed_one(state, rng, kind, now, n, project=None):
     endpoint = _pick_endpoint(rng)
     model = rng.choice(MODELS[endpoint])
     big = kind in ("in_progress", "finalizing", "cancelling", "validating")
@@ -130,7 +136,7 @@ def _seed_one(state, rng, kind, now, n):
     cancel_at = None
     rate = None
     finalize = rng.uniform(30, 900)
-    cancel_secs = rng.uniform(20, 300)
+    cancel_secs = rng.uniform(20, 300)  # only for cancels in the seeded past; new cancels take CANCEL_SECS
     fail_share = 0.0
     bad_line = None
     if kind.startswith("completed"):
@@ -157,7 +163,7 @@ def _seed_one(state, rng, kind, now, n):
         validate = 60
         rate = lines / 7200.0
         cancel_at = age - rng.uniform(5, 60)
-        cancel_secs = 600
+        cancel_secs = 600  # the real API's upper bound, so the demo shows this status for ~9 minutes
     elif kind == "in_progress":
         age = rng.uniform(600, 5 * 3600)
         validate = 60
@@ -174,12 +180,11 @@ def _seed_one(state, rng, kind, now, n):
     created_t = now - age
     name = rng.choice(["requests", "eval", "prompts", "batch_input", "nightly", "catalog"]) + "_%d.jsonl" % n
     f = _write_input(state, endpoint, model, lines, rng, fail_share, bad_line,
-                     created=int(created_t) - rng.randint(2, 120), name=name)
+                     created=int(created_t) - rng.randint(2, 120), name=name, project=project)
     b = state.create_batch(f["id"], endpoint, metadata=_metadata(rng, n), created_t=created_t, rng=rng,
-                           validate=False)
+                           validate=False, project=project)
     b.validate_secs = validate
     b.finalize_secs = finalize
-    b.cancel_secs = cancel_secs
     b.rate = rate
     if kind == "completed_legacy":
         b.legacy = True
@@ -196,5 +201,128 @@ def _seed_one(state, rng, kind, now, n):
         }]
     state.start_validation(b)
     if cancel_at is not None:
-        state.cancel_batch(b.data["id"], at=created_t + cancel_at)
-    state._tick(b, now)
+        state.cancel_batch(b.data["id"], at=created_t + cancel_at, project=project, secs=cancel_secs, rng=rng)
+    state.tick(b.data["id"], now, rng)
+    return b
+
+
+# ----------------------------------------------------------------------- bulk
+
+BULK_STATUSES = [("completed", 82), ("cancelled", 7), ("failed", 6), ("expired", 5)]
+UNFINISHED_KINDS = ["in_progress", "in_progress", "in_progress", "validating", "finalizing"]
+BULK_DAYS = 60
+RUNS = ["nightly", "weekly", "adhoc", "backfill", "canary"]
+
+
+def _cumulative(pairs):
+    total, out = 0, []
+    for value, weight in pairs:
+        total += weight
+        out.append((total, value))
+    return [(w / total, v) for w, v in out]
+
+
+_BULK_STATUS_CUM = _cumulative(BULK_STATUSES)
+_ENDPOINT_CUM = _cumulative(ENDPOINT_WEIGHTS)
+
+
+def _pick(cum, x):
+    for w, v in cum:
+        if x <= w:
+            return v
+    return cum[-1][1]
+
+
+def _bulk_row(rng, now, n):
+    r = rng.random
+    status = _pick(_BULK_STATUS_CUM, r())
+    endpoint = _pick(_ENDPOINT_CUM, r())
+    models = MODELS[endpoint]
+    model = models[int(r() * len(models))]
+    x = r()
+    total = 1 + int(r() * 500) if x < 0.55 else 500 + int(r() * 4500) if x < 0.9 else 5000 + int(r() ** 2 * 45000)
+    age = 60 + r() * (BULK_DAYS * 86400 - 60)
+    if status == "expired" and age < WINDOW_SECS + 600:
+        age = WINDOW_SECS + 600 + r() * (BULK_DAYS - 2) * 86400
+    created = int(now - age)
+    span = int(now) - 1 - created  # every timestamp of a terminal row is in the past
+    validate = 10 + int(r() * 290)
+    t_prog = t_mid = None
+    completed = failed = 0
+    error = None
+    if status == "completed":
+        x = r()
+        share = 0.0 if x < 0.2 else r() * 0.03 if x < 0.9 else 0.1 + r() * 0.4 if x < 0.97 else 1.0
+        failed = int(round(total * share))
+        completed = total - failed
+        work = total / (1.0 + r() * 49)
+        finalize = 30 + r() * 1770
+        scale = min(1.0, span / (validate + work + finalize + 1))
+        t_prog = int(validate * scale)
+        t_mid = max(t_prog, int((validate + work) * scale))
+        t_end = max(t_mid, int((validate + work + finalize) * scale))
+    elif status == "failed":
+        t_end = min(validate, span)
+        error = ("token_limit_exceeded", None) if r() < 0.6 else ("invalid_json_line", 1 + int(r() * total))
+    elif status == "expired":
+        t_prog = validate
+        done = int(total * r() * 0.9)
+        failed = int(done * r() * 0.05)
+        completed = done - failed
+        t_end = WINDOW_SECS
+    else:  # cancelled, maybe before it left validating
+        cancel_at = validate * r() if r() < 0.2 else validate + r() * 3 * 3600
+        cancel_at = min(cancel_at, span * 0.9)
+        if cancel_at >= validate:
+            t_prog = validate
+            done = int(total * r())
+            failed = int(done * r() * 0.05)
+            completed = done - failed
+        t_mid = int(cancel_at)
+        t_end = min(span, t_mid + 3 + int(r() * 597))
+    legacy = r() < 0.03
+    in_avg = 30 + int(r() * 1500)
+    out_avg = 0 if endpoint in ("/v1/embeddings", "/v1/moderations") else 8 + int(r() * 600)
+    in_tok = completed * in_avg
+    out_tok = completed * out_avg
+    cached = int(in_tok * r() * 0.4)
+    reasoning = int(out_tok * (0.3 + r() * 0.4)) if model.startswith(("gpt-5", "o4")) else 0
+    x = r()
+    if x < 0.15:
+        metadata = None
+    elif x < 0.2:
+        metadata = ()
+    else:
+        metadata = (("description", DESCRIPTIONS[int(r() * len(DESCRIPTIONS))].format(n=n)),)
+        if r() < 0.8:
+            metadata += (("team", TEAMS[int(r() * len(TEAMS))]),)
+        if r() < 0.5:
+            metadata += (("run", "%s-%05d" % (RUNS[int(r() * len(RUNS))], n)),)
+    return Row("batch_%032x" % rng.getrandbits(128), created, status, endpoint, model, legacy, t_prog, t_mid, t_end,
+               total, completed, failed, in_tok, out_tok, cached, reasoning, metadata, error)
+
+
+def seed_bulk(state, rng, count, unfinished=10, project=None):
+    """``count`` batches for one project over the past BULK_DAYS days: ``unfinished`` of them are
+    real lifecycle batches created in the last few hours (with small input files), the rest are
+    terminal bulk rows without files on disk."""
+    unfinished = max(0, min(unfinished, count))
+    now = state.now()
+    rows = [_bulk_row(rng, now, n) for n in range(1, count - unfinished + 1)]
+    state.add_rows(rows, project)
+    with state.lock:
+        for i in range(unfinished):
+            _seed_one(state, rng, UNFINISHED_KINDS[i % len(UNFINISHED_KINDS)], now, count + i, project)
+
+
+def seed_projects(state, seed=True, seed_count=0, seed_unfinished=10):
+    """Seed every project (its own generator, so its own ids), then snapshot for ``reset()``.
+
+    The first project uses ``random.Random(42)``, the generator the single-key emulator always used.
+    """
+    for i, label in enumerate(state.projects):
+        if seed:
+            seed_state(state, random.Random(42 + i), label)
+        if seed_count:
+            seed_bulk(state, random.Random(1_000_003 + i), seed_count, seed_unfinished, label)
+    state.mark_seeded()

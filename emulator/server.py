@@ -10,7 +10,11 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import ids, multipart
-from .state import CANCELLABLE, ENDPOINTS, FILE_PURPOSES, EmulatorState
+from .seed import seed_projects
+from .state import ENDPOINTS, FILE_PURPOSES, EmulatorState
+from .webhooks import DEFAULT_RETRY_DELAYS
+
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 CHUNK = 64 * 1024
 MAX_JSON_BODY = 10 * 1024 * 1024
@@ -28,6 +32,7 @@ ROUTES = [
     (re.compile(r"^/_emulator/reset-counts$"), "/_emulator/reset-counts", {"POST": "ctl_reset_counts"}),
     (re.compile(r"^/_emulator/faults$"), "/_emulator/faults", {"POST": "ctl_add_fault", "DELETE": "ctl_clear_faults"}),
     (re.compile(r"^/_emulator/advance$"), "/_emulator/advance", {"POST": "ctl_advance"}),
+    (re.compile(r"^/_emulator/reset$"), "/_emulator/reset", {"POST": "ctl_reset"}),
 ]
 
 DEFAULT_FAULT_BODIES = {
@@ -256,13 +261,15 @@ class Handler(BaseHTTPRequestHandler):
                 arg = urllib.parse.unquote(m.group(1)) if m.groups() else None
                 break
         control = path.startswith("/_emulator/")
+        self.project = None
         try:
             if not control:
-                self.state.count("%s %s" % (method, template or path))
+                # Counted per project whenever the token names one, faulted or not (like ``counts``).
+                self.state.count("%s %s" % (method, template or path), self._token_project())
                 fault = self.state.take_fault(method, template or path)
                 if fault is not None and self._apply_fault(fault):
                     return
-                self._check_auth()
+                self.project = self._check_auth()
             if template is None:
                 raise ApiError(404, "Invalid URL (%s %s)" % (method, path))
             if handler is None:
@@ -335,9 +342,20 @@ class Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _check_auth(self):
+    def _token_project(self):
+        """The project label the bearer token selects, or None."""
         auth = self.headers.get("Authorization") or ""
-        key = self.server.emu.api_key
+        if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+            return None
+        emu = self.server.emu
+        label = emu.key_projects.get(auth[7:].strip())
+        if label is None and emu.any_key:
+            label = emu.state.default_project
+        return label
+
+    def _check_auth(self):
+        """Returns the project of the bearer token; 401 when there is none or it is unknown."""
+        auth = self.headers.get("Authorization") or ""
         if not auth.lower().startswith("bearer ") or not auth[7:].strip():
             raise ApiError(
                 401,
@@ -347,14 +365,15 @@ class Handler(BaseHTTPRequestHandler):
                 "can obtain an API key from https://platform.openai.com/account/api-keys.",
                 code="invalid_api_key",
             )
-        given = auth[7:].strip()
-        if key is not None and given != key:
+        label = self._token_project()
+        if label is None:
             raise ApiError(
                 401,
                 "Incorrect API key provided: %s. You can find your API key at "
-                "https://platform.openai.com/account/api-keys." % _mask_key(given),
+                "https://platform.openai.com/account/api-keys." % _mask_key(auth[7:].strip()),
                 code="invalid_api_key",
             )
+        return label
 
     # -------------------------------------------------------------- batches
     def h_list_batches(self):
@@ -370,33 +389,27 @@ class Handler(BaseHTTPRequestHandler):
         if limit > 100:
             raise ApiError(400, "Invalid 'limit': integer above maximum value. Expected a value <= 100, but got %d "
                                 "instead." % limit, param="limit", code="integer_above_max_value")
-        after = self.query.get("after", [None])[-1]
-        items = self.state.list_batches()
-        start = 0
-        if after:
-            for i, b in enumerate(items):
-                if b["id"] == after:
-                    start = i + 1
-                    break
-            else:
-                raise ApiError(400, "No batch found with id '%s'." % after[:128], param="after")
-        page = items[start: start + limit]
+        after = self.query.get("after", [None])[-1] or None
+        res = self.state.list_page(after, limit, self.project)
+        if res is None:  # unknown id, or a batch of another project: the same answer
+            raise ApiError(400, "No batch found with id '%s'." % after[:128], param="after")
+        page, has_more = res
         self._send(200, {
             "object": "list",
             "data": page,
             "first_id": page[0]["id"] if page else None,
             "last_id": page[-1]["id"] if page else None,
-            "has_more": start + limit < len(items),
+            "has_more": has_more,
         })
 
     def h_retrieve_batch(self, bid):
-        b = self.state.get_batch(bid)
+        b = self.state.get_batch(bid, self.project)
         if b is None:
             raise ApiError(404, "No batch found with id '%s'." % bid)
         self._send(200, b)
 
     def h_cancel_batch(self, bid):
-        b, err = self.state.cancel_batch(bid)
+        b, err = self.state.cancel_batch(bid, project=self.project)
         if err == "not_found":
             raise ApiError(404, "No batch found with id '%s'." % bid)
         if err == "conflict":
@@ -457,14 +470,14 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(secs, int) or isinstance(secs, bool) or not 3600 <= secs <= 2592000:
                 raise ApiError(400, "Invalid 'output_expires_after.seconds': expected an integer between 3600 and "
                                     "2592000.", param="output_expires_after.seconds", code="invalid_value")
-        meta, _ = self.state.get_file(body["input_file_id"])
+        meta, _ = self.state.get_file(body["input_file_id"], self.project)
         if meta is None:
             raise ApiError(404, "No such File object: %s" % body["input_file_id"][:128], param="input_file_id")
         if meta["purpose"] != "batch":
             raise ApiError(400, "The input file %s must have purpose 'batch', but has purpose '%s'."
                            % (meta["id"], meta["purpose"]), param="input_file_id", code="invalid_value")
-        b = self.state.create_batch(body["input_file_id"], body["endpoint"], "24h", md, oea)
-        self._send(200, self.state.get_batch(b.data["id"]))
+        b = self.state.create_batch(body["input_file_id"], body["endpoint"], "24h", md, oea, project=self.project)
+        self._send(200, self.state.get_batch(b.data["id"], self.project))
 
     # ---------------------------------------------------------------- files
     def h_upload_file(self):
@@ -532,7 +545,7 @@ class Handler(BaseHTTPRequestHandler):
             raise
         path = [p for p, fh in opened if fh is keep[1]][0]
         filename = os.path.basename((keep[0] or "file").replace("\\", "/")) or "file"
-        meta = self.state.add_file(path, filename, purpose, expires_at=expires_at)
+        meta = self.state.add_file(path, filename, purpose, expires_at=expires_at, project=self.project)
         self._send(200, meta)
 
     @staticmethod
@@ -545,7 +558,7 @@ class Handler(BaseHTTPRequestHandler):
                 pass
 
     def h_list_files(self):
-        items = self.state.list_files()
+        items = self.state.list_files(self.project)
         purpose = self.query.get("purpose", [None])[-1]
         if purpose:
             items = [f for f in items if f["purpose"] == purpose]
@@ -571,18 +584,18 @@ class Handler(BaseHTTPRequestHandler):
                          "last_id": page[-1]["id"] if page else None, "has_more": start + limit < len(items)})
 
     def h_retrieve_file(self, fid):
-        meta, _ = self.state.get_file(fid)
+        meta, _ = self.state.get_file(fid, self.project)
         if meta is None:
             raise ApiError(404, "No such File object: %s" % fid[:128], param="id")
         self._send(200, meta)
 
     def h_delete_file(self, fid):
-        if not self.state.delete_file(fid):
+        if not self.state.delete_file(fid, self.project):
             raise ApiError(404, "No such File object: %s" % fid[:128], param="id")
         self._send(200, {"id": fid, "object": "file", "deleted": True})
 
     def h_file_content(self, fid):
-        meta, path = self.state.get_file(fid)
+        meta, path = self.state.get_file(fid, self.project)
         if meta is None:
             raise ApiError(404, "No such File object: %s" % fid[:128], param="id")
         try:
@@ -639,16 +652,65 @@ class Handler(BaseHTTPRequestHandler):
         now = self.state.advance(secs)
         self._send(200, {"ok": True, "now": now})
 
+    def h_ctl_reset(self):
+        self._drain()
+        t = time.monotonic()
+        self.state.reset()
+        self._send(200, {"ok": True, "ms": round((time.monotonic() - t) * 1000, 2)})
+
+
+def project_keys(api_key="sk-emulator", api_keys=None):
+    """{label: key} from the constructor arguments (see EmulatorServer)."""
+    if api_keys is None:
+        return {} if api_key is None else {"project1": api_key}
+    if isinstance(api_keys, dict):
+        keys = dict(api_keys)
+    else:
+        keys = {"project%d" % (i + 1): k for i, k in enumerate(api_keys)}
+    if not keys:
+        raise ValueError("api_keys must name at least one key")
+    for label, key in keys.items():
+        if not isinstance(label, str) or not LABEL_RE.match(label):
+            raise ValueError("invalid project label %r (letters, digits, '_', '.', '-')" % (label,))
+        if not isinstance(key, str) or not key:
+            raise ValueError("the key of project %r must be a non-empty string" % label)
+    if len(set(keys.values())) != len(keys):
+        raise ValueError("two projects cannot share an API key")
+    return keys
+
 
 class EmulatorServer:
-    """An OpenAI-compatible Batch + Files API emulator running in a background thread."""
+    """An OpenAI-compatible Batch + Files API emulator running in a background thread.
 
-    def __init__(self, host="127.0.0.1", port=0, api_key="sk-emulator", speed=1.0, seed=True, verbose=False):
+    Projects: ``api_key="sk-x"`` is one project (label ``project1``); ``api_keys={"default": "sk-a",
+    "research": "sk-b"}`` (or a list of keys, labelled ``project1..N``) gives one project per key, each
+    with its own seeded data. ``api_key=None`` without ``api_keys``, or ``any_key=True``, lets any other
+    bearer token in as the first project.
+    """
+
+    def __init__(self, host="127.0.0.1", port=0, api_key="sk-emulator", speed=1.0, seed=True, verbose=False,
+                 api_keys=None, any_key=False, seed_count=0, seed_unfinished=10, webhook_url=None,
+                 webhook_secrets=None, webhook_retry_delays=DEFAULT_RETRY_DELAYS, webhook_timeout=5.0,
+                 tick_interval=0.5):
+        keys = project_keys(api_key, api_keys)
         self.host = host
-        self.api_key = api_key
+        self.api_keys = keys
+        self.api_key = next(iter(keys.values()), None)
+        self.key_projects = {k: label for label, k in keys.items()}
+        self.any_key = any_key or not keys
         self.verbose = verbose
-        self.state = EmulatorState(speed=speed, seed=seed)
-        self._httpd = _Server((host, port), Handler, self)
+        self.state = EmulatorState(speed=speed, projects=list(keys) or ["project1"])
+        try:
+            seed_projects(self.state, seed=seed, seed_count=seed_count, seed_unfinished=seed_unfinished)
+            if webhook_url:
+                if not webhook_secrets:
+                    raise ValueError("webhook_url needs webhook_secrets (one 'whsec_...' or {label: secret})")
+                self.state.configure_webhooks(webhook_url, webhook_secrets, retry_delays=webhook_retry_delays,
+                                              timeout=webhook_timeout, tick_interval=tick_interval)
+            self._httpd = _Server((host, port), Handler, self)
+        except BaseException:
+            self.state.close()
+            raise
         self.port = self._httpd.server_address[1]
         self._thread = None
 

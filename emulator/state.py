@@ -3,10 +3,21 @@
 Everything is guarded by one re-entrant lock (``state.lock``). Batch lifecycles are evaluated
 lazily: every read calls ``_tick`` which replays the transitions that should have happened
 between the last evaluation and "now" on the emulator clock, using the exact event times
-(not the time of the read) for the timestamps.
+(not the time of the read) for the timestamps. ``advance()`` and, when webhooks are configured,
+a background ticker also tick every unfinished batch, so terminal transitions (and their
+webhooks) happen without anyone reading.
+
+Projects: every batch and file belongs to one project (a label; the server maps API keys to
+labels). ``project=None`` in the Python API means the first project. Each project keeps its
+batches in an ascending sorted list of ``(created_at, id)`` keys, so a list page is a bisect
+plus a slice, whatever the number of batches.
+
+Seeding lives in ``seed.py`` (which imports this module, never the reverse); ``mark_seeded()``
+takes the snapshot that ``reset()`` restores.
 """
 
 import array
+import bisect
 import collections
 import copy
 import json
@@ -17,8 +28,9 @@ import tempfile
 import threading
 import time
 
-from . import ids
+from . import bulk, ids
 from .responses import failure_body, stable_hash, success_body, token_counts
+from .webhooks import WebhookSender, decode_secret
 
 ENDPOINTS = (
     "/v1/responses",
@@ -37,7 +49,7 @@ CANCELLABLE = ("validating", "in_progress", "finalizing")
 # Durations in emulated seconds (the clock already includes the speed factor).
 VALIDATE_SECS = 2.0
 FINALIZE_SECS = 2.0
-CANCEL_SECS = 3.0
+CANCEL_SECS = 3.0  # every cancel requested after start-up, seeded batches included
 MIN_RATE = 10.0  # requests per emulated second (created batches also finish in <= ~60 s)
 WINDOW_SECS = 86400
 MAX_REQUESTS = 50_000
@@ -53,6 +65,24 @@ BATCH_FIELDS = (
 )
 
 
+TIME_FIELDS = ("created_at", "in_progress_at", "expires_at", "finalizing_at", "completed_at", "failed_at",
+               "expired_at", "cancelling_at", "cancelled_at")
+
+
+def _copy_data(d):
+    """A copy of a batch dict that shares nothing mutable (faster than deepcopy for list pages)."""
+    out = dict(d)
+    for k, v in d.items():
+        if isinstance(v, (dict, list)):
+            if k in ("request_counts", "metadata"):
+                out[k] = dict(v)
+            elif k == "usage":
+                out[k] = {uk: dict(uv) if isinstance(uv, dict) else uv for uk, uv in v.items()}
+            else:
+                out[k] = copy.deepcopy(v)
+    return out
+
+
 def _zero_usage():
     return {
         "input_tokens": 0,
@@ -66,8 +96,12 @@ def _zero_usage():
 class _Batch:
     """A batch: ``data`` is the public object; the rest drives the lifecycle."""
 
-    def __init__(self, data):
+    is_row = False
+
+    def __init__(self, data, project):
         self.data = data
+        self.project = project
+        self.key = None  # (created_at in the seed epoch, id): its place in the project's index
         self.static = False
         self.created_t = float(data["created_at"])
         self.validate_secs = VALIDATE_SECS
@@ -84,7 +118,22 @@ class _Batch:
         self.t0 = None  # processing epoch
         self.base = 0  # done at t0
         self.cancel_t = None
+        self.cancel_until = None
         self.finalize_t = None
+
+    def clone(self, delta=0):
+        """An independent copy with every timestamp moved by ``delta`` seconds (the parsed input is shared)."""
+        c = copy.copy(self)
+        c.data = _copy_data(self.data)
+        c.validating_thread = None
+        if delta:
+            for k in TIME_FIELDS:
+                if c.data.get(k) is not None:
+                    c.data[k] += delta
+            for k in ("created_t", "t0", "cancel_t", "cancel_until", "finalize_t"):
+                if getattr(c, k) is not None:
+                    setattr(c, k, getattr(c, k) + delta)
+        return c
 
 
 class _Fault:
@@ -111,7 +160,10 @@ class _Fault:
 
 
 class EmulatorState:
-    def __init__(self, speed=1.0, seed=True, tmpdir=None):
+    def __init__(self, speed=1.0, tmpdir=None, projects=("project1",)):
+        projects = list(projects)
+        if not projects or len(set(projects)) != len(projects):
+            raise ValueError("projects must be a non-empty list of distinct labels")
         self.lock = threading.RLock()
         self.speed = float(speed)
         self._mono0 = time.monotonic()
@@ -119,30 +171,59 @@ class EmulatorState:
         self._offset = 0.0
         self.dir = tmpdir or tempfile.mkdtemp(prefix="openai-emulator-")
         self._own_dir = tmpdir is None
-        self.files = {}  # id -> {"meta": dict, "path": str, "deleted": bool}
-        self.batches = {}  # id -> _Batch
+        self.projects = projects
+        self.default_project = projects[0]
+        self.files = {}  # id -> {"meta": dict, "path": str, "project": label}
+        self.batches = {}  # id -> _Batch or bulk.Row, every project
+        self._index = {p: [] for p in projects}  # label -> ascending [(created_at - shift, id)]
+        self._live = set()  # unfinished lifecycle batches (ticked by advance() and the ticker)
         self.counts = collections.Counter()
+        self.requests_by_project = collections.Counter()
         self.connections = 0
         self._faults = []
         self._n = 0
-        if seed:
-            from .seed import seed_state
-
-            seed_state(self, random.Random(42))
+        self.shift = 0  # seconds every seeded timestamp has moved since seeding (see reset())
+        self.materialized_rows = []  # bulk rows whose .data was built (dropped on reset)
+        self._lazy_deleted = set()  # bulk file ids deleted before they were ever generated
+        self._seed_paths = set()
+        self._snapshot = None
+        self._webhooks = None  # WebhookSender once configure_webhooks() was called
+        self._webhook_targets = {}  # label -> (url, secret)
+        self._ticker = None
+        self._ticker_stop = threading.Event()
+        self.mark_seeded()
 
     # ------------------------------------------------------------------ clock
     def now(self):
         return self._unix0 + (time.monotonic() - self._mono0) * self.speed + self._offset
 
     def advance(self, seconds):
+        """Move the clock forward and tick every unfinished batch (so webhooks fire deterministically)."""
         with self.lock:
             self._offset += float(seconds)
-            return self.now()
+            now = self.now()
+            self._tick_live(now)
+            return now
+
+    def _tick_live(self, now):
+        for b in list(self._live):
+            self._tick(b, now)
+
+    # ---------------------------------------------------------------- projects
+    def project(self, label=None):
+        """The label itself, or the first project's for None; KeyError for an unknown label."""
+        if label is None:
+            return self.default_project
+        if label not in self._index:
+            raise KeyError("unknown project %r" % (label,))
+        return label
 
     # --------------------------------------------------------------- counters
-    def count(self, key):
+    def count(self, key, project=None):
         with self.lock:
             self.counts[key] += 1
+            if project is not None:
+                self.requests_by_project[project] += 1
 
     def total_requests(self):
         with self.lock:
@@ -151,6 +232,7 @@ class EmulatorState:
     def reset_counts(self):
         with self.lock:
             self.counts.clear()
+            self.requests_by_project.clear()
             self.connections = 0
 
     def add_connection(self):
@@ -159,7 +241,13 @@ class EmulatorState:
 
     def stats(self):
         with self.lock:
-            return {"counts": dict(self.counts), "total": sum(self.counts.values()), "connections": self.connections}
+            return {
+                "counts": dict(self.counts),
+                "total": sum(self.counts.values()),
+                "connections": self.connections,
+                "requests_by_project": {p: self.requests_by_project[p] for p in self.projects},
+                "webhook_deliveries": self.webhook_deliveries,
+            }
 
     # ----------------------------------------------------------------- faults
     def inject_fault(self, route=None, method=None, status=None, body=None, headers=None, delay=0.0,
@@ -185,57 +273,189 @@ class EmulatorState:
                     return f
         return None
 
+    # --------------------------------------------------------------- webhooks
+    def configure_webhooks(self, url, secrets, retry_delays=None, timeout=5.0, tick_interval=0.5):
+        """POST signed batch events to ``url`` (``{project}`` is replaced by the label).
+
+        ``secrets`` is one ``whsec_`` secret for every project or a dict label -> secret; projects
+        without a secret get no webhooks. Starts the sender and the background ticker.
+        """
+        if isinstance(secrets, str):
+            secrets = {p: secrets for p in self.projects}
+        targets = {}
+        for label, secret in dict(secrets).items():
+            self.project(label)
+            decode_secret(secret)
+            targets[label] = (url.replace("{project}", label), secret)
+        if not targets:
+            raise ValueError("webhooks need at least one secret")
+        sender = WebhookSender(**({"retry_delays": retry_delays} if retry_delays is not None else {}),
+                               timeout=timeout)
+        with self.lock:
+            if self._webhooks is not None:
+                raise RuntimeError("webhooks are already configured")
+            self._webhook_targets = targets
+            self._webhooks = sender.start()
+        self._ticker_stop.clear()
+        self._ticker = threading.Thread(target=self._tick_forever, args=(float(tick_interval),),
+                                        name="emulator-ticker", daemon=True)
+        self._ticker.start()
+
+    def _tick_forever(self, interval):
+        while not self._ticker_stop.wait(interval):
+            with self.lock:
+                self._tick_live(self.now())
+
+    @property
+    def webhook_urls(self):
+        """{label: url} of the projects that get webhooks (secrets are not exposed)."""
+        return {label: url for label, (url, _) in self._webhook_targets.items()}
+
+    @property
+    def webhook_deliveries(self):
+        """Copies of the delivery records (event id, type, batch id, project, attempts, last status...)."""
+        return self._webhooks.records() if self._webhooks is not None else []
+
+    def wait_for_webhooks(self, timeout=10.0):
+        """Wait until every queued webhook was delivered or gave up (no sleeping in tests)."""
+        return self._webhooks.wait_idle(timeout) if self._webhooks is not None else True
+
+    def _terminal(self, b, status, t):
+        """Called (under the lock) exactly once per terminal transition."""
+        self._live.discard(b)
+        target = self._webhook_targets.get(b.project) if self._webhooks is not None else None
+        if target is None:
+            return
+        event = {"id": ids.hex_id("evt_"), "object": "event", "type": "batch." + status, "created_at": int(t),
+                 "data": {"id": b.data["id"]}}
+        self._webhooks.submit(target[0], target[1], event, b.project)
+
     # ------------------------------------------------------------------ files
     def new_file_path(self):
         with self.lock:
             self._n += 1
             return os.path.join(self.dir, "f%06d.bin" % self._n)
 
-    def add_file(self, path, filename, purpose, created_at=None, expires_at="default", rng=None):
+    def add_file(self, path, filename, purpose, created_at=None, expires_at="default", rng=None, project=None):
         size = os.path.getsize(path)
         with self.lock:
+            project = self.project(project)
             created = int(created_at if created_at is not None else self.now())
             if expires_at == "default":
                 expires_at = created + THIRTY_DAYS if purpose in ("batch", "batch_output") else None
             fid = ids.file_id(rng)
-            meta = {
-                "id": fid,
-                "object": "file",
-                "bytes": size,
-                "created_at": created,
-                "filename": filename,
-                "purpose": purpose,
-                "status": "processed",
-                "expires_at": expires_at,
-                "status_details": None,
-            }
-            self.files[fid] = {"meta": meta, "path": path}
-            return dict(meta)
+            return self._register_file(fid, path, size, filename, purpose, created, expires_at, project)
 
-    def get_file(self, fid):
+    def _register_file(self, fid, path, size, filename, purpose, created, expires_at, project):
+        meta = {
+            "id": fid,
+            "object": "file",
+            "bytes": size,
+            "created_at": created,
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+            "expires_at": expires_at,
+            "status_details": None,
+        }
+        self.files[fid] = {"meta": meta, "path": path, "project": project}
+        return dict(meta)
+
+    def _bulk_file(self, fid, project):
+        """The bulk row a lazily generated file id belongs to, as (row, kind), or None."""
+        if fid in self._lazy_deleted:
+            return None
+        for bid, kind in bulk.parse_file_id(fid):
+            row = self.batches.get(bid)
+            if row is not None and row.is_row and row.project == project and row.has_file(kind):
+                return row, kind
+        return None
+
+    def get_file(self, fid, project=None):
+        """(meta, path) of a file of this project, or (None, None). Bulk files are generated here."""
+        with self.lock:
+            project = self.project(project)
+            f = self.files.get(fid)
+            if f is not None:
+                return (dict(f["meta"]), f["path"]) if f["project"] == project else (None, None)
+            hit = self._bulk_file(fid, project)
+            if hit is None:
+                return None, None
+            shift = self.shift
+        path = self.new_file_path()  # generate outside the lock: a big file takes a moment
+        filename, purpose, created, expires = bulk.write_file(hit[0], hit[1], path, shift)
         with self.lock:
             f = self.files.get(fid)
-            return (dict(f["meta"]), f["path"]) if f else (None, None)
+            if f is None:
+                self._register_file(fid, path, os.path.getsize(path), filename, purpose, created, expires, project)
+                f = self.files[fid]
+                path = None
+        if path is not None:  # another request generated it first
+            os.unlink(path)
+        return dict(f["meta"]), f["path"]
 
-    def delete_file(self, fid):
+    def delete_file(self, fid, project=None):
         with self.lock:
-            f = self.files.pop(fid, None)
-        if f:
+            project = self.project(project)
+            f = self.files.get(fid)
+            if f is None or f["project"] != project:
+                if f is None and self._bulk_file(fid, project) is not None:
+                    self._lazy_deleted.add(fid)
+                    return True
+                return False
+            del self.files[fid]
+            keep = f["path"] in self._seed_paths  # seeded files survive on disk for reset()
+        if not keep:
             try:
                 os.unlink(f["path"])
             except OSError:
                 pass
-        return f is not None
+        return True
 
-    def list_files(self):
+    def list_files(self, project=None):
         with self.lock:
-            return [dict(f["meta"]) for f in self.files.values()]
+            project = self.project(project)
+            return [dict(f["meta"]) for f in self.files.values() if f["project"] == project]
 
     # ---------------------------------------------------------------- batches
+    def _insert(self, b):
+        """Add a batch (or bulk row) to ``batches`` and to its project's sorted index."""
+        bid = b.data["id"] if not b.is_row else b.id
+        old = self.batches.get(bid)
+        if old is not None:
+            self._index[old.project].remove(old.key)
+            self._live.discard(old)
+        if not b.is_row:
+            b.key = (b.data["created_at"] - self.shift, bid)
+        bisect.insort(self._index[b.project], b.key)
+        self.batches[bid] = b
+
+    def add_rows(self, rows, project=None):
+        """Insert bulk rows (``bulk.Row``) in one go: one sort instead of one insort per row."""
+        with self.lock:
+            project = self.project(project)
+            for r in rows:
+                if r.id in self.batches:
+                    raise ValueError("duplicate batch id %s" % r.id)
+                r.project = project
+                r.owner = self
+                self.batches[r.id] = r
+            keys = self._index[project]
+            keys.extend(r.key for r in rows)
+            keys.sort()
+
+    def _lookup(self, batch_id, project):
+        b = self.batches.get(batch_id)
+        return b if b is not None and b.project == project else None
+
+    def _public(self, b):
+        return b.to_dict(self.shift) if b.is_row else _copy_data(b.data)
+
     def create_batch(self, input_file_id, endpoint, completion_window="24h", metadata=None,
-                     output_expires_after=None, created_t=None, rng=None, validate=True):
+                     output_expires_after=None, created_t=None, rng=None, validate=True, project=None):
         """Create a batch in ``validating`` (inputs are assumed to be validated already)."""
         with self.lock:
+            project = self.project(project)
             t = self.now() if created_t is None else float(created_t)
             created = int(t)
             data = {k: None for k in BATCH_FIELDS}
@@ -252,17 +472,20 @@ class EmulatorState:
                 usage=_zero_usage(),
                 metadata=metadata,
             )
-            b = _Batch(data)
+            b = _Batch(data, project)
             b.created_t = t
             if output_expires_after:
                 b.output_expires_secs = int(output_expires_after["seconds"])
-            self.batches[data["id"]] = b
+            self._insert(b)
+            self._live.add(b)
         if validate:
             self.start_validation(b)
         return b
 
     def start_validation(self, b):
-        _, path = self.get_file(b.data["input_file_id"])
+        with self.lock:
+            f = self.files.get(b.data["input_file_id"])
+            path = f["path"] if f else None
         size = os.path.getsize(path) if path and os.path.exists(path) else 0
         if size <= SYNC_VALIDATE_BYTES:
             res = self._validate(b, path)
@@ -278,9 +501,10 @@ class EmulatorState:
             b.validating_thread = th
             th.start()
 
-    def add_batch(self, **fields):
+    def add_batch(self, project=None, **fields):
         """Insert a batch with the given public fields. Such batches are static (no lifecycle)."""
         with self.lock:
+            project = self.project(project)
             now = int(self.now())
             data = {k: None for k in BATCH_FIELDS}
             data.update(
@@ -296,13 +520,17 @@ class EmulatorState:
             data.update(fields)
             if data.get("expires_at") is None and "expires_at" not in fields:
                 data["expires_at"] = data["created_at"] + WINDOW_SECS
-            b = _Batch(data)
+            b = _Batch(data, project)
             b.static = True
-            self.batches[data["id"]] = b
+            self._insert(b)
             return copy.deepcopy(data)
 
     def configure_batch(self, batch_id, rate=None, validate_secs=None, finalize_secs=None, cancel_secs=None):
-        """Tune one batch's lifecycle (emulated seconds; rate = requests per emulated second)."""
+        """Tune one batch's lifecycle (emulated seconds; rate = requests per emulated second).
+
+        ``cancel_secs`` is how long a cancel of this batch lasts (default CANCEL_SECS); it also
+        re-times a cancel already under way.
+        """
         with self.lock:
             b = self.batches[batch_id]
             self._tick(b, self.now())
@@ -316,43 +544,135 @@ class EmulatorState:
                 b.finalize_secs = float(finalize_secs)
             if cancel_secs is not None:
                 b.cancel_secs = float(cancel_secs)
+                if b.cancel_t is not None:
+                    b.cancel_until = b.cancel_t + b.cancel_secs
 
-    def get_batch(self, batch_id):
+    def tick(self, batch_id, now=None, rng=None):
+        """Evaluate one batch's lifecycle up to ``now`` (``rng`` makes its output file ids deterministic)."""
         with self.lock:
-            b = self.batches.get(batch_id)
+            self._tick(self.batches[batch_id], self.now() if now is None else now, rng)
+
+    def get_batch(self, batch_id, project=None):
+        with self.lock:
+            b = self._lookup(batch_id, self.project(project))
             if b is None:
                 return None
             self._tick(b, self.now())
-            return copy.deepcopy(b.data)
+            return self._public(b)
 
-    def list_batches(self):
-        """All batches, ticked, newest first (created_at desc, then id desc)."""
+    def list_batches(self, project=None):
+        """All batches of a project, ticked, newest first (created_at desc, then id desc)."""
         with self.lock:
+            project = self.project(project)
             now = self.now()
             out = []
-            for b in self.batches.values():
+            for key in reversed(self._index[project]):
+                b = self.batches[key[1]]
                 self._tick(b, now)
-                out.append(copy.deepcopy(b.data))
-        out.sort(key=lambda d: (d["created_at"], d["id"]), reverse=True)
-        return out
+                out.append(self._public(b))
+            return out
 
-    def cancel_batch(self, batch_id, at=None):
-        """Returns (batch dict, None) or (None, "not_found") or (batch dict, "conflict")."""
+    def list_page(self, after=None, limit=20, project=None):
+        """One page, newest first: (batches, has_more), or None when ``after`` is not in this project.
+
+        The index is sorted ascending, so "after X, newest first" is the slice just below X's
+        position: a bisect and a slice, never a scan. Only the page's batches are ticked.
+        """
         with self.lock:
-            b = self.batches.get(batch_id)
+            project = self.project(project)
+            keys = self._index[project]
+            end = len(keys)
+            if after is not None:
+                b = self._lookup(after, project)
+                if b is None:
+                    return None
+                end = bisect.bisect_left(keys, b.key)
+            start = max(0, end - limit)
+            now = self.now()
+            page = []
+            for key in reversed(keys[start:end]):
+                b = self.batches[key[1]]
+                self._tick(b, now)
+                page.append(self._public(b))
+            return page, start > 0
+
+    def cancel_batch(self, batch_id, at=None, project=None, secs=None, rng=None):
+        """Returns (batch dict, None) or (None, "not_found") or (batch dict, "conflict").
+
+        The batch stays ``cancelling`` for ``secs`` (default: the batch's cancel_secs, CANCEL_SECS
+        unless configured); seeding passes its own durations for cancels in the past.
+        """
+        with self.lock:
+            b = self._lookup(batch_id, self.project(project))
             if b is None:
                 return None, "not_found"
             t = self.now() if at is None else at
-            self._tick(b, t)
+            self._tick(b, t, rng)
             st = b.data["status"]
             if st == "cancelling":
-                return copy.deepcopy(b.data), None
-            if st not in CANCELLABLE:
-                return copy.deepcopy(b.data), "conflict"
+                return self._public(b), None
+            if st not in CANCELLABLE or b.is_row:
+                return self._public(b), "conflict"
             b.cancel_t = t
+            b.cancel_until = t + (b.cancel_secs if secs is None else float(secs))
             b.data["status"] = "cancelling"
             b.data["cancelling_at"] = int(t)
-            return copy.deepcopy(b.data), None
+            return self._public(b), None
+
+    # ------------------------------------------------------------------ reset
+    def mark_seeded(self):
+        """Remember the current batches and files as the state ``reset()`` restores."""
+        with self.lock:
+            self._seed_now = self.now() - self._offset
+            self._seed_shift = self.shift
+            self._seed_paths = {f["path"] for f in self.files.values()}
+            self._snapshot = {
+                "batches": {bid: (b if b.is_row else b.clone()) for bid, b in self.batches.items()},
+                "index": {p: list(k) for p, k in self._index.items()},
+                "files": {fid: {"meta": dict(f["meta"]), "path": f["path"], "project": f["project"]}
+                          for fid, f in self.files.items()},
+            }
+
+    def reset(self):
+        """Back to the freshly seeded state, with the clock offset at 0.
+
+        Seeded timestamps move forward by the real time elapsed since seeding (so batches keep
+        their ages), faults, counters and webhook records are cleared, files created since are
+        removed from disk. Bulk rows are shared with the snapshot (they never change).
+        """
+        with self.lock:
+            snap = self._snapshot
+            self._offset = 0.0
+            delta = int(self.now() - self._seed_now)
+            gone = [f["path"] for f in self.files.values() if f["path"] not in self._seed_paths]
+            for r in self.materialized_rows:
+                r._data = None
+            self.materialized_rows = []
+            self.shift = self._seed_shift + delta
+            self.batches = {bid: (b if b.is_row else b.clone(delta)) for bid, b in snap["batches"].items()}
+            self._index = {p: list(k) for p, k in snap["index"].items()}
+            files = {}
+            for fid, f in snap["files"].items():
+                meta = dict(f["meta"])
+                meta["created_at"] += delta
+                if meta["expires_at"] is not None:
+                    meta["expires_at"] += delta
+                files[fid] = {"meta": meta, "path": f["path"], "project": f["project"]}
+            self.files = files
+            self._live = {b for b in self.batches.values()
+                          if not b.is_row and not b.static and b.data["status"] not in TERMINAL}
+            self._lazy_deleted = set()
+            self._faults.clear()
+            self.counts.clear()
+            self.requests_by_project.clear()
+            self.connections = 0
+            if self._webhooks is not None:
+                self._webhooks.clear()
+        for p in gone:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
 
     # -------------------------------------------------------------- lifecycle
     def _validate(self, b, path):
@@ -496,7 +816,7 @@ class EmulatorState:
                 rc["failed"] += 1
         b.done = target
 
-    def _tick(self, b, now):
+    def _tick(self, b, now, rng=None):
         if b.static:
             return
         d = b.data
@@ -506,7 +826,7 @@ class EmulatorState:
             if st == "validating":
                 t_end = b.created_t + b.validate_secs
                 if now >= exp_t and (exp_t <= t_end or b.validation is None):
-                    self._finish(b, "expired", exp_t)
+                    self._finish(b, "expired", exp_t, rng)
                     return
                 if now < t_end or b.validation is None:
                     return
@@ -517,6 +837,7 @@ class EmulatorState:
                     d["status"] = "failed"
                     d["failed_at"] = int(t_end)
                     d["errors"] = {"object": "list", "data": v["errors"]}
+                    self._terminal(b, "failed", t_end)
                     return
                 d["status"] = "in_progress"
                 d["in_progress_at"] = int(t_end)
@@ -528,7 +849,7 @@ class EmulatorState:
                 t_done = b.t0 + (v["total"] - b.base) / self._rate(b)
                 if exp_t < t_done and now >= exp_t:
                     self._process_to(b, exp_t)
-                    self._finish(b, "expired", exp_t)
+                    self._finish(b, "expired", exp_t, rng)
                     return
                 if now < t_done:
                     self._process_to(b, now)
@@ -541,24 +862,25 @@ class EmulatorState:
                 t_end = b.finalize_t + b.finalize_secs
                 if now < t_end:
                     return
-                self._finish(b, "completed", t_end)
+                self._finish(b, "completed", t_end, rng)
                 return
             elif st == "cancelling":
-                t_end = b.cancel_t + b.cancel_secs
+                t_end = b.cancel_until
                 if now < t_end:
                     return
-                self._finish(b, "cancelled", t_end)
+                self._finish(b, "cancelled", t_end, rng)
                 return
             else:
                 return
 
-    def _finish(self, b, status, t):
+    def _finish(self, b, status, t, rng=None):
         d = b.data
-        self._write_outputs(b, status, t)
+        self._write_outputs(b, status, t, rng)
         d["status"] = status
         d[{"completed": "completed_at", "expired": "expired_at", "cancelled": "cancelled_at"}[status]] = int(t)
+        self._terminal(b, status, t)
 
-    def _write_outputs(self, b, status, t):
+    def _write_outputs(self, b, status, t, rng=None):
         """Write output / error JSONL files line by line (processing order != input order)."""
         v = b.validation
         if not v or not v["ok"]:
@@ -607,19 +929,25 @@ class EmulatorState:
         base = "batch_%s" % d["id"][6:]
         if n_out:
             d["output_file_id"] = self.add_file(out_path, base + "_output.jsonl", "batch_output", created, exp,
-                                                rng=getattr(self, "_seed_rng", None))["id"]
+                                                rng=rng, project=b.project)["id"]
         else:
             os.unlink(out_path)
         if n_err:
             d["error_file_id"] = self.add_file(err_path, base + "_error.jsonl", "batch_output", created, exp,
-                                               rng=getattr(self, "_seed_rng", None))["id"]
+                                               rng=rng, project=b.project)["id"]
         else:
             os.unlink(err_path)
 
     # ---------------------------------------------------------------- cleanup
     def close(self):
+        self._ticker_stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
+        if self._webhooks is not None:
+            self._webhooks.close()
         with self.lock:
-            threads = [b.validating_thread for b in self.batches.values() if b.validating_thread]
+            threads = [b.validating_thread for b in self.batches.values() if not b.is_row and b.validating_thread]
         for th in threads:
             th.join(timeout=5)
         if self._own_dir:

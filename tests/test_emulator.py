@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from emulator import EmulatorServer, EmulatorState
+from emulator.seed import seed_projects
 
 KEY = "sk-emulator"
 REPO = Path(__file__).resolve().parent.parent
@@ -483,8 +484,14 @@ def test_seeded_batches_cover_every_status_and_have_downloadable_files(seeded):
             assert c.get("/files/%s/content" % b["input_file_id"]).status_code == 200
 
 
+def seeded_state(**kw):
+    state = EmulatorState(**kw)
+    seed_projects(state)
+    return state
+
+
 def test_seeding_is_deterministic():
-    a, b = EmulatorState(seed=True), EmulatorState(seed=True)
+    a, b = seeded_state(), seeded_state()
     try:
         assert [x["id"] for x in a.list_batches()] == [x["id"] for x in b.list_batches()]
         assert sorted(a.files) == sorted(b.files)
@@ -750,3 +757,299 @@ def test_an_injected_x_request_id_replaces_the_emulators_own(srv, client):
     srv.state.inject_fault(route="GET /v1/batches", truncate=True, headers={"x-request-id": "req_cut"})
     with pytest.raises(httpx.HTTPError):
         client.get("/batches")
+
+
+# ---------------------------------------------------------------- projects
+
+PROJECT_KEYS = {"default": "sk-a-default-0000", "research": "sk-b-research-1111"}
+
+
+@pytest.fixture
+def two_projects():
+    with EmulatorServer(port=0, api_keys=PROJECT_KEYS, seed=True) as s:
+        yield s
+
+
+def project_client(s, label):
+    return httpx.Client(base_url=s.base_url, headers={"Authorization": "Bearer " + s.api_keys[label]}, timeout=10)
+
+
+def test_each_api_key_is_its_own_project_with_its_own_seeded_batches(two_projects):
+    with project_client(two_projects, "default") as a, project_client(two_projects, "research") as b:
+        ids_a = {x["id"] for x in a.get("/batches", params={"limit": 100}).json()["data"]}
+        ids_b = {x["id"] for x in b.get("/batches", params={"limit": 100}).json()["data"]}
+    assert len(ids_a) >= 60 and len(ids_b) >= 60
+    assert not ids_a & ids_b
+    assert {x["id"] for x in two_projects.state.list_batches("research")} == ids_b
+
+
+def test_batches_and_files_of_another_project_answer_like_unknown_ones(two_projects):
+    with project_client(two_projects, "default") as a, project_client(two_projects, "research") as b:
+        theirs = next(x for x in two_projects.state.list_batches("research") if x["status"] == "in_progress")
+        fid = theirs["input_file_id"]
+        r = a.get("/batches/" + theirs["id"])
+        assert r.status_code == 404 and error(r)["message"] == "No batch found with id '%s'." % theirs["id"]
+        r = a.post("/batches/%s/cancel" % theirs["id"])
+        assert r.status_code == 404 and error(r)["message"] == "No batch found with id '%s'." % theirs["id"]
+        for path in ("/files/" + fid, "/files/%s/content" % fid):
+            r = a.get(path)
+            assert r.status_code == 404 and error(r)["message"] == "No such File object: %s" % fid
+        r = a.get("/batches", params={"after": theirs["id"]})
+        assert r.status_code == 400 and error(r) == {"message": "No batch found with id '%s'." % theirs["id"],
+                                                     "type": "invalid_request_error", "param": "after", "code": None}
+        assert create(a, fid).status_code == 404  # cannot run a batch on another project's file
+        assert b.get("/batches/" + theirs["id"]).json()["status"] == "in_progress"  # the cancel did nothing
+        assert b.get("/files/%s/content" % fid).status_code == 200
+    stats = httpx.get(two_projects.base_url[:-3] + "/_emulator/stats")
+    assert stats.json()["requests_by_project"] == {"default": 6, "research": 2}
+    assert all(key not in stats.text for key in PROJECT_KEYS.values())
+
+
+def test_the_first_project_keeps_the_ids_of_the_single_key_emulator():
+    single, multi = seeded_state(), seeded_state(projects=["default", "research"])
+    try:
+        assert [x["id"] for x in multi.list_batches("default")] == [x["id"] for x in single.list_batches()]
+        assert multi.list_batches() == multi.list_batches("default")
+    finally:
+        single.close()
+        multi.close()
+
+
+def test_any_key_lets_unknown_tokens_in_as_the_first_project():
+    with EmulatorServer(port=0, api_keys=PROJECT_KEYS, any_key=True, seed=False) as s:
+        other = {"Authorization": "Bearer whatever"}
+        f = httpx.post(s.base_url + "/files", headers=other, files={"file": ("a.jsonl", b"{}\n")},
+                       data={"purpose": "batch"}).json()
+        with project_client(s, "default") as a, project_client(s, "research") as b:
+            assert a.get("/files/" + f["id"]).status_code == 200
+            assert b.get("/files/" + f["id"]).status_code == 404
+        assert s.state.stats()["requests_by_project"] == {"default": 2, "research": 1}
+
+
+def test_api_keys_must_be_distinct_and_labels_plain():
+    with pytest.raises(ValueError):
+        EmulatorServer(port=0, api_keys={"a": "sk-same", "b": "sk-same"}, seed=False)
+    with pytest.raises(ValueError):
+        EmulatorServer(port=0, api_keys={"a/b": "sk-x"}, seed=False)
+
+
+def test_cli_key_and_secret_parsing():
+    from emulator.__main__ import main, parse_keys, parse_secrets
+
+    class Args:
+        projects = None
+        api_key = ["sk-one", "research=sk-two", "sk-three=x"]
+
+    assert parse_keys(Args) == ({"project1": "sk-one", "research": "sk-two", "project3": "sk-three=x"}, False)
+    Args.api_key, Args.projects = None, 2
+    assert parse_keys(Args) == ({"project1": "sk-emulator-1", "project2": "sk-emulator-2"}, True)
+    assert parse_secrets(["whsec_AAAA"]) == "whsec_AAAA"
+    assert parse_secrets(["a=whsec_AAAA", "b=whsec_BBBB"]) == {"a": "whsec_AAAA", "b": "whsec_BBBB"}
+    with pytest.raises(SystemExit):
+        main(["--projects", "2", "--api-key", "sk-x"])
+
+
+def test_cli_projects_flag_prints_generated_keys_that_each_select_a_project():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--port", str(port), "--projects", "2", "--no-seed"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        assert lines == ["emulator listening on http://127.0.0.1:%d/v1" % port,
+                         "project project1: api key sk-emulator-1", "project project2: api key sk-emulator-2"]
+        for key in ("sk-emulator-1", "sk-emulator-2", "sk-emulator-2"):
+            r = httpx.get("http://127.0.0.1:%d/v1/batches" % port, headers={"Authorization": "Bearer " + key})
+            assert r.status_code == 200
+        stats = httpx.get("http://127.0.0.1:%d/_emulator/stats" % port).json()
+        assert stats["requests_by_project"] == {"project1": 1, "project2": 2}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# ------------------------------------------------------------- cancelling
+
+
+def test_cancelling_lasts_three_seconds_for_seeded_batches_too(seeded):
+    with make_client(seeded) as c:
+        running = [b for b in seeded.state.list_batches() if b["status"] in ("in_progress", "validating")]
+        for b in running[:3]:
+            r = c.post("/batches/%s/cancel" % b["id"])
+            assert r.status_code == 200 and r.json()["status"] == "cancelling"
+        seeded.state.advance(2.9)
+        assert {c.get("/batches/" + b["id"]).json()["status"] for b in running[:3]} == {"cancelling"}
+        seeded.state.advance(0.2)
+        for b in running[:3]:
+            got = c.get("/batches/" + b["id"]).json()
+            assert got["status"] == "cancelled" and got["cancelled_at"] - got["cancelling_at"] in (2, 3, 4)
+
+
+def test_seeded_cancelling_batches_stay_cancelling_for_minutes_then_finish(seeded):
+    ids = [b["id"] for b in seeded.state.list_batches() if b["status"] == "cancelling"]
+    assert ids
+    seeded.state.advance(3)
+    assert {seeded.state.get_batch(i)["status"] for i in ids} == {"cancelling"}
+    seeded.state.advance(600)
+    assert {seeded.state.get_batch(i)["status"] for i in ids} == {"cancelled"}
+
+
+# ------------------------------------------------------------ module layout
+
+
+def test_state_does_not_import_seed_and_seeding_takes_its_generator_as_an_argument():
+    import ast
+    import inspect
+
+    from emulator import seed, state
+
+    tree = ast.parse(inspect.getsource(state))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+            imported.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    assert not {name for name in imported if "seed" in name}, imported
+    assert "_seed_rng" not in inspect.getsource(state)
+    for fn in (seed.seed_state, seed.seed_bulk):
+        assert list(inspect.signature(fn).parameters)[:2] == ["state", "rng"]
+
+
+# -------------------------------------------------------------------- reset
+
+
+def test_reset_restores_the_freshly_seeded_state_quickly(seeded):
+    state = seeded.state
+    fresh = [(b["id"], b["status"], b["request_counts"], b["output_file_id"]) for b in state.list_batches()]
+    with make_client(seeded) as c:
+        done = next(b for b in state.list_batches() if b["status"] == "completed" and b["output_file_id"])
+        content = c.get("/files/%s/content" % done["output_file_id"]).content
+        running = next(b for b in state.list_batches() if b["status"] == "in_progress")
+        assert c.post("/batches/%s/cancel" % running["id"]).status_code == 200
+        assert c.delete("/files/" + done["output_file_id"]).status_code == 200
+        f = upload(c, [line("a")])
+        new = create(c, f["id"]).json()
+        new_path = state.get_file(f["id"])[1]
+        state.inject_fault(route="/v1/batches", status=500, times=None)
+        state.advance(3 * 86400)
+        assert c.get("/batches").status_code == 500
+        times = []
+        with httpx.Client(base_url=seeded.base_url[:-3]) as control:  # one client: no TLS setup per call
+            for _ in range(3):
+                t = time.perf_counter()
+                assert control.post("/_emulator/reset").status_code == 200
+                times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        state.reset()
+        times.append(time.perf_counter() - t)
+        print("reset (HTTP x3, Python x1): %s ms" % ", ".join("%.1f" % (x * 1000) for x in times))
+        assert min(times) < 0.05
+        assert abs(state.now() - time.time()) < 5  # the clock offset is gone
+        stats = state.stats()
+        assert stats["total"] == 0 and stats["requests_by_project"] == {"project1": 0}
+        assert [(b["id"], b["status"], b["request_counts"], b["output_file_id"]) for b in state.list_batches()] \
+            == fresh
+        assert c.get("/batches/" + new["id"]).status_code == 404
+        assert c.get("/files/" + f["id"]).status_code == 404 and not os.path.exists(new_path)
+        assert c.get("/files/%s/content" % done["output_file_id"]).content == content
+        assert c.get("/batches/" + running["id"]).json()["status"] == "in_progress"
+        # the restored batches still run: the lifecycle continues from the restored point
+        state.advance(3 * 86400)
+        assert c.get("/batches/" + running["id"]).json()["status"] in ("completed", "expired")
+
+
+def test_reset_keeps_seeded_timestamps_as_old_as_they_were(seeded):
+    before = seeded.state.list_batches()[0]
+    seeded.state._seed_now -= 100  # as if the session had run for 100 s since seeding
+    seeded.state.reset()
+    after = seeded.state.get_batch(before["id"])
+    assert after["created_at"] - before["created_at"] in (100, 101)
+    assert after["expires_at"] - after["created_at"] == 86400
+
+
+# --------------------------------------------------------------------- bulk
+
+
+@pytest.fixture(scope="module")
+def bulk():
+    with EmulatorServer(port=0, api_keys=PROJECT_KEYS, seed=False, seed_count=5000, seed_unfinished=10) as s:
+        yield s
+
+
+def test_bulk_seed_pages_every_id_exactly_once_newest_first(bulk):
+    seen, after = [], None
+    with project_client(bulk, "default") as c:
+        for _ in range(60):
+            page = c.get("/batches", params={"limit": 100, **({"after": after} if after else {})}).json()
+            seen += page["data"]
+            if not page["has_more"]:
+                break
+            after = page["last_id"]
+    ids = [b["id"] for b in seen]
+    assert len(ids) == 5000 and len(set(ids)) == 5000
+    keys = [(b["created_at"], b["id"]) for b in seen]
+    assert keys == sorted(keys, reverse=True)
+    now = bulk.state.now()
+    assert all(now - 61 * 86400 < b["created_at"] <= now for b in seen)
+    statuses = collections.Counter(b["status"] for b in seen)
+    assert statuses["completed"] > 3000 and min(statuses[s] for s in ("failed", "expired", "cancelled")) > 50
+    unfinished = [b for b in seen if b["status"] not in ("completed", "failed", "expired", "cancelled")]
+    assert len(unfinished) == 10 and all(now - b["created_at"] < 86400 for b in unfinished)
+    for b in seen:
+        end = b["completed_at"] or b["failed_at"] or b["expired_at"] or b["cancelled_at"]
+        assert end is None or b["created_at"] <= end <= now
+    assert any(b["metadata"] and {"description", "team", "run"} <= set(b["metadata"]) for b in seen)
+    assert sum(b["usage"] is None for b in seen) > 0 and sum(b["model"] is None for b in seen) > 0
+    other = {b["id"] for b in bulk.state.list_batches("research")}
+    assert len(other) == 5000 and not other & set(ids)
+
+
+def test_bulk_unfinished_batches_progress_with_the_clock(bulk):
+    running = [b["id"] for b in bulk.state.list_batches("default") if b["status"] not in
+               ("completed", "failed", "expired", "cancelled")]
+    bulk.state.advance(2 * 86400)
+    assert all(bulk.state.get_batch(i, "default")["status"] in ("completed", "expired") for i in running)
+    bulk.state.reset()
+    assert all(bulk.state.get_batch(i, "default")["status"] not in ("completed", "expired") for i in running)
+
+
+def test_bulk_files_are_generated_on_first_request_and_match_the_counts(bulk):
+    rows = [b for b in bulk.state.list_batches("default")
+            if b["status"] == "completed" and b["error_file_id"] and b["output_file_id"]
+            and b["request_counts"]["total"] < 2000]
+    b = rows[0]
+    with project_client(bulk, "default") as c, project_client(bulk, "research") as other:
+        assert other.get("/files/" + b["output_file_id"]).status_code == 404
+        meta = c.get("/files/" + b["output_file_id"]).json()
+        assert meta["purpose"] == "batch_output" and meta["created_at"] == b["completed_at"]
+        out = read_jsonl(c, b["output_file_id"])
+        err = read_jsonl(c, b["error_file_id"])
+        inp = read_jsonl(c, b["input_file_id"])
+        assert meta["bytes"] == len(c.get("/files/%s/content" % b["output_file_id"]).content)
+    rc = b["request_counts"]
+    assert (len(out), len(err), len(inp)) == (rc["completed"], rc["failed"], rc["total"])
+    assert {x["custom_id"] for x in out + err} == {x["custom_id"] for x in inp}
+    assert all(x["response"]["status_code"] == 200 for x in out)
+    assert all(x["response"]["status_code"] >= 400 for x in err)
+    expired = next(x for x in bulk.state.list_batches("default")
+                   if x["status"] == "expired" and x["request_counts"]["total"] < 2000)
+    with project_client(bulk, "default") as c:
+        errs = read_jsonl(c, expired["error_file_id"])
+        assert sum(1 for x in errs if x["error"]) == expired["request_counts"]["total"] - \
+            expired["request_counts"]["completed"] - expired["request_counts"]["failed"]
+        assert c.delete("/files/" + expired["input_file_id"]).status_code == 200
+        assert c.get("/files/" + expired["input_file_id"]).status_code == 404
+    failed = next(x for x in bulk.state.list_batches("default") if x["status"] == "failed")
+    assert failed["errors"]["data"][0]["code"] in ("token_limit_exceeded", "invalid_json_line")
+    assert failed["output_file_id"] is None and failed["error_file_id"] is None
+
+
+def test_bulk_rows_expose_data_like_other_batches(bulk):
+    row_id = bulk.state.list_batches("research")[-1]["id"]
+    assert bulk.state.batches[row_id].data == bulk.state.get_batch(row_id, "research")

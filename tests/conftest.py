@@ -16,17 +16,30 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 EMULATOR_KEY = "sk-emulator-test"
+# A second project of the same emulator: its own key, its own seeded batches (NOTES.md §6.5).
+RESEARCH_KEY = "sk-emulator-research"
+HTMX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def emulator():
-    """A fresh, seeded Batch API emulator on a free loopback port."""
-    server = EmulatorServer(host="127.0.0.1", port=0, api_key=EMULATOR_KEY, speed=1.0, seed=True)
+@pytest.fixture(scope="session")
+def _emulator_server():
+    """One Batch API emulator for the whole run (projects "default" and "research", keyed like the real
+    API); each test gets it back in its freshly seeded state."""
+    server = EmulatorServer(
+        host="127.0.0.1", port=0, api_keys={"default": EMULATOR_KEY, "research": RESEARCH_KEY}, speed=1.0, seed=True
+    )
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def emulator(_emulator_server):
+    """The session's emulator, reset to its seeded state: no faults, counters at zero, clock offset 0."""
+    _emulator_server.state.reset()
+    return _emulator_server
 
 
 @pytest.fixture

@@ -58,3 +58,43 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def write_projects(tmp_path, monkeypatch, settings):
+    """Point DASHBOARD_PROJECTS_FILE at a TOML text; ``env`` sets the variables it names."""
+
+    def write(text: str, **env: str):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        path = tmp_path / f"projects-{len(list(tmp_path.glob('projects-*.toml')))}.toml"
+        path.write_text(text)
+        settings.DASHBOARD_PROJECTS_FILE = str(path)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def two_projects(upstream, write_projects, settings):
+    """The emulator's two projects, "default" (seen by everyone) and "research" (its viewers and
+    operators only), signed in through the SSO proxy."""
+    settings.DASHBOARD_AUTH = "proxy"
+    write_projects(
+        f"""
+[projects.default]
+name = "Production"
+api_key_env = "TEST_KEY_DEFAULT"
+base_url = "{upstream.base_url}"
+
+[projects.research]
+name = "Research"
+api_key_env = "TEST_KEY_RESEARCH"
+base_url = "{upstream.base_url}"
+viewer_groups = ["research"]
+operator_groups = ["research-oncall"]
+""",
+        TEST_KEY_DEFAULT=EMULATOR_KEY,
+        TEST_KEY_RESEARCH=RESEARCH_KEY,
+    )
+    return upstream

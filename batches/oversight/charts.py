@@ -147,7 +147,7 @@ class Chart:
         if value >= 1_000:
             return f"{prefix}{value / 1_000:g}k"
         if self.money and 0 < value < 1:
-            return _money(value)
+            return f"${value:.6f}".rstrip("0").rstrip(".")
         return f"{prefix}{value:g}"
 
 

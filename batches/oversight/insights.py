@@ -191,7 +191,7 @@ def _requests_and_tokens(qs: QuerySet, days: list[date], index: dict[int, int]):
     )
     tokens = Chart(
         "tokens", "Tokens", "tokens", days,
-        [Series("input (not cached)", uncached, "series-0"), Series("cached input", cached, "series-1"), Series("output", output, "series-2")],
+        [Series("input (not cached)", uncached, "token-input"), Series("cached input", cached, "token-cached"), Series("output", output, "token-output")],
     )
     return requests, tokens, totals
 

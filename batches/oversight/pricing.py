@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.formats import number_format
@@ -244,9 +245,10 @@ def overrides() -> dict[str, Rates]:
     return {} if isinstance(loaded, ImproperlyConfigured) else loaded
 
 
+@register()
 def check_price_overrides(app_configs=None, **kwargs):
-    """A system check (``batches.E020``): a bad override refuses to start instead of mispricing."""
-    from django.core.checks import Error
+    """A system check (``batches.E020``): a bad override refuses to start instead of mispricing.
+    Registered when this module is imported (``BatchesConfig.ready`` should import it)."""
 
     loaded = _load_overrides()
     if isinstance(loaded, ImproperlyConfigured):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import browse, create, results
+from .views import browse, create, insights, results
 
 app_name = "batches"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("batches/<str:batch_id>/retry-failed.jsonl", results.retry_failed_download, name="retry_failed_download"),
     path("batches/<str:batch_id>/retry-failed/", results.retry_failed_create, name="retry_failed"),
     path("batches/<str:batch_id>/cancel/", browse.batch_cancel, name="cancel"),
+    path("insights/", insights.project_insights, name="insights"),
 ]

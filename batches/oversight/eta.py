@@ -1,0 +1,313 @@
+"""When will an unfinished batch finish, and is it in trouble? Computed from the index's
+``BatchSample`` history (one sample of the request counts per sync pass or webhook).
+
+Method (docs/oversight.md):
+
+* The history is the batch's samples plus two anchors the batch itself gives: 0 requests done at
+  ``in_progress_at`` and all done at ``finalizing_at``, and its current counts at ``last_synced``.
+* The recent rate is the change in finished requests (completed + failed) over the last
+  :data:`RATE_WINDOW` seconds of history, measured from the oldest point inside the window to the newest;
+  with only one point in the window, from the point just before it. ETA = newest time + remaining ÷ rate.
+* No ETA (with the reason) while validating, before the batch has counted its requests, with fewer than
+  two points of history, or when nothing finished over the measured span.
+
+Flags, each with one sentence:
+
+* **at risk**: the ETA is past ``expires_at``, so requests will expire unfinished;
+* **stalled**: no request finished for :data:`STALL_SECONDS` while ``in_progress`` or ``finalizing``
+  (measured over observed history only: the span from the first point with the current counts and
+  status to the newest point);
+* **failing**: more than :data:`FAILING_RATIO` of finished requests failed (this one also applies to
+  finished batches, and is a plain SQL filter).
+
+:func:`flag_q` builds the ``flag=`` filter for the list and the search.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.db.models import F, Q
+from django.db.models.lookups import GreaterThan
+from django.utils import dateformat, timezone
+
+from ..models import BatchRecord, BatchSample
+
+RATE_WINDOW = 15 * 60
+STALL_SECONDS = 30 * 60
+FAILING_RATIO = 0.10
+#: How far back the flag filter reads samples: a stall longer than this still shows (the run of equal
+#: counts simply starts at the horizon), and it bounds the rows read per unfinished batch.
+SAMPLE_HORIZON = 3 * 3600
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+STALL_STATUSES = ("in_progress", "finalizing")
+FLAGS = ("at-risk", "stalled", "failing")
+
+
+@dataclass(frozen=True)
+class Flag:
+    slug: str
+    label: str
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Point:
+    at: float  # unix seconds
+    status: str
+    total: int
+    done: int
+
+
+@dataclass
+class Oversight:
+    """ETA and flags of one batch."""
+
+    eta_at: int | None = None
+    #: Finished requests per minute over the measured span.
+    rate_per_minute: float | None = None
+    remaining: int = 0
+    #: How the ETA was measured, or why there is none.
+    explanation: str = ""
+    flags: list[Flag] = field(default_factory=list)
+
+    @property
+    def flag_slugs(self) -> list[str]:
+        return [flag.slug for flag in self.flags]
+
+    @property
+    def eta_datetime(self) -> datetime | None:
+        return datetime.fromtimestamp(self.eta_at, tz=dt_timezone.utc) if self.eta_at is not None else None
+
+
+def _when(unix: float) -> str:
+    return dateformat.format(timezone.localtime(datetime.fromtimestamp(unix, tz=dt_timezone.utc)), "Y-m-d H:i T")
+
+
+def _minutes(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes >= 120:
+        return f"{minutes // 60} hours {minutes % 60} minutes" if minutes % 60 else f"{minutes // 60} hours"
+    return f"{minutes} minute" + ("" if minutes == 1 else "s")
+
+
+def _value(batch, *names, default=None):
+    for name in names:
+        value = getattr(batch, name, None)
+        if value is not None:
+            return value
+    return default
+
+
+def batch_state(batch) -> dict:
+    """The fields the ETA needs from an upstream ``Batch`` or a ``BatchRecord``."""
+    counts = getattr(batch, "request_counts", None)
+    if counts is not None and hasattr(counts, "total"):
+        total, completed, failed = counts.total, counts.completed, counts.failed
+    else:
+        total = getattr(batch, "total_requests", 0) or 0
+        completed = getattr(batch, "completed_requests", 0) or 0
+        failed = getattr(batch, "failed_requests", 0) or 0
+    synced = getattr(batch, "last_synced", None)
+    return {
+        "status": batch.status,
+        "total": total,
+        "completed": completed,
+        "failed": failed,
+        "in_progress_at": _value(batch, "in_progress_at"),
+        "finalizing_at": _value(batch, "finalizing_at"),
+        "expires_at": _value(batch, "expires_at"),
+        "seen_at": synced.timestamp() if synced is not None else None,
+    }
+
+
+def failing_flag(completed: int, failed: int) -> Flag | None:
+    finished = completed + failed
+    if finished <= 0 or failed <= FAILING_RATIO * finished:
+        return None
+    share = round(100 * failed / finished)
+    return Flag(
+        "failing",
+        "failing",
+        f"{share} % of finished requests failed ({failed:,} of {finished:,}), more than the "
+        f"{round(FAILING_RATIO * 100)} % that marks a batch as failing.",
+    )
+
+
+def _history(state: dict, samples: Iterable) -> list[Point]:
+    points: list[Point] = []
+    if state["in_progress_at"] is not None:
+        points.append(Point(float(state["in_progress_at"]), "in_progress", state["total"], 0))
+    if state["finalizing_at"] is not None:
+        points.append(Point(float(state["finalizing_at"]), "finalizing", state["total"], state["total"]))
+    for sample in samples:
+        points.append(
+            Point(sample.taken_at.timestamp(), sample.status, sample.total_requests, sample.completed_requests + sample.failed_requests)
+        )
+    if state["seen_at"] is not None:
+        points.append(Point(state["seen_at"], state["status"], state["total"], state["completed"] + state["failed"]))
+    points.sort(key=lambda point: point.at)
+    return points
+
+
+def compute(batch, samples: Iterable, observed_at: float | None = None) -> Oversight:
+    """ETA and flags for ``batch`` (a ``Batch`` or ``BatchRecord``) from its ``BatchSample`` rows.
+    ``observed_at``: when ``batch``'s counts were read, if it is fresher than its ``last_synced`` (an
+    upstream ``Batch`` just retrieved)."""
+    state = batch_state(batch)
+    if observed_at is not None and (state["seen_at"] is None or observed_at > state["seen_at"]):
+        state["seen_at"] = observed_at
+    result = Oversight()
+    failing = failing_flag(state["completed"], state["failed"])
+    if state["status"] in TERMINAL:
+        result.explanation = "The batch has finished."
+        if failing:
+            result.flags.append(failing)
+        return result
+
+    done = state["completed"] + state["failed"]
+    result.remaining = max(state["total"] - done, 0)
+    points = _history(state, samples)
+    if state["status"] == "validating" or state["total"] <= 0:
+        result.explanation = "No ETA yet: the batch has not started counting its requests."
+    elif state["status"] == "finalizing" or (result.remaining == 0 and state["status"] == "in_progress"):
+        result.explanation = "All requests are done; the Batch API is writing the output files."
+    elif state["status"] not in STALL_STATUSES:
+        result.explanation = f"No ETA while the batch is {state['status'].replace('_', ' ')}."
+    else:
+        _eta(result, points)
+
+    stalled = _stalled(state, points)
+    expires = state["expires_at"]
+    if result.eta_at is not None and expires is not None and result.eta_at > expires:
+        newest = points[-1]
+        done_by_expiry = newest.done + result.rate_per_minute / 60 * max(expires - newest.at, 0)
+        unfinished = max(round(newest.total - done_by_expiry), 1)
+        result.flags.append(
+            Flag(
+                "at-risk",
+                "at risk",
+                f"At {result.rate_per_minute:,.1f} requests a minute it would finish at {_when(result.eta_at)}, after it "
+                f"expires at {_when(expires)}, so about {unfinished:,} requests would expire unfinished.",
+            )
+        )
+    if stalled:
+        result.flags.append(stalled)
+    if failing:
+        result.flags.append(failing)
+    return result
+
+
+def _eta(result: Oversight, points: list[Point]) -> None:
+    if len(points) < 2:
+        result.explanation = "No ETA yet: it needs two observations of the batch's progress (one more sync)."
+        return
+    newest = points[-1]
+    window = [point for point in points if point.at >= newest.at - RATE_WINDOW]
+    oldest = window[0] if len(window) >= 2 else points[-2]
+    span = newest.at - oldest.at
+    progress = newest.done - oldest.done
+    if span <= 0:
+        result.explanation = "No ETA yet: it needs two observations of the batch's progress (one more sync)."
+        return
+    if progress <= 0:
+        result.explanation = f"No ETA: no request finished over the last {_minutes(span)}."
+        result.rate_per_minute = 0.0
+        return
+    rate = progress / span
+    remaining = max(newest.total - newest.done, 0)
+    result.rate_per_minute = rate * 60
+    result.eta_at = round(newest.at + remaining / rate)
+    result.explanation = (
+        f"{remaining:,} requests left at {result.rate_per_minute:,.1f} a minute, "
+        f"the rate over the last {_minutes(span)}."
+    )
+
+
+def _stalled(state: dict, points: list[Point]) -> Flag | None:
+    if state["status"] not in STALL_STATUSES or not points:
+        return None
+    newest = points[-1]
+    run_start = newest.at
+    for point in reversed(points):
+        if point.done != newest.done or point.status != newest.status:
+            break
+        run_start = point.at
+    quiet = newest.at - run_start
+    if quiet < STALL_SECONDS:
+        return None
+    doing = "in progress" if newest.status == "in_progress" else "finalizing"
+    what = "no request has finished" if newest.status == "in_progress" else "the batch has not moved on"
+    return Flag("stalled", "stalled", f"Stalled: {what} for {_minutes(quiet)} while the batch is {doing}.")
+
+
+# -- many batches at once ------------------------------------------------------------------------
+
+
+def samples_by_batch(project: str, batch_ids: Iterable[str], now: float | None = None) -> dict[str, list]:
+    """Recent samples (within :data:`SAMPLE_HORIZON`) of ``batch_ids``, in one query."""
+    ids = list(batch_ids)
+    if not ids:
+        return {}
+    now_dt = datetime.fromtimestamp(now, tz=dt_timezone.utc) if now is not None else timezone.now()
+    grouped: dict[str, list] = defaultdict(list)
+    rows = BatchSample.objects.filter(
+        project=project, batch_id__in=ids, taken_at__gte=now_dt - timedelta(seconds=SAMPLE_HORIZON)
+    ).order_by("batch_id", "taken_at")
+    for sample in rows:
+        grouped[sample.batch_id].append(sample)
+    return grouped
+
+
+def batch_oversight(project: str, batch, now: float | None = None) -> Oversight:
+    """ETA and flags of one batch (an upstream ``Batch`` just read, or a ``BatchRecord``); reads its
+    samples only when it is unfinished."""
+    fresh = None if hasattr(batch, "last_synced") else (now if now is not None else timezone.now().timestamp())
+    if batch.status in TERMINAL:
+        return compute(batch, [])
+    batch_id = getattr(batch, "batch_id", None) or batch.id
+    samples = samples_by_batch(project, [batch_id], now)
+    return compute(batch, samples.get(batch_id, []), observed_at=fresh)
+
+
+def oversight_for(project: str, records: Iterable[BatchRecord], now: float | None = None) -> dict[str, Oversight]:
+    """``{batch_id: Oversight}`` for many records of one project, with one sample query."""
+    records = list(records)
+    unfinished = [record.batch_id for record in records if record.status not in TERMINAL]
+    samples = samples_by_batch(project, unfinished, now)
+    return {record.batch_id: compute(record, samples.get(record.batch_id, [])) for record in records}
+
+
+def failing_q() -> Q:
+    """Batches where more than 10 % of finished requests failed, in SQL: failed × 10 > finished."""
+    return Q(GreaterThan(F("failed_requests") * 10, F("completed_requests") + F("failed_requests")))
+
+
+def flagged_ids(project: str, flag: str, now: float | None = None) -> set[str]:
+    """Ids of ``project``'s batches that carry ``flag`` (``at-risk``, ``stalled`` or ``failing``).
+
+    at-risk and stalled are computed in Python over the project's unfinished batches only (they are
+    few: a batch lives at most its 24 h window), with one query for their recent samples."""
+    if flag == "failing":
+        return set(BatchRecord.objects.filter(failing_q(), project=project).values_list("batch_id", flat=True))
+    if flag not in FLAGS:
+        raise ValueError(f"unknown flag {flag!r}")
+    records = BatchRecord.objects.filter(project=project, status__in=STALL_STATUSES)
+    return {batch_id for batch_id, info in oversight_for(project, records, now).items() if flag in info.flag_slugs}
+
+
+def flag_q(flag: str, projects: Iterable[str], now: float | None = None) -> Q:
+    """A ``Q`` for ``BatchRecord`` querysets: the batches of ``projects`` that carry ``flag``.
+    Unknown flags raise ValueError (the caller turns that into a message)."""
+    if flag == "failing":
+        return failing_q() & Q(project__in=list(projects))
+    query = Q(pk__in=[])
+    for project in projects:
+        ids = flagged_ids(project, flag, now)
+        if ids:
+            query |= Q(project=project, batch_id__in=ids)
+    return query

@@ -1,0 +1,528 @@
+"""What batches cost, at Batch API rates, from the pinned ``genai-prices`` package or from per-model
+overrides for negotiated rates.
+
+Every figure is an estimate: OpenAI's usage dashboard and invoice are the bill. A batch without a known
+price (no usage reported, no model, a model the price data does not know) is "no price" with the reason,
+never $0, and totals say how many batches they leave out.
+
+Arithmetic, per model, in dollars per million tokens (OpenAI's ``input_tokens`` *includes* the cached
+ones, ``output_tokens`` includes reasoning tokens)::
+
+    (input - cached) × input rate + cached × cached-input rate + output × output rate
+
+The rates come from genai-prices' batch price variant (``price_context={"processing": "batch"}``),
+resolved against today's price table. A model with long-context tiers is priced at its base tier: a
+batch's usage is a sum over its requests, and the tier is chosen per request, which the sum no longer
+tells (the price says so in its note). Because the formula is linear, a total over many batches is
+computed once per model from token sums aggregated in SQL.
+
+``DASHBOARD_PRICE_OVERRIDES`` (JSON text, or the path of a ``.toml``/``.json`` file) replaces the rates
+for the models it names, in dollars per million tokens at the rate you actually pay for batches::
+
+    {"gpt-4o-mini": {"input": 0.07, "cached_input": 0.035, "output": 0.28}, "ft:gpt-4o-mini*": {...}}
+
+A key matches a batch's model exactly (case-insensitive), or the genai-prices model it resolves to
+(``gpt-4o-mini`` covers ``gpt-4o-mini-2024-07-18``), or, ending in ``*``, as a prefix.
+``cached_input`` is optional and defaults to ``input``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.checks import Error, register
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils.formats import number_format
+
+logger = logging.getLogger("batches.oversight")
+
+PROVIDER_ID = "openai"
+PRICE_CONTEXT = {"processing": "batch"}
+MILLION = Decimal(1_000_000)
+CENT = Decimal("0.01")
+OVERRIDE_FIELDS = ("input", "cached_input", "output")
+
+
+class NoPrice(Exception):
+    """Why a batch or a model has no known price, as a sentence for the page."""
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Dollars per million tokens at Batch API rates."""
+
+    model_id: str
+    input: Decimal
+    cached_input: Decimal
+    output: Decimal
+    source: str  # "override" or "genai-prices 0.2.3"
+    note: str = ""
+
+    def cost(self, input_tokens: int, cached_tokens: int, output_tokens: int) -> Decimal:
+        cached = min(max(cached_tokens, 0), max(input_tokens, 0))
+        uncached = max(input_tokens, 0) - cached
+        return (uncached * self.input + cached * self.cached_input + max(output_tokens, 0) * self.output) / MILLION
+
+
+@dataclass(frozen=True)
+class Price:
+    """One batch's price, or why it has none (``amount`` None and ``reason`` a sentence)."""
+
+    amount: Decimal | None
+    reason: str = ""
+    rates: Rates | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.amount is not None
+
+    @property
+    def display(self) -> str:
+        return money(self.amount) if self.amount is not None else "no price"
+
+
+@dataclass
+class CostTotal:
+    """A total over many batches: "$412.18 for 1,240 batches; 14 without a known price"."""
+
+    amount: Decimal = Decimal(0)
+    batches: int = 0
+    unpriced: int = 0
+    #: reason sentence -> number of batches it leaves out
+    reasons: dict[str, int] = field(default_factory=dict)
+    #: model -> (amount or None, batches)
+    by_model: dict[str, tuple[Decimal | None, int]] = field(default_factory=dict)
+
+    @property
+    def priced(self) -> int:
+        return self.batches - self.unpriced
+
+    @property
+    def sentence(self) -> str:
+        noun = "batch" if self.batches == 1 else "batches"
+        text = f"{money(self.amount)} for {number_format(self.batches, force_grouping=True)} {noun}"
+        if self.unpriced:
+            text += f"; {number_format(self.unpriced, force_grouping=True)} without a known price"
+        return text
+
+    def _leave_out(self, reason: str, count: int) -> None:
+        self.unpriced += count
+        self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+
+def money(amount: Decimal | None) -> str:
+    """$412.18; amounts under a cent show more digits so a tiny batch does not read as $0.00."""
+    if amount is None:
+        return "no price"
+    if 0 < amount < CENT:
+        return f"${amount.quantize(Decimal('0.000001'), rounding=ROUND_HALF_UP).normalize():f}"
+    rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return "$" + number_format(rounded, decimal_pos=2, force_grouping=True)
+
+
+# -- price data ----------------------------------------------------------------------------------
+
+
+def price_data_version() -> str:
+    import genai_prices
+
+    return f"genai-prices {genai_prices.__version__}"
+
+
+def price_data_label() -> str:
+    """What the page says about where prices come from. The package carries no data date of its own:
+    its pinned version is the date (its prices are those of that release, bundled, never fetched)."""
+    label = f"Batch API rates from {price_data_version()} (bundled price data of that release)"
+    if overrides():
+        label += f"; negotiated rates for {len(overrides())} model(s) from DASHBOARD_PRICE_OVERRIDES"
+    return label
+
+
+def _decimal(value, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ImproperlyConfigured(f"DASHBOARD_PRICE_OVERRIDES: {where} must be a number of dollars per million tokens.")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation as err:
+        raise ImproperlyConfigured(f"DASHBOARD_PRICE_OVERRIDES: {where} must be a number, not {value!r}.") from err
+    if not number.is_finite() or number < 0:
+        raise ImproperlyConfigured(f"DASHBOARD_PRICE_OVERRIDES: {where} must be zero or more.")
+    return number
+
+
+def parse_overrides(raw: str) -> dict[str, Rates]:
+    """``{lower-cased model key: Rates}`` from JSON text or a file path; raises ImproperlyConfigured
+    with a sentence naming the model and field that is wrong."""
+    raw = (raw or "").strip()
+    if not raw:
+        return {}
+    if raw.startswith("{"):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ImproperlyConfigured(f"DASHBOARD_PRICE_OVERRIDES is not valid JSON: {err}.") from err
+    else:
+        try:
+            with open(raw, "rb") as handle:
+                text = handle.read()
+        except OSError as err:
+            raise ImproperlyConfigured(f"DASHBOARD_PRICE_OVERRIDES={raw} cannot be read: {err.strerror or err}.") from err
+        try:
+            data = json.loads(text) if raw.endswith(".json") else tomllib.loads(text.decode("utf-8"))
+        except (ValueError, tomllib.TOMLDecodeError) as err:
+            raise ImproperlyConfigured(f"DASHBOARD_PRICE_OVERRIDES={raw} cannot be parsed: {err}.") from err
+    if not isinstance(data, dict):
+        raise ImproperlyConfigured("DASHBOARD_PRICE_OVERRIDES must map model names to their rates.")
+    result: dict[str, Rates] = {}
+    for model, table in data.items():
+        where = f"model “{model}”"
+        if not isinstance(table, dict):
+            raise ImproperlyConfigured(f"DASHBOARD_PRICE_OVERRIDES: {where} must be a table of input, cached_input, output.")
+        unknown = set(table) - set(OVERRIDE_FIELDS)
+        if unknown:
+            raise ImproperlyConfigured(f"DASHBOARD_PRICE_OVERRIDES: {where} has unknown field(s) {', '.join(sorted(unknown))}.")
+        for required in ("input", "output"):
+            if required not in table:
+                raise ImproperlyConfigured(f"DASHBOARD_PRICE_OVERRIDES: {where} needs “{required}”.")
+        rate_in = _decimal(table["input"], f"{where}.input")
+        result[str(model).strip().lower()] = Rates(
+            model_id=str(model),
+            input=rate_in,
+            cached_input=_decimal(table["cached_input"], f"{where}.cached_input") if "cached_input" in table else rate_in,
+            output=_decimal(table["output"], f"{where}.output"),
+            source="override",
+            note="negotiated rate from DASHBOARD_PRICE_OVERRIDES",
+        )
+    return result
+
+
+_lock = threading.Lock()
+_overrides_cache: dict[tuple, dict[str, Rates] | ImproperlyConfigured] = {}
+
+
+def _override_setting() -> str:
+    value = getattr(settings, "DASHBOARD_PRICE_OVERRIDES", None)
+    if value is None:
+        value = os.environ.get("DASHBOARD_PRICE_OVERRIDES", "")
+    return value or ""
+
+
+def _load_overrides() -> dict[str, Rates] | ImproperlyConfigured:
+    raw = _override_setting()
+    stamp = None
+    if raw and not raw.strip().startswith("{"):
+        try:
+            stamp = os.stat(raw.strip()).st_mtime_ns
+        except OSError:
+            stamp = None
+    key = (raw, stamp)
+    cached = _overrides_cache.get(key)
+    if cached is not None:
+        return cached
+    try:
+        loaded: dict[str, Rates] | ImproperlyConfigured = parse_overrides(raw)
+    except ImproperlyConfigured as err:
+        logger.error("%s", err)
+        loaded = err
+    with _lock:
+        _overrides_cache.clear()
+        _overrides_cache[key] = loaded
+        _rates_cache.clear()
+    return loaded
+
+
+def overrides() -> dict[str, Rates]:
+    loaded = _load_overrides()
+    return {} if isinstance(loaded, ImproperlyConfigured) else loaded
+
+
+@register()
+def check_price_overrides(app_configs=None, **kwargs):
+    """A system check (``batches.E020``): a bad override refuses to start instead of mispricing.
+    Registered when this module is imported (``BatchesConfig.ready`` should import it)."""
+
+    loaded = _load_overrides()
+    if isinstance(loaded, ImproperlyConfigured):
+        return [Error(str(loaded), hint="See docs/oversight.md, “Negotiated rates”.", id="batches.E020")]
+    return []
+
+
+def _genai_model(model: str):
+    from genai_prices import data_snapshot
+
+    try:
+        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, PROVIDER_ID, None)
+    except LookupError:
+        return None
+    return info
+
+
+def _base(value) -> Decimal | None:
+    from genai_prices.types import TieredPrices
+
+    if isinstance(value, TieredPrices):
+        return value.base
+    return value
+
+
+def _genai_rates(model: str, info) -> Rates:
+    from genai_prices.types import TieredPrices
+
+    prices = info.get_prices(datetime.now(tz=UTC), PRICE_CONTEXT)
+    rate_in = _base(getattr(prices, "input_mtok", None))
+    rate_out = _base(getattr(prices, "output_mtok", None))
+    if rate_in is None and rate_out is None:
+        raise NoPrice(f"{price_data_version()} has no per-token price for “{model}”.")
+    cached = _base(getattr(prices, "cache_read_mtok", None))
+    tiered = any(
+        isinstance(getattr(prices, key, None), TieredPrices) for key in ("input_mtok", "cache_read_mtok", "output_mtok")
+    )
+    return Rates(
+        model_id=info.id,
+        input=rate_in or Decimal(0),
+        cached_input=cached if cached is not None else (rate_in or Decimal(0)),
+        output=rate_out or Decimal(0),
+        source=price_data_version(),
+        note="priced at the base tier: long-context tiers apply per request, which a batch's summed usage no longer shows"
+        if tiered
+        else "",
+    )
+
+
+_rates_cache: dict[str, Rates | NoPrice] = {}
+
+
+def rates_for(model: str) -> Rates:
+    """Batch rates for ``model``, an override first; raises :class:`NoPrice` with the reason."""
+    model = (model or "").strip()
+    if not model:
+        raise NoPrice("The batch names no model, so its price cannot be looked up.")
+    loaded = _load_overrides()
+    if isinstance(loaded, ImproperlyConfigured):
+        raise NoPrice(f"Prices are off until DASHBOARD_PRICE_OVERRIDES is fixed: {loaded}")
+    key = model.lower()
+    cached = _rates_cache.get(key)
+    if cached is None:
+        cached = _resolve(model, loaded)
+        if len(_rates_cache) > 2000:
+            _rates_cache.clear()
+        _rates_cache[key] = cached
+    if isinstance(cached, NoPrice):
+        raise cached
+    return cached
+
+
+def _resolve(model: str, loaded: dict[str, Rates]) -> Rates | NoPrice:
+    lowered = model.lower()
+    if lowered in loaded:
+        return loaded[lowered]
+    info = _genai_model(model)
+    if info is not None and info.id.lower() in loaded:
+        return loaded[info.id.lower()]
+    prefixes = sorted((key for key in loaded if key.endswith("*")), key=len, reverse=True)
+    for key in prefixes:
+        if lowered.startswith(key[:-1]):
+            return loaded[key]
+    if info is None:
+        return NoPrice(
+            f"{price_data_version()} does not know the model “{model}”; "
+            "add its rates to DASHBOARD_PRICE_OVERRIDES to price it."
+        )
+    try:
+        return _genai_rates(model, info)
+    except NoPrice as err:
+        return err
+
+
+# -- prices --------------------------------------------------------------------------------------
+
+NO_USAGE = "The Batch API reported no token usage for this batch (yet), so there is nothing to price."
+
+
+def price_usage(model: str, input_tokens: int | None, cached_tokens: int | None, output_tokens: int | None) -> Price:
+    if input_tokens is None and output_tokens is None:
+        return Price(None, NO_USAGE)
+    try:
+        rates = rates_for(model)
+    except NoPrice as err:
+        return Price(None, str(err))
+    return Price(rates.cost(input_tokens or 0, cached_tokens or 0, output_tokens or 0), rates=rates)
+
+
+def batch_price(batch) -> Price:
+    """The price of an upstream :class:`~batches.upstream.Batch` or an index ``BatchRecord``."""
+    usage = getattr(batch, "usage", None)
+    if usage is not None and hasattr(usage, "input_tokens"):
+        tokens = (usage.input_tokens, usage.cached_tokens, usage.output_tokens)
+    elif hasattr(batch, "input_tokens"):
+        tokens = (batch.input_tokens, batch.cached_tokens, batch.output_tokens)
+    else:
+        tokens = (None, None, None)
+    return price_usage(getattr(batch, "model", "") or "", *tokens)
+
+
+def has_usage_q() -> Q:
+    return Q(input_tokens__isnull=False) | Q(output_tokens__isnull=False)
+
+
+def price_total(queryset: QuerySet) -> CostTotal:
+    """The cost of every batch in ``queryset`` (BatchRecord rows): tokens are summed per model in one
+    SQL query, then each model is priced once."""
+    rows = (
+        queryset.order_by()
+        .values("model")
+        .annotate(
+            batches=Count("id"),
+            with_usage=Count("id", filter=has_usage_q()),
+            input=Sum("input_tokens"),
+            cached=Sum("cached_tokens"),
+            output=Sum("output_tokens"),
+        )
+    )
+    total = CostTotal()
+    for row in rows:
+        model = row["model"] or ""
+        total.batches += row["batches"]
+        missing = row["batches"] - row["with_usage"]
+        if missing:
+            total._leave_out(NO_USAGE, missing)
+        if not row["with_usage"]:
+            total.by_model[model] = (None, row["batches"])
+            continue
+        try:
+            rates = rates_for(model)
+        except NoPrice as err:
+            total._leave_out(str(err), row["with_usage"])
+            total.by_model[model] = (None, row["batches"])
+            continue
+        amount = rates.cost(row["input"] or 0, row["cached"] or 0, row["output"] or 0)
+        total.amount += amount
+        total.by_model[model] = (amount, row["batches"])
+    return total
+
+
+# -- estimate before upload ----------------------------------------------------------------------
+
+#: The rule of thumb OpenAI documents for English text: one token is about four characters; we count
+#: UTF-8 bytes of the request's text (so non-Latin scripts, which take more bytes, estimate higher).
+BYTES_PER_TOKEN = 4
+#: Each chat message carries a few tokens of framing (role, separators); OpenAI's cookbook counts 3.
+TOKENS_PER_MESSAGE = 3
+ESTIMATE_METHOD = (
+    "Input tokens are estimated as the UTF-8 bytes of each request's text (messages, input or prompt) "
+    f"divided by {BYTES_PER_TOKEN}, plus {TOKENS_PER_MESSAGE} per chat message; images, audio and tool "
+    "schemas are not counted. Output tokens cannot be known before the batch runs."
+)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An estimate of a batch input file's cost, before anything is uploaded."""
+
+    model: str
+    requests: int
+    input_tokens: int
+    input_price: Price
+    #: The cost if every request used its max output tokens (only when every line sets a maximum).
+    max_output_tokens: int | None = None
+    max_price: Price | None = None
+    method: str = ESTIMATE_METHOD
+
+
+def _text_bytes(value) -> tuple[int, int]:
+    """(bytes of text, messages) in a request body's text fields, recursively through parts."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8")), 0
+    if isinstance(value, list):
+        total = messages = 0
+        for item in value:
+            size, count = _text_bytes(item)
+            total += size
+            messages += count
+        return total, messages
+    if isinstance(value, dict):
+        total = messages = 0
+        if "role" in value:
+            messages += 1
+        for key in ("content", "text", "input", "prompt", "instructions"):
+            if key in value:
+                size, count = _text_bytes(value[key])
+                total += size
+                messages += count
+        return total, messages
+    return 0, 0
+
+
+def _line_tokens(body: dict) -> int:
+    size = messages = 0
+    for key in ("messages", "input", "prompt", "instructions"):
+        if key in body:
+            part_size, part_messages = _text_bytes(body[key])
+            size += part_size
+            messages += part_messages
+    return -(-size // BYTES_PER_TOKEN) + TOKENS_PER_MESSAGE * messages
+
+
+def _max_output(body: dict) -> int | None:
+    for key in ("max_completion_tokens", "max_output_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
+
+
+def estimate_jsonl(source, model: str | None = None) -> Estimate:
+    """Estimate the input tokens and cost of a batch input file (bytes or a binary file object, already
+    validated). ``model`` defaults to the first line's ``body.model``; the estimate is at batch rates."""
+    import io
+
+    from ..jsonl import _read_lines
+
+    fileobj = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    if hasattr(fileobj, "seek"):
+        fileobj.seek(0)
+    requests = input_tokens = max_output = 0
+    every_line_has_max = True
+    for _number, raw, too_long in _read_lines(fileobj):
+        if too_long or not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        body = line.get("body") if isinstance(line, dict) else None
+        if not isinstance(body, dict):
+            continue
+        requests += 1
+        if model is None and isinstance(body.get("model"), str):
+            model = body["model"]
+        input_tokens += _line_tokens(body)
+        line_max = _max_output(body)
+        if line_max is None:
+            every_line_has_max = False
+        else:
+            max_output += line_max
+    if hasattr(fileobj, "seek"):
+        fileobj.seek(0)
+    model = model or ""
+    input_price = price_usage(model, input_tokens, 0, 0)
+    max_price = None
+    if requests and every_line_has_max:
+        max_price = price_usage(model, input_tokens, 0, max_output)
+    return Estimate(
+        model=model,
+        requests=requests,
+        input_tokens=input_tokens,
+        input_price=input_price,
+        max_output_tokens=max_output if requests and every_line_has_max else None,
+        max_price=max_price,
+    )

@@ -1,0 +1,68 @@
+"""Insights: day-by-day charts of one project (``/projects/<slug>/insights/``) or of every project the
+person may see (``/insights/``), for the ``from``/``to`` dates in the query string.
+
+Everything is read from the index; the page makes no upstream call. ``?format=csv&chart=<slug>``
+downloads one chart's numbers. htmx swaps only the charts when the range form is submitted, and pushes
+the URL, which renders the full page when opened cold.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+from django.views.decorators.vary import vary_on_headers
+
+from ..oversight import insights, pricing
+from ..projects import Project, project_view, visible_projects
+
+
+@require_safe
+@vary_on_headers("HX-Request")
+@project_view
+def project_insights(request: HttpRequest, project: Project) -> HttpResponse:
+    return _insights(request, [project], reverse("batches:insights", args=[project.slug]), project)
+
+
+@require_safe
+@vary_on_headers("HX-Request")
+def all_insights(request: HttpRequest) -> HttpResponse:
+    return _insights(request, visible_projects(request), reverse("insights"), None)
+
+
+def _insights(request: HttpRequest, projects: list[Project], url: str, project: Project | None) -> HttpResponse:
+    rng = insights.parse_range(request.GET)
+    if request.GET.get("format") == "csv":
+        return _csv(request, projects, rng, project)
+    data = insights.build([p.slug for p in projects], rng)
+    query = urlencode(rng.query())
+    context = {
+        "insights": data,
+        "range": rng,
+        "url": url,
+        "query": query,
+        "scope_projects": projects,
+        "price_source": pricing.price_data_label(),
+    }
+    template = "batches/insights.html"
+    if request.htmx:
+        template += "#insights-body"
+    return render(request, template, context)
+
+
+def _csv(request: HttpRequest, projects: list[Project], rng: insights.DateRange, project: Project | None) -> HttpResponse:
+    chart_slug = request.GET.get("chart", "")
+    if chart_slug not in insights.CHARTS:
+        return HttpResponse(
+            f"Unknown chart; choose one of {', '.join(insights.CHARTS)}.\n", status=400, content_type="text/plain; charset=utf-8"
+        )
+    chart = insights.build([p.slug for p in projects], rng).charts[chart_slug]
+    scope = project.slug if project else "all-projects"
+    response = HttpResponse(chart.csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="insights-{scope}-{chart_slug}-{rng.start.isoformat()}-{rng.end.isoformat()}.csv"'
+    )
+    return response

@@ -7,4 +7,5 @@ class BatchesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the sign-in system checks)
+        from . import checks  # noqa: F401  (registers the sign-in and projects system checks)
+        from .oversight import pricing  # noqa: F401  (registers the price overrides check)

@@ -22,6 +22,6 @@ def _switch_url_name(request) -> str:
     """Switching project keeps the kind of page: list → list, create → create; a batch's pages (its
     id does not exist in another project) → that project's list."""
     match = getattr(request, "resolver_match", None)
-    if match is not None and match.view_name in ("batches:list", "batches:create"):
+    if match is not None and match.view_name in ("batches:list", "batches:create", "batches:insights"):
         return match.view_name
     return "batches:list"

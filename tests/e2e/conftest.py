@@ -130,9 +130,13 @@ class DashboardServer:
 
 
 @contextlib.contextmanager
-def start_dashboard(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[DashboardServer]:
+def start_dashboard(
+    tmp_dir: Path, extra_env: dict[str, str] | None = None, projects: dict[str, str] | None = None
+) -> Iterator[DashboardServer]:
     """Run the emulator and the dashboard under gunicorn, as `scripts/run` does, on free loopback
-    ports; stop both (by pid) on exit. ``extra_env`` overrides the dashboard's environment."""
+    ports; stop both (by pid) on exit. ``extra_env`` overrides the dashboard's environment.
+    ``projects`` ({slug: key}) gives the emulator one project per key and the dashboard a projects
+    file naming them, in that order (the first is the default)."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     python = sys.executable
     emulator_port, web_port = free_port(), free_port()
@@ -155,6 +159,16 @@ def start_dashboard(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> I
         OPENAI_API_KEY=EMULATOR_KEY,
         OPENAI_BASE_URL=f"{emulator_url}/v1",
     )
+    emulator_keys = ["--api-key", EMULATOR_KEY]
+    if projects:
+        emulator_keys = [arg for slug, key in projects.items() for arg in ("--api-key", f"{slug}={key}")]
+        lines = []
+        for slug, key in projects.items():
+            env[f"E2E_KEY_{slug.upper().replace('-', '_')}"] = key
+            lines += [f"[projects.{slug}]", f'name = "{slug.title()}"',
+                      f'api_key_env = "E2E_KEY_{slug.upper().replace("-", "_")}"', f'base_url = "{emulator_url}/v1"', ""]
+        (tmp_dir / "projects.toml").write_text("\n".join(lines))
+        env["DASHBOARD_PROJECTS_FILE"] = str(tmp_dir / "projects.toml")
     env.update(extra_env or {})
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
         subprocess.run(
@@ -167,7 +181,7 @@ def start_dashboard(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> I
         with logs["emulator"].open("wb") as out:
             emulator = subprocess.Popen(
                 [python, "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
-                 "--api-key", EMULATOR_KEY, "--speed", "1"],
+                 *emulator_keys, "--speed", "1"],
                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
             )
         processes.append(emulator)

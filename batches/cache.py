@@ -1,33 +1,11 @@
 """Short-lived shared reads with request coalescing, so the upstream load does not grow with viewers.
 
-Operators leave list and detail pages open while htmx polls them. Every identical read (the same list
-page, the same batch, the same file) within ``settings.DASHBOARD_CACHE_SECONDS`` (default 2 s) is served
-from Django's cache framework (local memory by default, Redis via ``REDIS_URL`` when several instances
-run), and concurrent misses are coalesced so that one upstream call answers all of them:
-
-* **Within one process** an in-flight map (one :class:`threading.Event` per key) makes the first miss
-  the leader; the others wait for its outcome instead of calling the upstream themselves.
-* **Across processes** the leader takes a short lock with ``cache.add()`` (atomic in locmem and Redis).
-  A process that finds the lock taken waits and re-checks the cache every :data:`POLL_SECONDS` until
-  the value appears, the lock disappears (then it takes the lock itself) or the wait bound passes.
-
-The wait is bounded by the longest a single upstream read can take (read timeout + connect timeout +
-the client's retry budget, see batches/client.py), so a page never waits longer for a coalesced read
-than it would for its own. When the bound passes, the waiter reads the upstream itself.
-
-**Errors** (the :class:`UpstreamError` family) are shared with the waiters of the same flight and
-cached for at most :data:`ERROR_CACHE_SECONDS` (1 s): while the upstream struggles, fifty open pages
-must not turn into fifty retries against it, and one second is short enough that "Try again" after an
-outage shows the recovered page almost at once. Anything else raised by a loader is a bug: it is not
-cached and propagates to the caller (waiters then read for themselves).
-
-**Writes** (create, cancel) never go through here. After one, :func:`invalidate` moves every key to a
-new *generation* (a random token stored in the cache, part of every key), so no list page or batch
-cached before the action is served after it, even by another process; a read that was in flight
-during the action writes under the old generation and is never read again. The action's own answer
-is then stored with :func:`remember`, so the next view of that batch needs no upstream read.
-
-Values are pickled by the cache backend: the client's frozen dataclasses pickle as they are.
+Identical reads of one project within ``DASHBOARD_CACHE_SECONDS`` are served from Django's cache (local
+memory, or Redis with ``REDIS_URL``); concurrent misses are coalesced (an in-flight map within a
+process, a ``cache.add()`` lock across processes) so one upstream call answers them all, waiting no
+longer than one upstream read could take. Upstream errors are shared for at most a second. After a
+create or cancel, :func:`invalidate` moves the project's keys to a new generation. The design and its
+measurements: docs/reliability.md, "Shared reads".
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ memory, or Redis with ``REDIS_URL``); concurrent misses are coalesced (an in-fli
 process, a ``cache.add()`` lock across processes) so one upstream call answers them all, waiting no
 longer than one upstream read could take. Upstream errors are shared for at most a second. After a
 create or cancel, :func:`invalidate` moves the project's keys to a new generation. The design and its
-measurements: docs/reliability.md, "Shared reads".
+measurements: docs/reliability.md, "Load: shared reads with request coalescing".
 """
 
 from __future__ import annotations

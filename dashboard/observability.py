@@ -189,8 +189,8 @@ class RequestContextMiddleware:
 
 # Anything shaped like an OpenAI key or a bearer token; the code never logs one, this is the backstop.
 _SECRET_PATTERNS = (
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"), "sk-[redacted]"),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [redacted]"),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"), "sk-[redacted]"),
 )
 _EXTRA_FIELDS = ("upstream_request_id", "duration_ms", "status", "upstream_status", "operation", "worker_id")
 

@@ -91,7 +91,7 @@ class Command(DbWorkerCommand):
             beat(worker_id, started)
             heartbeat = Heartbeat(worker_id, interval, started)
             heartbeat.start()
-            logger.info("worker %s: heartbeat every %.0fs", worker_id, interval, extra={"worker_id": worker_id})
+            logger.info("worker %s: heartbeat every %gs", worker_id, interval, extra={"worker_id": worker_id})
         try:
             super().handle(*args, **options)
         finally:

@@ -187,3 +187,28 @@ def test_the_counters_other_code_increments_are_exposed():
         ("GET", "batches"), ("GET", "batches/batch_1"), ("POST", "batches/batch_1/cancel"), ("POST", "batches"),
         ("POST", "files"), ("GET", "files/file-1"), ("GET", "files/file-1/content"), ("GET", "models"),
     ]] == ["list", "retrieve", "cancel", "create", "upload", "file_retrieve", "file_content", "other"]
+
+
+def test_the_gunicorn_conf_starts_every_run_with_an_empty_metrics_directory(tmp_path, monkeypatch):
+    import os
+    import runpy
+
+    from tests.servers import REPO
+
+    conf = str(REPO / "dashboard" / "gunicorn_conf.py")
+    given = tmp_path / "metrics-web"
+    given.mkdir()
+    (given / "counter_4242.db").write_bytes(b"stale")
+    (given / "README").write_text("not a metrics file")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+    namespace = runpy.run_path(conf)
+    assert sorted(p.name for p in given.iterdir()) == ["README"]
+    namespace["on_exit"](None)
+    assert given.is_dir()  # a directory it was given is not removed
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    namespace = runpy.run_path(conf)
+    made = os.environ.pop("PROMETHEUS_MULTIPROC_DIR")  # set for the workers it will fork
+    assert os.path.isdir(made) and made != str(given)
+    namespace["on_exit"](None)
+    assert not os.path.exists(made)

@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Django's User.username is at most 150 characters; a longer identity cannot be a real account here.
 MAX_IDENTITY_LENGTH = 150
-# Paths that answer without a signed-in identity (load balancers, and the OIDC login round trip).
-OPEN_PATHS = ("/healthz",)
+# Paths that answer without a signed-in identity (load balancers, monitoring, and the OIDC login
+# round trip). /metrics guards itself with DASHBOARD_METRICS_ALLOWED (batches/views/ops.py).
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
 OIDC_PATH_PREFIX = "/oidc/"
 # Views a look-only user may still POST to (signing out is not "acting").
 READ_ONLY_POST_VIEWS = frozenset({"oidc_logout"})

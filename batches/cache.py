@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 
+from dashboard.observability import READ_CACHE
+
 from .upstream import RETRY_BUDGET_SECONDS, UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ def _call(loader: Callable[[], T]) -> tuple[str, Any]:
         return (_ERR, err)
 
 
-def _load_across_processes(key: str, loader: Callable[[], T], seconds: float) -> tuple[str, Any]:
+def _load_across_processes(key: str, loader: Callable[[], T], seconds: float, project: str = "") -> tuple[str, Any]:
     """Load ``key`` holding the cross-process lock, or pick up what the lock's holder stored."""
     lock_key = f"{key}:lock"
     bound = wait_bound()
@@ -106,6 +108,7 @@ def _load_across_processes(key: str, loader: Callable[[], T], seconds: float) ->
         time.sleep(POLL_SECONDS)
         hit = cache.get(key)
         if hit is not None:
+            READ_CACHE.labels(project=project, outcome="coalesced").inc()
             return hit
         if time.monotonic() >= deadline:
             logger.warning("shared read %s: waited %.1fs for another process; reading upstream", key, bound)
@@ -116,7 +119,9 @@ def _load_across_processes(key: str, loader: Callable[[], T], seconds: float) ->
         if owned:
             hit = cache.get(key)  # stored by the previous holder just before we took the lock
             if hit is not None:
+                READ_CACHE.labels(project=project, outcome="hit").inc()
                 return hit
+        READ_CACHE.labels(project=project, outcome="miss").inc()
         outcome = _call(loader)
         ttl = seconds if outcome[0] == _OK else min(ERROR_CACHE_SECONDS, seconds)
         cache.set(key, outcome, timeout=ttl)
@@ -134,10 +139,12 @@ def shared_read(project: str, parts: tuple[Hashable, ...], loader: Callable[[], 
     """
     seconds = cache_seconds()
     if seconds <= 0:
+        READ_CACHE.labels(project=project, outcome="miss").inc()
         return loader()
     key = make_key(project, parts)
     hit = cache.get(key)
     if hit is not None:
+        READ_CACHE.labels(project=project, outcome="hit").inc()
         return _unwrap(hit)
 
     with _flights_lock:
@@ -147,12 +154,14 @@ def shared_read(project: str, parts: tuple[Hashable, ...], loader: Callable[[], 
             flight = _flights[key] = _Flight()
     if not leader:
         if flight.done.wait(wait_bound()) and flight.outcome is not None:
+            READ_CACHE.labels(project=project, outcome="coalesced").inc()
             return _unwrap(flight.outcome)
         # The leader hit a bug or is stuck past any bound: read for ourselves.
+        READ_CACHE.labels(project=project, outcome="miss").inc()
         return loader()
 
     try:
-        flight.outcome = _load_across_processes(key, loader, seconds)
+        flight.outcome = _load_across_processes(key, loader, seconds, project)
     finally:
         flight.done.set()
         with _flights_lock:

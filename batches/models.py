@@ -150,3 +150,17 @@ class BatchSample(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["project", "batch_id", "taken_at"], name="batchsample_batch")]
+
+
+class WorkerHeartbeat(models.Model):
+    """The task worker's sign of life: ``manage.py run_worker`` updates its row every few seconds, and
+    ``/readyz`` fails when the freshest row is too old (django-tasks-db's worker keeps no such record)."""
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    started = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    pid = models.IntegerField(null=True)
+
+    def __str__(self) -> str:
+        return f"worker {self.worker_id}"

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 TASKS = {"default": {"BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
 
 MIDDLEWARE = [
+    # First: every response (redirects and refusals too) carries X-Request-Id, every log line its context.
+    "dashboard.observability.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Outside everything that can answer early (sign-in refusals, CSRF failures, error pages), so every
     # response carries the policy and its nonce is set before any template renders.
@@ -240,7 +242,7 @@ SESSION_COOKIE_AGE = int(os.environ.get("DASHBOARD_SESSION_SECONDS", str(12 * 36
 CSRF_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "batches.views.errors.csrf_failure"
 # Load balancers probe /healthz over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 if DASHBOARD_AUTH == "oidc":
     # Log in directly against an OpenID Connect provider (mozilla-django-oidc; no discovery, so every
@@ -275,11 +277,45 @@ if DASHBOARD_AUTH == "oidc":
 # The claim that carries the person's groups (roles); read only in OIDC mode.
 OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "").strip() or "groups"
 
+# ---------------------------------------------------------------------------
+# Operations: metrics, readiness, logs (docs/operations.md)
+# ---------------------------------------------------------------------------
+# Peers allowed to read /metrics (CIDRs). Everyone else, and anything relayed for someone else
+# (X-Forwarded-For / X-Real-IP naming an address outside the list), gets 404.
+try:
+    DASHBOARD_METRICS_ALLOWED = [
+        ipaddress.ip_network(cidr, strict=False)
+        for cidr in env_list("DASHBOARD_METRICS_ALLOWED", "127.0.0.1/32,::1/128")
+    ]
+except ValueError as err:
+    raise ImproperlyConfigured(f"DASHBOARD_METRICS_ALLOWED holds an invalid CIDR: {err}") from err
+# prometheus-client's multiprocess mode: where this process writes its metric values (gunicorn's
+# dashboard/gunicorn_conf.py makes a fresh one per start when unset). Unset elsewhere: single process.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
+# Other processes' multiprocess directories merged into /metrics (the task worker's, the sync's).
+DASHBOARD_METRICS_DIRS = env_list("DASHBOARD_METRICS_DIRS")
+# /readyz: whether a task worker heartbeat and a fresh sync of every project are required.
+DASHBOARD_READY_REQUIRE_WORKER = env_bool("DASHBOARD_READY_REQUIRE_WORKER", not DEBUG)
+DASHBOARD_READY_REQUIRE_SYNC = env_bool("DASHBOARD_READY_REQUIRE_SYNC", not DEBUG)
+# How often `manage.py run_worker` writes its heartbeat; /readyz fails after 4 missed intervals.
+DASHBOARD_WORKER_HEARTBEAT_SECONDS = env_float("DASHBOARD_WORKER_HEARTBEAT_SECONDS", 15.0)
+# A project's sync lags when its last successful pass is older than this (default 3 sync intervals).
+DASHBOARD_READY_SYNC_LAG_SECONDS = env_float("DASHBOARD_READY_SYNC_LAG_SECONDS", 3 * DASHBOARD_SYNC_SECONDS)
+
+DJANGO_LOG_FORMAT = (os.environ.get("DJANGO_LOG_FORMAT", "").strip().lower() or "plain")
+if DJANGO_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("DJANGO_LOG_FORMAT must be plain or json.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "dashboard.observability.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": DJANGO_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

@@ -6,11 +6,14 @@ from django.views.generic import RedirectView
 from batches.views.audit import audit_list
 from batches.views.health import healthz
 from batches.views.insights import all_insights
+from batches.views.ops import metrics, readyz
 from batches.views.projects import legacy_redirect, project_overview, root
 
 urlpatterns = [
     path("", root, name="root"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("projects/", project_overview, name="projects"),
     path("projects/<str:project>/", RedirectView.as_view(pattern_name="batches:list"), name="project_home"),
     path("projects/<str:project>/", include("batches.urls")),

@@ -50,6 +50,8 @@ from .errors import (
 )
 from .types import ID_PATTERN, Batch, BatchPage, FileObject, _str_or_none
 
+from dashboard.observability import record_upstream, record_upstream_retry
+
 logger = logging.getLogger("batches.client")
 
 USER_AGENT = "batch-dashboard/1.0 (+django; httpx)"
@@ -116,13 +118,18 @@ def _connect_failure(err: httpx.TransportError) -> UpstreamError:
     return UpstreamUnavailable("The Batch API could not be reached. Try again in a minute.")
 
 
-def _log_response(method: str, path: str, response: httpx.Response, elapsed: float) -> None:
+def _log_response(method: str, path: str, response: httpx.Response, elapsed: float, label: str = "") -> None:
     request_id = response.headers.get("x-request-id")
+    record_upstream(label, method, path, response.status_code, elapsed)
+    extra = {"upstream_request_id": request_id, "duration_ms": round(elapsed * 1000, 1),
+             "upstream_status": response.status_code}
     if response.status_code < 400:
-        logger.info("upstream %s %s -> %s in %.0fms request_id=%s", method, path, response.status_code, elapsed * 1000, request_id)
+        logger.info("upstream %s %s -> %s in %.0fms request_id=%s", method, path, response.status_code, elapsed * 1000,
+                    request_id, extra=extra)
     else:
         logger.warning(
-            "upstream %s %s -> %s in %.0fms request_id=%s", method, path, response.status_code, elapsed * 1000, request_id
+            "upstream %s %s -> %s in %.0fms request_id=%s", method, path, response.status_code, elapsed * 1000, request_id,
+            extra=extra,
         )
 
 
@@ -164,6 +171,7 @@ class BatchClient:
         retry_budget: float = RETRY_BUDGET_SECONDS,
         transport: httpx.BaseTransport | None = None,
         sleep=time.sleep,
+        label: str = "",
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT, "Accept": "application/json"}
         if organization:
@@ -171,6 +179,8 @@ class BatchClient:
         if project:
             headers["OpenAI-Project"] = project
         self.base_url = base_url.rstrip("/")
+        # The project slug in metrics (dashboard_upstream_*{project=...}); set by the registry.
+        self.label = label
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self.max_retries = max_retries
         self.retry_budget = retry_budget
@@ -209,16 +219,19 @@ class BatchClient:
                 request = self._http.build_request(method, path, **kwargs)
                 response = self._http.send(request, stream=stream)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
+                record_upstream(self.label, method, path, "unreachable", time.monotonic() - started)
                 error, never_sent, cause = _connect_failure(err), True, err
             except httpx.TimeoutException as err:
+                record_upstream(self.label, method, path, "timeout", time.monotonic() - started)
                 logger.warning("upstream %s %s timed out after %.2fs", method, path, time.monotonic() - started)
                 raise UpstreamTimeout(f"The Batch API did not answer the {what} in time. Try again in a minute.") from err
             except (httpx.TransportError, httpx.DecodingError) as err:
                 # Reset mid-request, protocol error: the request may have been seen upstream.
+                record_upstream(self.label, method, path, "broken", time.monotonic() - started)
                 error = UpstreamUnavailable("The connection to the Batch API broke before it answered. Try again in a minute.")
                 never_sent, cause = False, err
             else:
-                _log_response(method, path, response, time.monotonic() - started)
+                _log_response(method, path, response, time.monotonic() - started, self.label)
                 if response.status_code < 400:
                     return response
                 if stream:
@@ -233,6 +246,7 @@ class BatchClient:
                 raise error from cause
             budget -= delay
             attempt += 1
+            record_upstream_retry(self.label, method, path)
             logger.info("upstream %s %s retry %d in %.2fs", method, path, attempt, delay)
             self._sleep(delay)
 

@@ -43,6 +43,7 @@ def client_for(project) -> BatchClient:
             project=project.project_id or None,
             timeout=settings.OPENAI_TIMEOUT,
             connect_timeout=settings.OPENAI_CONNECT_TIMEOUT,
+            label=project.slug,
         )
         _clients[project.slug] = (config, client)
         return client

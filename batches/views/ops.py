@@ -1,0 +1,270 @@
+"""For the people who run the dashboard: ``/metrics`` (Prometheus) and ``/readyz`` (readiness).
+
+Neither needs a signed-in identity (``batches/auth.py`` lists them in ``OPEN_PATHS``) and neither calls
+the upstream. ``/metrics`` answers only peers in ``DASHBOARD_METRICS_ALLOWED``; anyone else gets the
+same 404 as a page that does not exist. docs/operations.md lists every metric and check.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import logging
+import os
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, connection
+from django.db.models import Count, Max
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+logger = logging.getLogger("batches.ops")
+
+# /readyz: the worker is gone after this many missed heartbeat intervals.
+WORKER_STALE_INTERVALS = 4
+
+
+# -- who may read /metrics ----------------------------------------------------------------------
+
+
+def _allowed(address: str) -> bool:
+    try:
+        peer = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(peer in network for network in settings.DASHBOARD_METRICS_ALLOWED)
+
+
+def metrics_peer_allowed(request: HttpRequest) -> bool:
+    """The direct peer, and every address a proxy says it relayed for, must be in the allow-list: a
+    request that came through the sign-in proxy on loopback on behalf of someone else is refused."""
+    addresses = [request.META.get("REMOTE_ADDR", "")]
+    for header in ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP"):
+        addresses += [part for part in request.META.get(header, "").split(",") if part.strip()]
+    return all(_allowed(address) for address in addresses)
+
+
+# -- /metrics -------------------------------------------------------------------------------------
+
+
+class _ProcessFiles(MultiProcessCollector):
+    """prometheus-client's multiprocess collector over several directories: this process family's
+    (``PROMETHEUS_MULTIPROC_DIR``) and the other processes' (``DASHBOARD_METRICS_DIRS``)."""
+
+    def __init__(self, paths: list[str]) -> None:  # no registry, no single path
+        self._paths = paths
+
+    def collect(self):
+        files = [name for path in self._paths for name in sorted(glob.glob(os.path.join(path, "*.db")))]
+        return self.merge(files, accumulate=True)
+
+
+class _ThisProcess:
+    """Single-process mode (no multiprocess directory): the default registry's values."""
+
+    def collect(self):
+        return REGISTRY.collect()
+
+
+def _timestamp(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else 0.0
+
+
+class DashboardStateCollector:
+    """Values read from the database at scrape time (a handful of small queries)."""
+
+    def collect(self):
+        from django_tasks_db.models import DBTaskResult
+
+        from ..models import BatchRecord, SyncState, WorkerHeartbeat
+        from ..projects import all_projects
+
+        up = GaugeMetricFamily("dashboard_state_up", "1 when the scrape-time database queries succeeded.")
+        try:
+            slugs = [project.slug for project in all_projects()]
+            states = {state.project: state for state in SyncState.objects.filter(project__in=slugs)}
+            records = list(
+                BatchRecord.objects.filter(project__in=slugs).values("project", "status").annotate(n=Count("id"))
+            )
+            queue = list(DBTaskResult.objects.ready().values("queue_name").annotate(n=Count("id")))
+            last_beat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
+        except DatabaseError as err:
+            logger.warning("metrics: state queries failed: %s", type(err).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        now = timezone.now()
+
+        last_success = GaugeMetricFamily(
+            "dashboard_sync_last_success_timestamp_seconds",
+            "Unix time of the project's last successful sync pass (0: never).", labels=["project"])
+        lag = GaugeMetricFamily(
+            "dashboard_sync_lag_seconds", "Seconds since the project's last successful sync pass (absent: never).",
+            labels=["project"])
+        duration = GaugeMetricFamily(
+            "dashboard_sync_last_pass_duration_seconds", "How long the project's last sync pass took.",
+            labels=["project"])
+        calls = GaugeMetricFamily(
+            "dashboard_sync_last_pass_upstream_calls", "Upstream calls the project's last sync pass made.",
+            labels=["project"])
+        failed = GaugeMetricFamily(
+            "dashboard_sync_last_pass_failed", "1 when the project's last sync pass ended with an error.",
+            labels=["project"])
+        backfill_done = GaugeMetricFamily(
+            "dashboard_sync_backfill_done", "1 once the project's history has been read to the oldest batch.",
+            labels=["project"])
+        backfill_oldest = GaugeMetricFamily(
+            "dashboard_sync_backfill_oldest_created_timestamp_seconds",
+            "created_at of the oldest batch the backfill has reached (absent: not started).", labels=["project"])
+        for slug in slugs:
+            state = states.get(slug)
+            last_success.add_metric([slug], _timestamp(state.last_success if state else None))
+            backfill_done.add_metric([slug], 1 if state is not None and state.backfill_done else 0)
+            if state is None:
+                continue
+            if state.last_success is not None:
+                lag.add_metric([slug], max(0.0, (now - state.last_success).total_seconds()))
+            if state.last_pass_seconds is not None:
+                duration.add_metric([slug], state.last_pass_seconds)
+            if state.last_pass_calls is not None:
+                calls.add_metric([slug], state.last_pass_calls)
+            if state.last_pass_finished is not None:
+                failed.add_metric([slug], 1 if state.last_error else 0)
+            if state.backfill_oldest_created_at is not None:
+                backfill_oldest.add_metric([slug], state.backfill_oldest_created_at)
+        yield from (last_success, lag, duration, calls, failed, backfill_done, backfill_oldest)
+
+        indexed = GaugeMetricFamily(
+            "dashboard_index_batches", "Batches in the dashboard's index, by project and status.",
+            labels=["project", "status"])
+        for row in records:
+            indexed.add_metric([row["project"], row["status"] or "unknown"], row["n"])
+        yield indexed
+
+        depth = GaugeMetricFamily(
+            "dashboard_task_queue_depth", "Tasks ready to run and not yet claimed by a worker, by queue.",
+            labels=["queue"])
+        for row in queue:
+            depth.add_metric([row["queue_name"]], row["n"])
+        yield depth
+
+        beat = GaugeMetricFamily(
+            "dashboard_worker_heartbeat_age_seconds",
+            "Seconds since the freshest task worker heartbeat (absent: no worker ever ran).")
+        if last_beat is not None:
+            beat.add_metric([], max(0.0, (now - last_beat).total_seconds()))
+        yield beat
+
+
+@require_safe
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not metrics_peer_allowed(request):
+        raise Http404
+    registry = CollectorRegistry(auto_describe=False)
+    dirs = [path for path in (os.environ.get("PROMETHEUS_MULTIPROC_DIR"), *settings.DASHBOARD_METRICS_DIRS) if path]
+    registry.register(_ProcessFiles(dirs) if dirs else _ThisProcess())
+    registry.register(DashboardStateCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+# -- /readyz --------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _check_database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # any database failure means "not ready"
+        return {"ok": False, "problem": "the database is unreachable"}
+    return {"ok": True}
+
+
+def _check_cache() -> dict:
+    key, token = f"readyz:{uuid.uuid4().hex}", uuid.uuid4().hex
+    try:
+        cache.set(key, token, timeout=10)
+        ok = cache.get(key) == token
+        cache.delete(key)
+    except Exception as err:  # a cache server that is down raises its client's own errors
+        return {"ok": False, "problem": f"the cache backend failed ({type(err).__name__})"}
+    return {"ok": True} if ok else {"ok": False, "problem": "the cache backend did not return what was stored"}
+
+
+def _check_worker(now: datetime) -> dict:
+    from ..models import WorkerHeartbeat
+
+    if not settings.DASHBOARD_READY_REQUIRE_WORKER:
+        return {"ok": True, "required": False}
+    limit = WORKER_STALE_INTERVALS * float(settings.DASHBOARD_WORKER_HEARTBEAT_SECONDS)
+    freshest = WorkerHeartbeat.objects.order_by("-last_seen").first()
+    if freshest is None:
+        return {"ok": False, "problem": "no task worker has ever sent a heartbeat (manage.py run_worker)",
+                "since": None}
+    age = (now - freshest.last_seen).total_seconds()
+    if age > limit:
+        return {"ok": False, "problem": f"no task worker heartbeat for {age:.0f}s (allowed {limit:.0f}s)",
+                "since": _iso(freshest.last_seen), "worker_id": freshest.worker_id}
+    return {"ok": True, "last_seen": _iso(freshest.last_seen)}
+
+
+def _check_sync(now: datetime, detailed: bool) -> dict:
+    from ..models import SyncState
+    from ..projects import all_projects
+
+    if not settings.DASHBOARD_READY_REQUIRE_SYNC:
+        return {"ok": True, "required": False}
+    limit = float(settings.DASHBOARD_READY_SYNC_LAG_SECONDS)
+    slugs = [project.slug for project in all_projects()]
+    states = {state.project: state for state in SyncState.objects.filter(project__in=slugs)}
+    projects = {}
+    for slug in slugs:
+        state = states.get(slug)
+        if state is None or state.last_success is None:
+            result = {"ok": False, "problem": "no successful sync pass yet",
+                      "since": _iso(state.last_pass_started if state else None)}
+        else:
+            lag = (now - state.last_success).total_seconds()
+            if lag > limit:
+                result = {"ok": False, "problem": f"the sync lags by {lag:.0f}s (allowed {limit:.0f}s)",
+                          "since": _iso(state.last_success)}
+            else:
+                result = {"ok": True, "last_success": _iso(state.last_success)}
+        if not result["ok"] and state is not None and state.last_error and detailed:
+            result["last_error"] = state.last_error[:300]
+        projects[slug] = result
+    return {"ok": all(result["ok"] for result in projects.values()), "projects": projects}
+
+
+@require_safe
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when this instance can serve: database, cache, and (when required) a live task worker and a
+    fresh sync of every project; else 503 naming what is wrong and since when. No upstream call."""
+    now = timezone.now()
+    checks = {"database": _check_database(), "cache": _check_cache()}
+    if checks["database"]["ok"]:
+        try:
+            checks["worker"] = _check_worker(now)
+            checks["sync"] = _check_sync(now, detailed=metrics_peer_allowed(request))
+        except DatabaseError as err:
+            checks["worker"] = checks["sync"] = {"ok": False, "problem": f"not checked ({type(err).__name__})"}
+    else:
+        checks["worker"] = checks["sync"] = {"ok": False, "problem": "not checked: the database is unreachable"}
+    failing = [name for name, result in checks.items() if not result["ok"]]
+    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks, "time": _iso(now)}
+    return JsonResponse(body, status=503 if failing else 200)

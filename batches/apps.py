@@ -8,3 +8,7 @@ class BatchesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the sign-in system checks)
+        from .index.signals import batches_changed
+        from .notify.rules import on_batches_changed
+
+        batches_changed.connect(on_batches_changed, dispatch_uid="batches.notify")

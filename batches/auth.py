@@ -41,8 +41,8 @@ MAX_IDENTITY_LENGTH = 150
 # Paths that answer without a signed-in identity (load balancers, and the OIDC login round trip).
 OPEN_PATHS = ("/healthz",)
 OIDC_PATH_PREFIX = "/oidc/"
-# Views a look-only user may still POST to (signing out is not "acting").
-READ_ONLY_POST_VIEWS = frozenset({"oidc_logout"})
+# Views a look-only user may still POST to (signing out and watching a batch are not "acting").
+READ_ONLY_POST_VIEWS = frozenset({"oidc_logout", "batch_watch"})
 
 
 def header_key(name: str) -> str:

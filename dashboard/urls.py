@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from batches.views.audit import audit_list
 from batches.views.health import healthz
+from batches.views.notifications import notification_history
 from batches.views.projects import legacy_redirect, project_overview, root
 
 urlpatterns = [
@@ -16,6 +17,7 @@ urlpatterns = [
     path("batches/", legacy_redirect),
     path("batches/<path:rest>", legacy_redirect),
     path("audit/", audit_list, name="audit"),
+    path("notifications/", notification_history, name="notifications"),
 ]
 
 if settings.DASHBOARD_AUTH == "oidc":

@@ -155,6 +155,7 @@ def test_a_failing_receiver_is_retried_with_backoff_then_shown_as_failed(
     assert "XXXX" in body and "/services/T000/B000/XXXX" not in body  # the webhook URL is a secret: masked
 
 
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection when done: no test transaction around it
 def test_the_trigger_only_queues_work_and_the_db_worker_sends_it(
     smtp, database_tasks, django_capture_on_commit_callbacks
 ):
@@ -174,6 +175,7 @@ def test_the_trigger_only_queues_work_and_the_db_worker_sends_it(
     assert Notification.objects.get().state == "sent"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_with_a_deferring_backend_a_failed_send_is_requeued_for_its_retry_time(
     settings, database_tasks, django_capture_on_commit_callbacks
 ):

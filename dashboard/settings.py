@@ -291,17 +291,20 @@ LOGGING = {
 DASHBOARD_PUBLIC_URL = (os.environ.get("DASHBOARD_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
 # Tries per notification (with backoff 30 s, 2 min, 8 min, ...) before it is marked failed.
 DASHBOARD_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("DASHBOARD_NOTIFY_MAX_ATTEMPTS", "5") or 5)
-# Mail: SMTP when EMAIL_HOST is set, otherwise emails are printed to the worker's console. The
-# variables keep their familiar EMAIL_* names but configure Django 6.1's MAILERS (the EMAIL_* settings
-# are deprecated there).
+# Mail: SMTP to EMAIL_HOST. Without EMAIL_HOST: printed to the console in DEBUG, and SMTP to
+# localhost:25 (a local MTA, Django's classic default) otherwise, which keeps `check --deploy` clean.
+# The variables keep their familiar EMAIL_* names but configure Django 6.1's MAILERS (the EMAIL_*
+# settings are deprecated there).
 _email_host = os.environ.get("EMAIL_HOST", "").strip()
-_email_port = int(os.environ.get("EMAIL_PORT", "587") or 587)
+_email_port = int(os.environ.get("EMAIL_PORT", "").strip() or (587 if _email_host else 25))
 MAILERS = {
     "default": (
-        {
+        {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        if DEBUG and not _email_host
+        else {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "OPTIONS": {
-                "host": _email_host,
+                "host": _email_host or "localhost",
                 "port": _email_port,
                 "username": os.environ.get("EMAIL_HOST_USER", ""),
                 "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
@@ -309,8 +312,6 @@ MAILERS = {
                 "timeout": env_float("EMAIL_TIMEOUT", 10.0),
             },
         }
-        if _email_host
-        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
     )
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "batch-dashboard@localhost")

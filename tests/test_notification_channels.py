@@ -192,3 +192,18 @@ def test_with_a_deferring_backend_a_failed_send_is_requeued_for_its_retry_time(
     retry = DBTaskResult.objects.filter(status="READY").get()
     assert retry.run_after == row.next_attempt_at
     assert retry.args_kwargs["args"] == [row.pk]
+
+
+def test_an_unreachable_mail_server_is_recorded_as_a_retry_with_a_sentence(settings, immediate_tasks, django_capture_on_commit_callbacks):
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": free_port(), "use_tls": False, "timeout": 2},  # nothing listens
+        }
+    }
+    batch_record(batch_id="batch_nomail", status="completed", total=1, completed=1)
+    Watch.objects.create(project="default", batch_id="batch_nomail", person="ann", email="ann@example.com")
+    trigger(django_capture_on_commit_callbacks, "default", {"batch_nomail": ("in_progress", "completed")})
+    row = Notification.objects.get()
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert row.last_error.startswith("The mail server could not be reached")

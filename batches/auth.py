@@ -42,8 +42,8 @@ MAX_IDENTITY_LENGTH = 150
 # round trip). /metrics guards itself with DASHBOARD_METRICS_ALLOWED (batches/views/ops.py).
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
 OIDC_PATH_PREFIX = "/oidc/"
-# Views a look-only user may still POST to (signing out is not "acting").
-READ_ONLY_POST_VIEWS = frozenset({"oidc_logout"})
+# Views a look-only user may still POST to (signing out and watching a batch are not "acting").
+READ_ONLY_POST_VIEWS = frozenset({"oidc_logout", "batch_watch"})
 
 
 def header_key(name: str) -> str:

@@ -164,3 +164,100 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.worker_id}"
+# -- notifications (docs/notifications.md) ---------------------------------------------------------
+
+
+class Watch(models.Model):
+    """A person asked to be told when one batch finishes ("Notify me" on the batch page)."""
+
+    project = models.CharField(max_length=40)
+    batch_id = models.CharField(max_length=200)
+    #: The signed-in identity (under proxy/OIDC sign-in it is the email address).
+    person = models.CharField(max_length=254)
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "batch_id", "person"], name="watch_once")]
+        indexes = [models.Index(fields=["person", "created_at"], name="watch_person")]
+
+    def __str__(self) -> str:
+        return f"{self.person} watches {self.project}/{self.batch_id}"
+
+
+class NotificationRule(models.Model):
+    """A project's standing order: tell this address or webhook when a kind of event happens."""
+
+    class Kind(models.TextChoices):
+        FAILED_OR_EXPIRED = "failed_or_expired", "any batch failed or expired"
+        AT_RISK = "at_risk", "a batch is at risk of expiring unfinished"
+        FAILURE_RATE_ABOVE = "failure_rate_above", "a batch finished with a failure rate above a threshold"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "email"
+        SLACK = "slack", "Slack-compatible webhook"
+
+    project = models.CharField(max_length=40, db_index=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    #: Percent of finished requests (0–100); only for ``failure_rate_above``.
+    threshold = models.FloatField(null=True, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    #: An email address or an incoming-webhook URL (a secret: shown masked).
+    target = models.CharField(max_length=500)
+    created_by = models.CharField(max_length=254)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "kind", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.kind} → {self.channel}"
+
+
+class Notification(models.Model):
+    """One message to one recipient about one event of one batch. The unique key is the exactly-once
+    guarantee: however often a change is reported (webhook retries, overlapping syncs, several
+    instances), inserting the same key again is ignored, so there is one row and one send."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+
+    project = models.CharField(max_length=40)
+    batch_id = models.CharField(max_length=200)
+    #: "completed", "failed", "expired", "cancelled", "at_risk" or "failure_rate".
+    event = models.CharField(max_length=32)
+    #: ``email:<address>`` or ``slack:<webhook url>``.
+    recipient = models.CharField(max_length=520)
+    #: Why this recipient is told (a watch, or which rule), for the message and the history page.
+    reason = models.CharField(max_length=300, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "batch_id", "event", "recipient"], name="notification_once")
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="notification_due"),
+            models.Index(fields=["project", "created_at"], name="notification_project"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.batch_id} {self.event} → {self.recipient} ({self.state})"
+
+    @property
+    def channel(self) -> str:
+        return self.recipient.partition(":")[0]
+
+    @property
+    def target(self) -> str:
+        return self.recipient.partition(":")[2]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import browse, create, insights, results
+from .views import browse, create, insights, notifications, results
 
 app_name = "batches"
 
@@ -15,4 +15,7 @@ urlpatterns = [
     path("batches/<str:batch_id>/retry-failed/", results.retry_failed_create, name="retry_failed"),
     path("batches/<str:batch_id>/cancel/", browse.batch_cancel, name="cancel"),
     path("insights/", insights.project_insights, name="insights"),
+    path("batches/<str:batch_id>/watch/", notifications.batch_watch, name="batch_watch"),
+    path("notifications/", notifications.notification_rules, name="notifications"),
+    path("notifications/<int:rule_id>/delete/", notifications.notification_rule_delete, name="notification_rule_delete"),
 ]

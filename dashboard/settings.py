@@ -319,3 +319,35 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
+
+# ---------------------------------------------------------------------------
+# Notifications (docs/notifications.md)
+# ---------------------------------------------------------------------------
+# The dashboard's public address, with any path prefix: links in emails and chat messages start here.
+DASHBOARD_PUBLIC_URL = (os.environ.get("DASHBOARD_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+# Tries per notification (with backoff 30 s, 2 min, 8 min, ...) before it is marked failed.
+DASHBOARD_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("DASHBOARD_NOTIFY_MAX_ATTEMPTS", "5") or 5)
+# Mail: SMTP to EMAIL_HOST. Without EMAIL_HOST: printed to the console in DEBUG, and SMTP to
+# localhost:25 (a local MTA, Django's classic default) otherwise, which keeps `check --deploy` clean.
+# The variables keep their familiar EMAIL_* names but configure Django 6.1's MAILERS (the EMAIL_*
+# settings are deprecated there).
+_email_host = os.environ.get("EMAIL_HOST", "").strip()
+_email_port = int(os.environ.get("EMAIL_PORT", "").strip() or (587 if _email_host else 25))
+MAILERS = {
+    "default": (
+        {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        if DEBUG and not _email_host
+        else {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host or "localhost",
+                "port": _email_port,
+                "username": os.environ.get("EMAIL_HOST_USER", ""),
+                "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": env_bool("EMAIL_USE_TLS", _email_port == 587),
+                "timeout": env_float("EMAIL_TIMEOUT", 10.0),
+            },
+        }
+    )
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "batch-dashboard@localhost")

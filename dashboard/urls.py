@@ -7,6 +7,7 @@ from batches.views.audit import audit_list
 from batches.views.health import healthz
 from batches.views.insights import all_insights
 from batches.views.ops import metrics, readyz
+from batches.views.notifications import notification_history
 from batches.views.projects import legacy_redirect, project_overview, root
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("batches/<path:rest>", legacy_redirect),
     path("audit/", audit_list, name="audit"),
     path("insights/", all_insights, name="insights"),
+    path("notifications/", notification_history, name="notifications"),
 ]
 
 if settings.DASHBOARD_AUTH == "oidc":

@@ -1,0 +1,3 @@
+import django.dispatch
+
+batches_changed = django.dispatch.Signal()

@@ -1,0 +1,91 @@
+"""Shared pieces of the notification tests: index rows, an immediate task backend, and real
+receivers on loopback (an SMTP server and a Slack-style webhook)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from asgiref.local import Local
+from django.utils import timezone
+
+from batches.models import BatchRecord
+
+IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
+def use_task_backend(settings, tasks: dict) -> None:
+    """Point Django's task backends at ``tasks``. Django 6.1 caches the TASKS setting in its backend
+    handler and has no setting_changed hook for it, so the cache is dropped here (and again when the
+    test ends, by calling this with the original value)."""
+    from django.tasks import task_backends
+
+    settings.TASKS = tasks
+    task_backends._settings = None
+    task_backends.__dict__.pop("settings", None)
+    task_backends._connections = Local(task_backends.thread_critical)
+
+
+def batch_record(project="default", batch_id="batch_n1", status="in_progress", total=10, completed=0, failed=0, **extra):
+    now = int(time.time())
+    values = {
+        "status": status, "total_requests": total, "completed_requests": completed, "failed_requests": failed,
+        "created_at": now - 3600, "expires_at": now + 20 * 3600, "last_synced": timezone.now(),
+    }
+    if status in ("completed", "failed", "expired", "cancelled"):
+        values[f"{status}_at"] = now
+    values.update(extra)
+    record, _ = BatchRecord.objects.update_or_create(project=project, batch_id=batch_id, defaults=values)
+    return record
+
+
+class SMTPRecorder:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.arrived = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        self.arrived.set()
+        return "250 Message accepted for delivery"
+
+
+class WebhookReceiver:
+    """A Slack-style incoming webhook on a free loopback port: records each POST and answers with the
+    next status from ``statuses`` (the last one repeats)."""
+
+    def __init__(self, statuses=(200,)) -> None:
+        self.statuses = list(statuses)
+        self.requests: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"null")})
+                status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                payload = b"ok" if status < 400 else b"internal_error"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/XXXX"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)

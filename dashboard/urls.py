@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from batches.views.audit import audit_list
 from batches.views.health import healthz
 from batches.views.projects import legacy_redirect, project_overview, root
+from batches.views.webhooks import openai_webhook
 
 urlpatterns = [
     path("", root, name="root"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("batches/", legacy_redirect),
     path("batches/<path:rest>", legacy_redirect),
     path("audit/", audit_list, name="audit"),
+    path("webhooks/openai/<str:project>/", openai_webhook, name="openai_webhook"),
 ]
 
 if settings.DASHBOARD_AUTH == "oidc":

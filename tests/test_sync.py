@@ -132,6 +132,11 @@ def test_a_pass_after_changes_brings_the_index_back_to_the_api(frozen, project, 
     assert result.ok
     assert index_view() == expected
     assert set(created) <= set(index_view())
+    # Not only statuses: every row carries the API's latest object (counts, timestamps).
+    latest = {b["id"]: b for b in frozen.state.list_batches()}
+    for record in BatchRecord.objects.all():
+        assert record.raw == latest[record.batch_id]
+        assert record.completed_requests == latest[record.batch_id]["request_counts"]["completed"]
     # Every status that moved got a sample; terminal ones their final one.
     moved = {i for i in expected if i in before and before[i] != expected[i]}
     assert moved

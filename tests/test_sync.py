@@ -8,7 +8,6 @@ creates or advances time, so "the index equals the API" is an exact comparison. 
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import threading
@@ -21,7 +20,7 @@ from django.utils import timezone
 
 from batches.index import lease
 from batches.index.signals import batches_changed
-from batches.index.sync import ProjectSync, sync_project
+from batches.index.sync import sync_project
 from batches.models import BatchRecord, BatchSample, SyncState
 from batches.projects import get_project
 from batches.upstream import TERMINAL_STATUSES, BatchClient

@@ -41,6 +41,8 @@ MAX_IDENTITY_LENGTH = 150
 # Paths that answer without a signed-in identity (load balancers, monitoring, and the OIDC login
 # round trip). /metrics guards itself with DASHBOARD_METRICS_ALLOWED (batches/views/ops.py).
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
+# Signed by OpenAI, not by a person: the signature is the authentication (batches/webhooks.py).
+OPEN_PATH_PREFIXES = ("/webhooks/openai/",)
 OIDC_PATH_PREFIX = "/oidc/"
 # Views a look-only user may still POST to (signing out and watching a batch are not "acting").
 READ_ONLY_POST_VIEWS = frozenset({"oidc_logout", "batch_watch"})
@@ -116,7 +118,7 @@ class DashboardIdentityMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info
-        if path in OPEN_PATHS:
+        if path in OPEN_PATHS or path.startswith(OPEN_PATH_PREFIXES):
             return self.get_response(request)
         if settings.DASHBOARD_AUTH == "proxy":
             refusal = self._sign_in_from_proxy(request)
@@ -129,7 +131,7 @@ class DashboardIdentityMiddleware:
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
         """Any unsafe request from a look-only user is refused here, before the view can call upstream."""
-        if request.method in SAFE_METHODS or request.path_info in OPEN_PATHS:
+        if request.method in SAFE_METHODS or request.path_info in OPEN_PATHS or request.path_info.startswith(OPEN_PATH_PREFIXES):
             return None
         match = request.resolver_match
         if match is not None and match.url_name in READ_ONLY_POST_VIEWS:

@@ -261,3 +261,19 @@ class Notification(models.Model):
     @property
     def target(self) -> str:
         return self.recipient.partition(":")[2]
+class WebhookDelivery(models.Model):
+    """One verified webhook delivery, by its ``webhook-id``. Deliveries are at-least-once (NOTES.md
+    §6.4): the unique key makes a replay a no-op (insert-or-ignore), not a second refresh."""
+
+    project = models.CharField(max_length=40)
+    webhook_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=100, blank=True)
+    batch_id = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "webhook_id"], name="webhookdelivery_unique")]
+        indexes = [models.Index(fields=["received_at"], name="webhookdelivery_received")]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.webhook_id} {self.event_type}"

@@ -9,6 +9,7 @@ from batches.views.insights import all_insights
 from batches.views.ops import metrics, readyz
 from batches.views.notifications import notification_history
 from batches.views.projects import legacy_redirect, project_overview, root
+from batches.views.webhooks import openai_webhook
 
 urlpatterns = [
     path("", root, name="root"),
@@ -23,6 +24,7 @@ urlpatterns = [
     path("audit/", audit_list, name="audit"),
     path("insights/", all_insights, name="insights"),
     path("notifications/", notification_history, name="notifications"),
+    path("webhooks/openai/<str:project>/", openai_webhook, name="openai_webhook"),
 ]
 
 if settings.DASHBOARD_AUTH == "oidc":

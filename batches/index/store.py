@@ -3,13 +3,17 @@ the sync, the webhooks and the dashboard's own actions store exactly the same th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import BatchRecord
-from ..upstream import Batch
+from ..models import BatchRecord, BatchSample
+from ..upstream import TERMINAL_STATUSES, Batch
+from .signals import batches_changed
+
+logger = logging.getLogger(__name__)
 
 ROW_FIELDS = (
     "status", "endpoint", "model", "created_at", "in_progress_at", "finalizing_at", "completed_at", "failed_at",
@@ -60,15 +64,24 @@ def row_values(batch: Batch, now=None) -> dict:
     }
 
 
-def upsert_batches(project: str, batches: Iterable[Batch], now=None) -> dict[str, tuple[str | None, str]]:
+def upsert_batches(
+    project: str, batches: Iterable[Batch], now=None, *, samples: bool = False, source: str = "index"
+) -> dict[str, tuple[str | None, str]]:
     """Insert or update ``batches`` of ``project`` in one transaction. Returns, for each batch whose
     status changed (or that is new), ``{batch_id: (old status or None, new status)}``, so callers can
-    record the change (samples, notifications)."""
+    record the change (samples, notifications).
+
+    With ``samples``, a :class:`BatchSample` is written in the same transaction for every unfinished
+    batch that is new or whose status or counts changed, and one final sample for a batch that turns
+    terminal here (a batch first seen already finished gets none: a backfill writes no history).
+    When statuses changed, :data:`~batches.index.signals.batches_changed` is sent after the commit,
+    with ``source`` as its sender."""
     now = now or timezone.now()
     batches = [batch for batch in batches if len(batch.id) <= 200]
     if not batches:
         return {}
     changes: dict[str, tuple[str | None, str]] = {}
+    sample_rows: list[BatchSample] = []
     with transaction.atomic():
         existing = {
             record.batch_id: record
@@ -76,31 +89,80 @@ def upsert_batches(project: str, batches: Iterable[Batch], now=None) -> dict[str
                 project=project, batch_id__in=[batch.id for batch in batches]
             )
         }
-        new_rows, changed_rows = [], []
+        new_rows, changed_rows, unchanged_pks = [], [], []
         for batch in batches:
             values = row_values(batch, now)
             record = existing.get(batch.id)
+            if samples and _needs_sample(record, values):
+                sample_rows.append(
+                    BatchSample(
+                        project=project,
+                        batch_id=batch.id,
+                        taken_at=now,
+                        status=values["status"],
+                        total_requests=values["total_requests"],
+                        completed_requests=values["completed_requests"],
+                        failed_requests=values["failed_requests"],
+                    )
+                )
             if record is None:
                 new_rows.append(BatchRecord(project=project, batch_id=batch.id, **values))
                 changes[batch.id] = (None, values["status"])
                 continue
             if record.status != values["status"]:
                 changes[batch.id] = (record.status, values["status"])
-            for name, value in values.items():
-                setattr(record, name, value)
-            changed_rows.append(record)
+            if all(getattr(record, name) == value for name, value in values.items() if name != "last_synced"):
+                unchanged_pks.append(record.pk)  # the common case of a refresh: only the sync time moves
+                continue
+            changed_rows.append((record.pk, values))
         if new_rows:
             # ignore_conflicts: another instance (a webhook, an overlapping pass) may have inserted the
             # same batch since we looked; the unique key keeps one row and the next pass refreshes it.
             BatchRecord.objects.bulk_create(new_rows, ignore_conflicts=True, batch_size=500)
-        if changed_rows:
-            BatchRecord.objects.bulk_update(changed_rows, ROW_FIELDS, batch_size=500)
+        if unchanged_pks:
+            BatchRecord.objects.filter(pk__in=unchanged_pks).update(last_synced=now)
+        # One plain UPDATE per changed row: for the few rows a pass changes this is several times
+        # cheaper than bulk_update's CASE over every column (0.4 s for 100 rows on SQLite).
+        for pk, values in changed_rows:
+            BatchRecord.objects.filter(pk=pk).update(**values)
+        if sample_rows:
+            BatchSample.objects.bulk_create(sample_rows, batch_size=500)
+        if changes:
+            sent = dict(changes)
+            transaction.on_commit(lambda: _send_changed(source, project, sent))
     return changes
+
+
+def _needs_sample(record: BatchRecord | None, values: dict) -> bool:
+    """A sample when an unfinished batch is new or moved (status or counts), and a final one when a
+    known unfinished batch turns terminal. Unchanged batches write nothing, so a batch listed twice
+    in one pass is sampled at most once."""
+    terminal = values["status"] in TERMINAL_STATUSES
+    if record is None:
+        return not terminal
+    if terminal:
+        return record.status not in TERMINAL_STATUSES
+    return (
+        record.status != values["status"]
+        or record.total_requests != values["total_requests"]
+        or record.completed_requests != values["completed_requests"]
+        or record.failed_requests != values["failed_requests"]
+    )
+
+
+def _send_changed(source: str, project: str, changes: dict) -> None:
+    for receiver, result in batches_changed.send_robust(sender=source, project=project, changes=changes):
+        if isinstance(result, Exception):
+            logger.error(
+                "batches_changed receiver %s failed for project %s: %s",
+                getattr(receiver, "__qualname__", receiver), project, result,
+                exc_info=(type(result), result, result.__traceback__),
+            )
 
 
 def record_action_result(project: str, batch: Batch) -> dict:
     """The index learns what a create or cancel through the dashboard answered, at once."""
-    return upsert_batches(project, [batch])
+    return upsert_batches(project, [batch], samples=True, source="dashboard")
 
 
 def record_created_by(project: str, batch_id: str, actor: str) -> None:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0003_projects_and_index'),
+        ('batches', '0004_webhook_delivery'),
     ]
 
     operations = [

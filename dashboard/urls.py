@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from batches.views.audit import audit_list
+from batches.views.find import search, search_bulk_cancel, search_export
 from batches.views.health import healthz
 from batches.views.projects import legacy_redirect, project_overview, root
 
@@ -16,6 +17,9 @@ urlpatterns = [
     path("batches/", legacy_redirect),
     path("batches/<path:rest>", legacy_redirect),
     path("audit/", audit_list, name="audit"),
+    path("search/", search, name="search"),
+    path("search/export.<str:kind>", search_export, name="search_export"),
+    path("search/bulk-cancel/", search_bulk_cancel, name="search_bulk_cancel"),
 ]
 
 if settings.DASHBOARD_AUTH == "oidc":

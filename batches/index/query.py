@@ -450,7 +450,7 @@ Q_CANDIDATES = 2000
 
 
 def _q_candidates(base: QuerySet, filters: Filters) -> tuple[QuerySet, Filters]:
-    """Run the ``q`` substring scan once, over the narrow (project, status, search_text) index
+    """Run the ``q`` substring scan once, over the narrow (project, search_text) index
     (migration 0005) rather than inside each of the count and page queries, where the planner would
     rather walk the sort index and read every row. A selective ``q`` (an id, a run name) matches a
     handful of rows, which the page and counts then fetch by primary key."""

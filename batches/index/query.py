@@ -427,16 +427,22 @@ class Found:
         return sum(totals.values())
 
 
-def find(projects: list[str], filters: Filters) -> Found:
+def scope(projects: list[str]) -> QuerySet:
+    if len(projects) == 1:
+        return BatchRecord.objects.filter(project=projects[0])
+    return BatchRecord.objects.filter(project__in=projects)
+
+
+def find(projects: list[str], filters: Filters, project_counts: dict[str, dict[str, int]] | None = None) -> Found:
     """A page of the index for ``projects`` (a person's visible projects: nothing else is read) under
-    ``filters``, with counts: at most two GROUP BY queries and one or two page queries."""
+    ``filters``, with counts: at most two GROUP BY queries and one or two page queries. Pass
+    ``project_counts`` when the caller already has them (the view reads them first to know which
+    statuses exist)."""
     if not projects:
         return Found([], None, {}, {})
-    if len(projects) == 1:
-        base = BatchRecord.objects.filter(project=projects[0])
-    else:
-        base = BatchRecord.objects.filter(project__in=projects)
-    project_counts = project_status_counts(base)
+    base = scope(projects)
+    if project_counts is None:
+        project_counts = project_status_counts(base)
     narrowed = base
     if filters.q:
         narrowed, filters = _q_candidates(base, filters)

@@ -33,7 +33,7 @@ from .. import services
 from ..auth import actor_name
 from ..index import query
 from ..models import BatchRecord, SyncState
-from ..projects import Project, get_project, may_operate, may_view, project_or_404, project_view, visible_projects
+from ..projects import Project, get_project, may_operate, project_view, visible_projects
 from ..upstream import (
     CANCELLABLE_STATUSES,
     ID_PATTERN,
@@ -190,9 +190,19 @@ def _chips(filters: query.Filters, found: query.Found, base_url: str) -> list[di
     return chips
 
 
+def _parse(request: HttpRequest, projects: list[Project], *, cross_project: bool):
+    """The filters, the problems, and the projects' per-status counts (read first: a status the
+    upstream added lately is filterable as soon as the index holds it)."""
+    slugs = [p.slug for p in projects]
+    counts = query.project_status_counts(query.scope(slugs)) if slugs else {}
+    known = {status for per in counts.values() for status in per}
+    filters, problems = query.parse_filters(request.GET, cross_project=cross_project, known_statuses=known)
+    return filters, problems, counts
+
+
 def _find_context(request: HttpRequest, projects: list[Project], filters: query.Filters, problems: list[str],
-                  base_url: str, *, show_project: bool, export_url: str, cancel_url: str) -> dict:
-    found = query.find([p.slug for p in projects], filters)
+                  base_url: str, *, show_project: bool, export_url: str, cancel_url: str, counts=None) -> dict:
+    found = query.find([p.slug for p in projects], filters, counts)
     form_id = "bulk-cancel-form"
     freshness = freshness_of(projects)
     next_url = None
@@ -280,12 +290,12 @@ def project_chips(project: Project) -> list[dict]:
 def project_find(request: HttpRequest, project: Project) -> HttpResponse:
     """``/projects/<slug>/batches/?status=…``: the list page served from the index (called by
     ``browse.batch_list`` when any filter parameter is present)."""
-    filters, problems = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
+    filters, problems, counts = _parse(request, [project], cross_project=False)
     base_url = reverse("batches:list", args=[project.slug])
     context = _find_context(
         request, [project], filters, problems, base_url, show_project=False,
         export_url=reverse("batches:export", args=[project.slug, "KIND"]),
-        cancel_url=reverse("batches:bulk_cancel", args=[project.slug]),
+        cancel_url=reverse("batches:bulk_cancel", args=[project.slug]), counts=counts,
     )
     context["can_operate"] = may_operate(request, project)
     template = "batches/batch_list.html"
@@ -302,11 +312,10 @@ def search(request: HttpRequest) -> HttpResponse:
     """``/search/``: the same filters over every project the person may see, with a project column and
     counts per project."""
     projects = visible_projects(request)
-    slugs = [p.slug for p in projects]
-    filters, problems = query.parse_filters(request.GET, cross_project=True, known_statuses=_known_statuses(slugs))
+    filters, problems, counts = _parse(request, projects, cross_project=True)
     context = _find_context(
         request, projects, filters, problems, reverse("search"), show_project=True,
-        export_url=reverse("search_export", args=["KIND"]), cancel_url=reverse("search_bulk_cancel"),
+        export_url=reverse("search_export", args=["KIND"]), cancel_url=reverse("search_bulk_cancel"), counts=counts,
     )
     context["per_project"] = _per_project(projects, context["found"], filters)
     template = "batches/search.html"

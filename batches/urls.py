@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import browse, create, insights, notifications, results
+from .views import browse, create, find, insights, notifications, results
 
 app_name = "batches"
 
@@ -8,6 +8,9 @@ app_name = "batches"
 urlpatterns = [
     path("batches/", browse.batch_list, name="list"),
     path("batches/new/", create.batch_create, name="create"),
+    # Before batches/<id>/: these names are not batch ids.
+    path("batches/export.<str:kind>", find.export, name="export"),
+    path("batches/bulk-cancel/", find.bulk_cancel, name="bulk_cancel"),
     path("batches/<str:batch_id>/", browse.batch_detail, name="detail"),
     path("batches/<str:batch_id>/results/", results.batch_results, name="results"),
     path("batches/<str:batch_id>/files/<str:kind>.jsonl", results.file_download, name="file_download"),

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0004_webhook_delivery'),
+        ('batches', '0005_find_indexes'),
     ]
 
     operations = [

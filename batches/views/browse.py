@@ -28,6 +28,8 @@ from .. import selectors, services
 from ..auth import actor_name
 from ..projects import Project, may_operate, project_view
 from ..upstream import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
+from ..index.query import has_filters
+from . import find
 from .errors import upstream_error_response, with_retry_after
 
 logger = logging.getLogger("batches.views")
@@ -130,6 +132,9 @@ def _poll_seconds() -> str:
 @vary_on_headers("HX-Request")
 @project_view
 def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
+    if has_filters(request.GET):
+        # Any filter: served from the dashboard's index (views/find.py); without one, the API live.
+        return find.project_find(request, project)
     position, problems = _parse_list_params(request, project.slug)
     context = {
         "position": position,
@@ -165,6 +170,8 @@ def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
     template = "batches/batch_list.html"
     if request.htmx:
         template += "#batch-table"
+    else:
+        context.update(find.filter_form_context(project), index_chips=find.project_chips(project))
     return with_retry_after(render(request, template, context, status=status), error)
 
 

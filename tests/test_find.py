@@ -1,0 +1,339 @@
+"""The filtered batch list (/projects/<slug>/batches/?status=…): served from the index, every filter and
+their combinations, bad values, keyset pages for each sort, counts as chips, freshness, htmx partials."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from batches.index import query
+from find_factory import DAY, T0, batch_json, index, make, synced
+
+pytestmark = pytest.mark.django_db
+
+URL = "/projects/default/batches/"
+ROW_ID = re.compile(r'<tr id="row-([^"]+)"')
+HTMX = {"HX-Request": "true"}
+
+
+def ids(body: str) -> list[str]:
+    return ROW_ID.findall(body)
+
+
+def get(client, qs: str, **headers):
+    return client.get(f"{URL}?{qs}", headers=headers)
+
+
+def page_ids(client, qs: str) -> list[str]:
+    response = get(client, qs)
+    assert response.status_code == 200, response.content.decode()[:2000]
+    return ids(response.content.decode())
+
+
+def next_link(body: str) -> str | None:
+    match = re.search(r'rel="next" href="([^"]+)"', body)
+    return html.unescape(match.group(1)) if match else None
+
+
+@pytest.fixture
+def mixed():
+    """Eight batches across statuses, models, endpoints, days and metadata, in project default."""
+    synced()
+    rows = [
+        batch_json(id="batch_a1", status="failed", created_at=T0, model="gpt-4.1", metadata={"team": "search", "run": "Nightly-7"}),
+        batch_json(id="batch_a2", status="in_progress", created_at=T0 + DAY, model="gpt-4.1"),
+        batch_json(id="batch_b1", status="completed", created_at=T0 + 2 * DAY, model="o3", endpoint="/v1/chat/completions",
+                   request_counts={"total": 10, "completed": 6, "failed": 4}, metadata={"team": "ads"}),
+        batch_json(id="batch_b2", status="expired", created_at=T0 + 3 * DAY, model="o3", output_file_id="file-OUT42"),
+        batch_json(id="batch_c1", status="completed", created_at=T0 + 4 * DAY, model="gpt-4.1", metadata={"team": "search"}),
+        batch_json(id="batch_c2", status="validating", created_at=T0 + 5 * DAY, model="text-embedding-3-small",
+                   endpoint="/v1/embeddings", expires_at=None),
+        batch_json(id="batch_d1", status="cancelled", created_at=T0 + 6 * DAY, model="gpt-4.1", error_file_id="file-ERR9",
+                   request_counts={"total": 10, "completed": 1, "failed": 9}),
+        batch_json(id="batch_d2", status="failed", created_at=T0 + 7 * DAY, model="o3"),
+    ]
+    index("default", *rows)
+    # Another project's batch matches many filters and must never show up here.
+    make("other", id="batch_zz", status="failed", created_at=T0 + DAY, model="gpt-4.1", metadata={"team": "search"})
+    return rows
+
+
+def test_without_filters_the_list_still_reads_the_api_live(client, upstream, mixed):
+    body = client.get(URL).content.decode()
+    assert ids(body) == [b["id"] for b in upstream.state.list_batches()[:20]]
+    assert "batch_a1" not in ids(body)
+    # ...and offers the index's status chips as filter links.
+    assert f'href="{URL}?status=failed"' in body
+
+
+def test_a_status_filter_is_served_from_the_index_without_an_upstream_call(client, upstream, mixed):
+    upstream.state.reset_counts()
+    assert page_ids(client, "status=failed") == ["batch_d2", "batch_a1"]
+    assert upstream.state.total_requests() == 0
+
+
+def test_status_is_repeatable(client, mixed):
+    assert page_ids(client, "status=failed&status=expired") == ["batch_d2", "batch_b2", "batch_a1"]
+
+
+@pytest.mark.parametrize(
+    ("qs", "expected"),
+    [
+        ("endpoint=/v1/embeddings", ["batch_c2"]),
+        ("model=o3", ["batch_d2", "batch_b2", "batch_b1"]),
+        ("created_after=2025-03-14", ["batch_d2", "batch_d1", "batch_c2", "batch_c1"]),
+        ("created_before=2025-03-11", ["batch_a2", "batch_a1"]),  # inclusive: the whole day of the 11th
+        ("created_after=2025-03-11&created_before=2025-03-11", ["batch_a2"]),
+        ("q=batch_b", ["batch_b2", "batch_b1"]),  # id prefix
+        ("q=BATCH_C1", ["batch_c1"]),  # case-insensitive
+        ("q=file-out42", ["batch_b2"]),  # output file id
+        ("q=file-ERR9", ["batch_d1"]),  # error file id
+        ("q=nightly-7", ["batch_a1"]),  # metadata value
+        ("meta=team:search", ["batch_c1", "batch_a1"]),
+        ("meta=team:search&meta=run:Nightly-7", ["batch_a1"]),
+        ("meta=team:Search", []),  # metadata values match exactly
+        ("status=failed&model=o3", ["batch_d2"]),
+        ("model=gpt-4.1&meta=team:search&created_after=2025-03-12", ["batch_c1"]),
+        ("status=completed&status=in_progress&model=gpt-4.1", ["batch_c1", "batch_a2"]),
+        ("sort=created&model=o3", ["batch_b1", "batch_b2", "batch_d2"]),
+        ("sort=-failed&status=completed&status=cancelled", ["batch_d1", "batch_b1", "batch_c1"]),
+    ],
+)
+def test_each_filter_and_combinations(client, mixed, qs, expected):
+    assert page_ids(client, qs) == expected
+
+
+def test_the_first_input_file_id_is_searchable(client, mixed):
+    make(id="batch_e1", input_file_id="file-Special", status="completed")
+    assert page_ids(client, "q=file-special") == ["batch_e1"]
+
+
+def test_sort_by_expiry_puts_batches_without_expiry_first(client, mixed):
+    got = page_ids(client, "sort=expires")
+    assert got[0] == "batch_c2"  # no expires_at: lowest, as NULL sorts on SQLite
+    assert got[1:] == ["batch_a1", "batch_a2", "batch_b1", "batch_b2", "batch_c1", "batch_d1", "batch_d2"]
+
+
+@pytest.mark.parametrize(
+    ("qs", "message"),
+    [
+        ("status=bogus", "There is no status"),
+        ("status=<script>", "There is no status"),
+        ("created_after=yesterday", "is not a date"),
+        ("created_before=2025-13-40", "is not a date"),
+        ("created_after=2025-03-20&created_before=2025-03-10", "later than"),
+        ("sort=random", "Sort by"),
+        ("meta=nocolon", "key:value"),
+        ("limit=0", "Page size"),
+        ("limit=abc", "Page size"),
+        ("endpoint=v1/nothing", "endpoint"),
+        ("after=garbage", "not one this view wrote"),
+        ("after=12,bad/id", "not one this view wrote"),
+        ("q=" + "x" * 300, "search text"),
+    ],
+)
+def test_a_bad_value_gets_a_message_and_is_ignored(client, mixed, qs, message):
+    response = get(client, qs + "&model=o3")
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert message in html.unescape(body)
+    assert "<script>" not in body
+    # The bad value is ignored, the good filter still applies.
+    if "limit" not in qs and "after" not in qs:
+        assert set(ids(body)) <= {"batch_d2", "batch_b2", "batch_b1"}
+        assert ids(body)
+    # Through htmx the same page is a 200 (htmx swaps only 2xx) with the message.
+    partial = get(client, qs + "&model=o3", **HTMX)
+    assert partial.status_code == 200
+    assert message in html.unescape(partial.content.decode())
+
+
+def test_an_unknown_status_already_in_the_index_is_filterable(client, mixed):
+    make(id="batch_new", status="paused_by_upstream")
+    assert page_ids(client, "status=paused_by_upstream") == ["batch_new"]
+
+
+def _walk(client, qs: str) -> list[str]:
+    seen: list[str] = []
+    url = f"{URL}?{qs}"
+    for _ in range(100):
+        body = client.get(url).content.decode()
+        seen.extend(ids(body))
+        url = next_link(body)
+        if url is None:
+            return seen
+        assert "after=" in url
+    raise AssertionError("too many pages")
+
+
+@pytest.mark.parametrize("sort", ["-created", "created", "expires", "-failed"])
+@pytest.mark.parametrize("extra", ["", "&status=completed&status=failed", "&model=gpt-4.1"])
+def test_keyset_pages_cover_every_row_once_in_order_for_each_sort(client, sort, extra):
+    synced()
+    rows = []
+    for i in range(23):
+        rows.append(batch_json(
+            id=f"batch_k{i:02d}",
+            status=("completed", "failed", "in_progress")[i % 3],
+            model=("gpt-4.1", "o3")[i % 2],
+            created_at=T0 + (i // 4) * 60,  # ties on the sort key: the batch id breaks them
+            expires_at=None if i % 7 == 0 else T0 + DAY + (i % 5),
+            request_counts={"total": 10, "completed": 10 - i % 4, "failed": i % 4},
+        ))
+    index("default", *rows)
+    if sort == "-created" and not extra:
+        extra = "&status=completed&status=failed&status=in_progress"  # the default sort alone is the live list
+    got = _walk(client, f"sort={sort}&limit=4{extra}")
+    assert len(got) == len(set(got)), "a row appeared on two pages"
+    from batches.models import BatchRecord
+
+    filters, problems = query.parse_filters(__import__("django.http", fromlist=["QueryDict"]).QueryDict(f"sort={sort}{extra}"))
+    assert not problems
+    column, desc = query.SORTS[sort]
+    expected = list(query.filtered(BatchRecord.objects.filter(project="default"), filters))
+
+    def key(r):
+        value = getattr(r, column)
+        return ((value is not None), value or 0, r.batch_id)
+
+    expected.sort(key=key, reverse=desc)
+    assert got == [r.batch_id for r in expected], "a gap or a wrong order across pages"
+
+
+def test_pages_link_next_and_first_and_never_use_offset(client, mixed):
+    with CaptureQueriesContext(connection) as queries:
+        body = get(client, "model=gpt-4.1&limit=2").content.decode()
+    assert not any("OFFSET" in q["sql"].upper() for q in queries.captured_queries)
+    assert ids(body) == ["batch_d1", "batch_c1"]
+    nxt = next_link(body)
+    assert nxt == f"{URL}?model=gpt-4.1&limit=2&after={T0 + 4 * DAY},batch_c1"
+    second = client.get(nxt).content.decode()
+    assert ids(second) == ["batch_a2", "batch_a1"]
+    assert next_link(second) is None
+    assert f'href="{URL}?model=gpt-4.1&amp;limit=2"' in second  # « First page
+
+
+def test_chips_count_the_filter_and_the_project_and_link_to_their_status(client, mixed):
+    body = get(client, "model=o3").content.decode()
+    chips = dict(re.findall(r'class="find-chip[^"]*" href="([^"]+)".*?<span class="find-count">(\d+)</span>', body, re.S))
+    assert chips[f"{URL}?status=failed&amp;model=o3"] == "1"
+    assert chips[f"{URL}?status=expired&amp;model=o3"] == "1"
+    assert chips[f"{URL}?status=in_progress&amp;model=o3"] == "0"  # not matching, still a way in
+    assert chips[f"{URL}?model=o3"] == "3"  # "all" keeps the other filters
+    assert 'title="1 matching the other filters, of 2 in all"' in body  # failed: 2 in the project
+    assert "3 matching" in body
+
+
+def test_counts_are_one_group_by_per_scope(client, mixed):
+    with CaptureQueriesContext(connection) as queries:
+        get(client, "status=failed")
+    grouped = [q["sql"] for q in queries.captured_queries if "GROUP BY" in q["sql"].upper()]
+    assert len(grouped) == 1  # status alone: the project's counts are the filter's
+    with CaptureQueriesContext(connection) as queries:
+        get(client, "status=failed&model=o3")
+    grouped = [q["sql"] for q in queries.captured_queries if "GROUP BY" in q["sql"].upper()]
+    assert len(grouped) == 2
+
+
+def test_an_htmx_request_gets_the_table_partial_and_the_form_out_of_band(client, mixed):
+    response = get(client, "status=failed", **HTMX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body
+    assert body.lstrip().startswith('<section id="batch-table"')
+    assert 'id="filter-form"' in body and 'hx-swap-oob="true"' in body
+    assert ids(body) == ["batch_d2", "batch_a1"]
+    assert "HX-Request" in response["Vary"]
+    # A cold open of the pushed URL renders the same rows in the full page.
+    full = get(client, "status=failed").content.decode()
+    assert "<html" in full and ids(full) == ids(body)
+
+
+def test_the_form_reflects_the_filters(client, mixed):
+    body = get(client, "status=failed&q=Nightly&meta=team:search&created_after=2025-03-10&sort=-failed").content.decode()
+    assert 'value="failed" checked' in body
+    assert 'name="q" value="Nightly"' in body
+    assert 'name="meta" value="team:search"' in body
+    assert 'name="created_after" value="2025-03-10"' in body
+    assert '<option value="-failed" selected>' in body
+
+
+def test_an_empty_submitted_form_is_the_live_list(client, upstream, mixed):
+    body = get(client, "status=&q=&endpoint=&model=&created_after=&created_before=&meta=&sort=-created&limit=20").content.decode()
+    assert ids(body) == [b["id"] for b in upstream.state.list_batches()[:20]]
+
+
+def test_freshness_says_when_the_project_was_synced(client, mixed):
+    synced(when=timezone.now() - dt.timedelta(seconds=4))
+    body = get(client, "status=failed").content.decode()
+    assert re.search(r"Synced [45] s ago", body)
+    assert "the sync is behind" not in body
+
+
+def test_freshness_says_the_sync_is_behind(client, settings, mixed):
+    settings.DASHBOARD_SYNC_SECONDS = 30
+    synced(when=timezone.now() - dt.timedelta(seconds=300))
+    assert "the sync is behind" in get(client, "status=failed").content.decode()
+
+
+def test_an_unfinished_row_older_than_two_sync_intervals_says_so(client, settings):
+    settings.DASHBOARD_SYNC_SECONDS = 30
+    synced()
+    old = timezone.now() - dt.timedelta(seconds=120)
+    make(id="batch_old", status="in_progress", now=old)
+    make(id="batch_fresh", status="in_progress")
+    make(id="batch_done_long_ago", status="completed", now=old)
+    body = get(client, "status=in_progress&status=completed").content.decode()
+    rows = dict(re.findall(r'<tr id="row-([^"]+)"(.*?)</tr>', body, re.S))
+    assert "as of 2 min ago" in rows["batch_old"]
+    assert "row-stale" not in rows["batch_fresh"]
+    assert "row-stale" not in rows["batch_done_long_ago"]  # a finished batch does not change
+
+
+def test_a_project_never_synced_says_how_to_start_the_sync_instead_of_an_empty_table(client):
+    body = get(client, "status=failed").content.decode()
+    assert "never been synced" in body
+    assert "manage.py sync_batches" in body
+    assert "No batch matches" not in body
+
+
+def test_metadata_and_ids_are_escaped(client):
+    synced()
+    make(id="batch_x", status="failed", metadata={"description": "<img src=x onerror=alert(1)>", "k": "<b>"})
+    body = get(client, "status=failed").content.decode()
+    assert "<img src=x" not in body and "&lt;img src=x" in body
+    body = get(client, "q=<b>").content.decode()
+    assert ids(body) == ["batch_x"]
+    assert 'value="&lt;b&gt;"' in body
+
+
+def test_a_meta_key_with_double_underscores_or_quotes_is_one_key(client):
+    synced()
+    make(id="batch_m1", metadata={"a__b": "1", 'we"ird': "2"})
+    make(id="batch_m2", metadata={"a": {"b": "1"}})
+    assert page_ids(client, "meta=a__b:1") == ["batch_m1"]
+    response = get(client, 'meta=we"ird:2')
+    assert response.status_code == 400 and "cannot be filtered" in response.content.decode()
+    assert page_ids(client, "q=2&meta=a__b:1") == ["batch_m1"]
+
+
+def test_a_hidden_project_is_a_404_for_filtered_views_too(client, settings, tmp_path, monkeypatch):
+    settings.DASHBOARD_AUTH = "proxy"
+    projects = tmp_path / "projects.toml"
+    projects.write_text(
+        '[projects.secret]\napi_key_env = "KEY_SECRET"\nviewer_groups = ["secret-team"]\n'
+        '[projects.open]\napi_key_env = "KEY_OPEN"\n'
+    )
+    monkeypatch.setenv("KEY_SECRET", "sk-secret")
+    monkeypatch.setenv("KEY_OPEN", "sk-open")
+    settings.DASHBOARD_PROJECTS_FILE = str(projects)
+    make("secret", id="batch_s1", status="failed")
+    response = client.get("/projects/secret/batches/?status=failed", headers={"X-Forwarded-Email": "a@example.com"})
+    assert response.status_code == 404
+    assert "batch_s1" not in response.content.decode()

@@ -160,3 +160,18 @@ def test_a_project_operator_page_post_is_refused_for_a_look_only_person(client, 
     response = client.post("/projects/alpha/batches/bulk-cancel/", {"pick": [f"alpha/{two_projects[0]}"], "confirm": "1"}, headers=headers)
     assert response.status_code == 403
     assert not AuditEntry.objects.exists()
+
+
+def test_search_bulk_cancel_works_for_an_operator_of_one_project_only(client, upstream, two_projects, settings):
+    """With a global operator rule the person does not meet, operating one project through its own
+    operator_groups is enough to reach /search/'s bulk cancel, which then checks each batch."""
+    settings.DASHBOARD_OPERATOR_GROUPS = ["global-ops"]
+    running = two_projects[0]
+    headers = {"X-Forwarded-Email": "ann@example.com", "X-Forwarded-Groups": "alpha-ops"}
+    body = client.post(
+        "/search/bulk-cancel/", {"pick": [f"alpha/{running}", "beta/batch_beta1"], "confirm": "1"}, headers=headers
+    ).content.decode()
+    assert outcomes(body) == {running: "cancelling", "batch_beta1": "refused"}
+    outsider = {"X-Forwarded-Email": "zed@example.com", "X-Forwarded-Groups": "nobody"}
+    refused = client.post("/search/bulk-cancel/", {"pick": [f"alpha/{running}"], "confirm": "1"}, headers=outsider)
+    assert refused.status_code == 403

@@ -337,3 +337,24 @@ def test_a_hidden_project_is_a_404_for_filtered_views_too(client, settings, tmp_
     response = client.get("/projects/secret/batches/?status=failed", headers={"X-Forwarded-Email": "a@example.com"})
     assert response.status_code == 404
     assert "batch_s1" not in response.content.decode()
+
+
+def test_the_trouble_flags_are_filters(client, upstream):
+    """?flag=failing keeps the batches where more than 10 % of finished requests failed; a bad flag is
+    explained and ignored."""
+    from batches.index.store import upsert_batches
+    from batches.upstream import Batch
+
+    def batch(batch_id, completed, failed, status="completed", created=1_700_000_000):
+        return Batch.from_api({
+            "id": batch_id, "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": "file-x",
+            "completion_window": "24h", "status": status, "created_at": created,
+            "request_counts": {"total": completed + failed, "completed": completed, "failed": failed},
+        })
+
+    upsert_batches("default", [batch("batch_bad", 80, 20), batch("batch_fine", 99, 1, created=1_700_000_100)])
+    body = client.get("/projects/default/batches/?flag=failing").content.decode()
+    assert "batch_bad" in body and "batch_fine" not in body
+    response = client.get("/projects/default/batches/?flag=on-fire")
+    assert response.status_code == 400
+    assert "on-fire" in response.content.decode() and "batch_fine" in response.content.decode()

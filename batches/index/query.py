@@ -27,7 +27,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
 from ..models import BatchRecord
-from ..upstream import ID_PATTERN, KNOWN_STATUSES
+from ..upstream import ID_PATTERN, KNOWN_STATUSES, TERMINAL_STATUSES
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100  # as the live list: "Limit can range between 1 and 100" (NOTES.md §1.2)
@@ -46,7 +46,9 @@ SORT_LABELS = {
     "-failed": "Most failed requests",
 }
 #: The parameters that make the list a filtered view served from the index.
-FILTER_PARAMS = ("status", "endpoint", "model", "created_after", "created_before", "q", "meta", "sort")
+FILTER_PARAMS = ("status", "endpoint", "model", "created_after", "created_before", "q", "meta", "flag", "sort")
+#: The trouble flags (batches/oversight/eta.py), each a filter: ?flag=at-risk
+FLAGS = ("at-risk", "stalled", "failing")
 STATUS_FORM = re.compile(r"[a-z_]{1,32}")
 MAX_Q = 200
 MAX_META = 5
@@ -89,6 +91,7 @@ class Filters:
     created_before: dt.date | None = None
     q: str = ""
     meta: tuple[tuple[str, str], ...] = ()
+    flag: str = ""
     sort: str = DEFAULT_SORT
     after: Cursor | None = None
     limit: int = DEFAULT_LIMIT
@@ -101,7 +104,7 @@ class Filters:
         """Is anything narrowing or reordering the list (what makes it an index view)?"""
         return bool(
             self.statuses or self.endpoint or self.model or self.created_after or self.created_before
-            or self.q or self.meta or self.sort != DEFAULT_SORT
+            or self.q or self.meta or self.flag or self.sort != DEFAULT_SORT
         )
 
     @property
@@ -109,7 +112,7 @@ class Filters:
         """Does anything besides the status pick rows (so the filter's counts differ from the project's)?"""
         return bool(
             self.endpoint or self.model or self.created_after or self.created_before or self.q or self.meta
-            or self._q_applied
+            or self.flag or self._q_applied
         )
 
     def params(self, *, with_cursor: bool = True, with_limit: bool = True) -> list[tuple[str, str]]:
@@ -123,6 +126,8 @@ class Filters:
         if self.created_before:
             out.append(("created_before", self.created_before.isoformat()))
         out.extend(("meta", f"{key}:{value}") for key, value in self.meta)
+        if self.flag:
+            out.append(("flag", self.flag))
         if self.sort != DEFAULT_SORT:
             out.append(("sort", self.sort))
         if with_limit and self.limit != DEFAULT_LIMIT:
@@ -218,6 +223,11 @@ def parse_filters(
             continue
         meta.append((key, value))
 
+    flag = (params.get("flag") or "").strip()
+    if flag and flag not in FLAGS:
+        problems.append(f"The flags are {', '.join(FLAGS)}; “{flag[:20]}” is ignored.")
+        flag = ""
+
     sort = (params.get("sort") or "").strip() or DEFAULT_SORT
     if sort not in SORTS:
         problems.append(f"Sort by {', '.join(SORTS)}; “{sort[:20]}” is ignored.")
@@ -244,7 +254,7 @@ def parse_filters(
 
     filters = Filters(
         statuses=tuple(statuses), endpoint=endpoint, model=model, created_after=created_after,
-        created_before=created_before, q=q, meta=tuple(meta), sort=sort, after=after, limit=limit,
+        created_before=created_before, q=q, meta=tuple(meta), flag=flag, sort=sort, after=after, limit=limit,
         cross_project=cross_project,
     )
     return filters, problems
@@ -276,7 +286,20 @@ def filtered(base: QuerySet, filters: Filters, *, with_status: bool = True) -> Q
         # KeyTextTransform takes the key as one path element (no "__" splitting): JSON_EXTRACT on
         # SQLite, ->> on PostgreSQL; the key and value are bound parameters.
         qs = qs.filter(Exact(KeyTextTransform(key, "metadata"), Value(value)))
+    if filters.flag:
+        qs = qs.filter(_flag_q(filters.flag))
     return qs
+
+
+def _flag_q(flag: str) -> Q:
+    """Batches carrying a trouble flag. "failing" is SQL; "at-risk" and "stalled" come from the
+    request-count samples of unfinished batches, which are few (the completion window is 24 h)."""
+    from ..oversight.eta import failing_q, flag_q
+
+    if flag == "failing":
+        return failing_q()
+    projects = BatchRecord.objects.exclude(status__in=TERMINAL_STATUSES).values_list("project", flat=True).distinct()
+    return flag_q(flag, list(projects))
 
 
 # -- keyset pages ------------------------------------------------------------------------------------

@@ -238,6 +238,7 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
         "export_jsonl": export_url.replace("KIND", "jsonl") + export_query,
         "status_choices": _status_choices(found, filters),
         "sorts": list(query.SORT_LABELS.items()),
+        "flag_choices": [("at-risk", "at risk"), ("stalled", "stalled"), ("failing", "failing")],
         "page_sizes": sorted({10, 20, 50, 100, filters.limit}),
         "meta_values": [f"{k}:{v}" for k, v in filters.meta] + [""],
         "oob_form": bool(request.htmx),
@@ -271,6 +272,7 @@ def filter_form_context(project: Project | None) -> dict:
         "filters": filters,
         "status_choices": list(query.STATUS_ORDER),
         "sorts": list(query.SORT_LABELS.items()),
+        "flag_choices": [("at-risk", "at risk"), ("stalled", "stalled"), ("failing", "failing")],
         "meta_values": [""],
     }
 

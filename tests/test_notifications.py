@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from batches.index.signals import batches_changed
 from batches.models import BatchSample, Notification, NotificationRule, Watch
-from batches.notify.rules import local_at_risk_batch_ids, notification_record, notifications_for_changes, notify_at_risk
+from batches.notify.rules import notification_record, notifications_for_changes, notify_at_risk
 from batches.notify.tasks import deliver, send_due
 from notify_helpers import IMMEDIATE, batch_record, use_task_backend
 
@@ -334,21 +334,23 @@ def test_the_at_risk_hook_notifies_each_rule_recipient_once_per_batch():
     assert keys() == [("batch_slow", "at_risk", "email:oncall@example.com")]
 
 
-def test_the_local_at_risk_verdict_compares_the_pace_with_the_expiry():
+def test_the_at_risk_verdict_the_rules_use_compares_the_pace_with_the_expiry():
     now = timezone.now()
     in_an_hour = int((now + timedelta(hours=1)).timestamp())
     for batch_id, done_now in (("batch_slow", 110), ("batch_fast", 400)):
-        batch_record(batch_id=batch_id, status="in_progress", total=1000, expires_at=in_an_hour)
+        batch_record(batch_id=batch_id, status="in_progress", total=1000, completed=done_now, expires_at=in_an_hour, last_synced=now)
         BatchSample.objects.create(project="default", batch_id=batch_id, taken_at=now - timedelta(minutes=10), status="in_progress", total_requests=1000, completed_requests=100)
         BatchSample.objects.create(project="default", batch_id=batch_id, taken_at=now, status="in_progress", total_requests=1000, completed_requests=done_now)
     # Only one sample, and no progress at all: no verdict (the latter is "stalled", another flag).
     batch_record(batch_id="batch_new", status="in_progress", total=1000, expires_at=in_an_hour)
     BatchSample.objects.create(project="default", batch_id="batch_new", taken_at=now, status="in_progress", total_requests=1000)
-    batch_record(batch_id="batch_stuck", status="in_progress", total=1000, expires_at=in_an_hour)
+    batch_record(batch_id="batch_stuck", status="in_progress", total=1000, completed=5, expires_at=in_an_hour, last_synced=now)
     for minutes in (10, 0):
         BatchSample.objects.create(project="default", batch_id="batch_stuck", taken_at=now - timedelta(minutes=minutes), status="in_progress", total_requests=1000, completed_requests=5)
     # 10 requests in 10 minutes leaves 890 for 60 minutes: at risk. 300 in 10 minutes: fine.
-    assert local_at_risk_batch_ids("default", now=now) == ["batch_slow"]
+    from batches.oversight.eta import flagged_ids
+
+    assert flagged_ids("default", "at-risk", now=now.timestamp()) == {"batch_slow"}
 
 
 def test_the_sweep_command_raises_at_risk_notifications_and_sends_them():
@@ -356,7 +358,7 @@ def test_the_sweep_command_raises_at_risk_notifications_and_sends_them():
 
     NotificationRule.objects.create(project="default", kind="at_risk", channel="email", target="oncall@example.com", created_by="ops")
     now = timezone.now()
-    batch_record(batch_id="batch_late", status="in_progress", total=1000, expires_at=int((now + timedelta(minutes=30)).timestamp()))
+    batch_record(batch_id="batch_late", status="in_progress", total=1000, completed=10, last_synced=now, expires_at=int((now + timedelta(minutes=30)).timestamp()))
     for minutes, done in ((5, 0), (0, 10)):
         BatchSample.objects.create(project="default", batch_id="batch_late", taken_at=now - timedelta(minutes=minutes), status="in_progress", total_requests=1000, completed_requests=done)
     call_command("send_notifications", verbosity=0)

@@ -252,7 +252,20 @@ class ProjectSync:
         if not self.result.error:
             fields["last_success"] = finished
         SyncState.objects.filter(project=self.slug, lease_owner=self.owner).update(**fields)
+        if not self.result.error:
+            self.raise_at_risk()
         return self.result
+
+    def raise_at_risk(self) -> None:
+        """Tell the "batch at risk" rules about every batch whose ETA is now past its expiry (the
+        notifications keep one message per batch and recipient, so repeating a batch is harmless)."""
+        from ..notify.rules import notify_at_risk
+        from ..oversight.eta import flagged_ids
+
+        try:
+            notify_at_risk(self.slug, flagged_ids(self.slug, "at-risk"))
+        except Exception:
+            logger.exception("at-risk notifications for project %s could not be recorded", self.slug)
 
 
 def sync_project(project, owner: str, **kwargs) -> PassResult:

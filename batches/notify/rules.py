@@ -77,9 +77,9 @@ def notify_at_risk(project: str, batch_ids: Iterable[str], now: datetime | None 
     """The hook for the "batch at risk" rule: call it with batch ids that are (or turned) at risk.
 
     Calling it again for the same batch is harmless (the unique key keeps one row per recipient), so
-    the caller may pass every batch currently at risk after each pass. The sync side calls it with
-    the oversight ETA's verdict; until then ``manage.py send_notifications`` calls it with
-    :func:`local_at_risk_batch_ids`."""
+    the caller may pass every batch currently at risk after each pass: the sync does after each
+    pass, and ``manage.py send_notifications`` on each sweep, both with the oversight ETA's verdict
+    (``batches.oversight.eta.flagged_ids(project, "at-risk")``)."""
     now = now or timezone.now()
     rules = list(NotificationRule.objects.filter(project=project, kind=NotificationRule.Kind.AT_RISK))
     created: list[int] = []
@@ -87,33 +87,6 @@ def notify_at_risk(project: str, batch_ids: Iterable[str], now: datetime | None 
         for rule in rules:
             created += _record(project, batch_id, "at_risk", f"{rule.channel}:{rule.target}", f"rule: {rule.get_kind_display()}", now)
     return created
-
-
-def local_at_risk_batch_ids(project: str, now: datetime | None = None) -> list[str]:
-    """A simple, local at-risk verdict, isolated here until ``batches/oversight/eta.py`` provides the
-    shared one: an unfinished batch is at risk when, at the rate between its first and last sample
-    (request counts from ``BatchSample``), the remaining requests finish after ``expires_at``.
-    No verdict without two samples a minute apart or without progress (that is "stalled", another flag)."""
-    now = now or timezone.now()
-    at_risk: list[str] = []
-    unfinished = BatchRecord.objects.filter(project=project, expires_at__isnull=False).exclude(status__in=TERMINAL_STATUSES)
-    for record in unfinished.only("batch_id", "expires_at", "total_requests", "completed_requests", "failed_requests"):
-        samples = list(
-            BatchSample.objects.filter(project=project, batch_id=record.batch_id).order_by("taken_at")
-            .values_list("taken_at", "completed_requests", "failed_requests", "total_requests")
-        )
-        if len(samples) < 2:
-            continue
-        (t0, c0, f0, _), (t1, c1, f1, total) = samples[0], samples[-1]
-        seconds = (t1 - t0).total_seconds()
-        done = c1 + f1
-        progress = done - (c0 + f0)
-        if seconds < 60 or progress <= 0 or total <= 0:
-            continue
-        eta = t1.timestamp() + (total - done) / (progress / seconds)
-        if eta > record.expires_at:
-            at_risk.append(record.batch_id)
-    return at_risk
 
 
 def failure_rate(record: BatchRecord) -> float | None:

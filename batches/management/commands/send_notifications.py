@@ -12,7 +12,8 @@ import threading
 from django.core.management.base import BaseCommand
 
 from batches.models import NotificationRule
-from batches.notify.rules import local_at_risk_batch_ids, notify_at_risk
+from batches.notify.rules import notify_at_risk
+from batches.oversight.eta import flagged_ids
 from batches.notify.tasks import send_due
 
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
     def sweep(self) -> None:
         projects = set(NotificationRule.objects.filter(kind=NotificationRule.Kind.AT_RISK).values_list("project", flat=True))
         for project in sorted(projects):
-            notify_at_risk(project, local_at_risk_batch_ids(project))
+            notify_at_risk(project, flagged_ids(project, "at-risk"))
         outcomes = send_due()
         if any(outcomes.values()):
             self.stdout.write(", ".join(f"{name}: {count}" for name, count in sorted(outcomes.items())))

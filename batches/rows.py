@@ -86,11 +86,11 @@ def batch_hint(batch: Batch) -> str:
         return hint
     if batch.status == "completed":
         if batch.all_failed:
-            return "The batch has finished, but every request failed."
-        if counts.failed:
-            return f"The batch has finished; {counts.failed:,} of {counts.total:,} requests failed."
-        if not counts.pending:
-            return "The batch has finished and every request succeeded."
+            hint = "The batch has finished, but every request failed."
+        elif counts.failed:
+            hint = f"The batch has finished; {counts.failed:,} of {counts.total:,} requests failed."
+        elif not counts.pending:
+            hint = "The batch has finished and every request succeeded."
     skipped = not_run(batch)
     if skipped:
         return f"{hint} {skipped:,} of {counts.total:,} requests were not run."
@@ -298,10 +298,10 @@ def _time_cell(batch: Batch, ctx: RowContext) -> SafeString:
     # Expiry matters only while the batch can still run out of time; a finished batch says when it ended.
     if batch.is_terminal:
         when = _time("Finished", finished_at(batch), ctx.tz)
-        second = _fmt('<div class="expires">finished {}</div>', when) if when else ""
+        second = _fmt('<div class="time-note">finished {}</div>', when) if when else ""
     else:
         when = _time("Expires", batch.expires_at, ctx.tz)
-        second = _fmt('<div class="expires">expires {}</div>', when) if when else ""
+        second = _fmt('<div class="time-note">expires {}</div>', when) if when else ""
     return _fmt('<td class="col-time">\n    {}\n    {}\n  </td>', created, second)
 
 

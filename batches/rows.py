@@ -217,10 +217,14 @@ def progress(batch: Batch, *, large: bool = False) -> SafeString:
         )
     failed = _fmt(' + <span class="num-bad">{} failed</span>', f"{counts.failed:,}") if counts.failed else ""
     skipped = not_run(batch)
-    rest = _fmt(' · <span class="not-run">{} {}</span>', f"{skipped:,}", pending_label(batch).lower()) if skipped else ""
+    rest = (
+        _fmt('\n    <div class="progress-text not-run">{} {}</div>', f"{skipped:,}", pending_label(batch).lower())
+        if skipped
+        else ""
+    )
     return _fmt(
         '<div class="progress{}" {}><span class="ok {}"></span><span class="bad {}"></span></div>\n'
-        '    <div class="progress-text"><span class="num-ok">{}</span>{} / {}{}</div>',
+        '    <div class="progress-text"><span class="num-ok">{}</span>{} / {}</div>{}',
         " progress-lg" if large else "",
         role,
         pct_class(counts.completed_pct),

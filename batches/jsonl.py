@@ -33,8 +33,15 @@ BINARY_SNIFF_BYTES = 8192
 
 @dataclass(frozen=True)
 class LineError:
+    """One problem. With a line number, ``message`` continues the sentence "Line 7 …" (the page sets
+    the line number apart once); without one, it is a whole sentence."""
+
     line: int | None
     message: str
+
+    @property
+    def text(self) -> str:
+        return f"Line {self.line} {self.message}" if self.line is not None else self.message
 
 
 @dataclass
@@ -138,44 +145,44 @@ def validate_jsonl(fileobj: IO[bytes], *, endpoint: str | None = None, size: int
     for number, raw, too_long in _read_lines(fileobj):
         total_bytes += len(raw) + 1
         if too_long:
-            result.add(number, f"Line {number} is longer than {MAX_LINE_BYTES:,} bytes, the most the dashboard reads.")
+            result.add(number, f"is longer than {MAX_LINE_BYTES:,} bytes, the most the dashboard reads.")
             continue
         if not raw.strip():
             blank_lines.append(number)
             continue
         # A blank line followed by more requests is an error; blank lines at the end are not.
         for blank in blank_lines:
-            result.add(blank, f"Line {blank} is blank; remove blank lines between requests.")
+            result.add(blank, "is blank; remove blank lines between requests.")
         blank_lines.clear()
 
         result.requests += 1
         if result.requests > MAX_REQUESTS:
             if not too_many_reported:
-                result.add(number, f"The file has more than {MAX_REQUESTS:,} requests, the most one batch accepts.")
+                result.add(number, f"is request {MAX_REQUESTS + 1:,}: the file has more than {MAX_REQUESTS:,} requests, the most one batch accepts.")
                 too_many_reported = True
             continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            result.add(number, f"Line {number} is not valid UTF-8 (bad byte at position {err.start + 1}).")
+            result.add(number, f"is not valid UTF-8 (bad byte at position {err.start + 1}).")
             continue
         try:
             obj = json.loads(text)
         except ValueError as err:
-            result.add(number, f"Line {number} is not valid JSON: {err.msg} (column {getattr(err, 'colno', '?')}).")
+            result.add(number, f"is not valid JSON: {err.msg} (column {getattr(err, 'colno', '?')}).")
             continue
         if not isinstance(obj, dict):
-            result.add(number, f"Line {number} is {_json_type(obj)}, not a JSON object.")
+            result.add(number, f"is {_json_type(obj)}, not a JSON object.")
             continue
 
         custom_id = obj.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             problem = "has no custom_id" if custom_id is None else "has a custom_id that is not a non-empty string"
-            result.add(number, f"Line {number} {problem}.")
+            result.add(number, f"{problem}.")
         elif custom_id in seen:
             result.add(
                 number,
-                f"Line {number} repeats custom_id “{_short(custom_id)}” (first used on line {seen[custom_id]}); "
+                f"repeats custom_id “{_short(custom_id)}” (first used on line {seen[custom_id]}); "
                 "each custom_id must be unique.",
             )
         else:
@@ -183,39 +190,39 @@ def validate_jsonl(fileobj: IO[bytes], *, endpoint: str | None = None, size: int
 
         method = obj.get("method")
         if method != "POST":
-            result.add(number, f"Line {number} has method {_short(method)}; only POST is allowed.")
+            result.add(number, f"has method {_short(method)}; only POST is allowed.")
 
         url = obj.get("url")
         if not isinstance(url, str) or not url:
-            result.add(number, f"Line {number} has no url.")
+            result.add(number, "has no url.")
         elif first_url is None:
             first_url = (url, number)
             if endpoint is not None and url != endpoint:
-                result.add(number, f"Line {number} has url “{_short(url)}”, but the chosen endpoint is {endpoint}.")
+                result.add(number, f"has url “{_short(url)}”, but the chosen endpoint is {endpoint}.")
             elif endpoint is None and url not in ENDPOINTS:
-                result.add(number, f"Line {number} has url “{_short(url)}”, which is not a Batch API endpoint.")
+                result.add(number, f"has url “{_short(url)}”, which is not a Batch API endpoint.")
         elif url != first_url[0]:
             result.add(
                 number,
-                f"Line {number} has url “{_short(url)}”, but line {first_url[1]} has “{_short(first_url[0])}”; "
+                f"has url “{_short(url)}”, but line {first_url[1]} has “{_short(first_url[0])}”; "
                 "every line must use the same url.",
             )
 
         body = obj.get("body")
         if not isinstance(body, dict):
-            result.add(number, f"Line {number} has a body that is {_json_type(body)}, not a JSON object.")
+            result.add(number, f"has a body that is {_json_type(body)}, not a JSON object.")
             continue
         model = body.get("model")
         if model is None:
             continue
         if not isinstance(model, str):
-            result.add(number, f"Line {number} has a body.model that is not a string.")
+            result.add(number, "has a body.model that is not a string.")
         elif first_model is None:
             first_model = (model, number)
         elif model != first_model[0]:
             result.add(
                 number,
-                f"Line {number} uses model “{_short(model)}”, but line {first_model[1]} uses "
+                f"uses model “{_short(model)}”, but line {first_model[1]} uses "
                 f"“{_short(first_model[0])}”; a batch file may use only one model.",
             )
 

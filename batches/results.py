@@ -290,11 +290,22 @@ def _rows_for(project: Project, batch: Batch, wanted: dict[str, int | None]) -> 
     return rows
 
 
-def results_page(project: Project, batch: Batch, *, page: int = 1, failed_only: bool = False, per_page: int | None = None) -> ResultsPage:
+def results_page(
+    project: Project,
+    batch: Batch,
+    *,
+    page: int = 1,
+    failed_only: bool = False,
+    custom_id: str = "",
+    per_page: int | None = None,
+) -> ResultsPage:
+    """One page of rows; ``custom_id`` keeps the requests whose custom_id contains it."""
     per_page = per_page or PER_PAGE
     index = build_index(project, batch)
     counts = {outcome: index.count(outcome) for outcome in OUTCOME_LABELS}
-    entries = [e for e in index.entries if not failed_only or e[1] != SUCCEEDED]
+    entries = [
+        e for e in index.entries if (not failed_only or e[1] != SUCCEEDED) and (not custom_id or custom_id in e[0])
+    ]
     total = len(entries)
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(max(page, 1), pages)

@@ -43,7 +43,7 @@ STATUS_HINTS = {
     "failed": "The input file failed validation, or the batch could not run.",
     "in_progress": "The input file was validated and the batch is running.",
     "finalizing": "The batch has run; its results are being prepared.",
-    "completed": "The batch has finished. Check the request counts: some requests may have failed.",
+    "completed": "The batch has finished.",
     "expired": "The batch was not finished within its completion window.",
     "cancelling": "Cancel requested; in-flight requests are finishing (up to 10 minutes).",
     "cancelled": "The batch was cancelled.",
@@ -64,6 +64,60 @@ def status_label(status: str) -> str:
 
 def status_hint(status: str) -> str:
     return STATUS_HINTS.get(status, UNKNOWN_STATUS_HINT)
+
+
+def not_run(batch: Batch) -> int:
+    """Requests of a finished batch that never ran (cancelled, expired or failed before them)."""
+    counts = batch.request_counts
+    return counts.pending if batch.is_terminal and counts else 0
+
+
+def pending_label(batch: Batch) -> str:
+    """What the requests without an outcome are: still to run, or never run and why."""
+    return f"Not run: {status_label(batch.status)}" if batch.is_terminal else "Pending"
+
+
+def batch_hint(batch: Batch) -> str:
+    """One true sentence about this batch's state: its status's meaning, with the counts that the
+    status alone cannot tell (whether a completed batch's requests all succeeded, what never ran)."""
+    counts = batch.request_counts
+    hint = status_hint(batch.status)
+    if not counts or not counts.total:
+        return hint
+    if batch.status == "completed":
+        if batch.all_failed:
+            hint = "The batch has finished, but every request failed."
+        elif counts.failed:
+            hint = f"The batch has finished; {counts.failed:,} of {counts.total:,} requests failed."
+        elif not counts.pending:
+            hint = "The batch has finished and every request succeeded."
+    skipped = not_run(batch)
+    if skipped:
+        return f"{hint} {skipped:,} of {counts.total:,} requests were not run."
+    return hint
+
+
+def finished_at(batch: Batch) -> int | None:
+    """When a finished batch reached its final status."""
+    return batch.completed_at or batch.failed_at or batch.cancelled_at or batch.expired_at
+
+
+# "The output file will automatically be deleted 30 days after the batch is complete", unless the batch
+# set ``output_expires_after`` (anchored at the file's creation, which is when the batch finished;
+# NOTES.md §6.3 and §2).
+RESULTS_KEPT_SECONDS = 30 * 86400
+
+
+def results_deleted_at(batch: Batch) -> int | None:
+    """When a finished batch's output and error files are deleted upstream (unix time), if it has any."""
+    end = finished_at(batch)
+    if not batch.is_terminal or end is None or not (batch.output_file_id or batch.error_file_id):
+        return None
+    expiry = batch.raw.get("output_expires_after") if isinstance(batch.raw, dict) else None
+    seconds = expiry.get("seconds") if isinstance(expiry, dict) else None
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+        seconds = RESULTS_KEPT_SECONDS
+    return end + seconds
 
 
 def pct_class(value) -> str:
@@ -130,6 +184,88 @@ def _id_cell(batch: Batch, ctx: RowContext) -> SafeString:
     return _fmt('<td class="col-id">\n    {}\n    <div class="desc">{}</div>\n  </td>', ident, desc)
 
 
+def status_badge(batch: Batch, *, large: bool = False, element_id: str = "") -> SafeString:
+    """The status badge: the list's rows and the batch page use this one definition."""
+    return _fmt(
+        '<span{} class="badge{} {}" title="{}">{}</span>',
+        _fmt(' id="{}"', element_id) if element_id else "",
+        " badge-lg" if large else "",
+        status_class(batch.status),
+        batch_hint(batch),
+        status_label(batch.status),
+    )
+
+
+def progress(batch: Batch, *, large: bool = False) -> SafeString:
+    """The request-count bar and its words. While the batch runs it is a progress bar; once it has
+    finished it is a picture of the outcome, and requests that never ran are named, not "pending"."""
+    counts = batch.request_counts
+    if not counts or not counts.total:
+        text = "not counted yet" if batch.status == "validating" else "—"
+        return _fmt('<span class="muted">{}</span>', text)
+    if batch.is_terminal:
+        skipped = not_run(batch)
+        words = f"{counts.completed:,} succeeded, {counts.failed:,} failed"
+        if skipped:
+            words += f", {skipped:,} {pending_label(batch).lower()}"
+        role = _fmt('role="img" aria-label="{} of {} requests: {}"', "Outcome", f"{counts.total:,}", words)
+    else:
+        role = _fmt(
+            'role="progressbar" aria-label="Requests done" aria-valuemin="0" aria-valuemax="{}" aria-valuenow="{}"',
+            counts.total,
+            counts.done,
+        )
+    failed = _fmt(' + <span class="num-bad">{} failed</span>', f"{counts.failed:,}") if counts.failed else ""
+    skipped = not_run(batch)
+    rest = (
+        _fmt('\n    <div class="progress-text not-run">{} {}</div>', f"{skipped:,}", pending_label(batch).lower())
+        if skipped
+        else ""
+    )
+    return _fmt(
+        '<div class="progress{}" {}><span class="ok {}"></span><span class="bad {}"></span></div>\n'
+        '    <div class="progress-text"><span class="num-ok">{}</span>{} / {}</div>{}',
+        " progress-lg" if large else "",
+        role,
+        pct_class(counts.completed_pct),
+        pct_class(counts.failed_pct),
+        f"{counts.completed:,}",
+        failed,
+        f"{counts.total:,}",
+        rest,
+    )
+
+
+def cancel_form(batch: Batch, ctx: RowContext, *, in_row: bool) -> SafeString:
+    """The cancel form (a real POST; htmx swaps the row or the batch page's live region), or nothing
+    when this person may not cancel this batch."""
+    if not (ctx.can_operate and batch.can_cancel and batch.is_linkable):
+        return SafeString("")
+    url = ctx.url(ctx.cancel_url, batch.id)
+    form_class, target, sync, label, size = (
+        ("", "closest tr", "#batch-table:replace", "Cancel", " small")
+        if in_row
+        else (' class="cancel-form"', "#batch-live", "#batch-live:replace", "Cancel batch", "")
+    )
+    return _fmt(
+        '<form{} method="post" action="{}"\n'
+        '          hx-post="{}" hx-target="{}" hx-swap="outerHTML" hx-sync="{}"\n'
+        '          hx-confirm="Cancel batch {}? Requests already running will finish; the rest will not run."\n'
+        '          hx-disabled-elt="find button">\n'
+        '      <input type="hidden" name="csrfmiddlewaretoken" value="{}"><button type="submit" class="danger{}">{}</button>\n'
+        "    </form>",
+        SafeString(form_class),
+        url,
+        url,
+        target,
+        sync,
+        batch.id,
+        ctx.csrf_token,
+        size,
+        label,
+    )
+
+
 def _status_cell(batch: Batch, notice: dict | None) -> SafeString:
     flag = ""
     if batch.status == "completed" and batch.all_failed:
@@ -141,18 +277,15 @@ def _status_cell(batch: Batch, notice: dict | None) -> SafeString:
         note = _fmt(
             '<div class="row-notice notice-{}" role="status">{}</div>', notice.get("level", "info"), notice.get("text", "")
         )
-    return _fmt(
-        '<td class="col-status">\n    <span class="badge {}" title="{}">{}</span>\n    {}{}\n  </td>',
-        status_class(batch.status),
-        status_hint(batch.status),
-        status_label(batch.status),
-        flag,
-        note,
-    )
+    return _fmt('<td class="col-status">\n    {}\n    {}{}\n  </td>', status_badge(batch), flag, note)
 
 
 def _endpoint_cell(batch: Batch) -> SafeString:
-    model = _fmt("{}", batch.model) if batch.model else SafeString('<span class="muted">model not known yet</span>')
+    if batch.model:
+        model = _fmt("{}", batch.model)
+    else:
+        missing = "model not reported" if batch.is_terminal else "model not known yet"
+        model = _fmt('<span class="muted">{}</span>', missing)
     return _fmt(
         '<td class="col-endpoint">\n    <code class="endpoint">{}</code>\n    <div class="model">{}</div>\n  </td>',
         batch.endpoint or "—",
@@ -161,51 +294,23 @@ def _endpoint_cell(batch: Batch) -> SafeString:
 
 
 def _progress_cell(batch: Batch) -> SafeString:
-    counts = batch.request_counts
-    if not counts or not counts.total:
-        text = "not counted yet" if batch.status == "validating" else "—"
-        return _fmt('<td class="col-progress"><span class="muted">{}</span></td>', text)
-    failed = (
-        _fmt(' + <span class="num-bad">{} failed</span>', f"{counts.failed:,}") if counts.failed else ""
-    )
-    return _fmt(
-        '<td class="col-progress">\n    <div class="progress" role="progressbar" aria-label="Requests done" '
-        'aria-valuemin="0" aria-valuemax="{}" aria-valuenow="{}">\n'
-        '      <span class="ok {}"></span><span class="bad {}"></span>\n    </div>\n'
-        '    <div class="progress-text"><span class="num-ok">{}</span>{} / {}</div>\n  </td>',
-        counts.total,
-        counts.done,
-        pct_class(counts.completed_pct),
-        pct_class(counts.failed_pct),
-        f"{counts.completed:,}",
-        failed,
-        f"{counts.total:,}",
-    )
+    return _fmt('<td class="col-progress">\n    {}\n  </td>', progress(batch))
 
 
 def _time_cell(batch: Batch, ctx: RowContext) -> SafeString:
     created = _time("Created", batch.created_at, ctx.tz) or SafeString('<span class="muted">—</span>')
-    expires = _time("Expires", batch.expires_at, ctx.tz)
-    expiry = _fmt('<div class="expires">expires {}</div>', expires) if expires else ""
-    return _fmt('<td class="col-time">\n    {}\n    {}\n  </td>', created, expiry)
+    # Expiry matters only while the batch can still run out of time; a finished batch says when it ended.
+    if batch.is_terminal:
+        when = _time("Finished", finished_at(batch), ctx.tz)
+        second = _fmt('<div class="time-note">finished {}</div>', when) if when else ""
+    else:
+        when = _time("Expires", batch.expires_at, ctx.tz)
+        second = _fmt('<div class="time-note">expires {}</div>', when) if when else ""
+    return _fmt('<td class="col-time">\n    {}\n    {}\n  </td>', created, second)
 
 
 def _actions_cell(batch: Batch, ctx: RowContext) -> SafeString:
-    if not (ctx.can_operate and batch.can_cancel and batch.is_linkable):
-        return SafeString('<td class="col-actions"></td>')
-    url = ctx.url(ctx.cancel_url, batch.id)
-    return _fmt(
-        '<td class="col-actions">\n    <form method="post" action="{}"\n'
-        '          hx-post="{}" hx-target="closest tr" hx-swap="outerHTML" hx-sync="#batch-table:replace"\n'
-        '          hx-confirm="Cancel batch {}? Requests already running will finish; the rest will not run."\n'
-        '          hx-disabled-elt="find button">\n'
-        '      <input type="hidden" name="csrfmiddlewaretoken" value="{}"><button type="submit" class="danger small">Cancel</button>\n'
-        "    </form>\n  </td>",
-        url,
-        url,
-        batch.id,
-        ctx.csrf_token,
-    )
+    return _fmt('<td class="col-actions">{}</td>', cancel_form(batch, ctx, in_row=True))
 
 
 def render_row(batch: Batch, ctx: RowContext, notice: dict | None = None) -> SafeString:

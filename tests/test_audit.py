@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.utils import timezone
 
@@ -88,6 +90,28 @@ def test_an_upstream_failure_is_recorded_with_its_status_and_request_id(client, 
 
 
 @pytest.mark.django_db
+def test_a_successful_cancel_and_create_record_the_upstream_status_and_request_id(client, upstream, settings):
+    settings.DASHBOARD_AUTH = "proxy"
+    batch_id = running_batch_id(upstream)
+    assert client.post(f"/projects/default/batches/{batch_id}/cancel/", headers=OPERATOR).status_code == 302
+    line = json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+                       "body": {"model": "gpt-4o-mini", "messages": []}})
+    upload = SimpleUploadedFile("r.jsonl", line.encode() + b"\n", content_type="application/jsonl")
+    created = client.post("/projects/default/batches/new/", headers=OPERATOR, data={
+        "token": "tok-audit", "endpoint": "auto", "completion_window": "24h", "input_file_id": "", "file": upload})
+    assert created.status_code == 302
+    entries = {entry.action: entry for entry in AuditEntry.objects.all()}
+    assert set(entries) == {"cancel", "upload", "create"}
+    for entry in entries.values():
+        assert entry.outcome == "success"
+        assert entry.upstream_status == 200
+        assert entry.upstream_request_id.startswith("req_"), entry.action  # the emulator's x-request-id
+    page = client.get("/audit/", headers=OPERATOR).content.decode()
+    assert f"status 200 <code>{entries['cancel'].upstream_request_id}</code>" in page
+    assert f"status 200 <code>{entries['create'].upstream_request_id}</code>" in page
+
+
+@pytest.mark.django_db
 def test_an_unreachable_upstream_still_leaves_a_completed_audit_row(client, settings):
     settings.DASHBOARD_AUTH = "none"
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
@@ -106,7 +130,9 @@ def test_a_batch_page_shows_its_history_in_words(client, upstream, settings):
     make_entry(batch_id=batch_id, created_at=timezone.now() - timedelta(minutes=3))
     make_entry(batch_id="batch_other", actor="elsewhere@example.com")
     body = client.get(f"/projects/default/batches/{batch_id}/").content.decode()
-    assert "cancelled by <strong>ops@example.com</strong>,\n" in body
+    # The person requested the cancel; the batch is cancelled later, by the API (here it still runs).
+    assert "cancel requested by <strong>ops@example.com</strong>,\n" in body
+    assert "cancelled by" not in body
     assert "3\xa0minutes ago" in body  # naturaltime uses no-break spaces
     assert "created by <strong>maker@example.com</strong>" in body
     assert "elsewhere@example.com" not in body

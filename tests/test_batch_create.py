@@ -4,6 +4,7 @@ double submits, and what happens when a step fails."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -153,7 +154,9 @@ def test_a_body_within_the_upload_limit_is_accepted_by_the_capped_handler(client
 def test_a_url_that_is_not_the_chosen_endpoint_is_refused_with_its_line_number(client, upstream):
     response = client.post(URL, form_data(jsonl_bytes(2), endpoint="/v1/responses"))
     assert response.status_code == 400
-    assert "line 1" in response.content.decode() and "chosen endpoint is /v1/responses" in response.content.decode()
+    html = response.content.decode()
+    assert '<li><span class="line-no">line 1</span> has url “/v1/chat/completions”, but the chosen endpoint is /v1/responses.</li>' in html
+    assert html.lower().count("line 1") == 1  # one label, not "line 1 Line 1 has url…"
     assert upstream.state.counts["POST /v1/files"] == 0
 
 
@@ -176,6 +179,21 @@ def test_the_form_needs_a_file_or_a_file_id(client, upstream):
     assert response.status_code == 400
     assert "Choose a JSONL file" in response.content.decode()
     assert upstream.state.total_requests() == 0
+
+
+def test_the_form_has_labels_and_links_each_error_to_its_field(client, upstream):
+    page = client.get(URL).content.decode()
+    for field in ("id_file", "id_input_file_id", "id_endpoint", "id_completion_window", "id_output_expires_hours"):
+        assert f'<label for="{field}"' in page or f'<label class="dropzone-label" for="{field}"' in page, field
+    assert 'aria-describedby="id_output_expires_hours_helptext"' in page
+    assert '<p class="field-hint" id="id_output_expires_hours_helptext">' in page
+    bad = client.post(URL, form_data(None, input_file_id="file-abc", output_expires_hours="0")).content.decode()
+    endpoint = re.search(r'<select name="endpoint"[^>]*>', bad).group(0)
+    assert 'aria-invalid="true"' in endpoint and 'aria-describedby="id_endpoint_error"' in endpoint
+    assert '<div class="field-error" id="id_endpoint_error"><p>Choose the endpoint' in bad
+    hours = re.search(r'<input type="number" name="output_expires_hours"[^>]*>', bad).group(0)
+    assert 'aria-describedby="id_output_expires_hours_helptext id_output_expires_hours_error"' in hours
+    assert 'id="id_output_expires_hours_error"' in bad
 
 
 def test_a_file_id_needs_an_explicit_endpoint(client, upstream):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import gzip
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -45,6 +47,7 @@ def test_a_streamed_file_download_passes_through_uncompressed_with_its_length():
     assert b"".join(response.streaming_content) == b"".join(chunks)
 
 
+@pytest.mark.django_db
 def test_the_full_list_page_is_served_gzipped_through_the_middleware_stack(client, upstream):
     response = client.get("/projects/default/batches/?limit=100", HTTP_ACCEPT_ENCODING="gzip")
 

@@ -97,6 +97,14 @@ def test_a_line_that_is_not_json_is_reported():
     assert [e.line for e in result.errors] == [2] and "not valid JSON" in messages(result)
 
 
+def test_a_line_error_names_its_line_once():
+    result = check(good_file(1) + b"{not json\n" + b"\n" + line("r1").encode() + b"\n")
+    for error in result.errors:
+        assert not error.message.lower().startswith("line"), error.message
+        assert error.text.startswith(f"Line {error.line} ") and error.text.lower().count(f"line {error.line} ") == 1
+    assert result.errors[0].text.startswith("Line 2 is not valid JSON: ")
+
+
 @pytest.mark.parametrize("value, kind", [("[1, 2]", "an array"), ('"text"', "a string"), ("42", "a number"), ("null", "null")])
 def test_a_line_that_is_not_an_object_is_reported(value, kind):
     result = check(good_file(1) + value.encode() + b"\n")

@@ -125,7 +125,7 @@ def test_defaults_follow_debug(tmp_path):
         assert result.stdout.strip() == expected, result.stderr
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_run_worker_runs_the_db_worker_and_writes_a_heartbeat(settings):
     settings.DASHBOARD_READY_REQUIRE_WORKER = True
     settings.DASHBOARD_READY_REQUIRE_SYNC = False

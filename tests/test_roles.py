@@ -100,7 +100,7 @@ def test_an_operator_cancel_succeeds_and_is_recorded_in_the_audit_trail(client, 
     )
     assert entry.finished_at is not None
     page = client.get(f"/projects/default/batches/{batch_id}/", headers=OPERATOR).content.decode()
-    assert "cancelled by <strong>ops@example.com</strong>" in page
+    assert "cancel requested by <strong>ops@example.com</strong>" in page
 
 
 def test_an_operator_cancel_through_htmx_succeeds(client, roles):

@@ -256,7 +256,7 @@ def test_a_valid_event_leads_to_the_batch_being_retrieved_and_updated_in_the_ind
     assert received == [("webhook", "default", {batch_id: ("in_progress", "cancelled")})]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_database_worker_runs_the_queued_refresh(client, secret, upstream):
     batch_id = index_running_batch(upstream)
     assert deliver(client, event(batch_id, "batch.cancelled")).status_code == 200

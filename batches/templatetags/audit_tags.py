@@ -1,4 +1,4 @@
-"""``{% audit_history batch.id %}``: a batch's history from the audit trail, for any page to include."""
+"""``{% audit_history batch %}``: a batch's history from the audit trail, on the batch page."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..audit import audit_for_batch
 register = template.Library()
 
 
-@register.inclusion_tag("batches/_audit_history.html", takes_context=True)
-def audit_history(context, batch_id: str) -> dict:
+@register.inclusion_tag("batches/batch_detail.html#audit-history", takes_context=True)
+def audit_history(context, batch) -> dict:
     project = context["project"]
-    return {"batch_id": batch_id, "project": project, "entries": audit_for_batch(project.slug, batch_id)}
+    return {"batch": batch, "project": project, "entries": audit_for_batch(project.slug, batch.id)}

@@ -1,7 +1,8 @@
 """Filters and tags for rendering upstream values: unix times, status badges, progress widths, raw JSON.
 
-Everything here returns plain strings or values; templates autoescape them. Nothing is marked safe,
-because every value comes from the upstream (metadata and error messages are user data).
+Filters return plain strings or values, which templates autoescape. The tags that return markup (the
+status badge, the progress bar, the cancel form) are the list rows' own functions in batches/rows.py,
+which escape every value before marking anything safe: every value comes from the upstream.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import json
 
 from django import template
 
-
-from ..upstream import CANCELLABLE_STATUSES, TERMINAL_STATUSES
-from ..rows import RowContext, pct_class, render_row, render_rows, status_class, status_hint, status_label
+from .. import rows
+from ..rows import RowContext, pct_class, render_row, render_rows, status_class, status_label
 
 register = template.Library()
 register.filter("status_class", status_class)
 register.filter("status_label", status_label)
-register.filter("status_hint", status_hint)
 register.filter("pct_class", pct_class)
+register.filter("batch_hint", rows.batch_hint)
+register.filter("pending_label", rows.pending_label)
+register.filter("finished_at", rows.finished_at)
+register.filter("results_deleted_at", rows.results_deleted_at)
 
 
 @register.simple_tag(takes_context=True)
@@ -31,6 +34,22 @@ def batch_rows(context, batches):
 @register.simple_tag(takes_context=True)
 def batch_row(context, batch, notice=None):
     return render_row(batch, _row_context(context), notice)
+
+
+# The batch page uses the very functions that render the list's rows: one definition of each piece.
+@register.simple_tag
+def status_badge(batch, large=False, element_id=""):
+    return rows.status_badge(batch, large=large, element_id=element_id)
+
+
+@register.simple_tag
+def batch_progress(batch, large=False):
+    return rows.progress(batch, large=large)
+
+
+@register.simple_tag(takes_context=True)
+def cancel_form(context, batch):
+    return rows.cancel_form(batch, _row_context(context), in_row=False)
 
 
 def _row_context(context) -> RowContext:
@@ -49,16 +68,6 @@ def unixtime(value):
         return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
-
-
-@register.filter
-def is_terminal(status: str) -> bool:
-    return status in TERMINAL_STATUSES
-
-
-@register.filter
-def is_cancellable(status: str) -> bool:
-    return status in CANCELLABLE_STATUSES
 
 
 @register.filter

@@ -255,9 +255,9 @@ def batch_cancel(request: HttpRequest, project: Project, batch_id: str) -> HttpR
             batch = selectors.batch_get(project, batch_id)
         except UpstreamError as err:
             context = {"batch_id": batch_id, "notice": notice, "error": err, "poll_seconds": _poll_seconds()}
-            template = "batches/_batch_row_unavailable.html" if from_row else "batches/batch_detail.html#live-unavailable"
+            template = "batches/batch_list.html#batch-row-unavailable" if from_row else "batches/batch_detail.html#live-unavailable"
             return render(request, template, context)
     context = _detail_context(request, project, batch, notice)
     if from_row:
-        return render(request, "batches/_batch_row.html", context)
+        return render(request, "batches/batch_list.html#batch-row", context)
     return render(request, "batches/batch_detail.html#batch-live", context)

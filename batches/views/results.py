@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 from .. import results, selectors, submit
 from ..auth import actor_name
@@ -39,23 +40,34 @@ def _page_number(request: HttpRequest) -> int:
         return 1
 
 
+CUSTOM_ID_MAX = 200
+
+
 @require_safe
 @vary_on_headers("HX-Request")
 @project_view
 def batch_results(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
+    failed_only = request.GET.get("filter") == "failed"
+    custom_id = request.GET.get("custom_id", "").strip()[:CUSTOM_ID_MAX]
     try:
         batch = batch_or_404(project, batch_id)
-        failed_only = request.GET.get("filter") == "failed"
         page = None
         # A cancelled or expired batch without result files still has requests that never ran.
         if batch.output_file_id or batch.error_file_id or batch.status in ("cancelled", "expired"):
-            page = results.results_page(project, batch, page=_page_number(request), failed_only=failed_only)
+            page = results.results_page(
+                project, batch, page=_page_number(request), failed_only=failed_only, custom_id=custom_id
+            )
     except UpstreamError as err:
         return upstream_error_response(request, err, title="Could not load the results")
+    filters = {key: value for key, value in (("filter", "failed" if failed_only else ""), ("custom_id", custom_id)) if value}
     context = {
         "batch": batch,
         "results": page,
         "failed_only": failed_only,
+        "custom_id": custom_id,
+        "filters_active": bool(filters),
+        # The pager's links keep the filters: "?filter=failed&custom_id=x&page=" + the page number.
+        "page_query": urlencode({**filters, "page": ""}),
         "can_operate": may_operate(request, project),
         "retry_token": new_form_token(),
     }
@@ -102,6 +114,14 @@ def retry_failed_download(request: HttpRequest, project: Project, batch_id: str)
 @require_POST
 @project_view
 def retry_failed_create(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
+    response = _retry_failed(request, project, batch_id)
+    # The htmx button (after its hx-confirm) follows the outcome as a whole page, like a plain POST.
+    if request.htmx and response.status_code == 302:
+        return HttpResponseClientRedirect(response["Location"])
+    return response
+
+
+def _retry_failed(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
     if not may_operate(request, project):
         return HttpResponseForbidden("You may look at batches but not create them.")
     token = request.POST.get("token", "")
@@ -115,6 +135,26 @@ def retry_failed_create(request: HttpRequest, project: Project, batch_id: str) -
     if not batch.is_terminal:
         messages.error(request, "Only a finished batch can be retried: its requests may still succeed.")
         return redirect("batches:results", project=project.slug, batch_id=batch.id)
+    if request.POST.get("confirmed") != "yes":
+        # Creating a batch costs money: without JavaScript (no hx-confirm) the button leads here first.
+        try:
+            page = results.results_page(project, batch, failed_only=True)
+        except UpstreamError as err:
+            return upstream_error_response(request, err, title="Could not read the results")
+        if not page.unsucceeded:
+            messages.info(request, "Every request of this batch succeeded: there is nothing to retry.")
+            return redirect("batches:results", project=project.slug, batch_id=batch.id)
+        context = {
+            "batch": batch,
+            "results": page,
+            "failed_only": True,
+            "filters_active": True,
+            "page_query": urlencode({"filter": "failed", "page": ""}),
+            "can_operate": True,
+            "retry_token": token,
+            "confirm_retry": True,
+        }
+        return render(request, "batches/batch_results.html", context)
     outcome = submit.batch_retry_failed(project, batch, token=token, actor=actor_name(request))
     if outcome.duplicate is not None:
         if outcome.duplicate.batch_id:

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  // Browse (issue #3): polled regions are replaced wholesale every few seconds. Keep any <details>
+  // Polled regions are replaced wholesale every few seconds. Keep any <details>
   // the operator opened (e.g. the raw JSON) open across the swap, and mark a region as stale while
   // its refresh fails (htmx does not swap error answers, so the last good state stays visible).
   var openDetails = [];

@@ -184,32 +184,28 @@ class JsonlValidator:
 
     def _split(self, data: bytes) -> None:
         """Cut ``data`` into lines, joining the line left open by the previous chunk."""
-        start = 0
-        if self._parts or self._too_long:
-            newline = data.find(b"\n")
-            if newline < 0:
-                self._keep_partial(data)
-                return
-            self._keep_partial(data[:newline])
-            start = newline + 1
-            if self._too_long:
-                self._too_long = False
-                self._line_too_long()
-            else:
-                raw = b"".join(self._parts)
-                self._parts, self._part_bytes = [], 0
-                self._complete_line(raw)
-        last = data.rfind(b"\n")
-        if last >= start:
+        lines = data.split(b"\n")
+        tail = lines.pop()  # after the last newline: the start of a line still open
+        if lines:
+            first = 0
+            if self._parts or self._too_long:
+                self._keep_partial(lines[0])
+                first = 1
+                if self._too_long:
+                    self._too_long = False
+                    self._line_too_long()
+                else:
+                    raw = b"".join(self._parts)
+                    self._parts, self._part_bytes = [], 0
+                    self._complete_line(raw)
             limit = MAX_LINE_BYTES
-            for raw in data[start:last].split(b"\n"):
+            for index in range(first, len(lines)):
+                raw = lines[index]
                 if len(raw) > limit:
                     self._line_too_long()
                 else:
                     self._complete_line(raw)
-            start = last + 1
-        if start < len(data):
-            self._keep_partial(data[start:] if start else data)
+        self._keep_partial(tail)
 
     def _keep_partial(self, piece: bytes) -> None:
         if self._too_long or not piece:
@@ -237,7 +233,7 @@ class JsonlValidator:
         number = self._number
         result = self._checked
         self._total_bytes += len(raw) + 1
-        if not raw.strip():
+        if not raw or raw.isspace():  # what `not raw.strip()` says, without copying the line
             self._blank_lines.append(number)
             return
         # A blank line followed by more requests is an error; blank lines at the end are not.

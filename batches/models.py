@@ -194,7 +194,7 @@ class ResultsJoin(models.Model):
 class ResultsJoinRow(models.Model):
     """One request of a joined batch, at its place in input order (``position``, from 0; results whose
     custom_id is not in the input follow it), with what the results table shows of it. The response body
-    is kept zlib-compressed, as the page shows it (pretty JSON, cut at 100,000 characters)."""
+    is kept as compact JSON (zlib-compressed when it is not tiny) and pretty-printed when shown."""
 
     join = models.ForeignKey(ResultsJoin, on_delete=models.CASCADE, related_name="rows")
     position = models.IntegerField()
@@ -207,7 +207,8 @@ class ResultsJoinRow(models.Model):
     error_code = models.TextField(null=True)
     error_message = models.TextField(null=True)
     summary = models.TextField(blank=True)
-    body_chars = models.IntegerField(default=0)
+    # batches.results.BODY_*: none, compact JSON, zlib-compressed compact JSON, or the cut pretty text.
+    body_format = models.SmallIntegerField(default=0)
     body = models.BinaryField(null=True)
 
     class Meta:

@@ -31,10 +31,10 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Substr
 from django.utils import timezone
 
@@ -55,7 +55,7 @@ PREVIEW_CHARS = 2_000
 FULL_BODY_CHARS = 100_000
 # A claim on a join older than this is taken over: its builder died (a 50,000-line join takes seconds).
 BUILD_STALE_SECONDS = 900
-JOIN_CHUNK_ROWS = 1000
+JOIN_CHUNK_ROWS = 2000
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -215,7 +215,8 @@ def summarize_body(body) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
 
-def row_from_record(record: dict, input_line: int | None = None) -> ResultRow:
+def _record_row(record: dict, input_line: int | None = None) -> tuple[ResultRow, object]:
+    """The row of one output/error line without its body text, and the response body."""
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     error = record.get("error") if isinstance(record.get("error"), dict) else {}
     body = response.get("body")
@@ -223,8 +224,7 @@ def row_from_record(record: dict, input_line: int | None = None) -> ResultRow:
     error_code = error.get("code") or body_error.get("code") or body_error.get("type")
     error_message = error.get("message") or body_error.get("message")
     status = response.get("status_code")
-    text = _pretty(body) if body is not None else ""
-    return ResultRow(
+    row = ResultRow(
         custom_id=str(record.get("custom_id", "")),
         outcome=outcome_of(record),
         input_line=input_line,
@@ -233,11 +233,23 @@ def row_from_record(record: dict, input_line: int | None = None) -> ResultRow:
         error_code=str(error_code) if error_code is not None else None,
         error_message=str(error_message) if error_message is not None else None,
         summary=summarize_body(body),
+    )
+    return row, body
+
+
+def _with_body_text(row: ResultRow, text: str) -> ResultRow:
+    return replace(
+        row,
         body_preview=text[:PREVIEW_CHARS],
         body_full=text[:FULL_BODY_CHARS],
         body_truncated=len(text) > PREVIEW_CHARS,
         full_truncated=len(text) > FULL_BODY_CHARS,
     )
+
+
+def row_from_record(record: dict, input_line: int | None = None) -> ResultRow:
+    row, body = _record_row(record, input_line)
+    return _with_body_text(row, _pretty(body) if body is not None else "")
 
 
 # ---------------------------------------------------------------------------
@@ -437,27 +449,47 @@ def _parse_line(raw: bytes, file_id: str, number: int) -> dict | None:
     return obj if isinstance(obj, dict) else None
 
 
-def _join_row(join: ResultsJoin, position: int, row: ResultRow) -> ResultsJoinRow:
-    if not row.body_truncated:
-        body_text, chars = row.body_preview, len(row.body_preview)
-    else:
-        body_text = row.body_full
-        chars = len(body_text) if not row.full_truncated else FULL_BODY_CHARS + 1
-    return ResultsJoinRow(
-        join=join,
-        position=position,
-        custom_id=row.custom_id,
-        outcome=row.outcome,
-        unsucceeded=row.outcome != SUCCEEDED,
-        input_line=row.input_line,
-        status_code=row.status_code,
-        request_id=row.request_id,
-        error_code=row.error_code,
-        error_message=row.error_message,
-        summary=row.summary,
-        body_chars=chars,
-        body=zlib.compress(body_text.encode("utf-8"), 1) if body_text else None,
-    )
+# How a row's response body is kept (ResultsJoinRow.body_format). Pretty-printing 50,000 bodies is most
+# of what a build would cost (json's indenting encoder is pure Python), so bodies are kept as compact JSON
+# and pretty-printed for the 50 rows of a page; only a body too long to show whole is kept as its cut text.
+BODY_NONE, BODY_JSON, BODY_JSON_Z, BODY_TEXT_Z = 0, 1, 2, 3
+COMPRESS_FROM_BYTES = 2048  # smaller bodies are kept as they are (PostgreSQL compresses larger values itself too)
+
+_ROW_COLUMNS = (
+    "join_id", "position", "custom_id", "outcome", "unsucceeded", "input_line", "status_code", "request_id",
+    "error_code", "error_message", "summary", "body_format", "body",
+)
+
+
+def _kept_body(body) -> tuple[int, bytes | None]:
+    if body is None:
+        return BODY_NONE, None
+    compact = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    if len(compact) > FULL_BODY_CHARS:  # its pretty text is longer still: keep what the page can show
+        text = _pretty(body)
+        return BODY_TEXT_Z, zlib.compress(text[: FULL_BODY_CHARS + 1].encode("utf-8"), 1)
+    data = compact.encode("utf-8")
+    if len(data) < COMPRESS_FROM_BYTES:
+        return BODY_JSON, data
+    return BODY_JSON_Z, zlib.compress(data, 1)
+
+
+def _body_text(body_format: int, data) -> str:
+    if body_format == BODY_NONE or data is None:
+        return ""
+    if body_format == BODY_JSON:
+        return _pretty(json.loads(bytes(data).decode("utf-8")))
+    raw = zlib.decompress(data).decode("utf-8")
+    return _pretty(json.loads(raw)) if body_format == BODY_JSON_Z else raw
+
+
+def _insert_rows(rows: list[tuple]) -> None:
+    """Plain executemany: Django's bulk_create costs more than the rest of a 50,000-row build."""
+    table = connection.ops.quote_name(ResultsJoinRow._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _ROW_COLUMNS)
+    marks = ", ".join(["%s"] * len(_ROW_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
 def _build(project: Project, batch: Batch, join: ResultsJoin) -> None:
@@ -482,13 +514,18 @@ def _build(project: Project, batch: Batch, join: ResultsJoin) -> None:
     done = bytearray(len(input_ids))
     extra: set[str] = set()
     counts = dict.fromkeys(OUTCOME_LABELS, 0)
-    pending: list[ResultsJoinRow] = []
+    pending: list[tuple] = []
 
-    def add(position: int, row: ResultRow) -> None:
+    def add(position: int, row: ResultRow, body=None) -> None:
         counts[row.outcome] += 1
-        pending.append(_join_row(join, position, row))
+        body_format, data = _kept_body(body)
+        pending.append((
+            join.pk, position, row.custom_id, row.outcome, row.outcome != SUCCEEDED, row.input_line,
+            row.status_code, row.request_id, row.error_code, row.error_message, row.summary, body_format, data,
+        ))
         if len(pending) >= JOIN_CHUNK_ROWS:
-            ResultsJoinRow.objects.bulk_create(pending)
+            with transaction.atomic():
+                _insert_rows(pending)
             pending.clear()
 
     next_extra = len(input_ids)
@@ -504,16 +541,17 @@ def _build(project: Project, batch: Batch, join: ResultsJoin) -> None:
                 if done[position]:
                     continue  # a second result for one request: the first one is shown
                 done[position] = 1
-                add(position, row_from_record(record, input_lines[position]))
+                add(position, *_record_row(record, input_lines[position]))
             elif custom_id not in extra:
                 extra.add(custom_id)
-                add(next_extra, row_from_record(record, None))
+                add(next_extra, *_record_row(record, None))
                 next_extra += 1
     for position, custom_id in enumerate(input_ids):
         if not done[position]:
             add(position, ResultRow(custom_id=custom_id, outcome=NOT_RUN, input_line=input_lines[position]))
     if pending:
-        ResultsJoinRow.objects.bulk_create(pending)
+        with transaction.atomic():
+            _insert_rows(pending)
     seconds = time.monotonic() - started
     updated = ResultsJoin.objects.filter(pk=join.pk, builder=join.builder).update(
         state=ResultsJoin.State.READY,
@@ -533,8 +571,7 @@ def _build(project: Project, batch: Batch, join: ResultsJoin) -> None:
 
 
 def _row_from_join(row: ResultsJoinRow) -> ResultRow:
-    text = zlib.decompress(row.body).decode("utf-8") if row.body else ""
-    return ResultRow(
+    kept = ResultRow(
         custom_id=row.custom_id,
         outcome=row.outcome,
         input_line=row.input_line,
@@ -543,11 +580,10 @@ def _row_from_join(row: ResultsJoinRow) -> ResultRow:
         error_code=row.error_code,
         error_message=row.error_message,
         summary=row.summary,
-        body_preview=text[:PREVIEW_CHARS],
-        body_full=text[:FULL_BODY_CHARS],
-        body_truncated=row.body_chars > PREVIEW_CHARS,
-        full_truncated=row.body_chars > FULL_BODY_CHARS,
     )
+    if row.body_format == BODY_NONE:
+        return kept
+    return _with_body_text(kept, _body_text(row.body_format, row.body))
 
 
 def _page_from_join(join: ResultsJoin, *, page: int, failed_only: bool, per_page: int, custom_id: str) -> ResultsPage:

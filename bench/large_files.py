@@ -181,12 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         if "results" in phases:
             # The results page of the finished 50,000-request batch: its first view builds the kept join.
             wait_until_done(upstream, batch_id)
-            fresh_phase(stack)
+            # A fresh worker: no batch left in the read cache from before it finished, and VmHWM is this phase's.
+            stack.start_dashboard()
             results_url = f"/projects/default/batches/{batch_id}/results/"
             with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:
                 t0 = time.perf_counter()
-                dashboard.get(results_url).raise_for_status()
+                built_html = dashboard.get(results_url).raise_for_status().text
                 build = time.perf_counter() - t0
+            if "results-rows" not in built_html:
+                raise RuntimeError("the first results page shows no rows: was the batch finished?")
             results_peak = worker_peak_mib(stack)
             stack.start_dashboard()  # a fresh worker: nothing in memory, the join comes from the database
             with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:

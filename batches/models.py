@@ -277,3 +277,65 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} {self.webhook_id} {self.event_type}"
+class ResultsJoin(models.Model):
+    """The custom_id join of a finished batch's input, output and error files, built once (by the first
+    results page view, in whichever worker) and kept: its rows are :class:`ResultsJoinRow`. The unique key
+    is claimed before building, so two workers never build the same join at once; a claim older than
+    ``batches.results.BUILD_STALE_SECONDS`` is taken over (its builder died)."""
+
+    class State(models.TextChoices):
+        BUILDING = "building", "building"
+        READY = "ready", "ready"
+
+    project = models.CharField(max_length=40)
+    batch_id = models.CharField(max_length=200)
+    input_file_id = models.CharField(max_length=200, blank=True)
+    output_file_id = models.CharField(max_length=200, blank=True)
+    error_file_id = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.BUILDING)
+    builder = models.CharField(max_length=64, blank=True)
+    claimed_at = models.DateTimeField()
+    built_at = models.DateTimeField(null=True)
+    build_seconds = models.FloatField(null=True)
+    input_available = models.BooleanField(default=False)
+    total = models.IntegerField(default=0)
+    succeeded = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+    expired = models.IntegerField(default=0)
+    not_run = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "batch_id", "input_file_id", "output_file_id", "error_file_id"],
+                name="resultsjoin_unique_files",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"results of {self.project}/{self.batch_id} ({self.state})"
+
+
+class ResultsJoinRow(models.Model):
+    """One request of a joined batch, at its place in input order (``position``, from 0; results whose
+    custom_id is not in the input follow it), with what the results table shows of it. The response body
+    is kept as compact JSON (zlib-compressed when it is not tiny) and pretty-printed when shown."""
+
+    join = models.ForeignKey(ResultsJoin, on_delete=models.CASCADE, related_name="rows")
+    position = models.IntegerField()
+    custom_id = models.TextField()
+    outcome = models.CharField(max_length=16)
+    unsucceeded = models.BooleanField()
+    input_line = models.IntegerField(null=True)
+    status_code = models.IntegerField(null=True)
+    request_id = models.TextField(null=True)
+    error_code = models.TextField(null=True)
+    error_message = models.TextField(null=True)
+    summary = models.TextField(blank=True)
+    # batches.results.BODY_*: none, compact JSON, zlib-compressed compact JSON, or the cut pretty text.
+    body_format = models.SmallIntegerField(default=0)
+    body = models.BinaryField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["join", "position"], name="resultsjoinrow_position")]
+        indexes = [models.Index(fields=["join", "unsucceeded", "position"], name="resultsjoinrow_unsucceeded")]

@@ -1,6 +1,7 @@
-"""Creating a batch from the create form: claim the form's one-time token, validate the file as a
-stream, upload it, create the batch. Each step that can fail says which step failed, so the page can
-tell the operator exactly what happened and what is left to do (an uploaded file is never lost)."""
+"""Creating a batch from the create form: claim the form's one-time token, take the check of the file
+made while it arrived (or check it now, as a stream), upload it, create the batch. Each step that can
+fail says which step failed, so the page can tell the operator exactly what happened and what is left to
+do (an uploaded file is never lost)."""
 
 from __future__ import annotations
 
@@ -85,8 +86,12 @@ def _create(project: Project, form: BatchCreateForm, actor: str) -> CreateOutcom
     uploaded_file_id = None
     if upload:
         fileobj = upload.file
-        fileobj.seek(0)
-        validation = validate_jsonl(fileobj, endpoint=endpoint, size=upload.size)
+        check = getattr(upload, "jsonl_check", None)  # checked while it arrived (batches.uploads)
+        if check is not None:
+            validation = check.result(endpoint=endpoint, size=upload.size)
+        else:
+            fileobj.seek(0)
+            validation = validate_jsonl(fileobj, endpoint=endpoint, size=upload.size)
         if not validation.ok:
             return CreateOutcome(validation=validation)
         endpoint = endpoint or validation.url

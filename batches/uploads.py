@@ -1,15 +1,22 @@
-"""An upload handler that refuses a file larger than the Batch API accepts before it fills the disk.
+"""The upload handler of the create form: checks the JSONL file while it arrives, and refuses a file
+larger than the Batch API accepts before it fills the disk.
 
-Django's ``TemporaryFileUploadHandler`` streams an upload to a temporary file, so memory stays flat;
-this subclass also stops writing once the body is over the limit (NOTES.md §6.2: 200 MB) and discards
-the rest of the request, marking the request so the create form can say why.
+Django's ``TemporaryFileUploadHandler`` streams an upload to a temporary file, so memory stays flat. This
+subclass also
+
+* feeds every chunk to a :class:`~batches.jsonl.JsonlValidator` as it is written, so the check of a
+  200 MB file ends with its last byte instead of starting then; the finished validator rides on the
+  uploaded file as ``upload.jsonl_check`` and :mod:`batches.submit` reads its result (nothing is sent
+  upstream unless it is clean: the rule that an invalid file uploads nothing is unchanged);
+* stops writing once the body is over the limit (NOTES.md §6.2: 200 MB) and discards the rest of the
+  request, marking the request so the create form can say why.
 """
 
 from __future__ import annotations
 
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
-from .jsonl import MAX_BYTES
+from .jsonl import MAX_BYTES, JsonlValidator
 
 # Room for the multipart boundaries and the form's other fields.
 SLACK_BYTES = 1024 * 1024
@@ -30,14 +37,22 @@ class CappedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
     def new_file(self, *args, **kwargs):
         if getattr(self.request, "upload_too_large", False):
             raise StopUpload(connection_reset=False)
-        return super().new_file(*args, **kwargs)
+        super().new_file(*args, **kwargs)
+        self.validator = JsonlValidator()
 
     def receive_data_chunk(self, raw_data, start):
         self.received = start + len(raw_data)
         if self.received > self.limit:
             self._refuse()
             raise StopUpload(connection_reset=False)
-        return super().receive_data_chunk(raw_data, start)
+        self.file.write(raw_data)
+        self.validator.feed(raw_data)
+
+    def file_complete(self, file_size):
+        upload = super().file_complete(file_size)
+        self.validator.finish()
+        upload.jsonl_check = self.validator
+        return upload
 
     def _refuse(self) -> None:
         self.request.upload_too_large = True

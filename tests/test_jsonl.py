@@ -210,3 +210,143 @@ def test_a_duplicated_custom_id_is_reported_at_the_repeating_line(ids, data):
     lines = [line(i) for i in ids] + [line(repeat)]
     result = check(("\n".join(lines) + "\n").encode())
     assert [e.line for e in result.errors] == [len(ids) + 1]
+
+
+# ---------------------------------------------------------------------------
+# The incremental validator (fed chunk by chunk while an upload arrives) agrees with the line-by-line
+# validator it replaced (tests/jsonl_reference.py), whatever the chunk boundaries and JSON parser.
+# ---------------------------------------------------------------------------
+
+from contextlib import contextmanager  # noqa: E402
+from unittest import mock  # noqa: E402
+
+from hypothesis import HealthCheck  # noqa: E402
+
+from batches.jsonl import JsonlValidator  # noqa: E402
+
+from tests.jsonl_reference import reference_validate_jsonl  # noqa: E402
+
+try:
+    import orjson  # noqa: F401
+
+    PARSERS = ["json", "orjson"]
+except ImportError:  # requirements.txt pins it; without it the validator uses json alone
+    PARSERS = ["json"]
+
+
+@contextmanager
+def parser(name):
+    with mock.patch.object(jsonl, "_fast_loads", None if name == "json" else jsonl.orjson.loads):
+        yield
+
+
+def incremental(data: bytes, cuts, *, endpoint, size):
+    validator = JsonlValidator()
+    start = 0
+    for cut in sorted(cuts):
+        validator.feed(data[start:cut])
+        start = max(start, cut)
+    validator.feed(data[start:])
+    validator.finish()
+    return validator.result(endpoint=endpoint, size=size)
+
+
+def assert_same(data: bytes, *, cuts=(), endpoints=(None, CHAT, "/v1/embeddings")):
+    for endpoint in endpoints:
+        for size in (None, len(data)):
+            want = reference_validate_jsonl(io.BytesIO(data), endpoint=endpoint, size=size)
+            for name in PARSERS:
+                with parser(name):
+                    for chunking in (cuts, range(1, len(data)), ()):
+                        got = incremental(data, chunking, endpoint=endpoint, size=size)
+                        assert got == want, (name, endpoint, size, messages(got), messages(want))
+                    assert validate_jsonl(io.BytesIO(data), endpoint=endpoint, size=size) == want
+
+
+# Every file of the tests above that breaks a rule, with the limits those tests set.
+INVALID_FILES = [
+    ((line(url="/v1/unknown") + "\n").encode(), {}),
+    ((line("a") + "\n\n" + line("b") + "\n").encode(), {}),
+    (b"", {}),
+    (b"\n\n\r\n", {}),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), {}),
+    (jsonl.BOM + good_file(2), {}),
+    (good_file(1) + line("r9").replace("r9", "r\xe99").encode("latin-1") + b"\n", {}),
+    (good_file(1) + b"{not json\n", {}),
+    *[(good_file(1) + v + b"\n", {}) for v in (b"[1, 2]", b'"text"', b"42", b"null", b"true")],
+    ((json.dumps({k: v for k, v in json.loads(line()).items() if k != "custom_id"}) + "\n").encode(), {}),
+    ((line(custom_id=7) + "\n").encode(), {}),
+    ((line("a") + "\n" + line("b") + "\n" + line("a") + "\n").encode(), {}),
+    ((line(method="GET") + "\n").encode(), {}),
+    (good_file(1), {}),  # against the /v1/embeddings endpoint
+    ((line("a") + "\n" + line("b", url="/v1/embeddings") + "\n").encode(), {}),
+    ((json.dumps(json.loads(line()) | {"body": "hello"}) + "\n").encode(), {}),
+    ((line("a") + "\n" + line("b", model="gpt-4.1") + "\n").encode(), {}),
+    (good_file(8), {"MAX_REQUESTS": 5}),
+    (good_file(5), {"MAX_BYTES": 100}),
+    (b"{}" * 400 + b"\n" + (line("x", method="GET") + "\n").encode(), {"MAX_LINE_BYTES": 500}),
+    (b"".join(b"[%d]\n" % i for i in range(50)), {}),
+    # More edges: a long line at the end without newline, CR without LF, NaN and huge numbers (json takes
+    # them, orjson does not), a lone surrogate, a BOM on a later line, deep nesting, an error on the first
+    # url after 20 listed errors, and a url error that must be listed among other errors of its line.
+    (good_file(1) + b"x" * 600, {"MAX_LINE_BYTES": 500}),
+    (good_file(1) + b"x" * 500, {"MAX_LINE_BYTES": 500}),
+    (good_file(1) + b"x" * 501, {"MAX_LINE_BYTES": 500}),
+    (good_file(1) + b"x" * 501 + b"\n" + good_file(1), {"MAX_LINE_BYTES": 500}),
+    (good_file(1) + b"x" * 500 + b"\n" + good_file(1), {"MAX_LINE_BYTES": 500}),
+    (good_file(1) + b"x" * 499 + b"\r\n" + good_file(1), {"MAX_LINE_BYTES": 500}),
+    (good_file(1) + b"x" * 500 + b"\r\n", {"MAX_LINE_BYTES": 500}),
+    (good_file(2).replace(b"\n", b"\r") + b"\r", {}),
+    ((line("a", body={"model": "m", "t": float("nan")}) + "\n").encode(), {}),
+    ((line("a") [:-1] + ', "n": 1' + "0" * 30 + "}\n").encode(), {}),
+    ((line("a", body={"model": "m"}) [:-2] + ', "s": "\\ud800"}}\n').encode(), {}),
+    (good_file(1) + jsonl.BOM + (line("z") + "\n").encode(), {}),
+    (good_file(1) + b"[" * 5000 + b"]" * 5000 + b"\n", {}),
+    (b"".join(b"[%d]\n" % i for i in range(25)) + good_file(2), {}),
+    (b"".join(b"[%d]\n" % i for i in range(5)) + (line(method="GET", url="/v1/x", custom_id=3) + "\n").encode(), {}),
+]
+
+
+@pytest.mark.parametrize("data, limits", INVALID_FILES, ids=[str(i) for i in range(len(INVALID_FILES))])
+def test_the_incremental_validator_agrees_with_the_file_validator_on_every_bad_file(data, limits):
+    with mock.patch.multiple(jsonl, **limits) if limits else contextmanager(lambda: (yield))():
+        assert_same(data, cuts=[len(data) // 3, len(data) // 2])
+        assert not reference_validate_jsonl(io.BytesIO(data), endpoint="/v1/embeddings").ok
+
+
+FRAGMENTS = [
+    line("a"), line("b"), line("a"), line("c", url="/v1/embeddings"), line("d", model="other"), line("e", method="GET"),
+    line(custom_id=""), line(custom_id=None), "", "   ", "{not json", "[1]", "null", '"s"', "\ufeff{}",
+    '{"custom_id": "n", "method": "POST", "url": "/v1/chat/completions", "body": {"x": NaN}}',
+    '{"custom_id": "u", "method": "POST", "url": "/v1/unknown", "body": {}}', "x" * 70,
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=12), max_size=30),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+    extra=st.binary(max_size=6),
+    data=st.data(),
+)
+def test_the_incremental_validator_agrees_with_the_file_validator_on_any_file(parts, newline, extra, data):
+    raw = newline.join(parts).encode("utf-8", "surrogatepass") + extra
+    cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=6))
+    limits = data.draw(st.fixed_dictionaries({}, optional={"MAX_LINE_BYTES": st.integers(1, 80),
+                                                           "MAX_REQUESTS": st.integers(1, 5)}))
+    with mock.patch.multiple(jsonl, **limits) if limits else contextmanager(lambda: (yield))():
+        for endpoint in (None, CHAT):
+            for size in (None, len(raw)):
+                want = reference_validate_jsonl(io.BytesIO(raw), endpoint=endpoint, size=size)
+                for name in PARSERS:
+                    with parser(name):
+                        got = incremental(raw, cuts, endpoint=endpoint, size=size)
+                    assert got == want, (name, endpoint, size, messages(got), messages(want))
+
+
+def test_a_line_error_reads_after_the_pages_line_label_and_as_a_whole_sentence():
+    result = check(good_file(1) + b"{not json\n")
+    error = result.errors[0]
+    assert error.message.startswith("is not valid JSON") and "Line" not in error.message
+    assert error.text.startswith("Line 2 is not valid JSON")
+    assert check(b"").errors[0].text == check(b"").errors[0].message  # whole-file errors have no label

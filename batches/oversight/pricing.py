@@ -485,15 +485,16 @@ def estimate_jsonl(source, model: str | None = None) -> Estimate:
     validated). ``model`` defaults to the first line's ``body.model``; the estimate is at batch rates."""
     import io
 
-    from ..jsonl import _read_lines
+    from ..jsonl import MAX_LINE_BYTES
 
     fileobj = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     if hasattr(fileobj, "seek"):
         fileobj.seek(0)
     requests = input_tokens = max_output = 0
     every_line_has_max = True
-    for _number, raw, too_long in _read_lines(fileobj):
-        if too_long or not raw.strip():
+    # The file was validated first, so every line fits in MAX_LINE_BYTES; one line is held at a time.
+    for raw in iter(lambda: fileobj.readline(MAX_LINE_BYTES + 1), b""):
+        if len(raw) > MAX_LINE_BYTES or not raw.strip():
             continue
         try:
             line = json.loads(raw)

@@ -99,7 +99,7 @@ def test_a_double_click_on_cancel_sends_one_request(guarded_page: Page, dashboar
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Cancel batch").dblclick()
     expect(page.locator("#batch-status")).to_have_text("cancelling", timeout=5000)
-    assert posts == [f"{dashboard_server.url}/batches/{running['id']}/cancel/"]
+    assert posts == [f"{dashboard_server.url}/projects/default/batches/{running['id']}/cancel/"]
 
 
 def test_screenshot_of_the_batch_list(guarded_page: Page, dashboard_server, screenshots_dir):

@@ -123,5 +123,5 @@ def test_without_a_session_pages_redirect_to_the_provider_and_make_no_upstream_c
         raise AssertionError("expected a redirect")
     except urllib.error.HTTPError as err:
         assert err.code == 302
-        assert err.headers["Location"].startswith("/oidc/authenticate/?next=%2Fbatches%2F")
+        assert err.headers["Location"].startswith("/oidc/authenticate/?next=%2Fprojects%2Fdefault%2Fbatches%2F")
     assert oidc_dashboard.stats()["total"] == 0

@@ -63,7 +63,7 @@ READ_CACHE = Counter(
 WEBHOOK_DELIVERIES = Counter(
     "dashboard_webhook_deliveries_total",
     "Webhook deliveries received from OpenAI, by project and outcome "
-    "(accepted, duplicate, bad_signature, unknown_project, ignored, error).",
+    "(queued, replay, ignored, refused).",
     ["project", "outcome"],
 )
 NOTIFICATIONS = Counter(

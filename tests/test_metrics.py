@@ -212,3 +212,25 @@ def test_the_gunicorn_conf_starts_every_run_with_an_empty_metrics_directory(tmp_
     assert os.path.isdir(made) and made != str(given)
     namespace["on_exit"](None)
     assert not os.path.exists(made)
+
+
+@pytest.mark.django_db
+def test_webhook_deliveries_and_notifications_are_counted(client, settings):
+    """A refused webhook is counted (unknown slugs under one label), and so is a sent notification."""
+    from django.core import mail
+    from prometheus_client import REGISTRY
+
+    from batches.notify.rules import notification_record
+    from batches.notify.tasks import deliver
+
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = value("dashboard_webhook_deliveries_total", project="(unknown)", outcome="refused")
+    assert client.post("/webhooks/openai/no-such-project/", b"{}", content_type="application/json").status_code == 400
+    assert value("dashboard_webhook_deliveries_total", project="(unknown)", outcome="refused") == before + 1
+
+    sent_before = value("dashboard_notifications_total", channel="email", outcome="sent")
+    row = notification_record("default", "batch_m1", "completed", "email:ops@example.com", "", timezone.now())
+    assert deliver(row) == "sent" and len(mail.outbox) == 1
+    assert value("dashboard_notifications_total", channel="email", outcome="sent") == sent_before + 1

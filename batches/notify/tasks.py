@@ -23,6 +23,8 @@ from django.tasks import default_task_backend, task
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
+from dashboard.observability import NOTIFICATIONS
+
 from ..models import BatchRecord, Notification
 from ..projects import get_project
 from .channels import ChannelError, Message, channel_for
@@ -75,13 +77,17 @@ def deliver(notification_id: int, now: datetime | None = None) -> str:
     if claimed != 1:
         return "not claimed"  # sent already, being sent by another worker, or not yet due
     row = Notification.objects.get(pk=notification_id)
+    channel = row.recipient.partition(":")[0]
     try:
         channel_for(row.recipient).send(message_for(row))
     except ChannelError as err:
+        NOTIFICATIONS.labels(channel=channel, outcome="failed").inc()
         return _failed(row, str(err), now)
     except Exception as err:  # a bug or an unexpected library error: still recorded, still retried
         logger.exception("notification %s: unexpected error while sending", row.pk)
+        NOTIFICATIONS.labels(channel=channel, outcome="failed").inc()
         return _failed(row, f"Unexpected error: {type(err).__name__}.", now)
+    NOTIFICATIONS.labels(channel=channel, outcome="sent").inc()
     Notification.objects.filter(pk=row.pk).update(state=Notification.State.SENT, sent_at=timezone.now(), last_error="")
     logger.info("notification %s sent: %s %s %s", row.pk, row.project, row.batch_id, row.event)
     return "sent"

@@ -13,6 +13,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from dashboard.observability import WEBHOOK_DELIVERIES
+
+from ..projects import get_project
 from ..webhooks import WebhookRejected, webhook_handle, webhook_verify
 
 logger = logging.getLogger("batches.webhooks")
@@ -26,7 +29,11 @@ def openai_webhook(request: HttpRequest, project: str) -> HttpResponse:
         event = webhook_verify(project, request.body, request.headers)
     except WebhookRejected as err:
         logger.warning("webhook refused for project %r: %s", project[:40], err)
+        # Unknown slugs are counted under one label, so a prober cannot grow the metric's series.
+        known = get_project(project) is not None
+        WEBHOOK_DELIVERIES.labels(project=project if known else "(unknown)", outcome="refused").inc()
         # The reason stays in the log: the answer must not tell a prober which project slugs exist.
         return HttpResponse("Webhook refused.\n", status=400, content_type="text/plain")
     outcome = webhook_handle(event)
+    WEBHOOK_DELIVERIES.labels(project=project, outcome=outcome).inc()
     return HttpResponse(f"{outcome}\n", status=200, content_type="text/plain")

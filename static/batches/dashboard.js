@@ -27,4 +27,23 @@
   }
   document.addEventListener("htmx:responseError", function (event) { markStale(event, true); });
   document.addEventListener("htmx:sendError", function (event) { markStale(event, true); });
+
+  // The project switcher is a <details> dropdown: close it on a click elsewhere or on Escape, as a
+  // menu would (without JavaScript it still opens and closes from its own summary).
+  function closeSwitchers(except) {
+    document.querySelectorAll("details.switcher[open]").forEach(function (el) {
+      if (el !== except) { el.open = false; }
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeSwitchers(event.target.closest ? event.target.closest("details.switcher") : null);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var open = document.querySelector("details.switcher[open]");
+    if (open) {
+      open.open = false;
+      open.querySelector("summary").focus();
+    }
+  });
 })();

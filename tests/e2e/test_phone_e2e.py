@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.test_find_e2e import index_upstream
+
 pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
@@ -18,7 +20,7 @@ def page_width(page: Page) -> int:
 def test_no_page_is_wider_than_a_phone(guarded_page: Page, dashboard_server, screenshots_dir):
     page = guarded_page
     page.set_viewport_size(PHONE)
-    batches = dashboard_server.upstream("/v1/batches?limit=100")["data"]
+    batches = index_upstream(dashboard_server)  # so the filtered list and search have rows
     running = next(b for b in batches if b["status"] == "in_progress")
     with_results = next(b for b in batches if b["status"] == "completed" and b["request_counts"]["failed"])
     base = f"{dashboard_server.url}/projects/default"
@@ -30,6 +32,13 @@ def test_no_page_is_wider_than_a_phone(guarded_page: Page, dashboard_server, scr
         "failed results": f"{base}/batches/{with_results['id']}/results/?filter=failed",
         "create": f"{base}/batches/new/",
         "audit": f"{dashboard_server.url}/audit/",
+        "filtered list": f"{base}/batches/?status=in_progress&status=completed",
+        "projects": f"{dashboard_server.url}/projects/",
+        "search": f"{dashboard_server.url}/search/",
+        "insights": f"{base}/insights/",
+        "all insights": f"{dashboard_server.url}/insights/",
+        "notifications": f"{dashboard_server.url}/notifications/",
+        "rules": f"{base}/notifications/",
     }
     widths = {}
     for name, url in pages.items():

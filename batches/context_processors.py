@@ -24,4 +24,6 @@ def _switch_url_name(request) -> str:
     match = getattr(request, "resolver_match", None)
     if match is not None and match.view_name in ("batches:list", "batches:create", "batches:insights"):
         return match.view_name
+    if match is not None and match.view_name == "insights":
+        return "batches:insights"  # from the insights of every project to one project's
     return "batches:list"

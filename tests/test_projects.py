@@ -233,3 +233,8 @@ def test_audit_rows_carry_the_project_and_the_audit_page_shows_only_visible_proj
     assert research_running in insider and default_running not in insider
     refused = client.get("/audit/?project=research", headers=ANYONE).content.decode()
     assert research_running not in refused and "not a member" in refused
+
+
+def test_switching_from_the_insights_of_every_project_opens_that_projects_insights(client, two_projects):
+    body = client.get("/insights/", headers=RESEARCHER).content.decode()
+    assert 'href="/projects/research/insights/"' in body

@@ -343,10 +343,25 @@ def page_oversight(project: str, batches, now: float | None = None) -> dict[str,
     observed = now if now is not None else time.time()
     unfinished = [batch.id for batch in batches if not batch.is_terminal]
     samples = eta.samples_by_batch(project, unfinished, observed) if unfinished and project else {}
-    return {
-        batch.id: eta.compute(batch, samples.get(batch.id, ()), observed_at=None if batch.is_terminal else observed)
-        for batch in batches
-    }
+    out = {}
+    for batch in batches:
+        if batch.is_terminal:
+            out[batch.id] = finished_oversight(batch.request_counts.completed, batch.request_counts.failed) if batch.request_counts else NO_FLAGS
+        else:
+            out[batch.id] = eta.compute(batch, samples.get(batch.id, ()), observed_at=observed)
+    return out
+
+
+#: A finished batch without failures: no ETA, no flag (shared, never mutated).
+NO_FLAGS = eta.Oversight(explanation="The batch has finished.")
+
+
+def finished_oversight(completed: int, failed: int) -> eta.Oversight:
+    """A finished batch's flags without the ETA machinery: only "failing" can apply to it."""
+    if not failed:
+        return NO_FLAGS
+    failing = eta.failing_flag(completed, failed)
+    return eta.Oversight(explanation=NO_FLAGS.explanation, flags=[failing]) if failing else NO_FLAGS
 
 
 def _status_cell(batch: Batch, notice: dict | None, flags=()) -> SafeString:

@@ -177,9 +177,14 @@ def _page_oversight(records: list[BatchRecord]) -> dict[tuple[str, str], eta.Ove
     """ETA and flags of a page of index rows: one sample query per project on the page (a project's
     page is one query; ``/search/`` one per project it shows), never one per row."""
     by_project: dict[str, list[BatchRecord]] = {}
-    for record in records:
-        by_project.setdefault(record.project, []).append(record)
     out = {}
+    for record in records:
+        if record.status in TERMINAL_STATUSES:  # only "failing" can apply: no history needed
+            out[record.project, record.batch_id] = row_html.finished_oversight(
+                record.completed_requests or 0, record.failed_requests or 0
+            )
+        else:
+            by_project.setdefault(record.project, []).append(record)
     for slug, group in by_project.items():
         for batch_id, info in eta.oversight_for(slug, group).items():
             out[slug, batch_id] = info

@@ -5,12 +5,17 @@ variable lookups, four date filters and two ``naturaltime`` calls per row; measu
 ``python -m bench.profile``), which is most of what the dashboard adds to the upstream's time. The
 same markup built here costs about a quarter of that. Every value still goes through ``_fmt``, which
 escapes exactly as ``format_html`` does: nothing is marked safe that was not escaped first.
+
+Each row also carries its estimated cost (priced from the batch's own ``usage`` and ``model``, no query)
+and its trouble flags beside the status. A page's flags cost at most one query: the request-count
+samples of the page's unfinished batches (:func:`page_oversight`), never a query per row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import time
 from dataclasses import dataclass
 
 from django.contrib.humanize.templatetags.humanize import naturaltime
@@ -18,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeData, SafeString
 
+from .oversight import eta, pricing
 from .upstream import KNOWN_STATUSES, Batch
 
 PLACEHOLDER = "PLACEHOLDER-ID"
@@ -138,6 +144,8 @@ class RowContext:
     detail_url: str
     cancel_url: str
     tz: dt.tzinfo
+    #: The project's slug: flags read that project's samples.
+    project: str = ""
 
     @classmethod
     def build(cls, *, project: str, can_operate: bool, csrf_token: str) -> RowContext:
@@ -147,6 +155,7 @@ class RowContext:
             detail_url=reverse("batches:detail", args=[project, PLACEHOLDER]),
             cancel_url=reverse("batches:cancel", args=[project, PLACEHOLDER]),
             tz=timezone.get_current_timezone(),
+            project=project,
         )
 
     def url(self, pattern: str, batch_id: str) -> str:
@@ -266,7 +275,96 @@ def cancel_form(batch: Batch, ctx: RowContext, *, in_row: bool) -> SafeString:
     )
 
 
-def _status_cell(batch: Batch, notice: dict | None) -> SafeString:
+def flag_badges(flags) -> SafeString:
+    """The trouble flags (at risk, stalled, failing) as badges, each carrying its sentence (the same
+    markup as ``_oversight.html#oversight-flag-badges``)."""
+    return SafeString(
+        "".join(
+            _fmt(
+                ' <span class="badge flag-badge flag-{}" title="{}">{}<span class="visually-hidden">: {}</span></span>',
+                flag.slug,
+                flag.sentence,
+                flag.label,
+                flag.sentence,
+            )
+            for flag in flags
+        )
+    )
+
+
+def cost_cell(price: pricing.Price) -> SafeString:
+    """The cost column: the estimate, or "no price" with its reason (never $0)."""
+    if price.known:
+        return _fmt('<td class="col-cost"><span class="cost">{}</span></td>', price.display)
+    return _fmt(
+        '<td class="col-cost"><span class="no-price" title="{}">no price<span class="visually-hidden">: {}</span></span></td>',
+        price.reason,
+        price.reason,
+    )
+
+
+def _tokens(batch) -> tuple[int | None, int | None, int | None]:
+    usage = getattr(batch, "usage", None)
+    if usage is not None and hasattr(usage, "input_tokens"):
+        return usage.input_tokens, usage.cached_tokens, usage.output_tokens
+    if hasattr(batch, "input_tokens"):  # an index BatchRecord
+        return batch.input_tokens, batch.cached_tokens, batch.output_tokens
+    return None, None, None
+
+
+class PagePricer:
+    """Prices the batches of one page, as ``pricing.batch_price`` does, looking each model's rates up
+    once per page rather than once per row."""
+
+    def __init__(self) -> None:
+        self._rates: dict[str, pricing.Rates | pricing.NoPrice] = {}
+
+    def __call__(self, batch) -> pricing.Price:
+        input_tokens, cached_tokens, output_tokens = _tokens(batch)
+        if input_tokens is None and output_tokens is None:
+            return pricing.Price(None, pricing.NO_USAGE)
+        model = getattr(batch, "model", "") or ""
+        rates = self._rates.get(model)
+        if rates is None:
+            try:
+                rates = pricing.rates_for(model)
+            except pricing.NoPrice as err:
+                rates = err
+            self._rates[model] = rates
+        if isinstance(rates, pricing.NoPrice):
+            return pricing.Price(None, str(rates))
+        return pricing.Price(rates.cost(input_tokens or 0, cached_tokens or 0, output_tokens or 0), rates=rates)
+
+
+def page_oversight(project: str, batches, now: float | None = None) -> dict[str, eta.Oversight]:
+    """ETA and flags of a page of upstream batches (the live list), with one query: the samples of the
+    unfinished ones (a finished batch can only be "failing", which its own counts tell). The counts
+    just read from the API are the freshest point of each history."""
+    observed = now if now is not None else time.time()
+    unfinished = [batch.id for batch in batches if not batch.is_terminal]
+    samples = eta.samples_by_batch(project, unfinished, observed) if unfinished and project else {}
+    out = {}
+    for batch in batches:
+        if batch.is_terminal:
+            out[batch.id] = finished_oversight(batch.request_counts.completed, batch.request_counts.failed) if batch.request_counts else NO_FLAGS
+        else:
+            out[batch.id] = eta.compute(batch, samples.get(batch.id, ()), observed_at=observed)
+    return out
+
+
+#: A finished batch without failures: no ETA, no flag (shared, never mutated).
+NO_FLAGS = eta.Oversight(explanation="The batch has finished.")
+
+
+def finished_oversight(completed: int, failed: int) -> eta.Oversight:
+    """A finished batch's flags without the ETA machinery: only "failing" can apply to it."""
+    if not failed:
+        return NO_FLAGS
+    failing = eta.failing_flag(completed, failed)
+    return eta.Oversight(explanation=NO_FLAGS.explanation, flags=[failing]) if failing else NO_FLAGS
+
+
+def _status_cell(batch: Batch, notice: dict | None, flags=()) -> SafeString:
     flag = ""
     if batch.status == "completed" and batch.all_failed:
         flag = SafeString('<span class="flag flag-bad" title="Every request failed">all failed</span>')
@@ -277,7 +375,9 @@ def _status_cell(batch: Batch, notice: dict | None) -> SafeString:
         note = _fmt(
             '<div class="row-notice notice-{}" role="status">{}</div>', notice.get("level", "info"), notice.get("text", "")
         )
-    return _fmt('<td class="col-status">\n    {}\n    {}{}\n  </td>', status_badge(batch), flag, note)
+    return _fmt(
+        '<td class="col-status">\n    {}{}\n    {}{}\n  </td>', status_badge(batch), flag_badges(flags), flag, note
+    )
 
 
 def _endpoint_cell(batch: Batch) -> SafeString:
@@ -313,21 +413,37 @@ def _actions_cell(batch: Batch, ctx: RowContext) -> SafeString:
     return _fmt('<td class="col-actions">{}</td>', cancel_form(batch, ctx, in_row=True))
 
 
-def render_row(batch: Batch, ctx: RowContext, notice: dict | None = None) -> SafeString:
+def render_row(
+    batch: Batch,
+    ctx: RowContext,
+    notice: dict | None = None,
+    oversight: eta.Oversight | None = None,
+    price=pricing.batch_price,
+) -> SafeString:
+    """One live-list row. ``oversight`` comes from :func:`page_oversight` for a whole page; a single row
+    (the answer to a cancel from the row) reads its own samples."""
+    if oversight is None:
+        oversight = page_oversight(ctx.project, [batch])[batch.id]
     live = "" if batch.is_terminal else " is-live"
     return _fmt(
-        '<tr id="row-{}" class="batch-row{}">\n  {}\n  {}\n  {}\n  {}\n  {}\n  {}\n</tr>\n',
+        '<tr id="row-{}" class="batch-row{}">\n  {}\n  {}\n  {}\n  {}\n  {}\n  {}\n  {}\n</tr>\n',
         batch.id,
         live,
         _id_cell(batch, ctx),
-        _status_cell(batch, notice),
+        _status_cell(batch, notice, oversight.flags),
         _endpoint_cell(batch),
         _progress_cell(batch),
         _time_cell(batch, ctx),
+        cost_cell(price(batch)),
         _actions_cell(batch, ctx),
     )
 
 
 def render_rows(batches, ctx: RowContext) -> SafeString:
-    return SafeString("".join(render_row(batch, ctx) for batch in batches))
+    batches = list(batches)
+    oversight = page_oversight(ctx.project, batches)
+    price = PagePricer()
+    return SafeString(
+        "".join(render_row(batch, ctx, oversight=oversight[batch.id], price=price) for batch in batches)
+    )
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import browse, create, find, insights, notifications, results
+from .views import browse, create, estimate, find, insights, notifications, results
 
 app_name = "batches"
 
@@ -8,6 +8,7 @@ app_name = "batches"
 urlpatterns = [
     path("batches/", browse.batch_list, name="list"),
     path("batches/new/", create.batch_create, name="create"),
+    path("price/", estimate.model_price, name="price"),
     # Before batches/<id>/: these names are not batch ids.
     path("batches/export.<str:kind>", find.export, name="export"),
     path("batches/bulk-cancel/", find.bulk_cancel, name="bulk_cancel"),

@@ -33,6 +33,7 @@ from .. import services
 from ..auth import actor_name
 from ..index import query
 from ..models import BatchRecord, SyncState
+from ..oversight import eta, pricing
 from ..projects import Project, get_project, may_operate, project_view, visible_projects
 from ..upstream import (
     CANCELLABLE_STATUSES,
@@ -129,6 +130,8 @@ def render_find_rows(
     names: dict[str, str] = {}
     threshold = stale_before()
     now = timezone.now()
+    oversight = _page_oversight(records)
+    price = row_html.PagePricer()
     out = []
     for record in records:
         slug = record.project
@@ -157,16 +160,35 @@ def render_find_rows(
             project_cell = row_html._fmt(
                 '<td class="col-project"><a href="{}">{}</a></td>', reverse("batches:list", args=[slug]), names[slug]
             )
-        status_cell = row_html._status_cell(batch, None)
+        status_cell = row_html._status_cell(batch, None, oversight[slug, record.batch_id].flags)
         if stale:
             status_cell = SafeString(status_cell.replace("\n  </td>", f"{stale}\n  </td>", 1))
         out.append(row_html._fmt(
-            '<tr id="row-{}" class="batch-row{}">\n  <td class="col-pick">{}</td>\n  {}\n  {}{}\n  {}\n  {}\n  {}\n  {}\n</tr>\n',
+            '<tr id="row-{}" class="batch-row{}">\n  <td class="col-pick">{}</td>\n  {}\n  {}{}\n  {}\n  {}\n  {}\n  {}\n  {}\n</tr>\n',
             batch.id, "" if batch.is_terminal else " is-live", pick,
             row_html._id_cell(batch, ctx), project_cell, status_cell, row_html._endpoint_cell(batch),
-            row_html._progress_cell(batch), row_html._time_cell(batch, ctx), row_html._actions_cell(batch, ctx),
+            row_html._progress_cell(batch), row_html._time_cell(batch, ctx),
+            row_html.cost_cell(price(record)), row_html._actions_cell(batch, ctx),
         ))
     return SafeString("".join(out))
+
+
+def _page_oversight(records: list[BatchRecord]) -> dict[tuple[str, str], eta.Oversight]:
+    """ETA and flags of a page of index rows: one sample query per project on the page (a project's
+    page is one query; ``/search/`` one per project it shows), never one per row."""
+    by_project: dict[str, list[BatchRecord]] = {}
+    out = {}
+    for record in records:
+        if record.status in TERMINAL_STATUSES:  # only "failing" can apply: no history needed
+            out[record.project, record.batch_id] = row_html.finished_oversight(
+                record.completed_requests or 0, record.failed_requests or 0
+            )
+        else:
+            by_project.setdefault(record.project, []).append(record)
+    for slug, group in by_project.items():
+        for batch_id, info in eta.oversight_for(slug, group).items():
+            out[slug, batch_id] = info
+    return out
 
 
 # -- the filtered views ------------------------------------------------------------------------------
@@ -241,9 +263,24 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
         "flag_choices": [("at-risk", "at risk"), ("stalled", "stalled"), ("failing", "failing")],
         "page_sizes": sorted({10, 20, 50, 100, filters.limit}),
         "meta_values": [f"{k}:{v}" for k, v in filters.meta] + [""],
-        "oob_form": bool(request.htmx),
+        # A poll (the table's own hx-trigger) must not swap the filter form under someone typing in it.
+        "oob_form": bool(request.htmx) and request.htmx.trigger != "batch-table",
         "filtered": True,
+        # While the page shows unfinished rows it polls itself, one request per tick, as the live list
+        # does: the index learns of changes from the sync and the webhooks, and the rows follow.
+        "live": any(record.status not in TERMINAL_STATUSES for record in found.rows),
+        "poll_seconds": f"{max(float(settings.DASHBOARD_POLL_SECONDS), 0.5):g}",
+        # "$412.18 for 1,240 batches; 14 without a known price": everything the filter matches, every
+        # page, priced per model from token sums in one grouped query.
+        "cost_total": pricing.price_total(_matching(projects, filters)),
     }
+
+
+def _matching(projects: list[Project], filters: query.Filters):
+    """Every row the filters match (all pages), for totals."""
+    from dataclasses import replace
+
+    return query.filtered(query.scope([p.slug for p in projects]), replace(filters, after=None))
 
 
 def _status_choices(found: query.Found | None, filters: query.Filters) -> list[str]:
@@ -350,6 +387,9 @@ EXPORT_COLUMNS = (
     "completed_requests", "failed_requests", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
     "total_tokens", "input_file_id", "output_file_id", "error_file_id", "metadata", "created_by", "last_synced",
 )
+#: Added to each exported row: the estimated cost in dollars at Batch API rates (empty when unknown),
+#: the price's source or why there is none, and the trouble flags (``at-risk stalled failing``).
+OVERSIGHT_COLUMNS = ("cost_usd", "cost_note", "flags")
 TIME_COLUMNS = frozenset(c for c in EXPORT_COLUMNS if c.endswith("_at"))
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -374,6 +414,35 @@ def _export_values(record: BatchRecord) -> dict:
             value = value.isoformat() if value else None
         values[column] = value
     return values
+
+
+def _with_oversight(rows: Iterator[BatchRecord]) -> Iterator[dict]:
+    """Each row's export values plus its cost and flags. Rows are taken a chunk at a time so the flags
+    of a chunk's unfinished batches cost one sample query per project, and memory stays flat."""
+    price = row_html.PagePricer()
+    chunk: list[BatchRecord] = []
+
+    def flush():
+        flags = _page_oversight(chunk)
+        for record in chunk:
+            values = _export_values(record)
+            cost = price(record)
+            values["cost_usd"] = f"{cost.amount:.6f}" if cost.known else None
+            if cost.known:
+                note = cost.rates.source + (f"; {cost.rates.note}" if cost.rates.note else "")
+            else:
+                note = cost.reason
+            values["cost_note"] = note
+            values["flags"] = flags[record.project, record.batch_id].flag_slugs
+            yield values
+
+    for record in rows:
+        chunk.append(record)
+        if len(chunk) >= EXPORT_CHUNK:
+            yield from flush()
+            chunk = []
+    if chunk:
+        yield from flush()
 
 
 def csv_cell(value) -> str:
@@ -412,17 +481,19 @@ def _export_response(rows: Iterator[BatchRecord], kind: str, name: str) -> Strea
     if kind == "csv":
         writer = csv.writer(_Echo())
 
+        columns = EXPORT_COLUMNS + OVERSIGHT_COLUMNS
+
         def lines():
-            yield writer.writerow(EXPORT_COLUMNS)
-            for record in rows:
-                values = _export_values(record)
-                yield writer.writerow([csv_cell(values[c]) for c in EXPORT_COLUMNS])
+            yield writer.writerow(columns)
+            for values in _with_oversight(rows):
+                values["flags"] = " ".join(values["flags"])
+                yield writer.writerow([csv_cell(values[c]) for c in columns])
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     else:
         def lines():
-            for record in rows:
-                yield json.dumps(_export_values(record), ensure_ascii=False) + "\n"
+            for values in _with_oversight(rows):
+                yield json.dumps(values, ensure_ascii=False) + "\n"
 
         response = StreamingHttpResponse(lines(), content_type="application/x-ndjson; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{kind}"'

@@ -122,7 +122,7 @@ def _refresh_after_action(project: Project, batch: Batch | None) -> None:
         record_action_result(project.slug, batch)
 
 
-def batch_cancel(project: Project, *, actor: str, batch_id: str) -> Batch:
+def batch_request_cancel(project: Project, *, actor: str, batch_id: str) -> Batch:
     batch = None
     try:
         with audited(project, actor, AuditEntry.Action.CANCEL, batch_id=batch_id) as entry:
@@ -144,7 +144,7 @@ def file_upload(project: Project, *, actor: str, fileobj, filename: str) -> File
     return uploaded
 
 
-def batch_create(
+def batch_create_from_file(
     project: Project,
     *,
     actor: str,
@@ -208,12 +208,12 @@ def submission_recorded(project: Project, token: str, actor: str) -> Iterator[Cr
         submission.save(update_fields=["state", "batch_id", "file_id", "updated_at"])
 
 
-def _batch_create_from_file(
+def _submission_batch_create(
     project: Project, submission: CreateSubmission, *, actor: str, endpoint: str, **options
 ) -> Batch:
     """Create the batch from ``submission.file_id``, already upstream; record it on the submission."""
     try:
-        batch = batch_create(project, actor=actor, input_file_id=submission.file_id, endpoint=endpoint, **options)
+        batch = batch_create_from_file(project, actor=actor, input_file_id=submission.file_id, endpoint=endpoint, **options)
     except UpstreamError as err:
         raise UploadedButNotCreated(submission.file_id, err, endpoint=endpoint) from err
     submission.batch_id = batch.id
@@ -253,7 +253,7 @@ def batch_create_from_upload(
             submission.file_id = uploaded.id
         else:
             submission.file_id = input_file_id
-        return _batch_create_from_file(
+        return _submission_batch_create(
             project,
             submission,
             actor=actor,
@@ -277,7 +277,7 @@ def batch_retry_failed(project: Project, batch: Batch, *, token: str, actor: str
             except UpstreamError as err:
                 raise UploadFailed(err, endpoint=batch.endpoint) from err
         submission.file_id = uploaded.id
-        return _batch_create_from_file(
+        return _submission_batch_create(
             project,
             submission,
             actor=actor,

@@ -1,5 +1,5 @@
 """Bulk cancel from a filtered view: select or "all N matching" → one confirmation → each cancel
-through services.batch_cancel (audited), outcome per batch, only operators of each batch's project."""
+through services.batch_request_cancel (audited), outcome per batch, only operators of each batch's project."""
 
 from __future__ import annotations
 

@@ -230,7 +230,7 @@ def batch_cancel(request: HttpRequest, project: Project, batch_id: str) -> HttpR
         raise PermissionDenied("You may look at batches but not cancel them.")
     batch = None
     try:
-        batch = services.batch_cancel(project, actor=actor_name(request), batch_id=batch_id)
+        batch = services.batch_request_cancel(project, actor=actor_name(request), batch_id=batch_id)
     except UpstreamConflict as err:
         said = f" The API said: “{err.upstream_message}”" if err.upstream_message else ""
         level, text = messages.WARNING, f"Not cancelled: this batch has already finished.{said}"

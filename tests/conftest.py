@@ -18,6 +18,7 @@ if os.environ.get("CI"):
 EMULATOR_KEY = "sk-emulator-test"
 # A second project of the same emulator: its own key, its own seeded batches (NOTES.md §6.5).
 RESEARCH_KEY = "sk-emulator-research"
+# The header htmx sends with every request it makes: ``client.get(url, headers=HTMX)``.
 HTMX = {"HX-Request": "true"}
 
 
@@ -49,6 +50,31 @@ def upstream(emulator, settings):
     settings.OPENAI_API_KEY = EMULATOR_KEY
     settings.OPENAI_TIMEOUT = 5.0
     return emulator
+
+
+@pytest.fixture
+def running_batch(emulator) -> str:
+    """The id of a seeded batch of the default project that is really running (in_progress; its
+    lifecycle moves with the emulator's clock)."""
+    return next(b["id"] for b in emulator.state.list_batches() if b["status"] == "in_progress")
+
+
+@pytest.fixture
+def proxy_mode(settings):
+    """Sign-in through the SSO proxy (DASHBOARD_AUTH=proxy). Call it for the headers of an identity:
+    ``proxy_mode("ops@example.com", groups=["batch-operators"])``; ``operator_groups=`` also sets
+    DASHBOARD_OPERATOR_GROUPS (who may create and cancel)."""
+    settings.DASHBOARD_AUTH = "proxy"
+
+    def identity(email: str = "ops@example.com", *, groups=(), operator_groups=None) -> dict[str, str]:
+        if operator_groups is not None:
+            settings.DASHBOARD_OPERATOR_GROUPS = list(operator_groups)
+        headers = {"X-Forwarded-Email": email}
+        if groups:
+            headers["X-Forwarded-Groups"] = ",".join(groups)
+        return headers
+
+    return identity
 
 
 @pytest.fixture(autouse=True)

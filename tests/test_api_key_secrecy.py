@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from emulator import EmulatorServer
+from tests.conftest import HTMX
 
 SECRET = "sk-proj-DISTINCTIVEsecretKEY0123456789abcdefXYZW"
 # What would betray the key even in part: its body, and the masked echo an OpenAI 401 carries.
@@ -48,7 +49,6 @@ def test_the_api_key_never_appears_in_pages_errors_or_logs(secret_upstream, sett
     client = Client(raise_request_exception=False)
     operator = {"X-Forwarded-Email": "ops@example.com", "X-Forwarded-Groups": "operators"}
     reader = {"X-Forwarded-Email": "reader@example.com"}
-    htmx = {"HX-Request": "true"}
     batches = secret_upstream.state.list_batches()
     running = next(b["id"] for b in batches if b["status"] == "in_progress")
     done = next(b["id"] for b in batches if b["status"] == "completed")
@@ -58,7 +58,7 @@ def test_the_api_key_never_appears_in_pages_errors_or_logs(secret_upstream, sett
         call = client.get if method == "GET" else client.post
         responses[label] = call(url, data or {}, headers=headers)
 
-    for suffix, extra in (("", {}), (" partial", htmx)):
+    for suffix, extra in (("", {}), (" partial", HTMX)):
         visit("list" + suffix, "GET", "/projects/default/batches/", {**operator, **extra})
         visit("detail" + suffix, "GET", f"/projects/default/batches/{running}/", {**operator, **extra})
         visit("results" + suffix, "GET", f"/projects/default/batches/{done}/results/", {**operator, **extra})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +102,7 @@ def test_the_identity_header_name_is_configurable(client, proxy_mode, settings):
 
 
 def test_the_refusal_is_a_partial_for_htmx_requests(client, proxy_mode):
-    response = client.get("/projects/default/batches/", headers={"HX-Request": "true"})
+    response = client.get("/projects/default/batches/", headers=HTMX)
     assert response.status_code == 401
     body = response.content.decode()
     assert "<html" not in body

@@ -14,12 +14,12 @@ from django.utils import timezone
 
 from batches.index import query
 from find_factory import DAY, T0, batch_json, index, make, synced
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
 URL = "/projects/default/batches/"
 ROW_ID = re.compile(r'<tr id="row-([^"]+)"')
-HTMX = {"HX-Request": "true"}
 
 
 def ids(body: str) -> list[str]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
-HX = {"HTTP_HX_REQUEST": "true"}
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -53,9 +53,9 @@ def quiet(upstream):
 
 
 @pytest.mark.parametrize("bad_id", HOSTILE_IDS)
-@pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
+@pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_a_hostile_batch_id_in_the_address_is_a_404_without_any_upstream_call(client, quiet, bad_id, hx):
-    response = client.get(f"/projects/default/batches/{bad_id}/", **hx)
+    response = client.get(f"/projects/default/batches/{bad_id}/", headers=hx)
     assert response.status_code == 404
     assert "Traceback" not in response.content.decode()
     _upstream_untouched(quiet)
@@ -119,7 +119,7 @@ def test_a_bad_list_parameter_gets_a_clear_message_and_the_first_page(client, qu
 
 @pytest.mark.parametrize("query,says", BAD_LIST_QUERIES[:3])
 def test_a_bad_list_parameter_in_an_htmx_refresh_is_explained_inside_the_partial(client, quiet, query, says):
-    response = client.get(f"/projects/default/batches/?{query}", **HX)
+    response = client.get(f"/projects/default/batches/?{query}", headers=HTMX)
     body = response.content.decode()
     assert response.status_code in (200, 400)
     assert says in body and "<html" not in body
@@ -178,9 +178,9 @@ def _assert_escaped(body: str) -> None:
         assert raw not in body, f"unescaped {raw!r} in page"
 
 
-@pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
+@pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_html_in_upstream_batch_fields_is_escaped_on_the_detail_page_and_its_raw_json(client, hostile_batch, hx):
-    response = client.get(f"/projects/default/batches/{hostile_batch['id']}/", **hx)
+    response = client.get(f"/projects/default/batches/{hostile_batch['id']}/", headers=hx)
     body = response.content.decode()
     assert response.status_code == 200
     _assert_escaped(body)
@@ -188,9 +188,9 @@ def test_html_in_upstream_batch_fields_is_escaped_on_the_detail_page_and_its_raw
         assert ESCAPED_SCRIPT in body  # shown, as text
 
 
-@pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
+@pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_html_in_upstream_batch_fields_is_escaped_on_the_list(client, hostile_batch, hx):
-    response = client.get("/projects/default/batches/", **hx)
+    response = client.get("/projects/default/batches/", headers=hx)
     body = response.content.decode()
     assert response.status_code == 200
     _assert_escaped(body)

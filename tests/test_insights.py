@@ -14,11 +14,11 @@ from batches.index.store import upsert_batches
 from batches.models import BatchRecord
 from batches.oversight import charts, insights, pricing
 from batches.upstream import Batch
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
 D1 = date(2026, 3, 1)
-HTMX = {"HX-Request": "true"}
 
 
 def ts(day: date, hour: int = 12) -> int:

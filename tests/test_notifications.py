@@ -16,6 +16,7 @@ from batches.models import BatchSample, Notification, NotificationRule, Watch
 from batches.notify.rules import notification_record, notifications_for_changes, notify_at_risk
 from batches.notify.tasks import deliver, send_due
 from notify_helpers import IMMEDIATE, batch_record, use_task_backend
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,6 @@ operator_groups = ["secret-team"]
 READER = {"X-Forwarded-Email": "reader@example.com", "X-Forwarded-Groups": "viewers"}
 OPERATOR = {"X-Forwarded-Email": "ops@example.com", "X-Forwarded-Groups": "alpha-ops"}
 SECRET_MEMBER = {"X-Forwarded-Email": "spy@example.com", "X-Forwarded-Groups": "secret-team"}
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture

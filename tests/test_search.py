@@ -8,6 +8,7 @@ import re
 import pytest
 
 from find_factory import make, synced
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +98,7 @@ def test_a_person_without_projects_sees_none(client, projects):
 
 
 def test_search_htmx_gets_the_partial(client, projects):
-    response = client.get("/search/?status=failed", headers={**ALICE, "HX-Request": "true"})
+    response = client.get("/search/?status=failed", headers={**ALICE, **HTMX})
     body = response.content.decode()
     assert "<html" not in body and body.lstrip().startswith('<section id="batch-table"')
     assert 'hx-swap-oob="true"' in body

@@ -221,15 +221,8 @@ def _submission_batch_create(
 
 
 def batch_create_from_upload(
-    project: Project,
-    *,
-    token: str,
-    actor: str,
-    upload: UploadedFile | None,
-    input_file_id: str = "",
-    endpoint: str | None,
-    completion_window: str,
-    metadata: Mapping[str, str] | None = None,
+    project: Project, *, token: str, actor: str, upload: UploadedFile | None, input_file_id: str = "",
+    endpoint: str | None, completion_window: str, metadata: Mapping[str, str] | None = None,
     output_expires_after_seconds: int | None = None,
 ) -> Batch:
     """Check ``upload`` (the check made while it arrived, or one now, as a stream), upload it and create

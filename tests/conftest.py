@@ -44,6 +44,27 @@ def emulator(_emulator_server):
 
 
 @pytest.fixture
+def own_emulator(settings):
+    """For a test that needs an emulator of its own (another API key, or a clock that moves only with
+    ``state.advance``): ``own_emulator(api_key=..., speed=0.0)`` starts a seeded one, points the
+    dashboard's settings at it, and stops it after the test."""
+    started = []
+
+    def start(*, api_key: str = EMULATOR_KEY, speed: float = 1.0) -> EmulatorServer:
+        server = EmulatorServer(host="127.0.0.1", port=0, api_key=api_key, speed=speed, seed=True)
+        server.start()
+        started.append(server)
+        settings.OPENAI_BASE_URL = server.base_url
+        settings.OPENAI_API_KEY = api_key
+        settings.OPENAI_TIMEOUT = 5.0
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
 def upstream(emulator, settings):
     """The dashboard's settings pointed at the emulator (the process-wide client follows them)."""
     settings.OPENAI_BASE_URL = emulator.base_url
@@ -75,6 +96,17 @@ def proxy_mode(settings):
         return headers
 
     return identity
+
+
+@pytest.fixture
+def immediate_tasks(settings):
+    """Tasks run at once, in the test (Django's ImmediateBackend); the test's own backend after it."""
+    from notify_helpers import IMMEDIATE, use_task_backend
+
+    original = settings.TASKS
+    use_task_backend(settings, IMMEDIATE)
+    yield
+    use_task_backend(settings, original)
 
 
 @pytest.fixture(autouse=True)

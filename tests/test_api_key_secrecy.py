@@ -8,7 +8,6 @@ import logging
 import pytest
 from django.test import Client
 
-from emulator import EmulatorServer
 from tests.conftest import HTMX
 
 SECRET = "sk-proj-DISTINCTIVEsecretKEY0123456789abcdefXYZW"
@@ -18,18 +17,9 @@ FRAGMENTS = [SECRET, WRONG, "DISTINCTIVEsecretKEY", "*" * 10 + SECRET[-4:], "*" 
 
 
 @pytest.fixture
-def secret_upstream(settings):
-    server = EmulatorServer(host="127.0.0.1", port=0, api_key=SECRET, speed=1.0, seed=True)
-    server.start()
-    settings.OPENAI_BASE_URL = server.base_url
-    settings.OPENAI_API_KEY = SECRET
-    settings.OPENAI_TIMEOUT = 5.0
-    settings.DASHBOARD_AUTH = "proxy"
-    settings.DASHBOARD_OPERATOR_GROUPS = ["operators"]
-    try:
-        yield server
-    finally:
-        server.stop()
+def secret_upstream(own_emulator, proxy_mode):
+    proxy_mode(operator_groups=["operators"])
+    return own_emulator(api_key=SECRET)
 
 
 def assert_no_key(text: str, where: str) -> None:

@@ -11,6 +11,7 @@ from batches.index.store import upsert_batches
 from batches.models import AuditEntry
 from batches.upstream import Batch
 from find_factory import make, synced
+from tests.conftest import EMULATOR_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -112,24 +113,17 @@ def test_bulk_cancel_needs_a_csrf_token(upstream):
 
 
 @pytest.fixture
-def two_projects(settings, tmp_path, monkeypatch, upstream):
+def two_projects(write_projects, proxy_mode, upstream):
     """"alpha" is operated by alpha-ops, "beta" by beta-ops; both point at the emulator."""
-    settings.DASHBOARD_AUTH = "proxy"
-    path = tmp_path / "p.toml"
-    path.write_text(
-        f'[projects.alpha]\napi_key_env = "K_ALPHA"\nbase_url = "{upstream.base_url}"\noperator_groups = ["alpha-ops"]\n'
-        f'[projects.beta]\napi_key_env = "K_BETA"\nbase_url = "{upstream.base_url}"\noperator_groups = ["beta-ops"]\n'
-        f'[projects.hidden]\napi_key_env = "K_HIDDEN"\nbase_url = "{upstream.base_url}"\nviewer_groups = ["x"]\n'
-    )
-    from tests.conftest import EMULATOR_KEY
-
+    proxy_mode(operator_groups=[])
     # The emulator has one key; the projects file refuses two projects with one key, so give each its
     # own variable holding a distinct key the emulator accepts only for alpha (beta is never called).
-    monkeypatch.setenv("K_ALPHA", EMULATOR_KEY)
-    monkeypatch.setenv("K_BETA", "sk-beta")
-    monkeypatch.setenv("K_HIDDEN", "sk-hidden")
-    settings.DASHBOARD_PROJECTS_FILE = str(path)
-    settings.DASHBOARD_OPERATOR_GROUPS = []
+    write_projects(
+        f'[projects.alpha]\napi_key_env = "K_ALPHA"\nbase_url = "{upstream.base_url}"\noperator_groups = ["alpha-ops"]\n'
+        f'[projects.beta]\napi_key_env = "K_BETA"\nbase_url = "{upstream.base_url}"\noperator_groups = ["beta-ops"]\n'
+        f'[projects.hidden]\napi_key_env = "K_HIDDEN"\nbase_url = "{upstream.base_url}"\nviewer_groups = ["x"]\n',
+        K_ALPHA=EMULATOR_KEY, K_BETA="sk-beta", K_HIDDEN="sk-hidden",
+    )
     index_emulator(upstream, "alpha")
     running = ids_with(upstream, "in_progress")
     make("beta", id="batch_beta1", status="in_progress")

@@ -204,20 +204,16 @@ def test_zero_and_many_days_render_on_the_page(client):
 
 
 @pytest.fixture
-def two_projects(settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("KEY_ALPHA", "sk-alpha")
-    monkeypatch.setenv("KEY_SECRET", "sk-secret")
-    path = tmp_path / "projects.toml"
-    path.write_text(
+def two_projects(write_projects, proxy_mode):
+    write_projects(
         '[projects.alpha]\nname = "Alpha"\napi_key_env = "KEY_ALPHA"\nviewer_groups = ["alpha-team"]\n'
-        '[projects.secret]\nname = "Secret"\napi_key_env = "KEY_SECRET"\nviewer_groups = ["secret-team"]\n'
+        '[projects.secret]\nname = "Secret"\napi_key_env = "KEY_SECRET"\nviewer_groups = ["secret-team"]\n',
+        KEY_ALPHA="sk-alpha", KEY_SECRET="sk-secret",
     )
-    settings.DASHBOARD_PROJECTS_FILE = str(path)
-    settings.DASHBOARD_AUTH = "proxy"
     add("alpha", "visible", D1, counts=(10, 10, 0), model="gpt-4o-mini")
     add("secret", "hidden", D1, counts=(999, 999, 0), model="secret-model-x")
     add("secret", "hidden2", D1, counts=(5, 5, 0), model="gpt-4o-mini")
-    return {"X-Forwarded-Email": "a@example.com", "X-Forwarded-Groups": "alpha-team"}
+    return proxy_mode("a@example.com", groups=["alpha-team"])
 
 
 def test_a_hidden_projects_data_never_shows_in_all_insights(client, two_projects):

@@ -18,18 +18,14 @@ BOB = {"X-Forwarded-Email": "bob@example.com", "X-Forwarded-Groups": "ops, secre
 
 
 @pytest.fixture
-def projects(settings, tmp_path, monkeypatch):
+def projects(write_projects, proxy_mode):
     """Three projects: "open" (everyone), "ml" (ml-team), "secret" (secret-team)."""
-    settings.DASHBOARD_AUTH = "proxy"
-    path = tmp_path / "projects.toml"
-    path.write_text(
+    write_projects(
         '[projects.open]\nname = "Open"\napi_key_env = "K_OPEN"\n'
         '[projects.ml]\nname = "ML"\napi_key_env = "K_ML"\nviewer_groups = ["ml-team"]\n'
-        '[projects.secret]\nname = "Secret Stuff"\napi_key_env = "K_SECRET"\nviewer_groups = ["secret-team"]\n'
+        '[projects.secret]\nname = "Secret Stuff"\napi_key_env = "K_SECRET"\nviewer_groups = ["secret-team"]\n',
+        K_OPEN="sk-k_open", K_ML="sk-k_ml", K_SECRET="sk-k_secret",
     )
-    for name in ("K_OPEN", "K_ML", "K_SECRET"):
-        monkeypatch.setenv(name, f"sk-{name.lower()}")
-    settings.DASHBOARD_PROJECTS_FILE = str(path)
     for slug in ("open", "ml", "secret"):
         synced(slug)
     make("open", id="batch_o1", status="failed", created_at=1_700_000_100)

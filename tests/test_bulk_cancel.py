@@ -113,7 +113,7 @@ def test_bulk_cancel_needs_a_csrf_token(upstream):
 
 
 @pytest.fixture
-def two_projects(write_projects, proxy_mode, upstream):
+def operated_projects(write_projects, proxy_mode, upstream):
     """"alpha" is operated by alpha-ops, "beta" by beta-ops; both point at the emulator."""
     proxy_mode(operator_groups=[])
     # The emulator has one key; the projects file refuses two projects with one key, so give each its
@@ -131,8 +131,8 @@ def two_projects(write_projects, proxy_mode, upstream):
     return running
 
 
-def test_search_bulk_cancel_refuses_batches_of_projects_the_person_does_not_operate(client, upstream, two_projects):
-    running = two_projects[0]
+def test_search_bulk_cancel_refuses_batches_of_projects_the_person_does_not_operate(client, upstream, operated_projects):
+    running = operated_projects[0]
     headers = {"X-Forwarded-Email": "ann@example.com", "X-Forwarded-Groups": "alpha-ops"}
     picks = [f"alpha/{running}", "beta/batch_beta1", "hidden/batch_hid1"]
     confirm = client.post("/search/bulk-cancel/", {"pick": picks}, headers=headers).content.decode()
@@ -149,18 +149,18 @@ def test_search_bulk_cancel_refuses_batches_of_projects_the_person_does_not_oper
     assert AuditEntry.objects.get().project == "alpha"
 
 
-def test_a_project_operator_page_post_is_refused_for_a_look_only_person(client, two_projects):
+def test_a_project_operator_page_post_is_refused_for_a_look_only_person(client, operated_projects):
     headers = {"X-Forwarded-Email": "bob@example.com", "X-Forwarded-Groups": "beta-ops"}
-    response = client.post("/projects/alpha/batches/bulk-cancel/", {"pick": [f"alpha/{two_projects[0]}"], "confirm": "1"}, headers=headers)
+    response = client.post("/projects/alpha/batches/bulk-cancel/", {"pick": [f"alpha/{operated_projects[0]}"], "confirm": "1"}, headers=headers)
     assert response.status_code == 403
     assert not AuditEntry.objects.exists()
 
 
-def test_search_bulk_cancel_works_for_an_operator_of_one_project_only(client, upstream, two_projects, settings):
+def test_search_bulk_cancel_works_for_an_operator_of_one_project_only(client, upstream, operated_projects, settings):
     """With a global operator rule the person does not meet, operating one project through its own
     operator_groups is enough to reach /search/'s bulk cancel, which then checks each batch."""
     settings.DASHBOARD_OPERATOR_GROUPS = ["global-ops"]
-    running = two_projects[0]
+    running = operated_projects[0]
     headers = {"X-Forwarded-Email": "ann@example.com", "X-Forwarded-Groups": "alpha-ops"}
     body = client.post(
         "/search/bulk-cancel/", {"pick": [f"alpha/{running}", "beta/batch_beta1"], "confirm": "1"}, headers=headers

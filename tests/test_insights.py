@@ -204,7 +204,7 @@ def test_zero_and_many_days_render_on_the_page(client):
 
 
 @pytest.fixture
-def two_projects(write_projects, proxy_mode):
+def alpha_and_secret(write_projects, proxy_mode):
     write_projects(
         '[projects.alpha]\nname = "Alpha"\napi_key_env = "KEY_ALPHA"\nviewer_groups = ["alpha-team"]\n'
         '[projects.secret]\nname = "Secret"\napi_key_env = "KEY_SECRET"\nviewer_groups = ["secret-team"]\n',
@@ -216,15 +216,15 @@ def two_projects(write_projects, proxy_mode):
     return proxy_mode("a@example.com", groups=["alpha-team"])
 
 
-def test_a_hidden_projects_data_never_shows_in_all_insights(client, two_projects):
+def test_a_hidden_projects_data_never_shows_in_all_insights(client, alpha_and_secret):
     query = "from=2026-03-01&to=2026-03-01"
-    body = client.get(f"/insights/?{query}", headers=two_projects).content.decode()
+    body = client.get(f"/insights/?{query}", headers=alpha_and_secret).content.decode()
     assert "Alpha" in body and "Secret" not in body and "secret-model-x" not in body
     assert "for 1 batch" in body and "999" not in body
-    csv_body = client.get(f"/insights/?{query}&format=csv&chart=requests", headers=two_projects).content.decode()
+    csv_body = client.get(f"/insights/?{query}&format=csv&chart=requests", headers=alpha_and_secret).content.decode()
     assert csv_body == "day,completed,failed\n2026-03-01,10,0\n"
-    assert client.get(f"/projects/secret/insights/?{query}", headers=two_projects).status_code == 404
-    assert client.get(f"/projects/secret/insights/?{query}&format=csv&chart=cost", headers=two_projects).status_code == 404
+    assert client.get(f"/projects/secret/insights/?{query}", headers=alpha_and_secret).status_code == 404
+    assert client.get(f"/projects/secret/insights/?{query}&format=csv&chart=cost", headers=alpha_and_secret).status_code == 404
     both = {"X-Forwarded-Email": "b@example.com", "X-Forwarded-Groups": "alpha-team,secret-team"}
     assert "for 3 batches" in client.get(f"/insights/?{query}", headers=both).content.decode()
     nobody = {"X-Forwarded-Email": "c@example.com", "X-Forwarded-Groups": "other"}

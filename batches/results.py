@@ -61,7 +61,7 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 EXPIRED = "expired"
 NOT_RUN = "no result"
-OUTCOME_LABELS = {SUCCEEDED: "succeeded", FAILED: "failed", EXPIRED: "expired", NOT_RUN: "no result"}
+OUTCOMES = (SUCCEEDED, FAILED, EXPIRED, NOT_RUN)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,6 @@ class ResultRow:
     outcome: str
     input_line: int | None = None
     status_code: int | None = None
-    request_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
     summary: str = ""
@@ -229,7 +228,6 @@ def _record_row(record: dict, input_line: int | None = None) -> tuple[ResultRow,
         outcome=outcome_of(record),
         input_line=input_line,
         status_code=status if isinstance(status, int) and not isinstance(status, bool) else None,
-        request_id=response.get("request_id") if isinstance(response.get("request_id"), str) else None,
         error_code=str(error_code) if error_code is not None else None,
         error_message=str(error_message) if error_message is not None else None,
         summary=summarize_body(body),
@@ -334,7 +332,7 @@ def results_page(
     if join is not None:
         return _page_from_join(join, page=page, failed_only=failed_only, per_page=per_page, custom_id=custom_id)
     index = build_index(project, batch)
-    counts = {outcome: index.count(outcome) for outcome in OUTCOME_LABELS}
+    counts = {outcome: index.count(outcome) for outcome in OUTCOMES}
     entries = [
         e for e in index.entries
         if (not failed_only or e[1] != SUCCEEDED) and (not custom_id or e[0].startswith(custom_id))
@@ -456,8 +454,8 @@ BODY_NONE, BODY_JSON, BODY_JSON_Z, BODY_TEXT_Z = 0, 1, 2, 3
 COMPRESS_FROM_BYTES = 2048  # smaller bodies are kept as they are (PostgreSQL compresses larger values itself too)
 
 _ROW_COLUMNS = (
-    "join_id", "position", "custom_id", "outcome", "unsucceeded", "input_line", "status_code", "request_id",
-    "error_code", "error_message", "summary", "body_format", "body",
+    "join_id", "position", "custom_id", "outcome", "unsucceeded", "input_line", "status_code", "error_code",
+    "error_message", "summary", "body_format", "body",
 )
 
 
@@ -513,7 +511,7 @@ def _build(project: Project, batch: Batch, join: ResultsJoin) -> None:
             input_ids, input_lines, positions = [], [], {}  # expired or deleted: result order
     done = bytearray(len(input_ids))
     extra: set[str] = set()
-    counts = dict.fromkeys(OUTCOME_LABELS, 0)
+    counts = dict.fromkeys(OUTCOMES, 0)
     pending: list[tuple] = []
 
     def add(position: int, row: ResultRow, body=None) -> None:
@@ -521,7 +519,7 @@ def _build(project: Project, batch: Batch, join: ResultsJoin) -> None:
         body_format, data = _kept_body(body)
         pending.append((
             join.pk, position, row.custom_id, row.outcome, row.outcome != SUCCEEDED, row.input_line,
-            row.status_code, row.request_id, row.error_code, row.error_message, row.summary, body_format, data,
+            row.status_code, row.error_code, row.error_message, row.summary, body_format, data,
         ))
         if len(pending) >= JOIN_CHUNK_ROWS:
             with transaction.atomic():
@@ -576,7 +574,6 @@ def _row_from_join(row: ResultsJoinRow) -> ResultRow:
         outcome=row.outcome,
         input_line=row.input_line,
         status_code=row.status_code,
-        request_id=row.request_id,
         error_code=row.error_code,
         error_message=row.error_message,
         summary=row.summary,

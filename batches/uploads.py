@@ -6,7 +6,7 @@ subclass also
 
 * feeds every chunk to a :class:`~batches.jsonl.JsonlValidator` as it is written, so the check of a
   200 MB file ends with its last byte instead of starting then; the finished validator rides on the
-  uploaded file as ``upload.jsonl_check`` and :mod:`batches.submit` reads its result (nothing is sent
+  uploaded file as ``upload.jsonl_check`` and :mod:`batches.services` reads its result (nothing is sent
   upstream unless it is clean: the rule that an invalid file uploads nothing is unchanged);
 * stops writing once the body is over the limit (NOTES.md §6.2: 200 MB) and discards the rest of the
   request, marking the request so the create form can say why.

@@ -22,7 +22,6 @@ from . import measure
 from .harness import ROOT, Stack, python_executable
 from .weight import page_weight
 
-BENCH_DIR = Path(__file__).resolve().parent
 
 # Targets of issue 14 (docs/performance.md).
 LIST_100_ADDED_MS = 6.0  # the 100-row list page, read cache off: added to the upstream's median
@@ -33,14 +32,13 @@ RESULTS_FIRST_PAGE_S = 0.150  # results page of a finished 50,000-line batch onc
 RESULTS_LATER_PAGE_S = 0.050
 WORKER_PEAK_MIB = 150
 
-# Benchmarks by other hands that add figures to the same report, run when their module exists (in this
-# order, after the built-in sections, not with --quick): (module in bench/, section title). The contract
+# Benchmarks by other hands that add figures to the same report, run in this order after the built-in
+# sections (not with --quick): (module in bench/, section title). The contract
 # is in bench/README.md ("Adding figures"): ``python -m bench.<module> --json PATH`` with the stack's
 # URLs in BENCH_EMULATOR_URL / BENCH_DASHBOARD_URL; PATH receives {"figures": [{"name", "value", "unit",
 # "target", "ok"}, ...], ...details}.
 FIGURE_PROVIDERS: list[tuple[str, str]] = [
     ("find", "Index: filtered list page with counts over 200,000 batches (bench/find.py)"),
-    ("sync", "Index: sync pass cost (bench/sync.py)"),
 ]
 
 
@@ -80,14 +78,11 @@ def machine() -> dict:
     }
 
 
-def run_substep(script: str, stack: Stack, extra: list[str]) -> dict | None:
-    """Run a teammate's benchmark (bench/large_files.py, bench/load.py) if it exists; collect its JSON."""
-    path = BENCH_DIR / script
-    if not path.exists():
-        return None
+def run_substep(script: str, stack: Stack, extra: list[str]) -> dict:
+    """Run another benchmark of bench/ (large_files.py, load.py, a figure provider); collect its JSON."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         out_path = Path(out.name)
-    cmd = [python_executable(), "-m", f"bench.{path.stem}", *extra, "--json", str(out_path)]
+    cmd = [python_executable(), "-m", f"bench.{Path(script).stem}", *extra, "--json", str(out_path)]
     env = os.environ | {"BENCH_EMULATOR_URL": stack.emulator_url, "BENCH_DASHBOARD_URL": stack.dashboard_url}
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -235,16 +230,15 @@ def main(argv: list[str] | None = None) -> int:
                 # bench/large_files.py adds the upload through the create page and the results page.
                 large = transfer(stack, upstream, megabytes=args.file_mb, throttle_mb_s=args.throttle_mb_s)
                 sub = run_substep("large_files.py", stack, ["--mb", str(args.file_mb)])
-                if sub is not None:
-                    large["large_files_py"] = sub
-                    if sub["returncode"] != 0:
-                        print(f"  bench/large_files.py failed ({sub['returncode']}):\n{sub.get('stderr', '')}")
-                    if isinstance(sub.get("figures"), dict):
-                        for key in ("upload", "results_page"):
-                            if key in sub["figures"]:
-                                large[key] = sub["figures"][key]
-                        if isinstance(sub["figures"].get("download"), dict):
-                            large["download_single_run"] = sub["figures"]["download"]
+                large["large_files_py"] = sub
+                if sub["returncode"] != 0:
+                    print(f"  bench/large_files.py failed ({sub['returncode']}):\n{sub.get('stderr', '')}")
+                if isinstance(sub.get("figures"), dict):
+                    for key in ("upload", "results_page"):
+                        if key in sub["figures"]:
+                            large[key] = sub["figures"][key]
+                    if isinstance(sub["figures"].get("download"), dict):
+                        large["download_single_run"] = sub["figures"]["download"]
                 details["large_files"] = large
                 for f in large_file_figures(large):
                     emit(f)
@@ -269,30 +263,24 @@ def main(argv: list[str] | None = None) -> int:
             if not quick:
                 section("Load (bench/load.py: simulated operators, its own emulator and gunicorn)")
                 load = run_substep("load.py", stack, [])
-                if load is None:
-                    print("  bench/load.py is not there; skipped")
+                details["load"] = load
+                print(load["stdout"].rstrip())
+                lf = load.get("figures") or {}
+                if lf:
+                    emit(
+                        Figure("load: dashboard requests per second", lf.get("dashboard_rps"), "/s"),
+                        Figure("load: errors", lf.get("errors"), "reqs", "0", lf.get("errors") == 0),
+                        Figure("load: latency p50", lf.get("p50_ms"), "ms"),
+                        Figure("load: latency p99", lf.get("p99_ms"), "ms"),
+                        Figure("load: upstream requests per second", lf.get("upstream_rps"), "/s"),
+                    )
                 else:
-                    details["load"] = load
-                    print(load["stdout"].rstrip())
-                    lf = load.get("figures") or {}
-                    if lf:
-                        emit(
-                            Figure("load: dashboard requests per second", lf.get("dashboard_rps"), "/s"),
-                            Figure("load: errors", lf.get("errors"), "reqs", "0", lf.get("errors") == 0),
-                            Figure("load: latency p50", lf.get("p50_ms"), "ms"),
-                            Figure("load: latency p99", lf.get("p99_ms"), "ms"),
-                            Figure("load: upstream requests per second", lf.get("upstream_rps"), "/s"),
-                        )
-                    else:
-                        print(f"  bench/load.py produced no JSON (exit {load['returncode']}): {load.get('stderr', '')}")
+                    print(f"  bench/load.py produced no JSON (exit {load['returncode']}): {load.get('stderr', '')}")
 
                 details["providers"] = {}
                 for module, title in FIGURE_PROVIDERS:
                     section(title)
                     provided = run_substep(f"{module}.py", stack, [])
-                    if provided is None:
-                        print(f"  bench/{module}.py is not there; skipped")
-                        continue
                     details["providers"][module] = provided
                     new = provider_figures(provided)
                     if provided["returncode"] != 0 or not new:

@@ -18,6 +18,7 @@ if os.environ.get("CI"):
 EMULATOR_KEY = "sk-emulator-test"
 # A second project of the same emulator: its own key, its own seeded batches (NOTES.md §6.5).
 RESEARCH_KEY = "sk-emulator-research"
+# The header htmx sends with every request it makes: ``client.get(url, headers=HTMX)``.
 HTMX = {"HX-Request": "true"}
 
 
@@ -43,12 +44,69 @@ def emulator(_emulator_server):
 
 
 @pytest.fixture
+def own_emulator(settings):
+    """For a test that needs an emulator of its own (another API key, or a clock that moves only with
+    ``state.advance``): ``own_emulator(api_key=..., speed=0.0)`` starts a seeded one, points the
+    dashboard's settings at it, and stops it after the test."""
+    started = []
+
+    def start(*, api_key: str = EMULATOR_KEY, speed: float = 1.0) -> EmulatorServer:
+        server = EmulatorServer(host="127.0.0.1", port=0, api_key=api_key, speed=speed, seed=True)
+        server.start()
+        started.append(server)
+        settings.OPENAI_BASE_URL = server.base_url
+        settings.OPENAI_API_KEY = api_key
+        settings.OPENAI_TIMEOUT = 5.0
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
 def upstream(emulator, settings):
     """The dashboard's settings pointed at the emulator (the process-wide client follows them)."""
     settings.OPENAI_BASE_URL = emulator.base_url
     settings.OPENAI_API_KEY = EMULATOR_KEY
     settings.OPENAI_TIMEOUT = 5.0
     return emulator
+
+
+@pytest.fixture
+def running_batch(emulator) -> str:
+    """The id of a seeded batch of the default project that is really running (in_progress; its
+    lifecycle moves with the emulator's clock)."""
+    return next(b["id"] for b in emulator.state.list_batches() if b["status"] == "in_progress")
+
+
+@pytest.fixture
+def proxy_mode(settings):
+    """Sign-in through the SSO proxy (DASHBOARD_AUTH=proxy). Call it for the headers of an identity:
+    ``proxy_mode("ops@example.com", groups=["batch-operators"])``; ``operator_groups=`` also sets
+    DASHBOARD_OPERATOR_GROUPS (who may create and cancel)."""
+    settings.DASHBOARD_AUTH = "proxy"
+
+    def identity(email: str = "ops@example.com", *, groups=(), operator_groups=None) -> dict[str, str]:
+        if operator_groups is not None:
+            settings.DASHBOARD_OPERATOR_GROUPS = list(operator_groups)
+        headers = {"X-Forwarded-Email": email}
+        if groups:
+            headers["X-Forwarded-Groups"] = ",".join(groups)
+        return headers
+
+    return identity
+
+
+@pytest.fixture
+def immediate_tasks(settings):
+    """Tasks run at once, in the test (Django's ImmediateBackend); the test's own backend after it."""
+    from notify_helpers import IMMEDIATE, use_task_backend
+
+    original = settings.TASKS
+    use_task_backend(settings, IMMEDIATE)
+    yield
+    use_task_backend(settings, original)
 
 
 @pytest.fixture(autouse=True)

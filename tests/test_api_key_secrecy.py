@@ -8,7 +8,7 @@ import logging
 import pytest
 from django.test import Client
 
-from emulator import EmulatorServer
+from tests.conftest import HTMX
 
 SECRET = "sk-proj-DISTINCTIVEsecretKEY0123456789abcdefXYZW"
 # What would betray the key even in part: its body, and the masked echo an OpenAI 401 carries.
@@ -17,18 +17,9 @@ FRAGMENTS = [SECRET, WRONG, "DISTINCTIVEsecretKEY", "*" * 10 + SECRET[-4:], "*" 
 
 
 @pytest.fixture
-def secret_upstream(settings):
-    server = EmulatorServer(host="127.0.0.1", port=0, api_key=SECRET, speed=1.0, seed=True)
-    server.start()
-    settings.OPENAI_BASE_URL = server.base_url
-    settings.OPENAI_API_KEY = SECRET
-    settings.OPENAI_TIMEOUT = 5.0
-    settings.DASHBOARD_AUTH = "proxy"
-    settings.DASHBOARD_OPERATOR_GROUPS = ["operators"]
-    try:
-        yield server
-    finally:
-        server.stop()
+def secret_upstream(own_emulator, proxy_mode):
+    proxy_mode(operator_groups=["operators"])
+    return own_emulator(api_key=SECRET)
 
 
 def assert_no_key(text: str, where: str) -> None:
@@ -48,7 +39,6 @@ def test_the_api_key_never_appears_in_pages_errors_or_logs(secret_upstream, sett
     client = Client(raise_request_exception=False)
     operator = {"X-Forwarded-Email": "ops@example.com", "X-Forwarded-Groups": "operators"}
     reader = {"X-Forwarded-Email": "reader@example.com"}
-    htmx = {"HX-Request": "true"}
     batches = secret_upstream.state.list_batches()
     running = next(b["id"] for b in batches if b["status"] == "in_progress")
     done = next(b["id"] for b in batches if b["status"] == "completed")
@@ -58,7 +48,7 @@ def test_the_api_key_never_appears_in_pages_errors_or_logs(secret_upstream, sett
         call = client.get if method == "GET" else client.post
         responses[label] = call(url, data or {}, headers=headers)
 
-    for suffix, extra in (("", {}), (" partial", htmx)):
+    for suffix, extra in (("", {}), (" partial", HTMX)):
         visit("list" + suffix, "GET", "/projects/default/batches/", {**operator, **extra})
         visit("detail" + suffix, "GET", f"/projects/default/batches/{running}/", {**operator, **extra})
         visit("results" + suffix, "GET", f"/projects/default/batches/{done}/results/", {**operator, **extra})

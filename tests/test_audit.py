@@ -15,12 +15,7 @@ from django.utils import timezone
 from batches.models import AuditEntry
 from batches.projects import get_project
 from batches.services import audited
-
-OPERATOR = {"X-Forwarded-Email": "ops@example.com"}
-
-
-def running_batch_id(emulator) -> str:
-    return next(b["id"] for b in emulator.state.list_batches() if b["status"] == "in_progress")
+from tests.conftest import HTMX
 
 
 def make_entry(**fields) -> AuditEntry:
@@ -45,9 +40,8 @@ def test_audited_writes_a_pending_row_before_the_work_and_completes_it_after():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_pending_row_is_committed_while_the_upstream_call_is_in_flight(client, upstream, settings):
+def test_the_pending_row_is_committed_while_the_upstream_call_is_in_flight(client, upstream, settings, running_batch):
     settings.DASHBOARD_AUTH = "none"
-    batch_id = running_batch_id(upstream)
     upstream.state.inject_fault(route="POST /v1/batches/{id}/cancel", delay=1.0, times=1)
     seen = []
 
@@ -55,30 +49,29 @@ def test_the_pending_row_is_committed_while_the_upstream_call_is_in_flight(clien
         deadline = time.monotonic() + 3
         try:
             while time.monotonic() < deadline and not seen:
-                seen.extend(AuditEntry.objects.filter(batch_id=batch_id, outcome="pending"))
+                seen.extend(AuditEntry.objects.filter(batch_id=running_batch, outcome="pending"))
                 time.sleep(0.05)
         finally:
             connection.close()  # this thread's own connection; left open, PostgreSQL cannot drop the test db
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    client.post(f"/projects/default/batches/{batch_id}/cancel/")
+    client.post(f"/projects/default/batches/{running_batch}/cancel/")
     watcher.join()
     assert seen and seen[0].action == "cancel"
     assert AuditEntry.objects.get().outcome == "success"
 
 
 @pytest.mark.django_db
-def test_an_upstream_failure_is_recorded_with_its_status_and_request_id(client, upstream, settings):
-    settings.DASHBOARD_AUTH = "proxy"
-    batch_id = running_batch_id(upstream)
+def test_an_upstream_failure_is_recorded_with_its_status_and_request_id(client, upstream, proxy_mode, running_batch):
+    operator = proxy_mode("ops@example.com")
     upstream.state.inject_fault(
         route="POST /v1/batches/{id}/cancel",
         status=500,
         body={"error": {"message": "The server had an error", "type": "server_error"}},
         times=5,
     )
-    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers=OPERATOR)
+    response = client.post(f"/projects/default/batches/{running_batch}/cancel/", headers=operator)
     assert response.status_code == 302
     entry = AuditEntry.objects.get()
     assert entry.outcome == "error"
@@ -90,14 +83,13 @@ def test_an_upstream_failure_is_recorded_with_its_status_and_request_id(client, 
 
 
 @pytest.mark.django_db
-def test_a_successful_cancel_and_create_record_the_upstream_status_and_request_id(client, upstream, settings):
-    settings.DASHBOARD_AUTH = "proxy"
-    batch_id = running_batch_id(upstream)
-    assert client.post(f"/projects/default/batches/{batch_id}/cancel/", headers=OPERATOR).status_code == 302
+def test_a_successful_cancel_and_create_record_the_upstream_status_and_request_id(client, upstream, proxy_mode, running_batch):
+    operator = proxy_mode("ops@example.com")
+    assert client.post(f"/projects/default/batches/{running_batch}/cancel/", headers=operator).status_code == 302
     line = json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
                        "body": {"model": "gpt-4o-mini", "messages": []}})
     upload = SimpleUploadedFile("r.jsonl", line.encode() + b"\n", content_type="application/jsonl")
-    created = client.post("/projects/default/batches/new/", headers=OPERATOR, data={
+    created = client.post("/projects/default/batches/new/", headers=operator, data={
         "token": "tok-audit", "endpoint": "auto", "completion_window": "24h", "input_file_id": "", "file": upload})
     assert created.status_code == 302
     entries = {entry.action: entry for entry in AuditEntry.objects.all()}
@@ -106,7 +98,7 @@ def test_a_successful_cancel_and_create_record_the_upstream_status_and_request_i
         assert entry.outcome == "success"
         assert entry.upstream_status == 200
         assert entry.upstream_request_id.startswith("req_"), entry.action  # the emulator's x-request-id
-    page = client.get("/audit/", headers=OPERATOR).content.decode()
+    page = client.get("/audit/", headers=operator).content.decode()
     assert f"status 200 <code>{entries['cancel'].upstream_request_id}</code>" in page
     assert f"status 200 <code>{entries['create'].upstream_request_id}</code>" in page
 
@@ -123,29 +115,27 @@ def test_an_unreachable_upstream_still_leaves_a_completed_audit_row(client, sett
 
 
 @pytest.mark.django_db
-def test_a_batch_page_shows_its_history_in_words(client, upstream, settings):
+def test_a_batch_page_shows_its_history_in_words(client, upstream, settings, running_batch):
     settings.DASHBOARD_AUTH = "none"
-    batch_id = running_batch_id(upstream)
-    make_entry(batch_id=batch_id, action="create", actor="maker@example.com", created_at=timezone.now() - timedelta(hours=2))
-    make_entry(batch_id=batch_id, created_at=timezone.now() - timedelta(minutes=3))
+    make_entry(batch_id=running_batch, action="create", actor="maker@example.com", created_at=timezone.now() - timedelta(hours=2))
+    make_entry(batch_id=running_batch, created_at=timezone.now() - timedelta(minutes=3))
     make_entry(batch_id="batch_other", actor="elsewhere@example.com")
-    body = client.get(f"/projects/default/batches/{batch_id}/").content.decode()
+    body = client.get(f"/projects/default/batches/{running_batch}/").content.decode()
     # The person requested the cancel; the batch is cancelled later, by the API (here it still runs).
     assert "cancel requested by <strong>ops@example.com</strong>,\n" in body
     assert "cancelled by" not in body
     assert "3\xa0minutes ago" in body  # naturaltime uses no-break spaces
     assert "created by <strong>maker@example.com</strong>" in body
     assert "elsewhere@example.com" not in body
-    assert f'href="/audit/?project=default&amp;batch={batch_id}"' in body
+    assert f'href="/audit/?project=default&amp;batch={running_batch}"' in body
 
 
 @pytest.mark.django_db
-def test_a_failed_action_in_a_batch_history_says_why(client, upstream, settings):
+def test_a_failed_action_in_a_batch_history_says_why(client, upstream, settings, running_batch):
     settings.DASHBOARD_AUTH = "none"
-    batch_id = running_batch_id(upstream)
-    make_entry(batch_id=batch_id, outcome="error", message="The Batch API failed.", upstream_status=503,
+    make_entry(batch_id=running_batch, outcome="error", message="The Batch API failed.", upstream_status=503,
                upstream_request_id="req_x1")
-    body = client.get(f"/projects/default/batches/{batch_id}/").content.decode()
+    body = client.get(f"/projects/default/batches/{running_batch}/").content.decode()
     assert "cancel by <strong>ops@example.com</strong> failed" in body
     assert "upstream status 503" in body and "req_x1" in body
 
@@ -207,7 +197,7 @@ def test_the_audit_page_is_paginated_and_the_pager_keeps_the_filters(client, set
 def test_the_audit_table_is_an_htmx_partial_that_pushes_its_url(client, settings):
     settings.DASHBOARD_AUTH = "none"
     make_entry()
-    response = client.get("/audit/?action=cancel", headers={"HX-Request": "true"})
+    response = client.get("/audit/?action=cancel", headers=HTMX)
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in body
@@ -227,9 +217,9 @@ def test_names_in_the_audit_trail_are_escaped(client, settings):
 
 
 @pytest.mark.django_db
-def test_the_audit_page_needs_a_signed_in_identity_like_every_page(client, settings):
-    settings.DASHBOARD_AUTH = "proxy"
+def test_the_audit_page_needs_a_signed_in_identity_like_every_page(client, proxy_mode):
+    reader = proxy_mode("reader@example.com")
     assert client.get("/audit/").status_code == 401
-    response = client.get("/audit/", headers={"X-Forwarded-Email": "reader@example.com"})
+    response = client.get("/audit/", headers=reader)
     assert response.status_code == 200
     assert "Signed in as <strong>reader@example.com</strong>" in response.content.decode()

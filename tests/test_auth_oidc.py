@@ -17,6 +17,7 @@ from tests.servers import REPO, dashboard_env
 
 # This module doubles as the URLconf DASHBOARD_AUTH=oidc produces (dashboard/urls.py adds these at start-up).
 from batches.views.account import oidc_login_failed, oidc_signed_out  # noqa: E402
+from tests.conftest import HTMX
 
 urlpatterns = [
     *dashboard_urlpatterns,
@@ -73,7 +74,7 @@ def test_the_login_sends_the_browser_to_the_provider_with_pkce(client, oidc):
 
 
 def test_an_htmx_request_without_a_session_redirects_the_whole_browser(client, oidc):
-    response = client.get("/projects/default/batches/", headers={"HX-Request": "true"})
+    response = client.get("/projects/default/batches/", headers=HTMX)
     assert response.status_code == 401
     assert response["HX-Redirect"].startswith("/oidc/authenticate/?next=")
     assert "<html" not in response.content.decode()
@@ -127,24 +128,22 @@ def test_the_groups_claim_name_is_configurable(oidc, settings):
     assert claim_groups({"roles": 7}) == []
 
 
-def test_an_operator_signed_in_with_oidc_may_cancel_and_is_audited(client, oidc):
+def test_an_operator_signed_in_with_oidc_may_cancel_and_is_audited(client, oidc, running_batch):
     user = get_user_model().objects.create_user("ops@example.com", email="ops@example.com")
     user.groups.add(Group.objects.create(name="batch-operators"))
     client.force_login(user, backend="batches.oidc.DashboardOIDCBackend")
-    batch_id = next(b["id"] for b in oidc.state.list_batches() if b["status"] == "in_progress")
-    page = client.get(f"/projects/default/batches/{batch_id}/").content.decode()
+    page = client.get(f"/projects/default/batches/{running_batch}/").content.decode()
     assert "Signed in as <strong>ops@example.com</strong>" in page
     assert "Sign out" in page
-    assert client.post(f"/projects/default/batches/{batch_id}/cancel/").status_code == 302
+    assert client.post(f"/projects/default/batches/{running_batch}/cancel/").status_code == 302
     assert AuditEntry.objects.get().actor == "ops@example.com"
 
 
-def test_someone_signed_in_with_oidc_outside_the_operator_groups_is_read_only(client, oidc):
+def test_someone_signed_in_with_oidc_outside_the_operator_groups_is_read_only(client, oidc, running_batch):
     user = get_user_model().objects.create_user("reader@example.com", email="reader@example.com")
     client.force_login(user, backend="batches.oidc.DashboardOIDCBackend")
-    batch_id = next(b["id"] for b in oidc.state.list_batches() if b["status"] == "in_progress")
     oidc.state.reset_counts()
-    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers={"HX-Request": "true"})
+    response = client.post(f"/projects/default/batches/{running_batch}/cancel/", headers=HTMX)
     assert response.status_code == 403
     assert "<html" not in response.content.decode()
     assert oidc.state.total_requests() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -11,9 +12,9 @@ ALICE = {"X-Forwarded-Email": "alice@example.com"}
 
 
 @pytest.fixture
-def proxy_mode(settings, upstream):
-    settings.DASHBOARD_AUTH = "proxy"
-    settings.DASHBOARD_OPERATOR_GROUPS = []
+def behind_proxy(proxy_mode, upstream):
+    """Proxy sign-in, everyone an operator, the emulator's request counts at zero."""
+    proxy_mode(operator_groups=[])
     upstream.state.reset_counts()
     return upstream
 
@@ -22,26 +23,26 @@ def upstream_calls(emulator) -> int:
     return emulator.state.total_requests()
 
 
-def test_a_request_without_an_identity_gets_a_clear_401_and_no_upstream_call(client, proxy_mode):
+def test_a_request_without_an_identity_gets_a_clear_401_and_no_upstream_call(client, behind_proxy):
     response = client.get("/projects/default/batches/")
     assert response.status_code == 401
     body = response.content.decode()
     assert "No signed-in identity reached the dashboard" in body
     assert "Nothing was sent to the Batch API" in body
-    assert upstream_calls(proxy_mode) == 0
+    assert upstream_calls(behind_proxy) == 0
 
 
-def test_an_identity_from_an_untrusted_peer_is_refused_with_403_and_no_upstream_call(client, proxy_mode):
+def test_an_identity_from_an_untrusted_peer_is_refused_with_403_and_no_upstream_call(client, behind_proxy):
     response = client.get("/projects/default/batches/", headers=ALICE, REMOTE_ADDR="203.0.113.7")
     assert response.status_code == 403
     body = response.content.decode()
     assert "did not come through the dashboard's sign-in proxy" in body
     assert "alice@example.com" not in body
-    assert upstream_calls(proxy_mode) == 0
+    assert upstream_calls(behind_proxy) == 0
     assert not get_user_model().objects.filter(username="alice@example.com").exists()
 
 
-def test_the_trusted_proxies_setting_decides_which_peer_is_believed(client, proxy_mode, settings):
+def test_the_trusted_proxies_setting_decides_which_peer_is_believed(client, behind_proxy, settings):
     import ipaddress
 
     settings.DASHBOARD_TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
@@ -49,7 +50,7 @@ def test_the_trusted_proxies_setting_decides_which_peer_is_believed(client, prox
     assert client.get("/projects/default/batches/", headers=ALICE, REMOTE_ADDR="10.1.2.3").status_code == 200
 
 
-def test_a_trusted_identity_is_signed_in_created_on_first_sight_and_shown(client, proxy_mode):
+def test_a_trusted_identity_is_signed_in_created_on_first_sight_and_shown(client, behind_proxy):
     response = client.get("/projects/default/batches/", headers=ALICE)
     assert response.status_code == 200
     assert "Signed in as <strong>alice@example.com</strong>" in response.content.decode()
@@ -58,7 +59,7 @@ def test_a_trusted_identity_is_signed_in_created_on_first_sight_and_shown(client
     assert get_user_model().objects.filter(username="alice@example.com").count() == 1
 
 
-def test_a_changed_identity_header_switches_the_session_to_the_new_person(client, proxy_mode):
+def test_a_changed_identity_header_switches_the_session_to_the_new_person(client, behind_proxy):
     client.get("/projects/default/batches/", headers=ALICE)
     alice_session = client.session.session_key
     response = client.get("/projects/default/batches/", headers={"X-Forwarded-Email": "bob@example.com"})
@@ -70,7 +71,7 @@ def test_a_changed_identity_header_switches_the_session_to_the_new_person(client
     assert response.wsgi_request.user.get_username() == "bob@example.com"
 
 
-def test_a_session_is_not_enough_once_the_proxy_stops_sending_the_identity(client, proxy_mode):
+def test_a_session_is_not_enough_once_the_proxy_stops_sending_the_identity(client, behind_proxy):
     assert client.get("/projects/default/batches/", headers=ALICE).status_code == 200
     response = client.get("/projects/default/batches/")
     assert response.status_code == 401
@@ -78,13 +79,13 @@ def test_a_session_is_not_enough_once_the_proxy_stops_sending_the_identity(clien
     assert client.get("/projects/default/batches/").status_code == 401
 
 
-def test_a_session_cookie_from_an_untrusted_peer_is_not_enough(client, proxy_mode):
+def test_a_session_cookie_from_an_untrusted_peer_is_not_enough(client, behind_proxy):
     assert client.get("/projects/default/batches/", headers=ALICE).status_code == 200
     response = client.get("/projects/default/batches/", REMOTE_ADDR="198.51.100.1")
     assert response.status_code == 403
 
 
-def test_an_identity_the_dashboard_cannot_store_is_refused(client, proxy_mode):
+def test_an_identity_the_dashboard_cannot_store_is_refused(client, behind_proxy):
     too_long = "a" * 200 + "@example.com"
     response = client.get("/projects/default/batches/", headers={"X-Forwarded-Email": too_long})
     assert response.status_code == 401
@@ -92,7 +93,7 @@ def test_an_identity_the_dashboard_cannot_store_is_refused(client, proxy_mode):
     assert not get_user_model().objects.exists()
 
 
-def test_the_identity_header_name_is_configurable(client, proxy_mode, settings):
+def test_the_identity_header_name_is_configurable(client, behind_proxy, settings):
     settings.DASHBOARD_AUTH_HEADER = "Cf-Access-Authenticated-User-Email"
     assert client.get("/projects/default/batches/", headers=ALICE).status_code == 401
     response = client.get("/projects/default/batches/", headers={"Cf-Access-Authenticated-User-Email": "carol@example.com"})
@@ -100,15 +101,15 @@ def test_the_identity_header_name_is_configurable(client, proxy_mode, settings):
     assert "carol@example.com" in response.content.decode()
 
 
-def test_the_refusal_is_a_partial_for_htmx_requests(client, proxy_mode):
-    response = client.get("/projects/default/batches/", headers={"HX-Request": "true"})
+def test_the_refusal_is_a_partial_for_htmx_requests(client, behind_proxy):
+    response = client.get("/projects/default/batches/", headers=HTMX)
     assert response.status_code == 401
     body = response.content.decode()
     assert "<html" not in body
     assert "No signed-in identity reached the dashboard" in body
 
 
-def test_healthz_answers_without_an_identity(client, proxy_mode):
+def test_healthz_answers_without_an_identity(client, behind_proxy):
     assert client.get("/healthz").status_code == 200
 
 

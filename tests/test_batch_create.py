@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from batches import jsonl
 from batches.models import AuditEntry, CreateSubmission
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +47,7 @@ def test_the_create_page_shows_the_form_with_a_one_time_token(client, upstream):
 
 
 def test_the_create_page_as_an_htmx_request_is_only_the_form(client, upstream):
-    response = client.get(URL, headers={"HX-Request": "true"})
+    response = client.get(URL, headers=HTMX)
     assert response.status_code == 200
     assert "<html" not in response.content.decode() and 'id="create-form"' in response.content.decode()
 
@@ -291,12 +292,12 @@ def test_when_the_upload_fails_the_page_says_so_and_no_batch_is_created(client, 
 
 
 def test_an_htmx_submit_that_succeeds_redirects_the_browser_to_the_batch(client, upstream):
-    response = client.post(URL, form_data(jsonl_bytes(1)), headers={"HX-Request": "true"})
+    response = client.post(URL, form_data(jsonl_bytes(1)), headers=HTMX)
     assert response.status_code == 200 and response["HX-Redirect"].startswith("/projects/default/batches/batch_")
 
 
 def test_an_htmx_submit_of_a_bad_file_answers_with_the_form_partial(client, upstream):
-    response = client.post(URL, form_data(b"[1]\n"), headers={"HX-Request": "true"})
+    response = client.post(URL, form_data(b"[1]\n"), headers=HTMX)
     assert response.status_code == 400
     html = response.content.decode()
     assert "<html" not in html and "was not uploaded" in html
@@ -309,10 +310,9 @@ def test_a_post_without_csrf_token_is_refused(upstream):
     assert response.status_code == 403 and upstream.state.total_requests() == 0
 
 
-def test_a_reader_gets_no_create_form(client, upstream, settings):
-    settings.DASHBOARD_AUTH = "proxy"
-    settings.DASHBOARD_OPERATOR_GROUPS = ["batch-operators"]
-    response = client.get(URL, headers={"X-Forwarded-Email": "reader@example.com", "X-Forwarded-Groups": "viewers"})
+def test_a_reader_gets_no_create_form(client, upstream, proxy_mode):
+    reader = proxy_mode("reader@example.com", groups=["viewers"], operator_groups=["batch-operators"])
+    response = client.get(URL, headers=reader)
     assert response.status_code == 403
     html = response.content.decode()
     assert "not create them" in html and 'type="file"' not in html

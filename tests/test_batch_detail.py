@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from tests.conftest import HTMX
 
 # Pages may read the audit trail (detail history) and sessions: every test may use the database.
 pytestmark = pytest.mark.django_db
@@ -79,7 +80,7 @@ def test_a_batch_without_result_files_offers_no_download(client, upstream):
 
 def test_an_htmx_request_gets_only_the_status_region(client, upstream):
     batch = full_batch(upstream)
-    response = client.get(f"/projects/default/batches/{batch['id']}/", headers={"HX-Request": "true"})
+    response = client.get(f"/projects/default/batches/{batch['id']}/", headers=HTMX)
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in body
@@ -90,7 +91,7 @@ def test_an_htmx_request_gets_only_the_status_region(client, upstream):
 def test_the_status_region_polls_while_the_batch_is_unfinished(client, upstream, settings):
     settings.DASHBOARD_POLL_SECONDS = 2
     batch = full_batch(upstream, status="in_progress", completed_at=None, finalizing_at=None)
-    body = client.get(f"/projects/default/batches/{batch['id']}/", headers={"HX-Request": "true"}).content.decode()
+    body = client.get(f"/projects/default/batches/{batch['id']}/", headers=HTMX).content.decode()
     opening = re.search(r'<section id="batch-live"[^>]*>', body).group(0)
     assert f'hx-get="/projects/default/batches/{batch["id"]}/"' in opening
     assert 'hx-trigger="every 2s"' in opening
@@ -99,7 +100,7 @@ def test_the_status_region_polls_while_the_batch_is_unfinished(client, upstream,
 @pytest.mark.parametrize("status", ["completed", "failed", "expired", "cancelled"])
 def test_the_status_region_stops_polling_once_the_batch_is_terminal(client, upstream, status):
     batch = full_batch(upstream, status=status)
-    body = client.get(f"/projects/default/batches/{batch['id']}/", headers={"HX-Request": "true"}).content.decode()
+    body = client.get(f"/projects/default/batches/{batch['id']}/", headers=HTMX).content.decode()
     assert "hx-trigger" not in body
     assert "data-poll" not in body
 
@@ -153,11 +154,10 @@ def test_a_finished_batch_has_no_cancel_button(client, upstream):
     assert "/cancel/" not in client.get(f"/projects/default/batches/{batch['id']}/").content.decode()
 
 
-def test_look_only_users_see_no_cancel_button(client, upstream, settings):
-    settings.DASHBOARD_AUTH = "proxy"
-    settings.DASHBOARD_OPERATOR_GROUPS = ["batch-operators"]
+def test_look_only_users_see_no_cancel_button(client, upstream, proxy_mode):
+    viewer = proxy_mode("viewer@example.com", operator_groups=["batch-operators"])
     batch = full_batch(upstream, status="in_progress")
-    response = client.get(f"/projects/default/batches/{batch['id']}/", headers={"X-Forwarded-Email": "viewer@example.com"})
+    response = client.get(f"/projects/default/batches/{batch['id']}/", headers=viewer)
     assert response.status_code == 200
     assert "/cancel/" not in response.content.decode()
 

@@ -13,6 +13,7 @@ from batch_files import CHAT, INPUT_IDS, file_bytes, input_line, make_batch
 from batches import results
 from batches.models import CreateSubmission
 from batches.projects import get_project
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,7 @@ def test_results_are_joined_by_custom_id_and_shown_in_input_order(client, upstre
 
 def test_the_results_page_as_an_htmx_request_is_only_the_table(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path)
-    response = client.get(url(batch), headers={"HX-Request": "true"})
+    response = client.get(url(batch), headers=HTMX)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html and 'id="results-table"' in html
 
@@ -209,7 +210,7 @@ def test_without_javascript_retrying_shows_a_confirmation_step_first(client, ups
 def test_the_confirmed_htmx_retry_goes_to_the_new_batch_as_a_whole_page(client, upstream, tmp_path):
     batch = make_batch(upstream, tmp_path)
     target = reverse("batches:retry_failed", args=["default", batch["id"]])
-    response = client.post(target, {"token": "retry-h", "confirmed": "yes"}, headers={"HX-Request": "true"})
+    response = client.post(target, {"token": "retry-h", "confirmed": "yes"}, headers=HTMX)
     assert response.status_code == 200 and response["HX-Redirect"].startswith("/projects/default/batches/batch_")
     assert upstream.state.counts["POST /v1/batches"] == 1
 

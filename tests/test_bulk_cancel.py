@@ -1,5 +1,5 @@
 """Bulk cancel from a filtered view: select or "all N matching" → one confirmation → each cancel
-through services.batch_cancel (audited), outcome per batch, only operators of each batch's project."""
+through services.batch_request_cancel (audited), outcome per batch, only operators of each batch's project."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from batches.index.store import upsert_batches
 from batches.models import AuditEntry
 from batches.upstream import Batch
 from find_factory import make, synced
+from tests.conftest import EMULATOR_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -112,24 +113,17 @@ def test_bulk_cancel_needs_a_csrf_token(upstream):
 
 
 @pytest.fixture
-def two_projects(settings, tmp_path, monkeypatch, upstream):
+def operated_projects(write_projects, proxy_mode, upstream):
     """"alpha" is operated by alpha-ops, "beta" by beta-ops; both point at the emulator."""
-    settings.DASHBOARD_AUTH = "proxy"
-    path = tmp_path / "p.toml"
-    path.write_text(
-        f'[projects.alpha]\napi_key_env = "K_ALPHA"\nbase_url = "{upstream.base_url}"\noperator_groups = ["alpha-ops"]\n'
-        f'[projects.beta]\napi_key_env = "K_BETA"\nbase_url = "{upstream.base_url}"\noperator_groups = ["beta-ops"]\n'
-        f'[projects.hidden]\napi_key_env = "K_HIDDEN"\nbase_url = "{upstream.base_url}"\nviewer_groups = ["x"]\n'
-    )
-    from tests.conftest import EMULATOR_KEY
-
+    proxy_mode(operator_groups=[])
     # The emulator has one key; the projects file refuses two projects with one key, so give each its
     # own variable holding a distinct key the emulator accepts only for alpha (beta is never called).
-    monkeypatch.setenv("K_ALPHA", EMULATOR_KEY)
-    monkeypatch.setenv("K_BETA", "sk-beta")
-    monkeypatch.setenv("K_HIDDEN", "sk-hidden")
-    settings.DASHBOARD_PROJECTS_FILE = str(path)
-    settings.DASHBOARD_OPERATOR_GROUPS = []
+    write_projects(
+        f'[projects.alpha]\napi_key_env = "K_ALPHA"\nbase_url = "{upstream.base_url}"\noperator_groups = ["alpha-ops"]\n'
+        f'[projects.beta]\napi_key_env = "K_BETA"\nbase_url = "{upstream.base_url}"\noperator_groups = ["beta-ops"]\n'
+        f'[projects.hidden]\napi_key_env = "K_HIDDEN"\nbase_url = "{upstream.base_url}"\nviewer_groups = ["x"]\n',
+        K_ALPHA=EMULATOR_KEY, K_BETA="sk-beta", K_HIDDEN="sk-hidden",
+    )
     index_emulator(upstream, "alpha")
     running = ids_with(upstream, "in_progress")
     make("beta", id="batch_beta1", status="in_progress")
@@ -137,8 +131,8 @@ def two_projects(settings, tmp_path, monkeypatch, upstream):
     return running
 
 
-def test_search_bulk_cancel_refuses_batches_of_projects_the_person_does_not_operate(client, upstream, two_projects):
-    running = two_projects[0]
+def test_search_bulk_cancel_refuses_batches_of_projects_the_person_does_not_operate(client, upstream, operated_projects):
+    running = operated_projects[0]
     headers = {"X-Forwarded-Email": "ann@example.com", "X-Forwarded-Groups": "alpha-ops"}
     picks = [f"alpha/{running}", "beta/batch_beta1", "hidden/batch_hid1"]
     confirm = client.post("/search/bulk-cancel/", {"pick": picks}, headers=headers).content.decode()
@@ -155,18 +149,18 @@ def test_search_bulk_cancel_refuses_batches_of_projects_the_person_does_not_oper
     assert AuditEntry.objects.get().project == "alpha"
 
 
-def test_a_project_operator_page_post_is_refused_for_a_look_only_person(client, two_projects):
+def test_a_project_operator_page_post_is_refused_for_a_look_only_person(client, operated_projects):
     headers = {"X-Forwarded-Email": "bob@example.com", "X-Forwarded-Groups": "beta-ops"}
-    response = client.post("/projects/alpha/batches/bulk-cancel/", {"pick": [f"alpha/{two_projects[0]}"], "confirm": "1"}, headers=headers)
+    response = client.post("/projects/alpha/batches/bulk-cancel/", {"pick": [f"alpha/{operated_projects[0]}"], "confirm": "1"}, headers=headers)
     assert response.status_code == 403
     assert not AuditEntry.objects.exists()
 
 
-def test_search_bulk_cancel_works_for_an_operator_of_one_project_only(client, upstream, two_projects, settings):
+def test_search_bulk_cancel_works_for_an_operator_of_one_project_only(client, upstream, operated_projects, settings):
     """With a global operator rule the person does not meet, operating one project through its own
     operator_groups is enough to reach /search/'s bulk cancel, which then checks each batch."""
     settings.DASHBOARD_OPERATOR_GROUPS = ["global-ops"]
-    running = two_projects[0]
+    running = operated_projects[0]
     headers = {"X-Forwarded-Email": "ann@example.com", "X-Forwarded-Groups": "alpha-ops"}
     body = client.post(
         "/search/bulk-cancel/", {"pick": [f"alpha/{running}", "beta/batch_beta1"], "confirm": "1"}, headers=headers

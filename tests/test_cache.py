@@ -17,6 +17,7 @@ from django.test import Client
 
 from batches import cache as shared
 from batches.upstream import UpstreamUnavailable
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,24 +32,19 @@ def _concurrently(n: int, url: str, *, htmx_every: int = 0) -> list[int]:
 
     def view(i: int) -> int:
         client = Client()
-        extra = {"HTTP_HX_REQUEST": "true"} if htmx_every and i % htmx_every == 0 else {}
+        headers = HTMX if htmx_every and i % htmx_every == 0 else {}
         start.wait()
-        return client.get(url, **extra).status_code
+        return client.get(url, headers=headers).status_code
 
     with ThreadPoolExecutor(max_workers=n) as pool:
         return list(pool.map(view, range(n)))
-
-
-@pytest.fixture
-def running_batch(upstream):
-    return upstream.state.add_batch(status="in_progress", request_counts={"total": 10, "completed": 3, "failed": 0})
 
 
 def test_concurrent_viewers_of_one_batch_share_a_single_upstream_read(upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
     # A slow upstream answer makes sure the viewers really overlap while the read is in flight.
     upstream.state.inject_fault(route=BATCH_ROUTE, delay=0.3, times=1)
-    statuses = _concurrently(VIEWERS, f"/projects/default/batches/{running_batch['id']}/", htmx_every=2)
+    statuses = _concurrently(VIEWERS, f"/projects/default/batches/{running_batch}/", htmx_every=2)
     assert statuses == [200] * VIEWERS
     assert upstream.state.counts[BATCH_ROUTE] == 1
 
@@ -63,13 +59,13 @@ def test_concurrent_viewers_of_the_list_share_a_single_upstream_read(upstream, s
 
 def test_polling_viewers_cause_one_upstream_read_per_cache_period(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 0.4
-    url = f"/projects/default/batches/{running_batch['id']}/"
+    url = f"/projects/default/batches/{running_batch}/"
     for _ in range(3):
-        assert client.get(url, HTTP_HX_REQUEST="true").status_code == 200
+        assert client.get(url, headers=HTMX).status_code == 200
     assert upstream.state.counts[BATCH_ROUTE] == 1
     time.sleep(0.5)
     for _ in range(3):
-        assert client.get(url, HTTP_HX_REQUEST="true").status_code == 200
+        assert client.get(url, headers=HTMX).status_code == 200
     assert upstream.state.counts[BATCH_ROUTE] == 2
 
 
@@ -77,18 +73,18 @@ def test_different_pages_are_not_shared(client, upstream, settings, running_batc
     settings.DASHBOARD_CACHE_SECONDS = 2.0
     client.get("/projects/default/batches/?limit=10")
     client.get("/projects/default/batches/?limit=20")
-    client.get(f"/projects/default/batches/{running_batch['id']}/")
+    client.get(f"/projects/default/batches/{running_batch}/")
     assert upstream.state.counts[LIST_ROUTE] == 2
     assert upstream.state.counts[BATCH_ROUTE] == 1
 
 
 def test_a_cancel_always_goes_upstream_and_refreshes_the_batch_and_the_list(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 30.0
-    url = f"/projects/default/batches/{running_batch['id']}/"
+    url = f"/projects/default/batches/{running_batch}/"
     assert "in progress" in client.get(url).content.decode()
     client.get("/projects/default/batches/")
-    client.post(f"/projects/default/batches/{running_batch['id']}/cancel/")
-    client.post(f"/projects/default/batches/{running_batch['id']}/cancel/")
+    client.post(f"/projects/default/batches/{running_batch}/cancel/")
+    client.post(f"/projects/default/batches/{running_batch}/cancel/")
     assert upstream.state.counts["POST /v1/batches/{id}/cancel"] == 2
 
     detail = client.get(url).content.decode()
@@ -111,14 +107,14 @@ def test_a_refused_cancel_drops_the_cached_batch_so_the_next_view_is_fresh(clien
 def test_concurrent_viewers_during_an_outage_share_one_failing_read(upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
     upstream.state.inject_fault(route=BATCH_ROUTE, status=503, delay=0.2, times=None, headers={"retry-after-ms": "10"})
-    statuses = _concurrently(VIEWERS, f"/projects/default/batches/{running_batch['id']}/")
+    statuses = _concurrently(VIEWERS, f"/projects/default/batches/{running_batch}/")
     assert statuses == [503] * VIEWERS
     assert upstream.state.counts[BATCH_ROUTE] == 3  # one read with its two retries, for all viewers
 
 
 def test_an_error_is_remembered_for_at_most_a_second(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 30.0
-    url = f"/projects/default/batches/{running_batch['id']}/"
+    url = f"/projects/default/batches/{running_batch}/"
     upstream.state.inject_fault(route=BATCH_ROUTE, status=503, times=3, headers={"retry-after-ms": "10"})
     assert client.get(url).status_code == 503
     assert client.get(url).status_code == 503
@@ -131,7 +127,7 @@ def test_an_error_is_remembered_for_at_most_a_second(client, upstream, settings,
 def test_sharing_is_off_when_the_cache_period_is_zero(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 0
     for _ in range(3):
-        client.get(f"/projects/default/batches/{running_batch['id']}/")
+        client.get(f"/projects/default/batches/{running_batch}/")
     assert upstream.state.counts[BATCH_ROUTE] == 3
 
 

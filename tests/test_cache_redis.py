@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from emulator import EmulatorServer
-from tests.conftest import EMULATOR_KEY
+from tests.conftest import EMULATOR_KEY, HTMX
 from tests.redis_server import run_redis
 from tests.servers import dashboard_env, run_gunicorn
 
@@ -84,7 +84,7 @@ def _burst(servers: Instances, url: str) -> tuple[list[httpx.Response], float]:
 
     def view(i: int) -> httpx.Response:
         client = servers.a if i % 2 == 0 else servers.b
-        headers = {"HX-Request": "true"} if i % 3 == 0 else {}
+        headers = HTMX if i % 3 == 0 else {}
         start.wait()
         return client.get(url, headers=headers)
 
@@ -154,7 +154,7 @@ def test_a_cancel_through_one_instance_is_what_the_other_instance_shows_next(ins
 
     # Right away, well within the cache period, instance B shows the cancel: the batch the cancel
     # returned (no upstream read needed) and a freshly read list.
-    after = instances.b.get(detail, headers={"HX-Request": "true"})
+    after = instances.b.get(detail, headers=HTMX)
     assert "status-cancelling" in after.text and "status-in_progress" not in after.text
     assert "status-cancelling" in _row(instances.b.get("/projects/default/batches/").text, batch_id)
     assert dict(instances.emulator.state.counts) == {BATCH_ROUTE: 1, LIST_ROUTE: 2, CANCEL_ROUTE: 1}

@@ -20,7 +20,7 @@ from batches.upstream import ID_PATTERN
 from batches.forms import new_form_token
 from batches.models import AuditEntry, CreateSubmission
 from batches.projects import get_project
-from batches.submit import submission_claim
+from batches.services import SubmissionInProgress, submission_claim
 
 VENDOR_OF_ENGINE = {"django.db.backends.postgresql": "postgresql", "django.db.backends.sqlite3": "sqlite"}
 # What each engine calls itself when asked, and the SQL that asks it.
@@ -78,9 +78,10 @@ def test_the_database_itself_refuses_a_second_submit_with_the_same_token():
 @pytest.mark.django_db
 def test_a_second_claim_of_a_token_finds_the_first_submit_instead_of_creating_one():
     token = new_form_token()
-    assert submission_claim(get_project("default"), token, "ann@example.com") is None
-    earlier = submission_claim(get_project("default"), token, "ann@example.com")
-    assert earlier is not None and earlier.token == token
+    first = submission_claim(get_project("default"), token, "ann@example.com")
+    with pytest.raises(SubmissionInProgress) as repeat:
+        submission_claim(get_project("default"), token, "ann@example.com")
+    assert repeat.value.submission.pk == first.pk and repeat.value.submission.token == token
     assert CreateSubmission.objects.filter(token=token).count() == 1
 
 

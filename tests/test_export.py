@@ -101,15 +101,12 @@ def test_an_unknown_export_kind_is_404(client, rows):
     assert client.get("/projects/default/batches/export.xlsx?status=failed").status_code == 404
 
 
-def test_search_export_covers_only_visible_projects(client, settings, tmp_path, monkeypatch):
-    settings.DASHBOARD_AUTH = "proxy"
-    path = tmp_path / "p.toml"
-    path.write_text('[projects.a]\napi_key_env = "K_A"\n[projects.b]\napi_key_env = "K_B"\nviewer_groups = ["b-team"]\n')
-    monkeypatch.setenv("K_A", "sk-a")
-    monkeypatch.setenv("K_B", "sk-b")
-    settings.DASHBOARD_PROJECTS_FILE = str(path)
+def test_search_export_covers_only_visible_projects(client, write_projects, proxy_mode):
+    headers = proxy_mode("x@example.com", groups=["a-team"])
+    write_projects(
+        '[projects.a]\napi_key_env = "K_A"\n[projects.b]\napi_key_env = "K_B"\nviewer_groups = ["b-team"]\n', K_A="sk-a", K_B="sk-b"
+    )
     make("a", id="batch_a", status="failed")
     make("b", id="batch_b", status="failed")
-    headers = {"X-Forwarded-Email": "x@example.com", "X-Forwarded-Groups": "a-team"}
     text = body_of(client.get("/search/export.csv?status=failed", headers=headers))
     assert "batch_a" in text and "batch_b" not in text

@@ -20,13 +20,13 @@ import pytest
 
 from batches.upstream import RETRY_BUDGET_SECONDS
 from batches.models import AuditEntry
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
 LIST_ROUTE = "GET /v1/batches"
 BATCH_ROUTE = "GET /v1/batches/{id}"
 CANCEL_ROUTE = "POST /v1/batches/{id}/cancel"
-HX = {"HTTP_HX_REQUEST": "true"}
 GATEWAY_HTML = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
 # Connect timeout for the tests that need one; the page's bound is the retry budget plus a few timeouts.
 CONNECT_TIMEOUT = 0.25
@@ -181,11 +181,6 @@ def faulty(upstream, settings, refused_url, request):
     return apply
 
 
-@pytest.fixture
-def running_batch(upstream):
-    return upstream.state.add_batch(status="in_progress", request_counts={"total": 10, "completed": 3, "failed": 0})
-
-
 def _assert_honest(response, fault: Fault, caplog, elapsed: float, *, status: int | None = None) -> str:
     body = response.content.decode()
     assert response.status_code == (fault.status if status is None else status)
@@ -236,7 +231,7 @@ def test_the_batch_list_explains_each_upstream_fault_honestly(client, upstream, 
 def test_the_batch_list_htmx_refresh_explains_each_upstream_fault_as_a_partial(client, upstream, faulty, caplog, fault):
     caplog.set_level(logging.INFO)
     faulty(fault, LIST_ROUTE)
-    response, elapsed = _get(client, "/projects/default/batches/", **HX)
+    response, elapsed = _get(client, "/projects/default/batches/", headers=HTMX)
     body = _assert_honest(response, fault, caplog, elapsed)
     assert "<html" not in body
     _expected_reads(fault, upstream, LIST_ROUTE)
@@ -257,7 +252,7 @@ def test_a_404_for_the_whole_list_says_there_is_nothing_there(client, upstream, 
 def test_the_batch_detail_explains_each_upstream_fault_and_what_to_do(client, upstream, faulty, caplog, fault, running_batch):
     caplog.set_level(logging.INFO)
     faulty(fault, BATCH_ROUTE)
-    response, elapsed = _get(client, f"/projects/default/batches/{running_batch['id']}/")
+    response, elapsed = _get(client, f"/projects/default/batches/{running_batch}/")
     body = _assert_honest(response, fault, caplog, elapsed)
     assert "<html" in body
     assert 'class="error-hint"' in body  # the second sentence: what the operator can do
@@ -268,16 +263,16 @@ def test_the_batch_detail_explains_each_upstream_fault_and_what_to_do(client, up
 def test_the_batch_detail_poll_explains_each_upstream_fault_as_a_partial(client, upstream, faulty, caplog, fault, running_batch):
     caplog.set_level(logging.INFO)
     faulty(fault, BATCH_ROUTE)
-    response, elapsed = _get(client, f"/projects/default/batches/{running_batch['id']}/", **HX)
+    response, elapsed = _get(client, f"/projects/default/batches/{running_batch}/", headers=HTMX)
     body = _assert_honest(response, fault, caplog, elapsed)
     assert "<html" not in body
     assert 'class="error-hint"' in body
     _expected_reads(fault, upstream, BATCH_ROUTE)
 
 
-@pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx poll"])
+@pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx poll"])
 def test_a_batch_the_upstream_does_not_know_is_a_404_with_the_request_id_logged(client, upstream, caplog, hx):
-    response = client.get("/projects/default/batches/batch_doesnotexist/", **hx)
+    response = client.get("/projects/default/batches/batch_doesnotexist/", headers=hx)
     assert response.status_code == 404
     assert "does not know this id" in response.content.decode()
     assert upstream.state.counts[BATCH_ROUTE] == 1  # a 404 is an answer: never retried
@@ -286,9 +281,9 @@ def test_a_batch_the_upstream_does_not_know_is_a_404_with_the_request_id_logged(
 
 def test_a_read_that_fails_once_is_retried_and_the_page_renders(client, upstream, running_batch):
     upstream.state.inject_fault(route=BATCH_ROUTE, status=503, times=1, headers={"retry-after-ms": "10"})
-    response = client.get(f"/projects/default/batches/{running_batch['id']}/")
+    response = client.get(f"/projects/default/batches/{running_batch}/")
     assert response.status_code == 200
-    assert running_batch["id"] in response.content.decode()
+    assert running_batch in response.content.decode()
     assert upstream.state.counts[BATCH_ROUTE] == 2
 
 
@@ -306,7 +301,7 @@ def test_a_cancel_that_meets_an_upstream_fault_says_so_after_the_redirect_and_is
     caplog.set_level(logging.INFO)
     faulty(fault, CANCEL_ROUTE)
     started = time.monotonic()
-    response = client.post(f"/projects/default/batches/{running_batch['id']}/cancel/")
+    response = client.post(f"/projects/default/batches/{running_batch}/cancel/")
     elapsed = time.monotonic() - started
     assert response.status_code == 302
     assert elapsed < TIME_BOUND
@@ -330,7 +325,7 @@ def test_an_htmx_cancel_that_meets_an_upstream_fault_answers_with_the_message_in
 ):
     faulty(fault, CANCEL_ROUTE)
     started = time.monotonic()
-    response = client.post(f"/projects/default/batches/{running_batch['id']}/cancel/", HTTP_HX_TARGET="batch-live", **HX)
+    response = client.post(f"/projects/default/batches/{running_batch}/cancel/", headers={**HTMX, "HX-Target": "batch-live"})
     elapsed = time.monotonic() - started
     body = response.content.decode()
     # htmx swaps only 2xx answers, so the failed cancel's message travels in a 200 partial.
@@ -389,7 +384,7 @@ def finished_batch(upstream, tmp_path):
 
 
 @pytest.mark.parametrize("fault", CONTENT_FAULTS, ids=[f.name for f in CONTENT_FAULTS])
-@pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
+@pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_the_results_page_explains_each_fault_reading_the_result_files(client, upstream, faulty, caplog, fault, hx, finished_batch):
     caplog.set_level(logging.INFO)
     faulty(fault, CONTENT_ROUTE)
@@ -397,7 +392,7 @@ def test_the_results_page_explains_each_fault_reading_the_result_files(client, u
         route = BATCH_ROUTE
     else:
         route = CONTENT_ROUTE
-    response, elapsed = _get(client, f"/projects/default/batches/{finished_batch['id']}/results/", **hx)
+    response, elapsed = _get(client, f"/projects/default/batches/{finished_batch['id']}/results/", headers=hx)
     body = _assert_honest(response, fault, caplog, elapsed)
     assert ("<html" in body) == (not hx)
     reads = upstream.state.counts[route]

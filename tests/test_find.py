@@ -14,12 +14,12 @@ from django.utils import timezone
 
 from batches.index import query
 from find_factory import DAY, T0, batch_json, index, make, synced
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
 URL = "/projects/default/batches/"
 ROW_ID = re.compile(r'<tr id="row-([^"]+)"')
-HTMX = {"HX-Request": "true"}
 
 
 def ids(body: str) -> list[str]:
@@ -326,18 +326,15 @@ def test_a_meta_key_with_double_underscores_or_quotes_is_one_key(client):
     assert page_ids(client, "q=2&meta=a__b:1") == ["batch_m1"]
 
 
-def test_a_hidden_project_is_a_404_for_filtered_views_too(client, settings, tmp_path, monkeypatch):
-    settings.DASHBOARD_AUTH = "proxy"
-    projects = tmp_path / "projects.toml"
-    projects.write_text(
+def test_a_hidden_project_is_a_404_for_filtered_views_too(client, write_projects, proxy_mode):
+    outsider = proxy_mode("a@example.com")
+    write_projects(
         '[projects.secret]\napi_key_env = "KEY_SECRET"\nviewer_groups = ["secret-team"]\n'
-        '[projects.open]\napi_key_env = "KEY_OPEN"\n'
+        '[projects.open]\napi_key_env = "KEY_OPEN"\n',
+        KEY_SECRET="sk-secret", KEY_OPEN="sk-open",
     )
-    monkeypatch.setenv("KEY_SECRET", "sk-secret")
-    monkeypatch.setenv("KEY_OPEN", "sk-open")
-    settings.DASHBOARD_PROJECTS_FILE = str(projects)
     make("secret", id="batch_s1", status="failed")
-    response = client.get("/projects/secret/batches/?status=failed", headers={"X-Forwarded-Email": "a@example.com"})
+    response = client.get("/projects/secret/batches/?status=failed", headers=outsider)
     assert response.status_code == 404
     assert "batch_s1" not in response.content.decode()
 

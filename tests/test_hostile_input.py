@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
-HX = {"HTTP_HX_REQUEST": "true"}
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -53,9 +53,9 @@ def quiet(upstream):
 
 
 @pytest.mark.parametrize("bad_id", HOSTILE_IDS)
-@pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
+@pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_a_hostile_batch_id_in_the_address_is_a_404_without_any_upstream_call(client, quiet, bad_id, hx):
-    response = client.get(f"/projects/default/batches/{bad_id}/", **hx)
+    response = client.get(f"/projects/default/batches/{bad_id}/", headers=hx)
     assert response.status_code == 404
     assert "Traceback" not in response.content.decode()
     _upstream_untouched(quiet)
@@ -119,16 +119,25 @@ def test_a_bad_list_parameter_gets_a_clear_message_and_the_first_page(client, qu
 
 @pytest.mark.parametrize("query,says", BAD_LIST_QUERIES[:3])
 def test_a_bad_list_parameter_in_an_htmx_refresh_is_explained_inside_the_partial(client, quiet, query, says):
-    response = client.get(f"/projects/default/batches/?{query}", **HX)
+    response = client.get(f"/projects/default/batches/?{query}", headers=HTMX)
     body = response.content.decode()
-    assert response.status_code in (200, 400)
+    assert response.status_code == 200  # htmx swaps only 2xx answers: the corrected page carries the warning
     assert says in body and "<html" not in body
 
 
-@pytest.mark.parametrize("query", ["foo=bar", "limit=10&limit=abc", "after=&limit=", "prev=%3Cscript%3E,..,x", "x=" + "y" * 5000])
-def test_unknown_empty_or_repeated_list_parameters_never_cause_a_server_error(client, quiet, query):
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("foo=bar", 200),
+        ("limit=10&limit=abc", 400),  # the last value counts, and "abc" is no page size
+        ("after=&limit=", 200),
+        ("prev=%3Cscript%3E,..,x", 200),  # a trail without a cursor is ignored
+        ("x=" + "y" * 5000, 200),
+    ],
+)
+def test_unknown_empty_or_repeated_list_parameters_never_cause_a_server_error(client, quiet, query, status):
     response = client.get(f"/projects/default/batches/?{query}")
-    assert response.status_code in (200, 400)
+    assert response.status_code == status
     assert "<script>" not in response.content.decode()
 
 
@@ -144,7 +153,7 @@ def test_an_oversized_cancel_body_is_refused_without_a_server_error(quiet):
     client = Client(enforce_csrf_checks=True)
     body = "x=" + "y" * (3 * 1024 * 1024)  # above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB)
     response = client.post(f"/projects/default/batches/{target['id']}/cancel/", body, content_type="application/x-www-form-urlencoded")
-    assert response.status_code in (400, 403)
+    assert response.status_code == 403  # the CSRF check refuses it (no cookie) before the body is read
     assert quiet.state.counts["POST /v1/batches/{id}/cancel"] == 0
 
 
@@ -178,9 +187,9 @@ def _assert_escaped(body: str) -> None:
         assert raw not in body, f"unescaped {raw!r} in page"
 
 
-@pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
+@pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_html_in_upstream_batch_fields_is_escaped_on_the_detail_page_and_its_raw_json(client, hostile_batch, hx):
-    response = client.get(f"/projects/default/batches/{hostile_batch['id']}/", **hx)
+    response = client.get(f"/projects/default/batches/{hostile_batch['id']}/", headers=hx)
     body = response.content.decode()
     assert response.status_code == 200
     _assert_escaped(body)
@@ -188,9 +197,9 @@ def test_html_in_upstream_batch_fields_is_escaped_on_the_detail_page_and_its_raw
         assert ESCAPED_SCRIPT in body  # shown, as text
 
 
-@pytest.mark.parametrize("hx", [{}, HX], ids=["full page", "htmx"])
+@pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_html_in_upstream_batch_fields_is_escaped_on_the_list(client, hostile_batch, hx):
-    response = client.get("/projects/default/batches/", **hx)
+    response = client.get("/projects/default/batches/", headers=hx)
     body = response.content.decode()
     assert response.status_code == 200
     _assert_escaped(body)

@@ -14,11 +14,11 @@ from batches.index.store import upsert_batches
 from batches.models import BatchRecord
 from batches.oversight import charts, insights, pricing
 from batches.upstream import Batch
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
 D1 = date(2026, 3, 1)
-HTMX = {"HX-Request": "true"}
 
 
 def ts(day: date, hour: int = 12) -> int:
@@ -204,31 +204,27 @@ def test_zero_and_many_days_render_on_the_page(client):
 
 
 @pytest.fixture
-def two_projects(settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("KEY_ALPHA", "sk-alpha")
-    monkeypatch.setenv("KEY_SECRET", "sk-secret")
-    path = tmp_path / "projects.toml"
-    path.write_text(
+def alpha_and_secret(write_projects, proxy_mode):
+    write_projects(
         '[projects.alpha]\nname = "Alpha"\napi_key_env = "KEY_ALPHA"\nviewer_groups = ["alpha-team"]\n'
-        '[projects.secret]\nname = "Secret"\napi_key_env = "KEY_SECRET"\nviewer_groups = ["secret-team"]\n'
+        '[projects.secret]\nname = "Secret"\napi_key_env = "KEY_SECRET"\nviewer_groups = ["secret-team"]\n',
+        KEY_ALPHA="sk-alpha", KEY_SECRET="sk-secret",
     )
-    settings.DASHBOARD_PROJECTS_FILE = str(path)
-    settings.DASHBOARD_AUTH = "proxy"
     add("alpha", "visible", D1, counts=(10, 10, 0), model="gpt-4o-mini")
     add("secret", "hidden", D1, counts=(999, 999, 0), model="secret-model-x")
     add("secret", "hidden2", D1, counts=(5, 5, 0), model="gpt-4o-mini")
-    return {"X-Forwarded-Email": "a@example.com", "X-Forwarded-Groups": "alpha-team"}
+    return proxy_mode("a@example.com", groups=["alpha-team"])
 
 
-def test_a_hidden_projects_data_never_shows_in_all_insights(client, two_projects):
+def test_a_hidden_projects_data_never_shows_in_all_insights(client, alpha_and_secret):
     query = "from=2026-03-01&to=2026-03-01"
-    body = client.get(f"/insights/?{query}", headers=two_projects).content.decode()
+    body = client.get(f"/insights/?{query}", headers=alpha_and_secret).content.decode()
     assert "Alpha" in body and "Secret" not in body and "secret-model-x" not in body
     assert "for 1 batch" in body and "999" not in body
-    csv_body = client.get(f"/insights/?{query}&format=csv&chart=requests", headers=two_projects).content.decode()
+    csv_body = client.get(f"/insights/?{query}&format=csv&chart=requests", headers=alpha_and_secret).content.decode()
     assert csv_body == "day,completed,failed\n2026-03-01,10,0\n"
-    assert client.get(f"/projects/secret/insights/?{query}", headers=two_projects).status_code == 404
-    assert client.get(f"/projects/secret/insights/?{query}&format=csv&chart=cost", headers=two_projects).status_code == 404
+    assert client.get(f"/projects/secret/insights/?{query}", headers=alpha_and_secret).status_code == 404
+    assert client.get(f"/projects/secret/insights/?{query}&format=csv&chart=cost", headers=alpha_and_secret).status_code == 404
     both = {"X-Forwarded-Email": "b@example.com", "X-Forwarded-Groups": "alpha-team,secret-team"}
     assert "for 3 batches" in client.get(f"/insights/?{query}", headers=both).content.decode()
     nobody = {"X-Forwarded-Email": "c@example.com", "X-Forwarded-Groups": "other"}

@@ -14,7 +14,6 @@ import pytest
 from django.test import Client
 
 from dashboard.observability import JsonFormatter
-from emulator import EmulatorServer
 from tests.servers import REPO, dashboard_env
 
 SECRET = "sk-proj-JSONLOGSsecretKEY0123456789abcdefXYZW"
@@ -48,17 +47,8 @@ def json_lines():
 
 
 @pytest.fixture
-def secret_upstream(settings):
-    server = EmulatorServer(host="127.0.0.1", port=0, api_key=SECRET, speed=1.0, seed=True)
-    server.start()
-    settings.OPENAI_BASE_URL = server.base_url
-    settings.OPENAI_API_KEY = SECRET
-    settings.OPENAI_TIMEOUT = 5.0
-    settings.DASHBOARD_AUTH = "proxy"
-    try:
-        yield server
-    finally:
-        server.stop()
+def secret_upstream(own_emulator, proxy_mode):
+    return own_emulator(api_key=SECRET)
 
 
 @pytest.mark.django_db

@@ -17,20 +17,12 @@ from django_tasks_db.models import DBTaskResult
 from batches.index.signals import batches_changed
 from batches.models import Notification, NotificationRule, Watch
 from batches.notify.tasks import send_due
-from notify_helpers import IMMEDIATE, SMTPRecorder, WebhookReceiver, batch_record, use_task_backend
+from notify_helpers import SMTPRecorder, WebhookReceiver, batch_record, use_task_backend
 from servers import free_port
 
 pytestmark = pytest.mark.django_db
 
 PUBLIC = "https://dash.example.com/batch-dashboard"
-
-
-@pytest.fixture
-def immediate_tasks(settings):
-    original = settings.TASKS
-    use_task_backend(settings, IMMEDIATE)
-    yield
-    use_task_backend(settings, original)
 
 
 @pytest.fixture

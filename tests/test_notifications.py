@@ -15,7 +15,8 @@ from batches.index.signals import batches_changed
 from batches.models import BatchSample, Notification, NotificationRule, Watch
 from batches.notify.rules import notification_record, notifications_for_changes, notify_at_risk
 from batches.notify.tasks import deliver, send_due
-from notify_helpers import IMMEDIATE, batch_record, use_task_backend
+from notify_helpers import batch_record
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -36,25 +37,11 @@ operator_groups = ["secret-team"]
 READER = {"X-Forwarded-Email": "reader@example.com", "X-Forwarded-Groups": "viewers"}
 OPERATOR = {"X-Forwarded-Email": "ops@example.com", "X-Forwarded-Groups": "alpha-ops"}
 SECRET_MEMBER = {"X-Forwarded-Email": "spy@example.com", "X-Forwarded-Groups": "secret-team"}
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def projects(settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("NOTIFY_TEST_KEY_ALPHA", "sk-alpha-test")
-    monkeypatch.setenv("NOTIFY_TEST_KEY_SECRET", "sk-secret-test")
-    path = tmp_path / "projects.toml"
-    path.write_text(PROJECTS_TOML)
-    settings.DASHBOARD_PROJECTS_FILE = str(path)
-    settings.DASHBOARD_AUTH = "proxy"
-
-
-@pytest.fixture
-def immediate_tasks(settings):
-    original = settings.TASKS
-    use_task_backend(settings, IMMEDIATE)
-    yield
-    use_task_backend(settings, original)
+def projects(write_projects, proxy_mode):
+    write_projects(PROJECTS_TOML, NOTIFY_TEST_KEY_ALPHA="sk-alpha-test", NOTIFY_TEST_KEY_SECRET="sk-secret-test")
 
 
 # -- "Notify me" ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from find_factory import make, synced
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -17,18 +18,14 @@ BOB = {"X-Forwarded-Email": "bob@example.com", "X-Forwarded-Groups": "ops, secre
 
 
 @pytest.fixture
-def projects(settings, tmp_path, monkeypatch):
+def projects(write_projects, proxy_mode):
     """Three projects: "open" (everyone), "ml" (ml-team), "secret" (secret-team)."""
-    settings.DASHBOARD_AUTH = "proxy"
-    path = tmp_path / "projects.toml"
-    path.write_text(
+    write_projects(
         '[projects.open]\nname = "Open"\napi_key_env = "K_OPEN"\n'
         '[projects.ml]\nname = "ML"\napi_key_env = "K_ML"\nviewer_groups = ["ml-team"]\n'
-        '[projects.secret]\nname = "Secret Stuff"\napi_key_env = "K_SECRET"\nviewer_groups = ["secret-team"]\n'
+        '[projects.secret]\nname = "Secret Stuff"\napi_key_env = "K_SECRET"\nviewer_groups = ["secret-team"]\n',
+        K_OPEN="sk-k_open", K_ML="sk-k_ml", K_SECRET="sk-k_secret",
     )
-    for name in ("K_OPEN", "K_ML", "K_SECRET"):
-        monkeypatch.setenv(name, f"sk-{name.lower()}")
-    settings.DASHBOARD_PROJECTS_FILE = str(path)
     for slug in ("open", "ml", "secret"):
         synced(slug)
     make("open", id="batch_o1", status="failed", created_at=1_700_000_100)
@@ -97,7 +94,7 @@ def test_a_person_without_projects_sees_none(client, projects):
 
 
 def test_search_htmx_gets_the_partial(client, projects):
-    response = client.get("/search/?status=failed", headers={**ALICE, "HX-Request": "true"})
+    response = client.get("/search/?status=failed", headers={**ALICE, **HTMX})
     body = response.content.decode()
     assert "<html" not in body and body.lstrip().startswith('<section id="batch-table"')
     assert 'hx-swap-oob="true"' in body

@@ -24,7 +24,6 @@ from batches.index.sync import sync_project
 from batches.models import BatchRecord, BatchSample, SyncState
 from batches.projects import get_project
 from batches.upstream import TERMINAL_STATUSES, BatchClient
-from emulator import EmulatorServer
 
 from tests.conftest import EMULATOR_KEY
 
@@ -34,17 +33,9 @@ RETRIEVE = "/v1/batches/{id}"
 
 
 @pytest.fixture
-def frozen(settings):
+def frozen(own_emulator):
     """A seeded emulator whose clock moves only with ``state.advance``; settings point at it."""
-    server = EmulatorServer(host="127.0.0.1", port=0, api_key=EMULATOR_KEY, speed=0.0, seed=True)
-    server.start()
-    settings.OPENAI_BASE_URL = server.base_url
-    settings.OPENAI_API_KEY = EMULATOR_KEY
-    settings.OPENAI_TIMEOUT = 5.0
-    try:
-        yield server
-    finally:
-        server.stop()
+    return own_emulator(speed=0.0)
 
 
 @pytest.fixture

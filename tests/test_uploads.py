@@ -10,7 +10,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from batches import jsonl, submit, uploads
+from batches import jsonl, services, uploads
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def no_second_read(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the file was checked again after it arrived")
 
-    monkeypatch.setattr(submit, "validate_jsonl", refuse)
+    monkeypatch.setattr(services, "validate_jsonl", refuse)
 
 
 def test_a_valid_file_is_checked_while_it_arrives_and_then_uploaded(client, upstream, no_second_read, monkeypatch):

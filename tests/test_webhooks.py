@@ -28,7 +28,6 @@ from batches.upstream import Batch
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
 URL = "/webhooks/openai/default/"
-IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 
 
 def sign(body: bytes, secret: str, webhook_id: str, timestamp: int) -> str:
@@ -199,16 +198,12 @@ def test_the_webhook_needs_no_sso_identity_and_no_csrf_token(secret, settings):
 
 
 @pytest.mark.django_db
-def test_each_project_verifies_with_its_own_secret(client, settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("KEY_A", "sk-a")
-    monkeypatch.setenv("KEY_B", "sk-b")
-    monkeypatch.setenv("HOOK_A", SECRET)
-    projects = tmp_path / "projects.toml"
-    projects.write_text(
+def test_each_project_verifies_with_its_own_secret(client, write_projects):
+    write_projects(
         '[projects.alpha]\napi_key_env = "KEY_A"\nwebhook_secret_env = "HOOK_A"\n'
-        '[projects.beta]\napi_key_env = "KEY_B"\n'
+        '[projects.beta]\napi_key_env = "KEY_B"\n',
+        KEY_A="sk-a", KEY_B="sk-b", HOOK_A=SECRET,
     )
-    settings.DASHBOARD_PROJECTS_FILE = str(projects)
 
     assert deliver(client, event(), url="/webhooks/openai/alpha/").status_code == 200
     assert deliver(client, event(), url="/webhooks/openai/alpha/", secret=OTHER_SECRET, webhook_id="wh_2").status_code == 400
@@ -232,9 +227,8 @@ def index_running_batch(upstream) -> str:
 
 @pytest.mark.django_db
 def test_a_valid_event_leads_to_the_batch_being_retrieved_and_updated_in_the_index(
-    client, secret, upstream, settings, django_capture_on_commit_callbacks
+    client, secret, upstream, settings, django_capture_on_commit_callbacks, immediate_tasks
 ):
-    settings.TASKS = IMMEDIATE
     batch_id = index_running_batch(upstream)
     upstream.state.reset_counts()
     received = []

@@ -213,22 +213,10 @@ def batch_detail(request: HttpRequest, project: Project, batch_id: str) -> HttpR
     return render(request, template, _detail_context(request, project, batch))
 
 
-def _cancel_outcome(request: HttpRequest, project: Project, batch_id: str) -> tuple[Batch | None, dict]:
-    """Send the cancel; return the batch the upstream answered with (or None) and a notice."""
-    try:
-        batch = services.batch_cancel(project, actor=actor_name(request), batch_id=batch_id)
-    except UpstreamConflict as err:
-        said = f" The API said: “{err.upstream_message}”" if err.upstream_message else ""
-        return None, {"level": "warning", "text": f"Not cancelled: this batch has already finished.{said}"}
-    except UpstreamNotFound as err:
-        raise Http404(no_such_batch(project, batch_id)) from err
-    except UpstreamError as err:
-        return None, {"level": "error", "text": f"Cancel failed: {err}"}
-    return batch, {
-        "level": "success",
-        "text": "Cancel requested. The batch is cancelling: requests already running may still finish "
-        "(up to 10 minutes). This updates by itself.",
-    }
+CANCEL_REQUESTED = (
+    "Cancel requested. The batch is cancelling: requests already running may still finish (up to 10 minutes). "
+    "This updates by itself."
+)
 
 
 @require_POST
@@ -240,15 +228,26 @@ def batch_cancel(request: HttpRequest, project: Project, batch_id: str) -> HttpR
         raise Http404(str(err)) from err
     if not may_operate(request, project):
         raise PermissionDenied("You may look at batches but not cancel them.")
-    batch, notice = _cancel_outcome(request, project, batch_id)
+    batch = None
+    try:
+        batch = services.batch_request_cancel(project, actor=actor_name(request), batch_id=batch_id)
+    except UpstreamConflict as err:
+        said = f" The API said: “{err.upstream_message}”" if err.upstream_message else ""
+        level, text = messages.WARNING, f"Not cancelled: this batch has already finished.{said}"
+    except UpstreamNotFound as err:
+        raise Http404(no_such_batch(project, batch_id)) from err
+    except UpstreamError as err:
+        level, text = messages.ERROR, f"Cancel failed: {err}"
+    else:
+        level, text = messages.SUCCESS, CANCEL_REQUESTED
     if not request.htmx:
         # Post/redirect/get: the detail page shows the message and the batch's fresh state.
-        level = {"success": messages.SUCCESS, "warning": messages.WARNING}.get(notice["level"], messages.ERROR)
-        messages.add_message(request, level, notice["text"])
+        messages.add_message(request, level, text)
         return redirect("batches:detail", project=project.slug, batch_id=batch_id)
 
     # htmx: answer with the region that sent the form, so the result shows at once. A refused cancel
     # shows the batch's fresh state; the region keeps polling while the batch is unfinished.
+    notice = {"level": messages.DEFAULT_TAGS[level], "text": text}
     from_row = (request.htmx.target or "").startswith("row-")
     if batch is None:
         try:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from .. import submit
+from .. import services
 from ..auth import actor_name
 from ..projects import Project, may_operate, project_view
 from ..upstream import ENDPOINTS, InvalidId, validate_id
@@ -44,14 +44,14 @@ def _initial_from_query(request: HttpRequest) -> dict:
     return initial
 
 
-def _form_again(form: BatchCreateForm, outcome: submit.CreateOutcome) -> BatchCreateForm:
+def _form_again(form: BatchCreateForm, *, file_id: str = "", endpoint: str | None = None) -> BatchCreateForm:
     """The form to show after a failed submit: the operator's choices, a fresh token, and, when the
     upload worked but creating failed, the uploaded file's id instead of the file."""
     return BatchCreateForm(
         initial={
             "token": new_form_token(),
-            "input_file_id": outcome.uploaded_file_id or form.cleaned_data.get("input_file_id") or "",
-            "endpoint": outcome.endpoint or form.cleaned_data.get("endpoint"),
+            "input_file_id": file_id or form.cleaned_data.get("input_file_id") or "",
+            "endpoint": endpoint or form.cleaned_data.get("endpoint"),
             "completion_window": form.cleaned_data.get("completion_window"),
             "output_expires_hours": form.cleaned_data.get("output_expires_hours"),
             "metadata": form.metadata,
@@ -91,26 +91,33 @@ def batch_create(request: HttpRequest, project: Project) -> HttpResponse:
         form.data["token"] = new_form_token()
         return _render(request, {"form": form}, status=413 if form.upload_too_large else 400)
 
-    outcome = submit.batch_create_from_form(project, form, actor=actor_name(request))
-
-    if outcome.duplicate is not None:
-        if outcome.duplicate.batch_id:
-            messages.info(request, "This form was already submitted; this is the batch it created.")
-            return _go_to_batch(request, project, outcome.duplicate.batch_id)
-        return _render(request, {"form": None, "in_progress": outcome.duplicate}, status=409)
-
-    if outcome.batch is not None:
-        messages.success(request, f"Batch {outcome.batch.id} created.")
-        return _go_to_batch(request, project, outcome.batch.id)
-
-    error = outcome.error
-    again = _form_again(form, outcome)
-    if outcome.validation is not None and not outcome.validation.ok:
-        context = {"form": again, "validation": outcome.validation, "upload_name": form.cleaned_data["file"].name}
+    try:
+        batch = services.batch_create_from_upload(
+            project,
+            token=form.cleaned_data["token"],
+            actor=actor_name(request),
+            upload=form.cleaned_data.get("file"),
+            input_file_id=form.cleaned_data["input_file_id"],
+            endpoint=form.chosen_endpoint,
+            completion_window=form.cleaned_data["completion_window"],
+            metadata=form.metadata,
+            output_expires_after_seconds=form.output_expires_seconds,
+        )
+    except services.DuplicateSubmission as err:
+        messages.info(request, "This form was already submitted; this is the batch it created.")
+        return _go_to_batch(request, project, err.submission.batch_id)
+    except services.SubmissionInProgress as err:
+        return _render(request, {"form": None, "in_progress": err.submission}, status=409)
+    except services.InvalidUpload as err:
+        context = {"form": _form_again(form), "validation": err.validation, "upload_name": form.cleaned_data["file"].name}
         return _render(request, context, status=400)
-    if outcome.uploaded_file_id:
+    except services.UploadedButNotCreated as err:
         # The file is upstream: offer to create from it, with everything else as the operator chose.
-        context = {"form": again, "create_error": error, "uploaded_file_id": outcome.uploaded_file_id}
-    else:
-        context = {"form": again, "upload_error": error}
-    return _render(request, context, status=error.http_status if error else 500)
+        again = _form_again(form, file_id=err.file_id, endpoint=err.endpoint)
+        context = {"form": again, "create_error": err.error, "uploaded_file_id": err.file_id}
+        return _render(request, context, status=err.error.http_status)
+    except services.UploadFailed as err:
+        context = {"form": _form_again(form, endpoint=err.endpoint), "upload_error": err.error}
+        return _render(request, context, status=err.error.http_status)
+    messages.success(request, f"Batch {batch.id} created.")
+    return _go_to_batch(request, project, batch.id)

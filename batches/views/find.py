@@ -2,7 +2,7 @@
 
 Everything here reads the dashboard's own index (``BatchRecord``, kept fresh by ``manage.py
 sync_batches`` and the webhooks), never the upstream: a filter, a count or an export costs no API call.
-Only bulk cancel writes, and it goes through ``services.batch_cancel`` one batch at a time (audited).
+Only bulk cancel writes, and it goes through ``services.batch_request_cancel`` one batch at a time (audited).
 
 What a person sees is bounded by ``visible_projects(request)``: a project they may not see is never
 read, so it appears in no row, count or export. A bad filter value becomes a sentence on the page and
@@ -604,7 +604,7 @@ def _cancel_one(request: HttpRequest, pick: Pick) -> None:
         pick.outcome, pick.detail = "already finished", f"The batch is {row_html.status_label(pick.record.status)}."
         return
     try:
-        batch = services.batch_cancel(pick.project, actor=actor_name(request), batch_id=pick.batch_id)
+        batch = services.batch_request_cancel(pick.project, actor=actor_name(request), batch_id=pick.batch_id)
     except UpstreamConflict as err:
         pick.outcome = "already finished"
         pick.detail = "The API answered 409: the batch finished before the cancel arrived." + (

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from .. import results, selectors, submit
+from .. import results, selectors, services
 from ..auth import actor_name
 from ..forms import new_form_token
 from ..projects import Project, may_operate, project_view
@@ -155,23 +155,23 @@ def _retry_failed(request: HttpRequest, project: Project, batch_id: str) -> Http
             "confirm_retry": True,
         }
         return render(request, "batches/batch_results.html", context)
-    outcome = submit.batch_retry_failed(project, batch, token=token, actor=actor_name(request))
-    if outcome.duplicate is not None:
-        if outcome.duplicate.batch_id:
-            messages.info(request, "This retry was already submitted; this is the batch it created.")
-            return redirect("batches:detail", project=project.slug, batch_id=outcome.duplicate.batch_id)
+    try:
+        new_batch = services.batch_retry_failed(project, batch, token=token, actor=actor_name(request))
+    except services.DuplicateSubmission as err:
+        messages.info(request, "This retry was already submitted; this is the batch it created.")
+        return redirect("batches:detail", project=project.slug, batch_id=err.submission.batch_id)
+    except services.SubmissionInProgress:
         messages.warning(request, "This retry was already submitted and is still being processed.")
-        return redirect("batches:results", project=project.slug, batch_id=batch.id)
-    if outcome.batch is not None:
-        messages.success(request, f"Batch {outcome.batch.id} created to retry the requests of {batch.id} that did not succeed.")
-        return redirect("batches:detail", project=project.slug, batch_id=outcome.batch.id)
-    if outcome.nothing_to_retry:
-        messages.info(request, "Every request of this batch succeeded: there is nothing to retry.")
-    elif outcome.uploaded_file_id:
-        messages.error(request, f"The retry file was uploaded as {outcome.uploaded_file_id}, but creating the batch failed: {outcome.error}")
-        return redirect(_create_from_file_url(project, outcome.uploaded_file_id, batch))
+    except services.NothingToRetry as err:
+        messages.info(request, str(err))
+    except services.UploadedButNotCreated as err:
+        messages.error(request, f"The retry file was uploaded as {err.file_id}, but creating the batch failed: {err}")
+        return redirect(_create_from_file_url(project, err.file_id, batch))
+    except (services.UploadFailed, UpstreamError) as err:
+        messages.error(request, f"The retry batch was not created: {err}")
     else:
-        messages.error(request, f"The retry batch was not created: {outcome.error}")
+        messages.success(request, f"Batch {new_batch.id} created to retry the requests of {batch.id} that did not succeed.")
+        return redirect("batches:detail", project=project.slug, batch_id=new_batch.id)
     return redirect("batches:results", project=project.slug, batch_id=batch.id)
 
 

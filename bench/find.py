@@ -8,6 +8,12 @@ Rows are written with ``bulk_create`` (about 30 s for 200,000 on a quiet machine
 ``--runs`` timings (default 15) of the same code the views run (``batches.index.query.find``: the page plus its
 GROUP BY counts); the last figures go through the whole Django view (query, rows rendered, template)
 with the test client, so they include everything but the network.
+
+The per-project status counts are cached for ``DASHBOARD_CACHE_SECONDS`` under the index's generation
+(batches/index/query.py), so repeated views within that window reuse them; the "counts not cached"
+figures clear the cache before every run (the first view after any write to the index).
+
+On PostgreSQL: ``scripts/with-postgres .venv/bin/python bench/find.py`` (DATABASE_URL is taken as given).
 """
 
 from __future__ import annotations
@@ -108,7 +114,7 @@ def fill(rows: int, seed: int = 11) -> dict:
             total_tokens=total * 1100, input_file_id=input_file, output_file_id=output_file, search_text=search,
             raw=raw, last_synced=synced,
         ))
-        if i == rows // 2:
+        if i == rows // 2 + 1:  # a row of project default (every 20th belongs to team-b)
             probe = {"batch_id": batch_id, "run": meta["run"], "input_file": input_file}
         if len(chunk) >= 5000:
             with transaction.atomic():
@@ -129,7 +135,7 @@ def probe_of(rows: int) -> dict:
     """The probe values of a database filled earlier (``--db``): the row ``fill`` noted."""
     from batches.models import BatchRecord
 
-    record = BatchRecord.objects.get(batch_id__startswith=f"batch_{rows // 2:07d}")
+    record = BatchRecord.objects.get(batch_id__startswith=f"batch_{rows // 2 + 1:07d}")
     return {"batch_id": record.batch_id, "run": record.metadata["run"], "input_file": record.input_file_id}
 
 
@@ -197,6 +203,20 @@ def main() -> int:
             ("(d) model + 30-day window", run(f"model=gpt-4.1-2025-04-14&created_after={day}&created_before={day2}")),
             ("(d) model + window + status=completed + meta=team:ads", run(f"model=gpt-4.1-2025-04-14&created_after={day}&created_before={day2}&status=completed&meta=team:ads")),
             ("(e) /search/ over 2 projects, status=failed", run("status=failed", ("default", "team-b"), cross=True)),
+        ]
+        from django.core.cache import cache
+
+        def cold(fn):
+            """The view right after a write to the index: the cached per-project counts are gone."""
+            def go():
+                cache.clear()
+                return fn()
+            return go
+
+        cases += [
+            ("(c) q=<batch id prefix>, counts not cached", cold(run(f"q={probe['batch_id'][:14]}"))),
+            ("(c) q=<input file id>, counts not cached", cold(run(f"q={probe['input_file']}"))),
+            ("(a) status=failed, counts not cached", cold(run("status=failed"))),
         ]
         from django.test import Client
 

@@ -433,3 +433,13 @@ def test_q_matches_special_characters_literally(client, q, expected):
 
 def test_glob_pattern_escapes_its_wildcards():
     assert query.glob_contains("a*b?c[d]e") == "*a[*]b[?]c[[]d]e*"
+
+
+def test_the_live_pages_chips_are_cached_until_the_index_changes(mixed):
+    scope = query.scope(["default"])
+    with CaptureQueriesContext(connection) as queries:
+        assert query.status_counts(scope)["failed"] == 2
+        assert query.status_counts(scope)["failed"] == 2
+    assert sum(1 for q in queries.captured_queries if "GROUP BY" in q["sql"].upper()) == 1
+    make("default", id="batch_e2", status="failed", created_at=T0 + 9 * DAY)
+    assert query.status_counts(scope)["failed"] == 3

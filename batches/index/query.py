@@ -430,36 +430,44 @@ def keyset_page(qs: QuerySet, filters: Filters) -> tuple[list[BatchRecord], Curs
 
 
 def status_counts(qs: QuerySet) -> dict[str, int]:
-    """``{status: n}`` of ``qs`` in one GROUP BY query."""
-    return {
-        row["status"]: row["n"]
-        for row in qs.order_by().values("status").annotate(n=Count("pk"))
-    }
+    """``{status: n}`` of ``qs`` in one GROUP BY query (cached as :func:`project_status_counts` is:
+    the live list page shows the project's chips on every view)."""
+    grouped = qs.order_by().values("status").annotate(n=Count("pk"))
+    return _cached(grouped, lambda rows: {row["status"]: row["n"] for row in rows})
 
 
 def project_status_counts(qs: QuerySet) -> dict[str, dict[str, int]]:
     """``{project: {status: n}}`` of ``qs`` in one GROUP BY query, kept in the cache for
     ``DASHBOARD_CACHE_SECONDS`` under the query's SQL and the index's generation (so any write to the
     index is seen at once): every ``q`` typed into one project's search shares its counts."""
-    grouped = qs.order_by().values("project", "status").annotate(n=Count("pk"))
+
+    def build(rows) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for row in rows:
+            counts.setdefault(row["project"], {})[row["status"]] = row["n"]
+        return counts
+
+    return _cached(qs.order_by().values("project", "status").annotate(n=Count("pk")), build)
+
+
+def _cached(grouped: QuerySet, build):
+    """``build(grouped)``, cached for ``DASHBOARD_CACHE_SECONDS`` (0: not cached) under the SQL of
+    ``grouped`` and :func:`index_generation`."""
     seconds = float(getattr(settings, "DASHBOARD_CACHE_SECONDS", 2.0))
-    key = None
-    if seconds > 0:
-        try:
-            sql, params = grouped.query.sql_with_params()
-        except EmptyResultSet:  # e.g. pk__in=[]: nothing can match
-            return {}
-        digest = hashlib.sha256(repr((sql, params)).encode()).hexdigest()[:32]
-        key = f"index-counts:{digest}:{index_generation()}"
-        hit = cache.get(key)
-        if hit is not None:
-            return hit
-    counts: dict[str, dict[str, int]] = {}
-    for row in grouped:
-        counts.setdefault(row["project"], {})[row["status"]] = row["n"]
-    if key is not None:
-        cache.set(key, counts, timeout=seconds)
-    return counts
+    if seconds <= 0:
+        return build(grouped)
+    try:
+        sql, params = grouped.query.sql_with_params()
+    except EmptyResultSet:  # e.g. pk__in=[]: nothing can match
+        return build([])
+    digest = hashlib.sha256(repr((sql, params)).encode()).hexdigest()[:32]
+    key = f"index-counts:{digest}:{index_generation()}"
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    value = build(grouped)
+    cache.set(key, value, timeout=seconds)
+    return value
 
 
 def index_generation() -> str:

@@ -8,6 +8,7 @@ import html
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -238,6 +239,7 @@ def test_counts_are_one_group_by_per_scope(client, mixed):
         get(client, "status=failed")
     grouped = [q["sql"] for q in queries.captured_queries if status_counts(q["sql"])]
     assert len(grouped) == 1  # status alone: the project's counts are the filter's
+    cache.clear()  # the project's counts are now cached (test_project_counts_are_cached_until_the_index_changes)
     with CaptureQueriesContext(connection) as queries:
         get(client, "status=failed&model=o3")
     grouped = [q["sql"] for q in queries.captured_queries if status_counts(q["sql"])]
@@ -358,3 +360,86 @@ def test_the_trouble_flags_are_filters(client, upstream):
     response = client.get("/projects/default/batches/?flag=on-fire")
     assert response.status_code == 400
     assert "on-fire" in response.content.decode() and "batch_fine" in response.content.decode()
+
+
+# -- speed measures that must keep the answers right (bench/find.py measures the speed) ---------------
+
+
+def group_bys(client, qs: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = get(client, qs)
+    assert response.status_code == 200
+    return sum(1 for q in queries.captured_queries if "GROUP BY" in q["sql"].upper())
+
+
+def chip_of(body: str, status: str) -> str:
+    """The project's own count of ``status`` (the chip's "of N in all": the cached counts)."""
+    match = re.search(rf'href="[^"]*status={status}&amp;q=[^"]*".*?title="\d+ matching the other filters, of (\d+) in all"', body, re.S)
+    assert match, body[:3000]
+    return match.group(1)
+
+
+def test_project_counts_are_cached_until_the_index_changes(client, mixed):
+    assert group_bys(client, "status=failed&q=search") == 2  # the project's counts and the filter's
+    assert group_bys(client, "status=failed&q=ads") == 1  # the project's counts came from the cache
+    # Any write to the index (the sync, a webhook, a cancel through the dashboard) is seen at once:
+    # a new batch and a status change, each without waiting for the cache to expire.
+    make("default", id="batch_e1", status="failed", created_at=T0 + 8 * DAY)
+    body = get(client, "status=failed&q=batch_").content.decode()
+    assert ids(body) == ["batch_e1", "batch_d2", "batch_a1"]
+    assert chip_of(body, "failed") == "3"
+    index("default", batch_json(id="batch_a2", status="failed", created_at=T0 + DAY, model="gpt-4.1"))
+    body = get(client, "status=failed&q=batch_").content.decode()
+    assert ids(body) == ["batch_e1", "batch_d2", "batch_a2", "batch_a1"]
+    assert chip_of(body, "failed") == "4"
+    assert query.project_status_counts(query.scope(["default"]))["default"]["failed"] == 4
+
+
+def test_counts_are_not_cached_with_the_read_cache_off(client, mixed, settings):
+    settings.DASHBOARD_CACHE_SECONDS = 0
+    assert group_bys(client, "status=failed&q=search") == 2
+    assert group_bys(client, "status=failed&q=ads") == 2
+
+
+def test_cached_counts_are_per_scope(mixed):
+    assert query.project_status_counts(query.scope(["default"])) == {
+        "default": {"failed": 2, "in_progress": 1, "completed": 2, "expired": 1, "validating": 1, "cancelled": 1}
+    }
+    assert query.project_status_counts(query.scope(["other"])) == {"other": {"failed": 1}}
+    assert query.project_status_counts(query.scope(["default", "other"]))["other"] == {"failed": 1}
+    assert query.project_status_counts(query.scope(["default"]).filter(pk__in=[])) == {}
+
+
+@pytest.mark.parametrize("q, expected", [
+    ("a*b", ["batch_q1"]),          # GLOB's wildcards are literal characters in q
+    ("a?b", ["batch_q2"]),
+    ("[x]", ["batch_q3"]),
+    ("x]", ["batch_q3"]),
+    ("%", ["batch_q4"]),            # and so are LIKE's
+    ("under_score", ["batch_q5"]),
+    ("UNDER_SCORE", ["batch_q5"]),  # case-insensitive
+    ("ÉTÉ", ["batch_q6"]),          # beyond ASCII too
+])
+def test_q_matches_special_characters_literally(client, q, expected):
+    synced()
+    values = {"batch_q1": "a*b", "batch_q2": "a?b", "batch_q3": "[x]", "batch_q4": "50%", "batch_q5": "under_score",
+              "batch_q6": "été", "batch_q7": "aXb underXscore 50 x"}
+    for n, (batch_id, value) in enumerate(values.items()):
+        make("default", id=batch_id, created_at=T0 + n, metadata={"note": value})
+    from urllib.parse import urlencode
+
+    assert page_ids(client, urlencode({"q": q})) == expected
+
+
+def test_glob_pattern_escapes_its_wildcards():
+    assert query.glob_contains("a*b?c[d]e") == "*a[*]b[?]c[[]d]e*"
+
+
+def test_the_live_pages_chips_are_cached_until_the_index_changes(mixed):
+    scope = query.scope(["default"])
+    with CaptureQueriesContext(connection) as queries:
+        assert query.status_counts(scope)["failed"] == 2
+        assert query.status_counts(scope)["failed"] == 2
+    assert sum(1 for q in queries.captured_queries if "GROUP BY" in q["sql"].upper()) == 1
+    make("default", id="batch_e2", status="failed", created_at=T0 + 9 * DAY)
+    assert query.status_counts(scope)["failed"] == 3

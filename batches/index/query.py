@@ -22,7 +22,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from django.db.models import Count, Q, QuerySet, Value
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Count, F, Lookup, Q, QuerySet, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
@@ -279,9 +285,7 @@ def filtered(base: QuerySet, filters: Filters, *, with_status: bool = True) -> Q
         # Inclusive: everything before the start of the next day (UTC).
         qs = qs.filter(created_at__lt=_day_start(filters.created_before + dt.timedelta(days=1)))
     if filters.q:
-        # search_text is lower-cased at write time (index/store.py), so a lower-cased LIKE is
-        # case-insensitive on PostgreSQL too, where LIKE itself is case-sensitive.
-        qs = qs.filter(search_text__contains=filters.q.lower())
+        qs = qs.filter(_contains_q(filters.q))
     for key, value in filters.meta:
         # KeyTextTransform takes the key as one path element (no "__" splitting): JSON_EXTRACT on
         # SQLite, ->> on PostgreSQL; the key and value are bound parameters.
@@ -300,6 +304,37 @@ def _flag_q(flag: str) -> Q:
         return failing_q()
     projects = BatchRecord.objects.exclude(status__in=TERMINAL_STATUSES).values_list("project", flat=True).distinct()
     return flag_q(flag, list(projects))
+
+
+class _Glob(Lookup):
+    """``lhs GLOB rhs`` (SQLite): a case-sensitive match that skips LIKE's case folding and ESCAPE
+    handling, measurably faster over 200,000 rows. Used only through :func:`_contains_q`."""
+
+    lookup_name = "glob"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} GLOB {rhs}", [*lhs_params, *rhs_params]
+
+
+_GLOB_SPECIAL = str.maketrans({"*": "[*]", "?": "[?]", "[": "[[]"})
+
+
+def glob_contains(text: str) -> str:
+    """A GLOB pattern matching any string that contains ``text`` literally (``]`` is literal outside a
+    bracket set, so only ``*``, ``?`` and ``[`` need a set of their own)."""
+    return f"*{text.translate(_GLOB_SPECIAL)}*"
+
+
+def _contains_q(q: str) -> Q | Lookup:
+    """``search_text`` contains ``q``. search_text is lower-cased at write time (index/store.py), so
+    the lower-cased text matches case-insensitively with a case-sensitive operator: GLOB on SQLite,
+    LIKE on PostgreSQL (served by the pg_trgm index of migration 0009 when the extension exists)."""
+    needle = q.lower()
+    if connection.vendor == "sqlite":
+        return _Glob(F("search_text"), Value(glob_contains(needle)))
+    return Q(search_text__contains=needle)
 
 
 # -- keyset pages ------------------------------------------------------------------------------------
@@ -395,19 +430,55 @@ def keyset_page(qs: QuerySet, filters: Filters) -> tuple[list[BatchRecord], Curs
 
 
 def status_counts(qs: QuerySet) -> dict[str, int]:
-    """``{status: n}`` of ``qs`` in one GROUP BY query."""
-    return {
-        row["status"]: row["n"]
-        for row in qs.order_by().values("status").annotate(n=Count("pk"))
-    }
+    """``{status: n}`` of ``qs`` in one GROUP BY query (cached as :func:`project_status_counts` is:
+    the live list page shows the project's chips on every view)."""
+    grouped = qs.order_by().values("status").annotate(n=Count("pk"))
+    return _cached(grouped, lambda rows: {row["status"]: row["n"] for row in rows})
 
 
 def project_status_counts(qs: QuerySet) -> dict[str, dict[str, int]]:
-    """``{project: {status: n}}`` of ``qs`` in one GROUP BY query."""
-    counts: dict[str, dict[str, int]] = {}
-    for row in qs.order_by().values("project", "status").annotate(n=Count("pk")):
-        counts.setdefault(row["project"], {})[row["status"]] = row["n"]
-    return counts
+    """``{project: {status: n}}`` of ``qs`` in one GROUP BY query, kept in the cache for
+    ``DASHBOARD_CACHE_SECONDS`` under the query's SQL and the index's generation (so any write to the
+    index is seen at once): every ``q`` typed into one project's search shares its counts."""
+
+    def build(rows) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for row in rows:
+            counts.setdefault(row["project"], {})[row["status"]] = row["n"]
+        return counts
+
+    return _cached(qs.order_by().values("project", "status").annotate(n=Count("pk")), build)
+
+
+def _cached(grouped: QuerySet, build):
+    """``build(grouped)``, cached for ``DASHBOARD_CACHE_SECONDS`` (0: not cached) under the SQL of
+    ``grouped`` and :func:`index_generation`."""
+    seconds = float(getattr(settings, "DASHBOARD_CACHE_SECONDS", 2.0))
+    if seconds <= 0:
+        return build(grouped)
+    try:
+        sql, params = grouped.query.sql_with_params()
+    except EmptyResultSet:  # e.g. pk__in=[]: nothing can match
+        return build([])
+    digest = hashlib.sha256(repr((sql, params)).encode()).hexdigest()[:32]
+    key = f"index-counts:{digest}:{index_generation()}"
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    value = build(grouped)
+    cache.set(key, value, timeout=seconds)
+    return value
+
+
+def index_generation() -> str:
+    """Changes whenever a batch is added to or rewritten in the index, by any process: the highest
+    row id and the latest ``last_synced`` (every write sets it, index/store.py). Two index seeks
+    (the primary key, and ``batchrecord_synced`` of migration 0009)."""
+    table = BatchRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT (SELECT MAX(id) FROM {table}), (SELECT MAX(last_synced) FROM {table})")
+        top_id, synced = cursor.fetchone()
+    return f"{top_id}-{synced}".replace(" ", "_")
 
 
 STATUS_ORDER = ("validating", "in_progress", "finalizing", "cancelling", "completed", "failed", "expired", "cancelled")
@@ -483,7 +554,7 @@ def _q_candidates(base: QuerySet, filters: Filters) -> tuple[QuerySet, Filters]:
     (migration 0005) rather than inside each of the count and page queries, where the planner would
     rather walk the sort index and read every row. A selective ``q`` (an id, a run name) matches a
     handful of rows, which the page and counts then fetch by primary key."""
-    pks = list(base.filter(search_text__contains=filters.q.lower()).values_list("pk", flat=True)[: Q_CANDIDATES + 1])
+    pks = list(base.filter(_contains_q(filters.q)).values_list("pk", flat=True)[: Q_CANDIDATES + 1])
     if len(pks) > Q_CANDIDATES:
         return base, filters
     return base.filter(pk__in=pks), replace(filters, q="", _q_applied=True)

@@ -215,8 +215,9 @@ DASHBOARD_PROJECTS_FILE = os.environ.get("DASHBOARD_PROJECTS_FILE", "")
 DASHBOARD_SYNC_SECONDS = env_float("DASHBOARD_SYNC_SECONDS", 30.0)
 # Per pass: at most this many backfill pages, refresh pages, and unfinished stragglers retrieved one by one.
 DASHBOARD_SYNC_BACKFILL_PAGES = int(env_float("DASHBOARD_SYNC_BACKFILL_PAGES", 50))
-DASHBOARD_SYNC_REFRESH_PAGES = int(env_float("DASHBOARD_SYNC_REFRESH_PAGES", 25))
+DASHBOARD_SYNC_REFRESH_PAGES = int(env_float("DASHBOARD_SYNC_REFRESH_PAGES", 28))
 DASHBOARD_SYNC_STRAGGLERS = int(env_float("DASHBOARD_SYNC_STRAGGLERS", 10))
+DASHBOARD_SYNC_CALL_BUDGET = int(env_float("DASHBOARD_SYNC_CALL_BUDGET", 30))
 # Set by `scripts/run` when it starts the built-in emulator: every page then says so.
 DASHBOARD_EMULATOR = env_bool("DASHBOARD_EMULATOR", False)
 

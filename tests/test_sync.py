@@ -381,3 +381,19 @@ def test_the_loop_survives_an_upstream_fault_and_stops_on_sigterm(frozen, monkey
     assert state.lease_owner == "" and state.last_error == ""
     assert len(index_view()) == PAGE  # it stopped after the page that signalled, not at the end
     assert not state.backfill_done and state.backfill_after == api_order(frozen)[PAGE - 1]
+
+
+@pytest.mark.django_db
+def test_a_refresh_pass_keeps_within_its_call_budget_and_never_starves_stragglers(frozen, project, client, settings):
+    """List pages come first; stragglers get what is left of DASHBOARD_SYNC_CALL_BUDGET, but at least
+    one, so a batch older than the page cap is still looked at."""
+    run(project, client)
+    frozen.state.advance(60)
+    settings.DASHBOARD_SYNC_REFRESH_PAGES = 1
+    settings.DASHBOARD_SYNC_STRAGGLERS = 10
+    settings.DASHBOARD_SYNC_CALL_BUDGET = 4
+    result = run(project, client)
+    assert result.ok and result.refresh_pages == 1 and result.stragglers == 3 and result.calls == 4
+    settings.DASHBOARD_SYNC_CALL_BUDGET = 1  # the page used it all: still one straggler
+    result = run(project, client)
+    assert result.ok and result.refresh_pages == 1 and result.stragglers == 1 and result.calls == 2

@@ -45,8 +45,10 @@ PAGE_SIZE = 100  # the API's maximum (NOTES.md §1.2)
 # 24 h completion window, plus up to 10 min of cancelling, plus a margin for clock skew.
 RECENT_SECONDS = 26 * 3600
 DEFAULT_BACKFILL_PAGES = 50
-DEFAULT_REFRESH_PAGES = 25
+DEFAULT_REFRESH_PAGES = 28
 DEFAULT_STRAGGLERS = 10
+#: Upstream calls one refresh pass may make: the list pages first, then stragglers with what is left.
+DEFAULT_CALL_BUDGET = 30
 
 
 def setting(name: str, default: int) -> int:
@@ -164,6 +166,13 @@ class ProjectSync:
         if last_page is not None:
             self.stragglers(last_page)
 
+    def straggler_slots(self) -> int:
+        """How many stragglers this pass may retrieve: at most ``DASHBOARD_SYNC_STRAGGLERS``, within the
+        pass's call budget (``DASHBOARD_SYNC_CALL_BUDGET``) after the list pages, and always at least
+        one, so a batch older than the page cap is never starved."""
+        budget = setting("DASHBOARD_SYNC_CALL_BUDGET", DEFAULT_CALL_BUDGET) - self.client.calls
+        return max(min(setting("DASHBOARD_SYNC_STRAGGLERS", DEFAULT_STRAGGLERS), budget), 1)
+
     def stragglers(self, last_page: Sequence[Batch]) -> None:
         """Unfinished rows older than the listing reached: retrieve each (least recently synced first)."""
         boundary = last_page[-1].created_at or 0
@@ -172,7 +181,7 @@ class ProjectSync:
             .filter(Q(created_at__lte=boundary) | Q(created_at__isnull=True))
             .exclude(batch_id__in=[batch.id for batch in last_page])
             .order_by("last_synced")
-            .values_list("batch_id", flat=True)[: setting("DASHBOARD_SYNC_STRAGGLERS", DEFAULT_STRAGGLERS)]
+            .values_list("batch_id", flat=True)[: self.straggler_slots()]
         )
         found: list[Batch] = []
         try:

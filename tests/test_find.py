@@ -369,7 +369,8 @@ def group_bys(client, qs: str) -> int:
     with CaptureQueriesContext(connection) as queries:
         response = get(client, qs)
     assert response.status_code == 200
-    return sum(1 for q in queries.captured_queries if "GROUP BY" in q["sql"].upper())
+    # The status counts select and group by status; the cost total groups by model (a query of its own).
+    return sum(1 for q in queries.captured_queries if "GROUP BY" in q["sql"].upper() and 'AS "STATUS"' in q["sql"].upper())
 
 
 def chip_of(body: str, status: str) -> str:

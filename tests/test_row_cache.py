@@ -1,0 +1,70 @@
+"""List rows are rendered once per content: polling re-renders only the rows that changed, and what
+differs per request (the CSRF token) or per minute (relative times) never comes from the cache."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from batches import rows
+from batches.upstream import Batch
+
+pytestmark = pytest.mark.django_db
+
+
+def batch(batch_id: str, status: str = "in_progress", completed: int = 1, created: int | None = None) -> Batch:
+    return Batch.from_api({
+        "id": batch_id, "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": "file-x",
+        "completion_window": "24h", "status": status, "created_at": created or int(time.time()) - 3600,
+        "expires_at": int(time.time()) + 20 * 3600,
+        "request_counts": {"total": 10, "completed": completed, "failed": 0},
+    })
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    rows.ROW_CACHE.clear()
+    yield
+    rows.ROW_CACHE.clear()
+
+
+def ctx(token: str = "a" * 64, can_operate: bool = True) -> rows.RowContext:
+    return rows.RowContext.build(project="default", can_operate=can_operate, csrf_token=token)
+
+
+def test_an_unchanged_row_is_not_rendered_again_and_a_changed_one_is(monkeypatch):
+    rendered = []
+    real = rows.render_row
+    monkeypatch.setattr(rows, "render_row", lambda b, *a, **k: rendered.append(b.id) or real(b, *a, **k))
+    first = rows.render_rows([batch("batch_a"), batch("batch_b")], ctx())
+    assert rendered == ["batch_a", "batch_b"]
+    again = rows.render_rows([batch("batch_a"), batch("batch_b", completed=5)], ctx())
+    assert rendered == ["batch_a", "batch_b", "batch_b"]
+    assert first.split("</tr>")[0] == again.split("</tr>")[0]  # batch_a: the same markup
+    assert first.split("</tr>")[1] != again.split("</tr>")[1]  # batch_b: its new counts
+
+
+def test_the_csrf_token_of_each_request_is_in_its_rows_never_anothers():
+    one = rows.render_rows([batch("batch_a")], ctx(token="x" * 64))
+    two = rows.render_rows([batch("batch_a")], ctx(token="y" * 64))
+    assert 'value="' + "x" * 64 + '"' in one and "y" * 64 not in one
+    assert 'value="' + "y" * 64 + '"' in two and "x" * 64 not in two
+    assert rows.CSRF_MARK not in one + two
+
+
+def test_who_looks_is_part_of_the_key():
+    operator = rows.render_rows([batch("batch_a")], ctx(can_operate=True))
+    reader = rows.render_rows([batch("batch_a")], ctx(can_operate=False))
+    assert "/cancel/" in operator and "/cancel/" not in reader
+
+
+def test_relative_times_are_not_kept_past_their_minute(monkeypatch):
+    created = int(time.time()) - 5
+    now = [time.time()]
+    monkeypatch.setattr(rows.time, "time", lambda: now[0])
+    rows.render_rows([batch("batch_new", created=created)], ctx())
+    assert len(rows.ROW_CACHE) == 1
+    now[0] += 11  # a row under a minute old may read differently every 10 s
+    rows.render_rows([batch("batch_new", created=created)], ctx())
+    assert len(rows.ROW_CACHE) == 2

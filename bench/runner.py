@@ -39,6 +39,7 @@ WORKER_PEAK_MIB = 150
 # "target", "ok"}, ...], ...details}.
 FIGURE_PROVIDERS: list[tuple[str, str]] = [
     ("find", "Index: filtered list page with counts over 200,000 batches (bench/find.py)"),
+    ("sync", "Index: one refresh pass with 200,000 indexed batches, 2,000 unfinished (bench/sync.py)"),
 ]
 
 

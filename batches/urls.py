@@ -11,6 +11,7 @@ urlpatterns = [
     path("price/", estimate.model_price, name="price"),
     # Before batches/<id>/: these names are not batch ids.
     path("batches/export.<str:kind>", find.export, name="export"),
+    path("batches/cost/", find.cost_total, name="cost_total"),
     path("batches/bulk-cancel/", find.bulk_cancel, name="bulk_cancel"),
     path("batches/<str:batch_id>/", browse.batch_detail, name="detail"),
     path("batches/<str:batch_id>/results/", results.batch_results, name="results"),

@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from batches.views.audit import audit_list
-from batches.views.find import search, search_bulk_cancel, search_export
+from batches.views.find import search, search_bulk_cancel, search_cost_total, search_export
 from batches.views.health import healthz
 from batches.views.insights import all_insights
 from batches.views.ops import metrics, readyz
@@ -28,6 +28,7 @@ urlpatterns = [
     path("webhooks/openai/<str:project>/", openai_webhook, name="openai_webhook"),
     path("search/", search, name="search"),
     path("search/export.<str:kind>", search_export, name="search_export"),
+    path("search/cost/", search_cost_total, name="search_cost_total"),
     path("search/bulk-cancel/", search_bulk_cancel, name="search_bulk_cancel"),
 ]
 

@@ -375,7 +375,7 @@ def group_bys(client, qs: str) -> int:
 
 def chip_of(body: str, status: str) -> str:
     """The project's own count of ``status`` (the chip's "of N in all": the cached counts)."""
-    match = re.search(rf'href="[^"]*status={status}&amp;q=[^"]*".*?title="\d+ matching the other filters, of (\d+) in all"', body, re.S)
+    match = re.search(rf'class="find-chip[^"]*" href="[^"]*status={status}&amp;q=[^"]*"[^>]*?title="\d+ matching the other filters, of (\d+) in all"', body, re.S)
     assert match, body[:3000]
     return match.group(1)
 

@@ -19,10 +19,10 @@ from batches.models import BatchRecord, BatchSample, SyncState
 from batches.oversight import pricing
 from batches.upstream import Batch
 from find_factory import T0, batch_json, index, synced
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 LIST = "/projects/default/batches/"
 USAGE = {
     "input_tokens": 1_000_000,
@@ -186,25 +186,39 @@ def test_filtered_rows_show_cost_and_flags_with_one_sample_query(client, indexed
 
 
 def test_a_filtered_view_totals_its_cost_over_every_page_in_one_grouped_query(client, indexed):
+    """The page answers without the total (a grouped query over everything the filter matches) and
+    loads it once shown; the total covers every page, not just the rows shown, and is kept until the
+    index changes."""
     expected = pricing.price_total(BatchRecord.objects.filter(project="default", status="completed"))
     assert expected.batches == 38 and expected.unpriced == 7
+    assert expected.sentence == f"{pricing.money(expected.amount)} for 38 batches; 7 without a known price"
     with CaptureQueriesContext(connection) as queries:
         body = client.get(f"{LIST}?status=completed&limit=10").content.decode()
-    sums = [q["sql"] for q in queries.captured_queries if "SUM(" in q["sql"].upper()]
-    assert len(sums) == 1
-    assert expected.sentence == f"{pricing.money(expected.amount)} for 38 batches; 7 without a known price"
-    assert f"Estimated cost: <strong>{expected.sentence}</strong>" in body
+    assert not [q for q in queries.captured_queries if "SUM(" in q["sql"].upper()]
+    assert 'hx-get="/projects/default/batches/cost/?status=completed" hx-trigger="load"' in body
+    with CaptureQueriesContext(connection) as queries:
+        total = client.get("/projects/default/batches/cost/?status=completed", headers=HTMX).content.decode()
+    assert len([q for q in queries.captured_queries if "SUM(" in q["sql"].upper()]) == 1
+    assert f"Estimated cost: <strong>{expected.sentence}</strong>" in total and "<html" not in total
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get("/projects/default/batches/cost/?status=completed", headers=HTMX).content.decode()
+    assert again == total and not [q for q in queries.captured_queries if "SUM(" in q["sql"].upper()]
     # Not just the ten rows shown: the total covers the whole filter.
     page = pricing.price_total(BatchRecord.objects.filter(batch_id__in=re.findall(r'<tr id="row-([^"]+)"', body)))
     assert page.amount < expected.amount
+    # Without JavaScript the link opens the total as a page of its own.
+    cold = client.get("/projects/default/batches/cost/?status=completed").content.decode()
+    assert "<html" in cold and expected.sentence in cold and 'href="/projects/default/batches/?status=completed"' in cold
 
 
 def test_search_totals_the_cost_of_what_it_finds(client, indexed):
     expected = pricing.price_total(BatchRecord.objects.filter(model="mystery-model"))
     body = client.get("/search/?model=mystery-model").content.decode()
-    assert expected.sentence == "$0.00 for 4 batches; 4 without a known price"
-    assert f"Estimated cost: <strong>{expected.sentence}</strong>" in body
+    assert 'hx-get="/search/cost/?model=mystery-model"' in body
     assert "batches indexed back to the first batch; backfill done" in body
+    total = client.get("/search/cost/?model=mystery-model", headers=HTMX).content.decode()
+    assert expected.sentence == "$0.00 for 4 batches; 4 without a known price"
+    assert f"Estimated cost: <strong>{expected.sentence}</strong>" in total
 
 
 # -- polling of filtered views ------------------------------------------------------------------------

@@ -433,7 +433,7 @@ def status_counts(qs: QuerySet) -> dict[str, int]:
     """``{status: n}`` of ``qs`` in one GROUP BY query (cached as :func:`project_status_counts` is:
     the live list page shows the project's chips on every view)."""
     grouped = qs.order_by().values("status").annotate(n=Count("pk"))
-    return _cached(grouped, lambda rows: {row["status"]: row["n"] for row in rows})
+    return cached_aggregate(grouped, lambda rows: {row["status"]: row["n"] for row in rows})
 
 
 def project_status_counts(qs: QuerySet) -> dict[str, dict[str, int]]:
@@ -447,15 +447,17 @@ def project_status_counts(qs: QuerySet) -> dict[str, dict[str, int]]:
             counts.setdefault(row["project"], {})[row["status"]] = row["n"]
         return counts
 
-    return _cached(qs.order_by().values("project", "status").annotate(n=Count("pk")), build)
+    return cached_aggregate(qs.order_by().values("project", "status").annotate(n=Count("pk")), build)
 
 
-def _cached(grouped: QuerySet, build):
-    """``build(grouped)``, cached for ``DASHBOARD_CACHE_SECONDS`` (0: not cached) under the SQL of
-    ``grouped`` and :func:`index_generation`."""
+def cached_aggregate(grouped: QuerySet, build, *, at_least: float = 0.0):
+    """``build(grouped)``, cached for ``DASHBOARD_CACHE_SECONDS`` (0: not cached), or ``at_least``
+    seconds, under the SQL of ``grouped`` and :func:`index_generation`: any write to the index makes
+    a new key, so a longer life never serves a stale answer."""
     seconds = float(getattr(settings, "DASHBOARD_CACHE_SECONDS", 2.0))
     if seconds <= 0:
         return build(grouped)
+    seconds = max(seconds, at_least)
     try:
         sql, params = grouped.query.sql_with_params()
     except EmptyResultSet:  # e.g. pk__in=[]: nothing can match

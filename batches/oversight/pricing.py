@@ -374,10 +374,9 @@ def has_usage_q() -> Q:
     return Q(input_tokens__isnull=False) | Q(output_tokens__isnull=False)
 
 
-def price_total(queryset: QuerySet) -> CostTotal:
-    """The cost of every batch in ``queryset`` (BatchRecord rows): tokens are summed per model in one
-    SQL query, then each model is priced once."""
-    rows = (
+def usage_by_model(queryset: QuerySet) -> QuerySet:
+    """Token sums per model of ``queryset`` (BatchRecord rows): one grouped SQL query."""
+    return (
         queryset.order_by()
         .values("model")
         .annotate(
@@ -388,6 +387,16 @@ def price_total(queryset: QuerySet) -> CostTotal:
             output=Sum("output_tokens"),
         )
     )
+
+
+def price_total(queryset: QuerySet) -> CostTotal:
+    """The cost of every batch in ``queryset`` (BatchRecord rows): tokens are summed per model in one
+    SQL query, then each model is priced once."""
+    return total_of(usage_by_model(queryset))
+
+
+def total_of(rows) -> CostTotal:
+    """A :class:`CostTotal` from the rows of :func:`usage_by_model`."""
     total = CostTotal()
     for row in rows:
         model = row["model"] or ""

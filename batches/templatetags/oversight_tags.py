@@ -157,5 +157,10 @@ def index_progress(context):
 @register.inclusion_tag(f"{PARTIALS}#find-summary", takes_context=True)
 def find_summary(context):
     """Above a filtered view's table (project list and ``/search/``): the estimated cost of everything
-    the filter matches (``cost_total`` from the view: one grouped query) and the backfill line."""
-    return {"total": context.get("cost_total"), "price_source": pricing.price_data_label(), "lines": _progress_lines(context)}
+    the filter matches, which the page loads once shown (``views/find.py:cost_total``), and the
+    backfill line."""
+    return {
+        "cost_total_url": context.get("cost_total_url"),
+        "matching": context.get("matching"),
+        "lines": _progress_lines(context),
+    }

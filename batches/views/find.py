@@ -223,7 +223,8 @@ def _parse(request: HttpRequest, projects: list[Project], *, cross_project: bool
 
 
 def _find_context(request: HttpRequest, projects: list[Project], filters: query.Filters, problems: list[str],
-                  base_url: str, *, show_project: bool, export_url: str, cancel_url: str, counts=None) -> dict:
+                  base_url: str, *, show_project: bool, export_url: str, cancel_url: str, cost_url: str,
+                  counts=None) -> dict:
     found = query.find([p.slug for p in projects], filters, counts)
     form_id = "bulk-cancel-form"
     freshness = freshness_of(projects)
@@ -270,9 +271,10 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
         # does: the index learns of changes from the sync and the webhooks, and the rows follow.
         "live": any(record.status not in TERMINAL_STATUSES for record in found.rows),
         "poll_seconds": f"{max(float(settings.DASHBOARD_POLL_SECONDS), 0.5):g}",
-        # "$412.18 for 1,240 batches; 14 without a known price": everything the filter matches, every
-        # page, priced per model from token sums in one grouped query.
-        "cost_total": pricing.price_total(_matching(projects, filters)),
+        # "$412.18 for 1,240 batches; 14 without a known price" for everything the filter matches is
+        # one grouped query over all of it (hundreds of ms over 200,000 rows), so the page asks for it
+        # after it has shown (cost_total below) instead of waiting for it.
+        "cost_total_url": cost_url + export_query,
     }
 
 
@@ -334,6 +336,7 @@ def project_find(request: HttpRequest, project: Project) -> HttpResponse:
     context = _find_context(
         request, [project], filters, problems, base_url, show_project=False,
         export_url=reverse("batches:export", args=[project.slug, "KIND"]),
+        cost_url=reverse("batches:cost_total", args=[project.slug]),
         cancel_url=reverse("batches:bulk_cancel", args=[project.slug]), counts=counts,
     )
     context["can_operate"] = may_operate(request, project)
@@ -354,7 +357,8 @@ def search(request: HttpRequest) -> HttpResponse:
     filters, problems, counts = _parse(request, projects, cross_project=True)
     context = _find_context(
         request, projects, filters, problems, reverse("search"), show_project=True,
-        export_url=reverse("search_export", args=["KIND"]), cancel_url=reverse("search_bulk_cancel"), counts=counts,
+        export_url=reverse("search_export", args=["KIND"]), cancel_url=reverse("search_bulk_cancel"),
+        cost_url=reverse("search_cost_total"), counts=counts,
     )
     context["per_project"] = _per_project(projects, context["found"], filters)
     template = "batches/search.html"
@@ -525,6 +529,43 @@ def search_export(request: HttpRequest, kind: str) -> HttpResponse:
         request.GET, cross_project=True, known_statuses=_known_statuses([p.slug for p in projects])
     )
     return _export_response(_export_rows(projects, filters), kind, "batches-search")
+
+
+# -- cost of everything a filter matches -------------------------------------------------------------
+
+#: The total is keyed by the index's generation, so it may live longer than the read cache.
+COST_TOTAL_SECONDS = 300
+
+
+def _cost_total_response(request: HttpRequest, projects: list[Project], filters: query.Filters, back_url: str):
+    total = query.cached_aggregate(
+        pricing.usage_by_model(_matching(projects, filters)), pricing.total_of, at_least=COST_TOTAL_SECONDS
+    )
+    context = {"total": total, "price_source": pricing.price_data_label(), "back_url": back_url}
+    template = "batches/find_cost.html"
+    if request.htmx:
+        template += "#find-cost"
+    return render(request, template, context)
+
+
+@require_safe
+@vary_on_headers("HX-Request")
+@project_view
+def cost_total(request: HttpRequest, project: Project) -> HttpResponse:
+    """The estimated cost of every batch a filtered view matches (the view loads it once shown)."""
+    filters, _ = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
+    back = reverse("batches:list", args=[project.slug]) + filters.query()
+    return _cost_total_response(request, [project], filters, back)
+
+
+@require_safe
+@vary_on_headers("HX-Request")
+def search_cost_total(request: HttpRequest) -> HttpResponse:
+    projects = visible_projects(request)
+    filters, _ = query.parse_filters(
+        request.GET, cross_project=True, known_statuses=_known_statuses([p.slug for p in projects])
+    )
+    return _cost_total_response(request, projects, filters, reverse("search") + filters.query())
 
 
 # -- bulk cancel -------------------------------------------------------------------------------------

@@ -444,3 +444,12 @@ def test_the_live_pages_chips_are_cached_until_the_index_changes(mixed):
     assert sum(1 for q in queries.captured_queries if "GROUP BY" in q["sql"].upper()) == 1
     make("default", id="batch_e2", status="failed", created_at=T0 + 9 * DAY)
     assert query.status_counts(scope)["failed"] == 3
+
+
+def test_counts_outlive_the_read_cache_because_any_index_write_changes_their_key(mixed, settings, monkeypatch):
+    settings.DASHBOARD_CACHE_SECONDS = 2
+    lifetimes = []
+    real_set = query.cache.set
+    monkeypatch.setattr(query.cache, "set", lambda key, value, timeout=None: lifetimes.append(timeout) or real_set(key, value, timeout))
+    query.project_status_counts(query.scope(["default"]))
+    assert lifetimes == [query.COUNTS_SECONDS]

@@ -433,12 +433,12 @@ def status_counts(qs: QuerySet) -> dict[str, int]:
     """``{status: n}`` of ``qs`` in one GROUP BY query (cached as :func:`project_status_counts` is:
     the live list page shows the project's chips on every view)."""
     grouped = qs.order_by().values("status").annotate(n=Count("pk"))
-    return cached_aggregate(grouped, lambda rows: {row["status"]: row["n"] for row in rows})
+    return cached_aggregate(grouped, lambda rows: {row["status"]: row["n"] for row in rows}, at_least=COUNTS_SECONDS)
 
 
 def project_status_counts(qs: QuerySet) -> dict[str, dict[str, int]]:
     """``{project: {status: n}}`` of ``qs`` in one GROUP BY query, kept in the cache for
-    ``DASHBOARD_CACHE_SECONDS`` under the query's SQL and the index's generation (so any write to the
+    :data:`COUNTS_SECONDS` under the query's SQL and the index's generation (so any write to the
     index is seen at once): every ``q`` typed into one project's search shares its counts."""
 
     def build(rows) -> dict[str, dict[str, int]]:
@@ -447,7 +447,12 @@ def project_status_counts(qs: QuerySet) -> dict[str, dict[str, int]]:
             counts.setdefault(row["project"], {})[row["status"]] = row["n"]
         return counts
 
-    return cached_aggregate(qs.order_by().values("project", "status").annotate(n=Count("pk")), build)
+    return cached_aggregate(qs.order_by().values("project", "status").annotate(n=Count("pk")), build, at_least=COUNTS_SECONDS)
+
+
+#: Counts are keyed by the index's generation (any write makes a new key), so they may outlive the read
+#: cache: between two sync passes every view of a project shares them.
+COUNTS_SECONDS = 300
 
 
 def cached_aggregate(grouped: QuerySet, build, *, at_least: float = 0.0):

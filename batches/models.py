@@ -109,6 +109,7 @@ class BatchRecord(models.Model):
             models.Index(fields=["project", "expires_at", "batch_id"], name="batchrecord_expires"),
             models.Index(fields=["project", "failed_requests", "batch_id"], name="batchrecord_failed"),
             models.Index(fields=["created_at", "batch_id"], name="batchrecord_created_all"),
+            models.Index(fields=["project", "last_synced"], name="batchrecord_project_synced"),
         ]
 
     def __str__(self) -> str:
@@ -131,6 +132,10 @@ class SyncState(models.Model):
     last_error = models.TextField(blank=True)
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires = models.DateTimeField(null=True)
+    #: The project's {status: count} as the last sync pass or refresh left them, valid while the
+    #: project's rows still carry ``counts_generation`` (index/query.py: project_counts).
+    status_counts = models.JSONField(null=True, blank=True)
+    counts_generation = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"sync {self.project}"

@@ -11,6 +11,7 @@ import logging
 
 from django.tasks import task
 
+from .index.query import store_counts
 from .index.store import upsert_batches
 from .projects import get_project
 from .upstream import UpstreamNotFound
@@ -35,6 +36,7 @@ def refresh_batch(project_slug: str, batch_id: str) -> str:
         logger.warning("refresh_batch: batch %r of project %s not found upstream", batch_id[:200], project.slug)
         return "not found"
     changes = upsert_batches(project.slug, [batch], samples=True, source="webhook")
+    store_counts(project.slug)
     logger.info(
         "refresh_batch: %s/%s is %s%s", project.slug, batch.id, batch.status,
         f" (was {changes[batch.id][0]})" if batch.id in changes and changes[batch.id][0] else "",

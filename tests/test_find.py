@@ -453,3 +453,18 @@ def test_counts_outlive_the_read_cache_because_any_index_write_changes_their_key
     monkeypatch.setattr(query.cache, "set", lambda key, value, timeout=None: lifetimes.append(timeout) or real_set(key, value, timeout))
     query.project_status_counts(query.scope(["default"]))
     assert lifetimes == [query.COUNTS_SECONDS]
+
+
+def test_after_a_sync_pass_the_counts_come_from_its_snapshot_and_a_later_write_is_counted_again(client, mixed):
+    """The sync (and a webhook's refresh) count each project once and keep the counts with the
+    project's generation; page views then need no GROUP BY, in any process, until a row is written."""
+    expected = query.project_status_counts(query.scope(["default"]))["default"]
+    assert query.store_counts("default") == expected
+    query.cache.clear()  # nothing in the read cache: the counts must come from the snapshot
+    assert group_bys(client, "status=failed&q=ads") == 1  # only the filter's own counts
+    body = get(client, "status=failed&q=batch_").content.decode()
+    assert chip_of(body, "failed") == str(expected["failed"])
+    make("default", id="batch_e9", status="failed", created_at=T0 + 9 * DAY)  # a write the snapshot missed
+    body = get(client, "status=failed&q=batch_").content.decode()
+    assert chip_of(body, "failed") == str(expected["failed"] + 1)
+    assert query.counts_by_project(["default"])["default"]["failed"] == expected["failed"] + 1

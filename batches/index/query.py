@@ -32,7 +32,7 @@ from django.db.models import Count, F, Lookup, Q, QuerySet, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
-from ..models import BatchRecord
+from ..models import BatchRecord, SyncState
 from ..upstream import ID_PATTERN, KNOWN_STATUSES, TERMINAL_STATUSES
 
 DEFAULT_LIMIT = 20
@@ -534,6 +534,48 @@ def scope(projects: list[str]) -> QuerySet:
     return BatchRecord.objects.filter(project__in=projects)
 
 
+# -- per-project counts without a GROUP BY on the page ------------------------------------------------
+
+
+def project_generation(project: str) -> str:
+    """Changes whenever one of ``project``'s rows is written: every write sets ``last_synced``
+    (index/store.py). One seek of the (project, last_synced) index."""
+    table = BatchRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(last_synced) FROM {table} WHERE project = %s", [project])
+        (synced,) = cursor.fetchone()
+    return str(synced or "")
+
+
+def store_counts(project: str) -> dict[str, int]:
+    """After a sync pass or a refresh: count ``project``'s batches by status once, here, and keep the
+    counts with the generation they were counted at, so the next page views (in any process) need no
+    GROUP BY. The generation is read first: a write while counting makes the snapshot stale, never
+    wrong."""
+    generation = project_generation(project)
+    rows = BatchRecord.objects.filter(project=project).order_by().values("status").annotate(n=Count("pk"))
+    counts = {row["status"]: row["n"] for row in rows}
+    SyncState.objects.update_or_create(project=project, defaults={"status_counts": counts, "counts_generation": generation})
+    return counts
+
+
+def counts_by_project(projects: list[str]) -> dict[str, dict[str, int]]:
+    """``{project: {status: n}}``: the snapshot :func:`store_counts` left where nothing was written
+    to the project since, else one (cached) GROUP BY over the projects whose snapshot is stale."""
+    counts: dict[str, dict[str, int]] = {}
+    fresh = set()
+    snapshots = SyncState.objects.filter(project__in=projects).values_list("project", "counts_generation", "status_counts")
+    for slug, generation, stored in snapshots:
+        if stored is not None and generation and generation == project_generation(slug):
+            fresh.add(slug)
+            if stored:
+                counts[slug] = {status: n for status, n in stored.items() if n}
+    stale = [slug for slug in projects if slug not in fresh]
+    if stale:
+        counts.update(project_status_counts(scope(stale)))
+    return counts
+
+
 def find(projects: list[str], filters: Filters, project_counts: dict[str, dict[str, int]] | None = None) -> Found:
     """A page of the index for ``projects`` (a person's visible projects: nothing else is read) under
     ``filters``, with counts: at most two GROUP BY queries and one or two page queries. Pass
@@ -543,7 +585,7 @@ def find(projects: list[str], filters: Filters, project_counts: dict[str, dict[s
         return Found([], None, {}, {})
     base = scope(projects)
     if project_counts is None:
-        project_counts = project_status_counts(base)
+        project_counts = counts_by_project(projects)
     narrowed = base
     if filters.q:
         narrowed, filters = _q_candidates(base, filters)

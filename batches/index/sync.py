@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from . import query
 from ..models import BatchRecord, SyncState
 from ..upstream import TERMINAL_STATUSES, Batch, BatchPage, UpstreamError, UpstreamNotFound
 from ..upstream.registry import client_for
@@ -262,6 +263,7 @@ class ProjectSync:
             fields["last_success"] = finished
         SyncState.objects.filter(project=self.slug, lease_owner=self.owner).update(**fields)
         if not self.result.error:
+            query.store_counts(self.slug)
             self.raise_at_risk()
         return self.result
 

@@ -216,7 +216,7 @@ def _parse(request: HttpRequest, projects: list[Project], *, cross_project: bool
     """The filters, the problems, and the projects' per-status counts (read first: a status the
     upstream added lately is filterable as soon as the index holds it)."""
     slugs = [p.slug for p in projects]
-    counts = query.project_status_counts(query.scope(slugs)) if slugs else {}
+    counts = query.counts_by_project(slugs) if slugs else {}
     known = {status for per in counts.values() for status in per}
     filters, problems = query.parse_filters(request.GET, cross_project=cross_project, known_statuses=known)
     return filters, problems, counts
@@ -318,7 +318,7 @@ def filter_form_context(project: Project | None) -> dict:
 
 def project_chips(project: Project) -> list[dict]:
     """The project's per-status counts from the index (one GROUP BY), as chips for the live page."""
-    counts = query.status_counts(BatchRecord.objects.filter(project=project.slug))
+    counts = query.counts_by_project([project.slug]).get(project.slug, {})
     base = reverse("batches:list", args=[project.slug])
     filters = query.Filters()
     return [

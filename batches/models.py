@@ -333,7 +333,6 @@ class ResultsJoinRow(models.Model):
     unsucceeded = models.BooleanField()
     input_line = models.IntegerField(null=True)
     status_code = models.IntegerField(null=True)
-    request_id = models.TextField(null=True)
     error_code = models.TextField(null=True)
     error_message = models.TextField(null=True)
     summary = models.TextField(blank=True)

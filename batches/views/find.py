@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -230,7 +230,6 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
     freshness = freshness_of(projects)
     next_url = None
     if found.next_cursor is not None:
-        from dataclasses import replace
 
         next_url = base_url + "?" + urlencode(replace(filters, after=found.next_cursor).params(), safe=",:/")
     self_params = filters.params()
@@ -280,7 +279,6 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
 
 def _matching(projects: list[Project], filters: query.Filters):
     """Every row the filters match (all pages), for totals."""
-    from dataclasses import replace
 
     return query.filtered(query.scope([p.slug for p in projects]), replace(filters, after=None))
 
@@ -467,7 +465,6 @@ class _Echo:
 
 def _export_rows(projects: list[Project], filters: query.Filters) -> Iterator[BatchRecord]:
     """Every matching row in the view's order, read in chunks: a thousand rows never sit in memory."""
-    from dataclasses import replace
 
     if not projects:
         return iter(())
@@ -664,7 +661,6 @@ def _bulk_cancel(request: HttpRequest, projects: list[Project], scope_url: str, 
     truncated = False
     if request.POST.get("all") == "1":
         filters, _ = query.parse_filters(request.POST, cross_project=True)
-        from dataclasses import replace
 
         base = BatchRecord.objects.filter(project__in=list(allowed))
         records = list(

@@ -22,8 +22,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 
-from dashboard.observability import READ_CACHE
-
+from .metrics import READ_CACHE
 from .upstream import RETRY_BUDGET_SECONDS, UpstreamError
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from .projects import may_operate, visible_projects
+from .access import may_operate, visible_projects
 
 
 def dashboard(request):

@@ -1,4 +1,4 @@
-"""The OpenAI projects one dashboard serves, and who may see and act in each.
+"""The OpenAI projects one dashboard serves (who may see and act in each: ``access.py``).
 
 API keys belong to a project and a batch is invisible to another project's key (NOTES.md §6.5), so
 "the organization's batches" means several keys. ``DASHBOARD_PROJECTS_FILE`` names a TOML file; keys
@@ -21,7 +21,6 @@ Without the file, ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_ORG_ID`` /
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
@@ -30,7 +29,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404, HttpRequest
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 DEFAULT_SLUG = "default"
@@ -201,53 +199,3 @@ def get_project(slug: str) -> Project | None:
         if project.slug == slug:
             return project
     return None
-
-
-# -- access -------------------------------------------------------------------------------------
-
-
-def may_view(request: HttpRequest, project: Project) -> bool:
-    """Does this person belong to the project? Empty viewer_groups: everyone signed in does."""
-    from .auth import request_groups
-
-    if not project.viewer_groups or settings.DASHBOARD_AUTH == "none":
-        return True
-    return bool(request_groups(request) & project.viewer_groups)
-
-
-def may_operate(request: HttpRequest, project: Project) -> bool:
-    """May this person create and cancel in the project?"""
-    from .auth import request_groups, user_can_operate
-
-    if not may_view(request, project):
-        return False
-    if project.operator_groups is None or settings.DASHBOARD_AUTH == "none":
-        return user_can_operate(request)
-    if not request.user.is_authenticated:
-        return False
-    return bool(request_groups(request) & project.operator_groups)
-
-
-def visible_projects(request: HttpRequest) -> list[Project]:
-    return [project for project in all_projects() if may_view(request, project)]
-
-
-def project_or_404(request: HttpRequest, slug: str) -> Project:
-    """The project named in the URL, or a 404 that says nothing about whether it exists (a project
-    the person may not see must not leak its name)."""
-    project = get_project(slug)
-    if project is None or not may_view(request, project):
-        raise Http404("There is no such project, or you are not a member of it.")
-    return project
-
-
-def project_view(view):
-    """For views under ``/projects/<slug>/``: the slug becomes the :class:`Project` (or a 404 with no
-    upstream call when the person may not see it), also kept on ``request.project`` for templates."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, project: str, *args, **kwargs):
-        request.project = project_or_404(request, project)
-        return view(request, request.project, *args, **kwargs)
-
-    return wrapper

@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 
-from django.conf import settings
 from django.http import Http404, HttpRequest
 
+from .conf import conf
 from .projects import Project, all_projects, get_project
 
 
@@ -29,28 +29,28 @@ def peer_is_trusted(request: HttpRequest) -> bool:
         peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
-    return any(peer in network for network in settings.DASHBOARD_TRUSTED_PROXIES)
+    return any(peer in network for network in conf().trusted_proxies)
 
 
 def request_groups(request: HttpRequest) -> frozenset[str]:
     """The signed-in person's groups: from the proxy's header, or from the OIDC groups claim."""
-    if settings.DASHBOARD_AUTH == "proxy":
+    if conf().auth == "proxy":
         if not peer_is_trusted(request):
             return frozenset()
-        raw = request.META.get(header_key(settings.DASHBOARD_GROUPS_HEADER), "")
+        raw = request.META.get(header_key(conf().groups_header), "")
         return frozenset(group.strip() for group in raw.split(",") if group.strip())
-    if settings.DASHBOARD_AUTH == "oidc" and request.user.is_authenticated:
+    if conf().auth == "oidc" and request.user.is_authenticated:
         return frozenset(request.user.groups.values_list("name", flat=True))
     return frozenset()
 
 
 def user_can_operate(request: HttpRequest) -> bool:
     """May this request create and cancel batches?"""
-    if settings.DASHBOARD_AUTH == "none":
+    if conf().auth == "none":
         return True
     if not request.user.is_authenticated:
         return False
-    operator_groups = set(settings.DASHBOARD_OPERATOR_GROUPS)
+    operator_groups = conf().operator_groups
     if not operator_groups:
         return True
     return bool(request_groups(request) & operator_groups)
@@ -65,7 +65,7 @@ def actor_name(request: HttpRequest) -> str:
 
 def may_view(request: HttpRequest, project: Project) -> bool:
     """Does this person belong to the project? Empty viewer_groups: everyone signed in does."""
-    if not project.viewer_groups or settings.DASHBOARD_AUTH == "none":
+    if not project.viewer_groups or conf().auth == "none":
         return True
     return bool(request_groups(request) & project.viewer_groups)
 
@@ -74,7 +74,7 @@ def may_operate(request: HttpRequest, project: Project) -> bool:
     """May this person create and cancel in the project?"""
     if not may_view(request, project):
         return False
-    if project.operator_groups is None or settings.DASHBOARD_AUTH == "none":
+    if project.operator_groups is None or conf().auth == "none":
         return user_can_operate(request)
     if not request.user.is_authenticated:
         return False

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
@@ -33,6 +32,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from .access import actor_name, header_key, may_operate, may_view, peer_is_trusted, user_can_operate, visible_projects
+from .conf import conf
 from .projects import get_project
 from .views.errors import page_not_found
 
@@ -79,11 +79,11 @@ class DashboardIdentityMiddleware:
         path = request.path_info
         if path in OPEN_PATHS or path.startswith(OPEN_PATH_PREFIXES):
             return self.get_response(request)
-        if settings.DASHBOARD_AUTH == "proxy":
+        if conf().auth == "proxy":
             refusal = self._sign_in_from_proxy(request)
             if refusal is not None:
                 return refusal
-        elif settings.DASHBOARD_AUTH == "oidc" and not path.startswith(OIDC_PATH_PREFIX):
+        elif conf().auth == "oidc" and not path.startswith(OIDC_PATH_PREFIX):
             if not request.user.is_authenticated:
                 return self._oidc_login_redirect(request)
         return self.get_response(request)
@@ -118,7 +118,7 @@ class DashboardIdentityMiddleware:
             )
             request.user = AnonymousUser()
             return refuse(request, 403, "untrusted")
-        identity = request.META.get(header_key(settings.DASHBOARD_AUTH_HEADER), "").strip()
+        identity = request.META.get(header_key(conf().auth_header), "").strip()
         if not identity or not _valid_identity(identity):
             if request.user.is_authenticated:
                 # The proxy stopped vouching for this session: end it rather than trust the cookie.

@@ -19,9 +19,9 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.cache import cache
 
+from .conf import conf
 from .metrics import READ_CACHE
 from .upstream import RETRY_BUDGET_SECONDS, UpstreamError
 
@@ -50,12 +50,12 @@ _flights_lock = threading.Lock()
 
 def cache_seconds() -> float:
     """How long a successful read is shared. 0 (or less) turns sharing off entirely."""
-    return float(getattr(settings, "DASHBOARD_CACHE_SECONDS", 2.0))
+    return conf().cache_seconds
 
 
 def wait_bound() -> float:
     """The longest one upstream read can take; no coalesced wait lasts longer than this."""
-    return float(settings.OPENAI_TIMEOUT) + float(settings.OPENAI_CONNECT_TIMEOUT) + RETRY_BUDGET_SECONDS + 1.0
+    return conf().openai_timeout + conf().openai_connect_timeout + RETRY_BUDGET_SECONDS + 1.0
 
 
 def _generation(project: str) -> str:

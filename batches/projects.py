@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .cache import LocalCache
 from .conf import conf
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -155,8 +155,8 @@ def _default_project() -> Project:
     )
 
 
-_lock = threading.Lock()
-_cache: dict[tuple, tuple[Project, ...]] = {}
+# The projects as last read, under what they were read from (the file's stamp, or the settings).
+_read = LocalCache[tuple, tuple[Project, ...]](maxsize=1)
 
 
 def _config_key() -> tuple:
@@ -187,15 +187,7 @@ def load_projects() -> tuple[Project, ...]:
 
 def all_projects() -> tuple[Project, ...]:
     """Every configured project, in display order (the first is the default)."""
-    key = _config_key()
-    cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    with _lock:
-        projects = load_projects()
-        _cache.clear()
-        _cache[key] = projects
-        return projects
+    return _read.get_or_make(_config_key(), load_projects)
 
 
 def get_project(slug: str) -> Project | None:

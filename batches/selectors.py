@@ -14,7 +14,7 @@ from typing import TypeVar
 from . import cache
 from .conf import conf
 from .projects import Project
-from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, FileObject, UpstreamError, client_for
+from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, UpstreamError, client_for
 
 T = TypeVar("T")
 
@@ -36,10 +36,6 @@ def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchP
 
 def batch_get(project: Project, batch_id: str) -> Batch:
     return _shared(project, ("batch", batch_id), lambda: client_for(project).retrieve_batch(batch_id))
-
-
-def file_get(project: Project, file_id: str) -> FileObject:
-    return _shared(project, ("file", file_id), lambda: client_for(project).retrieve_file(file_id))
 
 
 def file_content_open(project: Project, file_id: str) -> FileContent:

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from batches.access import header_key
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

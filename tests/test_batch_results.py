@@ -15,7 +15,7 @@ from batches.results import page as results_pages
 from batches.results import records
 from batches.models import CreateSubmission
 from batches.projects import get_project
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

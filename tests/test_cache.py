@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 
 from batches import cache as shared
 from batches.upstream import UpstreamError, UpstreamUnavailable
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import EMULATOR_KEY
+from tests.helpers import EMULATOR_KEY
 from tests.servers import dashboard_env, run_gunicorn
 
 

@@ -11,20 +11,24 @@ from __future__ import annotations
 from . import cache
 from .projects import Project
 from .upstream import Batch, BatchPage, FileContent, FileObject, client_for
+from .upstream.breaker import page_read
 
 
 def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchPage:
-    return cache.shared_read(
-        project.slug, ("list", after or "", limit), lambda: client_for(project).list_batches(after=after, limit=limit)
-    )
+    with page_read(project.slug):
+        return cache.shared_read(
+            project.slug, ("list", after or "", limit), lambda: client_for(project).list_batches(after=after, limit=limit)
+        )
 
 
 def batch_get(project: Project, batch_id: str) -> Batch:
-    return cache.shared_read(project.slug, ("batch", batch_id), lambda: client_for(project).retrieve_batch(batch_id))
+    with page_read(project.slug):
+        return cache.shared_read(project.slug, ("batch", batch_id), lambda: client_for(project).retrieve_batch(batch_id))
 
 
 def file_get(project: Project, file_id: str) -> FileObject:
-    return cache.shared_read(project.slug, ("file", file_id), lambda: client_for(project).retrieve_file(file_id))
+    with page_read(project.slug):
+        return cache.shared_read(project.slug, ("file", file_id), lambda: client_for(project).retrieve_file(file_id))
 
 
 def file_content_open(project: Project, file_id: str) -> FileContent:

@@ -25,8 +25,8 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from .. import selectors, services
-from ..auth import actor_name
-from ..projects import Project, may_operate, project_view
+from ..access import actor_name, may_operate, project_view
+from ..projects import Project
 from ..upstream import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
 from ..index.query import has_filters
 from . import find, standin

@@ -30,11 +30,11 @@ from django.views.decorators.vary import vary_on_headers
 
 from .. import rows as row_html
 from .. import services
-from ..auth import actor_name
+from ..access import actor_name, may_operate, project_view, visible_projects
 from ..index import query
 from ..models import BatchRecord, SyncState
 from ..oversight import eta, pricing
-from ..projects import Project, get_project, may_operate, project_view, visible_projects
+from ..projects import Project, get_project
 from ..upstream import (
     CANCELLABLE_STATUSES,
     ID_PATTERN,

@@ -901,24 +901,31 @@ def test_seeded_cancelling_batches_stay_cancelling_for_minutes_then_finish(seede
 # ------------------------------------------------------------ module layout
 
 
-def test_state_does_not_import_seed_and_seeding_takes_its_generator_as_an_argument():
+def test_core_does_not_import_seed_or_http_and_seeding_takes_its_generator_as_an_argument():
     import ast
     import inspect
+    import pkgutil
 
-    from emulator import seed, state
+    from emulator import core, seed
 
-    tree = ast.parse(inspect.getsource(state))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            imported.add(node.module or "")
-            imported.update(a.name for a in node.names)
-        elif isinstance(node, ast.Import):
-            imported.update(a.name for a in node.names)
-    assert not {name for name in imported if "seed" in name}, imported
-    assert "_seed_rng" not in inspect.getsource(state)
+    for info in pkgutil.iter_modules(core.__path__):
+        module = __import__("emulator.core." + info.name, fromlist=["x"])
+        imported = set()
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.ImportFrom):
+                imported.add(node.module or "")
+                imported.update(a.name for a in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update(a.name for a in node.names)
+        assert not {name for name in imported if "seed" in name or "http" in name}, (info.name, imported)
     for fn in (seed.seed_state, seed.seed_bulk):
         assert list(inspect.signature(fn).parameters)[:2] == ["state", "rng"]
+
+
+def test_no_emulator_module_is_over_500_lines():
+    root = REPO / "emulator"
+    sizes = {str(p.relative_to(root)): len(p.read_text().splitlines()) for p in root.rglob("*.py")}
+    assert max(sizes.values()) <= 500, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
 
 
 # -------------------------------------------------------------------- reset

@@ -76,8 +76,11 @@ class BatchFault:
         self.token_limit_exceeded = bool(token_limit_exceeded)
         self.fail_5xx = float(fail_5xx)
         self.fail_4xx = float(fail_4xx)
-        self.match_5xx = re.compile(fail_5xx_match) if fail_5xx_match else None
-        self.match_4xx = re.compile(fail_4xx_match) if fail_4xx_match else None
+        try:
+            self.match_5xx = re.compile(fail_5xx_match) if fail_5xx_match else None
+            self.match_4xx = re.compile(fail_4xx_match) if fail_4xx_match else None
+        except re.error as e:
+            raise ValueError("a custom_id pattern is not a regular expression (%s)" % e) from None
         self.status_5xx = int(status_5xx)
         self.status_4xx = int(status_4xx)
         self.once = bool(once)

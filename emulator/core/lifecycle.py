@@ -76,7 +76,11 @@ class LifecycleMixin:
                 v = b.validation
                 if not b.legacy:
                     d["model"] = v["model"]
-                refusal = self._queue_refusal(b, t_end) if v["ok"] else None
+                b.deciding = True
+                try:
+                    refusal = self._queue_refusal(b, t_end) if v["ok"] else None
+                finally:
+                    b.deciding = False
                 if not v["ok"] or refusal is not None:
                     d["status"] = "failed"
                     d["failed_at"] = int(t_end)

@@ -88,6 +88,7 @@ class Batch:
         self.forced_model = None
         self.legacy = False  # no model/usage (pre Sept 2025 batches)
         self.validation = None  # result dict once validated
+        self.deciding = False  # its queue check is under way
         self.validating_thread = None
         self.output_expires_secs = None
         self.expires = True  # Azure may run past its window (provider-specs NOTES.md §2.5)

@@ -47,14 +47,22 @@ class QueueMixin:
                 self.queue_limits[project][model] = int(tokens)
 
     def _enqueued(self, project, model, t, exclude=None):
-        """Estimated input tokens of the project's batches of ``model`` enqueued at time ``t``."""
+        """Estimated input tokens of the project's batches of ``model`` enqueued at time ``t``.
+
+        Batches that pass validation at the same instant are decided oldest first; one whose own
+        check is under way (``deciding``) is not counted.
+        """
         total = 0
         for c in list(self._live):
-            if c is exclude or c.project != project or c.provider == "anthropic":
+            if c is exclude or c.deciding or c.project != project or c.provider == "anthropic":
                 continue
             v = c.validation
             if v is None or not v["ok"] or v["model"] != model:
                 continue
+            if c.data["status"] == "validating":
+                t_end = c.created_t + c.validate_secs
+                if t_end > t or (t_end == t and exclude is not None and c.key > exclude.key):
+                    continue  # not through validation yet: it is decided after this one
             self._tick(c, t)
             if c.data["status"] in ENQUEUED:
                 total += v["in_total"]

@@ -75,6 +75,8 @@ class BatchesMixin:
             )
             b = Batch(data, project, provider)
             b.created_t = t
+            self._seq += 1
+            b.seq = self._seq
             b.expires = self.options[project].get("expire", True)
             if output_expires_after:
                 b.output_expires_secs = int(output_expires_after["seconds"])

@@ -89,6 +89,7 @@ class Batch:
         self.legacy = False  # no model/usage (pre Sept 2025 batches)
         self.validation = None  # result dict once validated
         self.deciding = False  # its queue check is under way
+        self.seq = 0  # creation order (ids are random; batches created in one instant are ordered by this)
         self.validating_thread = None
         self.output_expires_secs = None
         self.expires = True  # Azure may run past its window (provider-specs NOTES.md §2.5)
@@ -100,6 +101,10 @@ class Batch:
         self.cancel_t = None
         self.cancel_until = None
         self.finalize_t = None
+
+    @property
+    def order(self):
+        return self.created_t, self.seq
 
     def clone(self, delta=0):
         """An independent copy with every timestamp moved by ``delta`` seconds (the parsed input is shared)."""

@@ -46,11 +46,12 @@ class QueueMixin:
                     raise ValueError("a queue limit must be a positive number of tokens")
                 self.queue_limits[project][model] = int(tokens)
 
-    def _enqueued(self, project, model, t, exclude=None):
+    def _enqueued(self, project, model, t, exclude=None, validating=False):
         """Estimated input tokens of the project's batches of ``model`` enqueued at time ``t``.
 
         Batches that pass validation at the same instant are decided oldest first; one whose own
-        check is under way (``deciding``) is not counted.
+        check is under way (``deciding``) is not counted. ``validating=True`` (Azure's create-time
+        check) also counts the batches still validating whose input is valid.
         """
         total = 0
         for c in list(self._live):
@@ -61,7 +62,10 @@ class QueueMixin:
                 continue
             if c.data["status"] == "validating":
                 t_end = c.created_t + c.validate_secs
-                if t_end > t or (t_end == t and exclude is not None and c.key > exclude.key):
+                if validating and t_end > t:
+                    total += v["in_total"]
+                    continue
+                if t_end > t or (t_end == t and exclude is not None and c.order > exclude.order):
                     continue  # not through validation yet: it is decided after this one
             self._tick(c, t)
             if c.data["status"] in ENQUEUED:
@@ -79,7 +83,7 @@ class QueueMixin:
             return {m: {"enqueued": self._enqueued(project, m, now), "limit": self.queue_limits[project].get(m)}
                     for m in sorted(models)}
 
-    def _queue_refusal(self, b, t):
+    def _queue_refusal(self, b, t, validating=False):
         """The ``token_limit_exceeded`` error for batch ``b`` passing validation at ``t``, or None."""
         v = b.validation
         if b.provider == "anthropic" or v["model"] is None:
@@ -87,7 +91,7 @@ class QueueMixin:
         limit = self.queue_limits[b.project].get(v["model"])
         if v.get("force_token_limit"):
             return token_limit_error(b.provider, v["model"], limit or v["in_total"])
-        if limit is None or self._enqueued(b.project, v["model"], t, exclude=b) + v["in_total"] <= limit:
+        if limit is None or self._enqueued(b.project, v["model"], t, b, validating) + v["in_total"] <= limit:
             return None
         return token_limit_error(b.provider, v["model"], limit)
 
@@ -96,7 +100,7 @@ class QueueMixin:
         self.start_validation(b, sync=True)
         with self.lock:
             v = b.validation
-            refusal = self._queue_refusal(b, self.now()) if v["ok"] else None
+            refusal = self._queue_refusal(b, self.now(), validating=True) if v["ok"] else None
             if refusal is not None:
                 self._index[b.project].remove(b.key)
                 self._live.discard(b)

@@ -64,6 +64,7 @@ class EmulatorState(FilesMixin, BatchesMixin, LifecycleMixin, QueueMixin, Faults
         self._init_faults()
         self._init_queue(queue_tokens)
         self._n = 0
+        self._seq = 0  # batches created so far (their creation order)
         self.shift = 0  # seconds every seeded timestamp has moved since seeding (see reset())
         self.materialized_rows = []  # bulk rows whose .data was built (dropped on reset)
         self._lazy_deleted = set()  # bulk file ids deleted before they were ever generated
@@ -88,7 +89,7 @@ class EmulatorState(FilesMixin, BatchesMixin, LifecycleMixin, QueueMixin, Faults
             return now
 
     def _tick_live(self, now):
-        for b in sorted(self._live, key=lambda b: b.key):  # oldest first: the queue sees them in order
+        for b in sorted(self._live, key=lambda b: b.order):  # oldest first: the queue sees them in order
             self._tick(b, now)
 
     # ---------------------------------------------------------------- projects

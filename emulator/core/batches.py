@@ -285,7 +285,8 @@ class BatchesMixin:
                     continue
                 keys = self._index[project]
                 first = bisect.bisect_left(keys, (start - 2 * WINDOW_SECS - self.shift,))
-                for key in keys[first:]:
+                last = bisect.bisect_left(keys, (end - self.shift,))  # created before the range ends
+                for key in keys[first:last]:
                     b = self.batches[key[1]]
                     self._tick(b, now)
                     d = self._public(b)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import threading
 import tomllib
 from dataclasses import dataclass, field
@@ -32,8 +31,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest
 
-SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-DEFAULT_SLUG = "default"
+from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
+
 KNOWN_FIELDS = frozenset(
     {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups"}
 )

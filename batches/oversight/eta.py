@@ -36,6 +36,7 @@ from django.db.models.lookups import GreaterThan
 from django.utils import dateformat, timezone
 
 from ..models import BatchRecord, BatchSample
+from ..vocabulary import FLAGS, PROGRESSING_STATUSES, TERMINAL_STATUSES
 
 RATE_WINDOW = 15 * 60
 STALL_SECONDS = 30 * 60
@@ -43,9 +44,6 @@ FAILING_RATIO = 0.10
 #: How far back the flag filter reads samples: a stall longer than this still shows (the run of equal
 #: counts simply starts at the horizon), and it bounds the rows read per unfinished batch.
 SAMPLE_HORIZON = 3 * 3600
-TERMINAL = ("completed", "failed", "expired", "cancelled")
-STALL_STATUSES = ("in_progress", "finalizing")
-FLAGS = ("at-risk", "stalled", "failing")
 
 
 @dataclass(frozen=True)
@@ -163,7 +161,7 @@ def compute(batch, samples: Iterable, observed_at: float | None = None) -> Overs
         state["seen_at"] = observed_at
     result = Oversight()
     failing = failing_flag(state["completed"], state["failed"])
-    if state["status"] in TERMINAL:
+    if state["status"] in TERMINAL_STATUSES:
         result.explanation = "The batch has finished."
         if failing:
             result.flags.append(failing)
@@ -176,7 +174,7 @@ def compute(batch, samples: Iterable, observed_at: float | None = None) -> Overs
         result.explanation = "No ETA yet: the batch has not started counting its requests."
     elif state["status"] == "finalizing" or (result.remaining == 0 and state["status"] == "in_progress"):
         result.explanation = "All requests are done; the Batch API is writing the output files."
-    elif state["status"] not in STALL_STATUSES:
+    elif state["status"] not in PROGRESSING_STATUSES:
         result.explanation = f"No ETA while the batch is {state['status'].replace('_', ' ')}."
     else:
         _eta(result, points)
@@ -229,7 +227,7 @@ def _eta(result: Oversight, points: list[Point]) -> None:
 
 
 def _stalled(state: dict, points: list[Point]) -> Flag | None:
-    if state["status"] not in STALL_STATUSES or not points:
+    if state["status"] not in PROGRESSING_STATUSES or not points:
         return None
     newest = points[-1]
     run_start = newest.at
@@ -267,7 +265,7 @@ def batch_oversight(project: str, batch, now: float | None = None) -> Oversight:
     """ETA and flags of one batch (an upstream ``Batch`` just read, or a ``BatchRecord``); reads its
     samples only when it is unfinished."""
     fresh = None if hasattr(batch, "last_synced") else (now if now is not None else timezone.now().timestamp())
-    if batch.status in TERMINAL:
+    if batch.status in TERMINAL_STATUSES:
         return compute(batch, [])
     batch_id = getattr(batch, "batch_id", None) or batch.id
     samples = samples_by_batch(project, [batch_id], now)
@@ -277,7 +275,7 @@ def batch_oversight(project: str, batch, now: float | None = None) -> Oversight:
 def oversight_for(project: str, records: Iterable[BatchRecord], now: float | None = None) -> dict[str, Oversight]:
     """``{batch_id: Oversight}`` for many records of one project, with one sample query."""
     records = list(records)
-    unfinished = [record.batch_id for record in records if record.status not in TERMINAL]
+    unfinished = [record.batch_id for record in records if record.status not in TERMINAL_STATUSES]
     samples = samples_by_batch(project, unfinished, now)
     return {record.batch_id: compute(record, samples.get(record.batch_id, [])) for record in records}
 
@@ -296,7 +294,7 @@ def flagged_ids(project: str, flag: str, now: float | None = None) -> set[str]:
         return set(BatchRecord.objects.filter(failing_q(), project=project).values_list("batch_id", flat=True))
     if flag not in FLAGS:
         raise ValueError(f"unknown flag {flag!r}")
-    records = BatchRecord.objects.filter(project=project, status__in=STALL_STATUSES)
+    records = BatchRecord.objects.filter(project=project, status__in=PROGRESSING_STATUSES)
     return {batch_id for batch_id, info in oversight_for(project, records, now).items() if flag in info.flag_slugs}
 
 

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -36,14 +35,23 @@ from ..models import BatchRecord, SyncState
 from ..oversight import eta, pricing
 from ..projects import Project, get_project, may_operate, project_view, visible_projects
 from ..upstream import (
-    CANCELLABLE_STATUSES,
     ID_PATTERN,
-    KNOWN_STATUSES,
-    TERMINAL_STATUSES,
     Batch,
     UpstreamConflict,
     UpstreamError,
     UpstreamNotFound,
+)
+from ..vocabulary import (
+    CANCELLABLE_STATUSES,
+    FLAG_LABELS,
+    KNOWN_STATUSES,
+    PAGE_SIZES,
+    SORT_LABELS,
+    SORTS,
+    STATUS_ORDER,
+    TERMINAL_STATUSES,
+    poll_seconds_text,
+    stale_after_seconds,
 )
 
 logger = logging.getLogger("batches.views")
@@ -78,7 +86,7 @@ class Freshness:
     def behind(self) -> bool:
         """More than two sync intervals since the last good pass."""
         ago = self.seconds_ago
-        return ago is not None and ago > 2 * float(settings.DASHBOARD_SYNC_SECONDS)
+        return ago is not None and ago > stale_after_seconds()
 
     @property
     def last_error(self) -> str:
@@ -93,7 +101,7 @@ def freshness_of(projects: list[Project]) -> list[Freshness]:
 
 def stale_before() -> dt.datetime:
     """Rows last synced before this are older than two sync intervals."""
-    return timezone.now() - dt.timedelta(seconds=2 * float(settings.DASHBOARD_SYNC_SECONDS))
+    return timezone.now() - dt.timedelta(seconds=stale_after_seconds())
 
 
 # -- rows --------------------------------------------------------------------------------------------
@@ -259,9 +267,9 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
         "export_csv": export_url.replace("KIND", "csv") + export_query,
         "export_jsonl": export_url.replace("KIND", "jsonl") + export_query,
         "status_choices": _status_choices(found, filters),
-        "sorts": list(query.SORT_LABELS.items()),
-        "flag_choices": [("at-risk", "at risk"), ("stalled", "stalled"), ("failing", "failing")],
-        "page_sizes": sorted({10, 20, 50, 100, filters.limit}),
+        "sorts": list(SORT_LABELS.items()),
+        "flag_choices": list(FLAG_LABELS.items()),
+        "page_sizes": sorted({*PAGE_SIZES, filters.limit}),
         "meta_values": [f"{k}:{v}" for k, v in filters.meta] + [""],
         # A poll (the table's own hx-trigger) must not swap the filter form under someone typing in it.
         "oob_form": bool(request.htmx) and request.htmx.trigger != "batch-table",
@@ -269,7 +277,7 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
         # While the page shows unfinished rows it polls itself, one request per tick, as the live list
         # does: the index learns of changes from the sync and the webhooks, and the rows follow.
         "live": any(record.status not in TERMINAL_STATUSES for record in found.rows),
-        "poll_seconds": f"{max(float(settings.DASHBOARD_POLL_SECONDS), 0.5):g}",
+        "poll_seconds": poll_seconds_text(),
         # "$412.18 for 1,240 batches; 14 without a known price" for everything the filter matches is
         # one grouped query over all of it (hundreds of ms over 200,000 rows), so the page asks for it
         # after it has shown (cost_total below) instead of waiting for it.
@@ -285,7 +293,7 @@ def _matching(projects: list[Project], filters: query.Filters):
 
 def _status_choices(found: query.Found | None, filters: query.Filters) -> list[str]:
     seen = set(found.totals(found.project_counts)) if found else set()
-    return [s for s in query.STATUS_ORDER] + sorted(seen - set(query.STATUS_ORDER))
+    return [s for s in STATUS_ORDER] + sorted(seen - set(STATUS_ORDER))
 
 
 def _csrf(request: HttpRequest) -> str:
@@ -307,9 +315,9 @@ def filter_form_context(project: Project | None) -> dict:
     filters = query.Filters()
     return {
         "filters": filters,
-        "status_choices": list(query.STATUS_ORDER),
-        "sorts": list(query.SORT_LABELS.items()),
-        "flag_choices": [("at-risk", "at risk"), ("stalled", "stalled"), ("failing", "failing")],
+        "status_choices": list(STATUS_ORDER),
+        "sorts": list(SORT_LABELS.items()),
+        "flag_choices": list(FLAG_LABELS.items()),
         "meta_values": [""],
     }
 
@@ -470,7 +478,7 @@ def _export_rows(projects: list[Project], filters: query.Filters) -> Iterator[Ba
         return iter(())
     slugs = [p.slug for p in projects]
     base = BatchRecord.objects.filter(project=slugs[0]) if len(slugs) == 1 else BatchRecord.objects.filter(project__in=slugs)
-    column, desc = query.SORTS[filters.sort]
+    column, desc = SORTS[filters.sort]
     sign = "-" if desc else ""
     order = [f"{sign}{column}", f"{sign}batch_id", f"{sign}project"]
     qs = query.filtered(base, replace(filters, after=None)).order_by(*order).defer("raw", "search_text")

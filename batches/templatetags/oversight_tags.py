@@ -17,7 +17,6 @@ from django.utils import timezone
 from django.utils.formats import number_format
 
 from ..oversight import eta, pricing
-from ..oversight.charts import legend
 
 register = template.Library()
 
@@ -36,11 +35,6 @@ def percent(value) -> str:
 @register.filter
 def money(value) -> str:
     return pricing.money(value)
-
-
-@register.simple_tag
-def chart_legend(chart):
-    return legend(chart)
 
 
 def _project_slug(context, batch) -> str:

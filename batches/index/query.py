@@ -55,6 +55,9 @@ MAX_META = 5
 # Metadata: up to 16 pairs, keys up to 64 characters, values up to 512 (NOTES.md §2, Metadata).
 MAX_META_KEY = 64
 MAX_META_VALUE = 512
+#: Date filters outside these are a problem (as insights' ranges are, oversight/insights.py).
+MIN_DATE = dt.date(2000, 1, 1)
+MAX_DATE = dt.date(2999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -159,10 +162,18 @@ def _date(raw: str, label: str, problems: list[str]) -> dt.date | None:
     if not raw:
         return None
     try:
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError:
         problems.append(f"“{raw[:40]}” is not a date like 2025-03-31, so the {label} filter is ignored.")
         return None
+    if not MIN_DATE <= day <= MAX_DATE:
+        # Bounded so the day after stays a date (9999-12-31 + 1 day overflows) and its start a timestamp.
+        problems.append(
+            f"{raw} is outside the dates the index holds ({MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}), "
+            f"so the {label} filter is ignored."
+        )
+        return None
+    return day
 
 
 def parse_filters(

@@ -482,12 +482,22 @@ def _kind(kind: str) -> str:
     return kind
 
 
+def refuse_filter(request: HttpRequest, problems: list[str], what: str, verb: str, back_url: str) -> HttpResponse:
+    """An export, total or action whose filter has a problem does nothing (400): ignoring the bad value,
+    as a page does, would widen it to batches the person never picked."""
+    context = {"problems": problems, "what": what, "verb": verb, "back_url": back_url}
+    template = "batches/filter_refused.html" + ("#refusal" if request.htmx else "")
+    return render(request, template, context, status=400)
+
+
 @require_safe
 @project_view
 def export(request: HttpRequest, project: Project, kind: str) -> HttpResponse:
     """``/projects/<slug>/batches/export.csv?<filters>`` (or ``.jsonl``): the filtered view, every page."""
     kind = _kind(kind)
-    filters, _ = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
+    filters, problems = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
+    if problems:
+        return refuse_filter(request, problems, "An export", "exported", reverse("batches:list", args=[project.slug]))
     return _export_response(_export_rows([project], filters), kind, f"batches-{project.slug}")
 
 
@@ -495,9 +505,11 @@ def export(request: HttpRequest, project: Project, kind: str) -> HttpResponse:
 def search_export(request: HttpRequest, kind: str) -> HttpResponse:
     kind = _kind(kind)
     projects = visible_projects(request)
-    filters, _ = query.parse_filters(
+    filters, problems = query.parse_filters(
         request.GET, cross_project=True, known_statuses=_known_statuses([p.slug for p in projects])
     )
+    if problems:
+        return refuse_filter(request, problems, "An export", "exported", reverse("search"))
     return _export_response(_export_rows(projects, filters), kind, "batches-search")
 
 
@@ -523,8 +535,10 @@ def _cost_total_response(request: HttpRequest, projects: list[Project], filters:
 @project_view
 def cost_total(request: HttpRequest, project: Project) -> HttpResponse:
     """The estimated cost of every batch a filtered view matches (the view loads it once shown)."""
-    filters, _ = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
+    filters, problems = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
     back = reverse("batches:list", args=[project.slug]) + filters.query()
+    if problems:
+        return refuse_filter(request, problems, "A cost total", "priced", back)
     return _cost_total_response(request, [project], filters, back)
 
 
@@ -532,9 +546,11 @@ def cost_total(request: HttpRequest, project: Project) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def search_cost_total(request: HttpRequest) -> HttpResponse:
     projects = visible_projects(request)
-    filters, _ = query.parse_filters(
+    filters, problems = query.parse_filters(
         request.GET, cross_project=True, known_statuses=_known_statuses([p.slug for p in projects])
     )
+    if problems:
+        return refuse_filter(request, problems, "A cost total", "priced", reverse("search") + filters.query())
     return _cost_total_response(request, projects, filters, reverse("search") + filters.query())
 
 
@@ -632,9 +648,11 @@ def _cancel_one(request: HttpRequest, pick: Pick) -> None:
 def _bulk_cancel(request: HttpRequest, projects: list[Project], scope_url: str, back_url: str) -> HttpResponse:
     allowed = {p.slug: p for p in projects}
     truncated = False
+    back_url = back_url if back_url.startswith("/") and not back_url.startswith("//") else scope_url
     if request.POST.get("all") == "1":
-        filters, _ = query.parse_filters(request.POST, cross_project=True)
-
+        filters, problems = query.parse_filters(request.POST, cross_project=True, known_statuses=_known_statuses(list(allowed)))
+        if problems:
+            return refuse_filter(request, problems, "Cancelling all matching", "cancelled", back_url)
         base = BatchRecord.objects.filter(project__in=list(allowed))
         records = list(
             query.filtered(base, replace(filters, after=None))
@@ -652,7 +670,7 @@ def _bulk_cancel(request: HttpRequest, projects: list[Project], scope_url: str, 
         "truncated": truncated,
         "cap": BULK_CANCEL_CAP,
         "scope_url": scope_url,
-        "back_url": back_url if back_url.startswith("/") and not back_url.startswith("//") else scope_url,
+        "back_url": back_url,
         "done": False,
     }
     if request.POST.get("confirm") == "1":

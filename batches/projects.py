@@ -22,7 +22,6 @@ Without the file, ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_ORG_ID`` /
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,8 +31,8 @@ from django.core.exceptions import ImproperlyConfigured
 from .cache import LocalCache
 from .conf import conf
 
-SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-DEFAULT_SLUG = "default"
+from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
+
 KNOWN_FIELDS = frozenset(
     {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups"}
 )

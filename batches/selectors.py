@@ -15,6 +15,7 @@ from . import cache
 from .conf import conf
 from .projects import Project
 from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, UpstreamError, client_for
+from .upstream.breaker import page_read
 
 T = TypeVar("T")
 
@@ -27,7 +28,8 @@ def longest_read_seconds() -> float:
 
 
 def _shared(project: Project, parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
-    return cache.shared_read(project.slug, parts, loader, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
+    with page_read(project.slug):
+        return cache.shared_read(project.slug, parts, loader, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
 
 
 def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchPage:

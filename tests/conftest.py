@@ -109,9 +109,13 @@ def immediate_tasks(settings):
 def _clear_cache():
     from django.core.cache import cache
 
+    from batches.upstream import breaker
+
     cache.clear()
+    breaker.reset()  # a breaker one test opened must not refuse the next test's calls
     yield
     cache.clear()
+    breaker.reset()
 
 
 @pytest.fixture

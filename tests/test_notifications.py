@@ -143,7 +143,7 @@ def test_an_operator_adds_an_email_rule_and_a_slack_rule(client, projects):
     ("data", "error"),
     [
         ({"kind": "failed_or_expired", "channel": "email", "target": "not-an-address"}, "Enter a valid email address."),
-        ({"kind": "failed_or_expired", "channel": "slack", "target": "ftp://hooks.example.com/x"}, "Enter an https:// or http:// webhook URL."),
+        ({"kind": "failed_or_expired", "channel": "slack", "target": "ftp://hooks.example.com/x"}, "Enter an https:// webhook URL."),
         ({"kind": "failure_rate_above", "channel": "email", "target": "a@example.com"}, "Give the failure rate"),
         ({"kind": "failure_rate_above", "threshold": "150", "channel": "email", "target": "a@example.com"}, "less than or equal to 100"),
         ({"kind": "failure_rate_above", "threshold": "-1", "channel": "email", "target": "a@example.com"}, "greater than or equal to 0"),

@@ -81,7 +81,7 @@ def test_a_running_batch_shows_its_eta_and_the_at_risk_flag_with_its_sentence(cl
     body = client.get(f"{LIST}{batch['id']}/").content.decode()
     live = section(body, "batch-live")
     assert "<dt>ETA</dt>" in live and "requests left at" in live
-    assert 'class="badge flag-badge flag-at-risk">at risk</span>' in live
+    assert '<span class="badge flag-badge flag-at-risk" title="At ' in live and '>at risk<span class="visually-hidden">: At ' in live
     assert "would expire unfinished" in live
 
 

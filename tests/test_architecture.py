@@ -50,14 +50,16 @@ def imports_of(module: str, path: Path) -> set[str]:
             names = [alias.name for alias in statement.names]
         elif isinstance(statement, ast.ImportFrom):
             base = _absolute(module, path, statement)
-            names = [base] + [f"{base}.{alias.name}" for alias in statement.names]
+            # "from package import submodule" imports the submodule; "from module import name" the module.
+            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in statement.names]
         else:
             continue
         for name in names:
             # The module itself, or the nearest package above it that is ours.
             while name and name not in MODULES:
                 name = name.rpartition(".")[0]
-            if name and name != module:
+            # A module's own packages are loaded before it: importing from them closes no circle.
+            if name and name != module and not module.startswith(name + "."):
                 targets.add(name)
     return targets
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 import datetime as dt
 
 from django import template
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
 
-from ..models import SyncState
 from ..oversight import eta, pricing
 
 register = template.Library()
@@ -70,6 +68,8 @@ def cost_estimate(estimate):
 def estimate_panel(context):
     """The create page's estimate before upload: ``static/batches/create.js`` counts the chosen file in
     the browser by this rule and asks ``batches:price`` for the model's rates."""
+    from django.urls import reverse
+
     project = context["project"]
     return {
         "price_url": reverse("batches:price", args=[project.slug]),
@@ -111,6 +111,8 @@ def _progress_lines(context) -> list[str]:
     """A filtered view has what the line needs already (``freshness``: each project's ``SyncState``;
     ``found.project_counts``: its per-status counts), so the line costs no query; the live list sums
     its status chips and reads the project's ``SyncState`` (one query)."""
+    from ..models import SyncState
+
     lines = []
     found = context.get("found")
     freshness = context.get("freshness")

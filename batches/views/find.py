@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -263,6 +262,8 @@ def _status_choices(found: query.Found | None, filters: query.Filters) -> list[s
 
 
 def _csrf(request: HttpRequest) -> str:
+    from django.middleware.csrf import get_token
+
     return get_token(request)
 
 

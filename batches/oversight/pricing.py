@@ -28,8 +28,6 @@ A key matches a batch's model exactly (case-insensitive), or the genai-prices mo
 
 from __future__ import annotations
 
-import functools
-import io
 import json
 import logging
 import os
@@ -45,7 +43,6 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.formats import number_format
 
 from ..conf import conf
-from ..jsonl import MAX_LINE_BYTES
 
 logger = logging.getLogger("batches.oversight")
 
@@ -136,17 +133,10 @@ def money(amount: Decimal | None) -> str:
 # -- price data ----------------------------------------------------------------------------------
 
 
-@functools.cache
-def _genai():
-    """genai-prices, imported on first use: importing it takes about a second (its bundled price data),
-    which no process should pay at start; most never price anything."""
+def price_data_version() -> str:
     import genai_prices
 
-    return genai_prices
-
-
-def price_data_version() -> str:
-    return f"genai-prices {_genai().__version__}"
+    return f"genai-prices {genai_prices.__version__}"
 
 
 def price_data_label() -> str:
@@ -265,21 +255,26 @@ def check_price_overrides(app_configs=None, **kwargs):
 
 
 def _genai_model(model: str):
+    from genai_prices import data_snapshot
+
     try:
-        _, info = _genai().data_snapshot.get_snapshot().find_provider_model(model, None, PROVIDER_ID, None)
+        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, PROVIDER_ID, None)
     except LookupError:
         return None
     return info
 
 
 def _base(value) -> Decimal | None:
-    if isinstance(value, _genai().types.TieredPrices):
+    from genai_prices.types import TieredPrices
+
+    if isinstance(value, TieredPrices):
         return value.base
     return value
 
 
 def _genai_rates(model: str, info) -> Rates:
-    tiered_prices = _genai().types.TieredPrices
+    from genai_prices.types import TieredPrices
+
     prices = info.get_prices(datetime.now(tz=UTC), PRICE_CONTEXT)
     rate_in = _base(getattr(prices, "input_mtok", None))
     rate_out = _base(getattr(prices, "output_mtok", None))
@@ -287,7 +282,7 @@ def _genai_rates(model: str, info) -> Rates:
         raise NoPrice(f"{price_data_version()} has no per-token price for “{model}”.")
     cached = _base(getattr(prices, "cache_read_mtok", None))
     tiered = any(
-        isinstance(getattr(prices, key, None), tiered_prices) for key in ("input_mtok", "cache_read_mtok", "output_mtok")
+        isinstance(getattr(prices, key, None), TieredPrices) for key in ("input_mtok", "cache_read_mtok", "output_mtok")
     )
     return Rates(
         model_id=info.id,
@@ -495,6 +490,10 @@ def _max_output(body: dict) -> int | None:
 def estimate_jsonl(source, model: str | None = None) -> Estimate:
     """Estimate the input tokens and cost of a batch input file (bytes or a binary file object, already
     validated). ``model`` defaults to the first line's ``body.model``; the estimate is at batch rates."""
+    import io
+
+    from ..jsonl import MAX_LINE_BYTES
+
     fileobj = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     if hasattr(fileobj, "seek"):
         fileobj.seek(0)

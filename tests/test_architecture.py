@@ -11,7 +11,7 @@ from tests.servers import REPO
 
 PACKAGES = ("batches", "dashboard")
 # The ground floor: what every layer may import, and which imports nothing of the project.
-GROUND = ("batches.conf", "batches.metrics")
+GROUND = ("batches.conf", "batches.metrics", "batches.vocabulary")
 
 
 def module_name(path: Path) -> str:

@@ -26,6 +26,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookV
 
 from .models import WebhookDelivery
 from .projects import SLUG_PATTERN, Project, get_project
+from .tasks import refresh_batch
 from .upstream import ID_PATTERN
 
 logger = logging.getLogger(__name__)
@@ -98,8 +99,6 @@ def webhook_verify(slug: str, body: bytes, headers) -> WebhookEvent:
 def webhook_handle(event: WebhookEvent) -> str:
     """Record the delivery once and queue the batch's refresh. Returns what happened: ``"queued"``,
     ``"replay"`` or ``"ignored"`` (an event type that is not about a batch)."""
-    from .tasks import refresh_batch
-
     slug = event.project.slug
     try:
         with transaction.atomic():

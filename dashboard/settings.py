@@ -39,6 +39,13 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}.") from err
 
 
+def env_networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(cidr, strict=False) for cidr in env_list(name, default)]
+    except ValueError as err:
+        raise ImproperlyConfigured(f"{name} holds an invalid CIDR: {err}") from err
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -249,13 +256,7 @@ if DASHBOARD_AUTH not in {"proxy", "oidc", "none"}:
 DASHBOARD_AUTH_HEADER = os.environ.get("DASHBOARD_AUTH_HEADER", "X-Forwarded-Email")
 DASHBOARD_GROUPS_HEADER = os.environ.get("DASHBOARD_GROUPS_HEADER", "X-Forwarded-Groups")
 DASHBOARD_OPERATOR_GROUPS = env_list("DASHBOARD_OPERATOR_GROUPS")
-try:
-    DASHBOARD_TRUSTED_PROXIES = [
-        ipaddress.ip_network(cidr, strict=False)
-        for cidr in env_list("DASHBOARD_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
-    ]
-except ValueError as err:
-    raise ImproperlyConfigured(f"DASHBOARD_TRUSTED_PROXIES holds an invalid CIDR: {err}") from err
+DASHBOARD_TRUSTED_PROXIES = env_networks("DASHBOARD_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
 
 # DASHBOARD_AUTH=none is only ever chosen implicitly in DEBUG; in production it must be written out
 # (and `manage.py check --deploy` still warns about it, see batches/checks.py).
@@ -311,13 +312,7 @@ OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "").strip() or "groups"
 # ---------------------------------------------------------------------------
 # Peers allowed to read /metrics (CIDRs). Everyone else, and anything relayed for someone else
 # (X-Forwarded-For / X-Real-IP naming an address outside the list), gets 404.
-try:
-    DASHBOARD_METRICS_ALLOWED = [
-        ipaddress.ip_network(cidr, strict=False)
-        for cidr in env_list("DASHBOARD_METRICS_ALLOWED", "127.0.0.1/32,::1/128")
-    ]
-except ValueError as err:
-    raise ImproperlyConfigured(f"DASHBOARD_METRICS_ALLOWED holds an invalid CIDR: {err}") from err
+DASHBOARD_METRICS_ALLOWED = env_networks("DASHBOARD_METRICS_ALLOWED", "127.0.0.1/32,::1/128")
 # prometheus-client's multiprocess mode: where this process writes its metric values (gunicorn's
 # dashboard/gunicorn_conf.py makes a fresh one per start when unset). Unset elsewhere: single process.
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")

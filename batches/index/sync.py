@@ -33,12 +33,11 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from . import query
 from ..models import BatchRecord, SyncState
 from ..upstream import TERMINAL_STATUSES, Batch, BatchPage, UpstreamError, UpstreamNotFound
 from ..upstream.registry import client_for
 from . import lease
-from .store import upsert_batches
+from .store import store_counts, upsert_batches
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +262,7 @@ class ProjectSync:
             fields["last_success"] = finished
         SyncState.objects.filter(project=self.slug, lease_owner=self.owner).update(**fields)
         if not self.result.error:
-            query.store_counts(self.slug)
+            store_counts(self.slug)
             self.raise_at_risk()
         return self.result
 

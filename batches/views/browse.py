@@ -27,8 +27,8 @@ from .. import selectors, services
 from ..auth import actor_name
 from ..projects import Project, may_operate, project_view
 from ..upstream import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
-from ..index.query import has_filters
-from ..vocabulary import DEFAULT_LIMIT, MAX_LIMIT, PAGE_SIZES, poll_seconds_text
+from ..index.filters import Filters, has_filters
+from ..vocabulary import DEFAULT_LIMIT, MAX_LIMIT, PAGE_SIZES, STATUS_ORDER, poll_seconds_text
 from . import find
 from .errors import upstream_error_response, with_retry_after
 
@@ -162,7 +162,8 @@ def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
     if request.htmx:
         template += "#batch-table"
     else:
-        context.update(find.filter_form_context(project), index_chips=find.project_chips(project))
+        # The filter form, empty (its own page-size list gives way to the live list's).
+        context = {**find.form_choices(Filters(), list(STATUS_ORDER)), **context, "index_chips": find.project_chips(project)}
     return with_retry_after(render(request, template, context, status=status), error)
 
 

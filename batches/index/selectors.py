@@ -211,6 +211,10 @@ def freshness_of(projects: list) -> list[Freshness]:
     return [Freshness(project, states.get(project.slug), now) for project in projects]
 
 
+def sync_state_of(slug: str) -> SyncState | None:
+    return SyncState.objects.filter(project=slug).first()
+
+
 def stale_before() -> dt.datetime:
     """Rows last synced before this are older than two sync intervals."""
     return timezone.now() - dt.timedelta(seconds=stale_after_seconds())

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from django.http import HttpRequest
 
 from . import services
-from .auth import actor_name
+from .access import actor_name, may_operate
 from .describe import status_label
 from .index.selectors import records_by_id
 from .models import BatchRecord
-from .projects import Project, may_operate
+from .projects import Project
 from .upstream import ID_PATTERN, UpstreamConflict, UpstreamError, UpstreamNotFound
 from .vocabulary import CANCELLABLE_STATUSES, TERMINAL_STATUSES
 

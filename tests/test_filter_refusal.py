@@ -12,7 +12,7 @@ from batches.index import query
 from batches.index.filters import parse_filters
 from batches.models import AuditEntry, BatchRecord
 from find_factory import make, synced
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

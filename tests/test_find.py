@@ -18,7 +18,7 @@ from batches.index.filters import parse_filters
 from batches.index.store import store_counts
 from batches.vocabulary import SORTS
 from find_factory import DAY, T0, batch_json, index, make, synced
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from batches.index.store import upsert_batches
 from batches.models import BatchRecord
 from batches.oversight import charts, insights, pricing
 from batches.upstream import Batch
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -215,6 +215,23 @@ def sync_state_of(slug: str) -> SyncState | None:
     return SyncState.objects.filter(project=slug).first()
 
 
+def record_of(slug: str, batch_id: str) -> BatchRecord | None:
+    return BatchRecord.objects.filter(project=slug, batch_id=batch_id).first()
+
+
+def newest_page(slug: str, after: str | None, limit: int) -> tuple[list[BatchRecord], bool] | None:
+    """A page of ``slug``'s rows newest first (as the API lists them), after the row of batch ``after``;
+    and whether more follow. None when ``after`` is not in the index."""
+    cursor = None
+    if after:
+        record = BatchRecord.objects.filter(project=slug, batch_id=after).only("created_at").first()
+        if record is None:
+            return None
+        cursor = Cursor(key=record.created_at, batch_id=after)
+    rows, next_cursor = keyset_page(scope([slug]), Filters(after=cursor, limit=limit))
+    return rows, next_cursor is not None
+
+
 def stale_before() -> dt.datetime:
     """Rows last synced before this are older than two sync intervals."""
     return timezone.now() - dt.timedelta(seconds=stale_after_seconds())

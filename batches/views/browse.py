@@ -19,13 +19,13 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from .. import selectors, services
-from ..auth import actor_name
-from ..projects import Project, may_operate, project_view
+from ..access import actor_name, may_operate, project_view
+from ..projects import Project
 from ..upstream import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
 from ..index.filters import Filters, has_filters
 from ..live_list import parse_list_params
 from ..vocabulary import PAGE_SIZES, STATUS_ORDER, poll_seconds_text
-from . import find
+from . import find, standin
 from .errors import upstream_error_response, with_retry_after
 
 logger = logging.getLogger("batches.views")
@@ -57,7 +57,13 @@ def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
         logger.warning(
             "batch list failed: %s status=%s request_id=%s", type(err).__name__, err.status_code, err.request_id
         )
-        context["error"] = err
+        stand_in = standin.stand_in_page(project, position.after, position.limit, err)
+        if stand_in is None:
+            context["error"] = err
+        else:  # the index stands in; the table keeps polling until the API answers again
+            page, sentence = stand_in
+            context.update(page=page, next_url=position.next_url(page.next_after), live=True)
+            context["problems"] = [*problems, sentence]
     else:
         context["page"] = page
         context["next_url"] = position.next_url(page.next_after)
@@ -108,14 +114,18 @@ def no_such_batch(project: Project, batch_id: str) -> str:
 @vary_on_headers("HX-Request")
 @project_view
 def batch_detail(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
+    notice = None
     try:
         batch = batch_or_404(project, batch_id)
     except UpstreamError as err:
-        return upstream_error_response(request, err, title="Could not load this batch")
+        stand_in = standin.stand_in_batch(project, batch_id, err)
+        if stand_in is None:
+            return upstream_error_response(request, err, title="Could not load this batch")
+        batch, notice = stand_in
     template = "batches/batch_detail.html"
     if request.htmx:
         template += "#batch-live"
-    return render(request, template, _detail_context(request, project, batch))
+    return render(request, template, _detail_context(request, project, batch, notice))
 
 
 CANCEL_REQUESTED = (

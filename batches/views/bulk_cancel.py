@@ -12,7 +12,8 @@ from django.views.decorators.http import require_POST
 from ..bulk_cancel import BULK_CANCEL_CAP, cancel_one, parse_picks, resolve, tally
 from ..index import selectors
 from ..index.filters import parse_filters
-from ..projects import Project, project_view, visible_projects
+from ..access import project_view, visible_projects
+from ..projects import Project
 from .find import refuse_filter
 
 

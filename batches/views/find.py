@@ -27,7 +27,8 @@ from ..find_rows import render_find_rows
 from ..index import selectors
 from ..index.filters import Filters, parse_filters
 from ..oversight import pricing
-from ..projects import Project, may_operate, project_view, visible_projects
+from ..access import may_operate, project_view, visible_projects
+from ..projects import Project
 from ..vocabulary import DEFAULT_SORT, FLAG_LABELS, PAGE_SIZES, SORT_LABELS, STATUS_ORDER, TERMINAL_STATUSES, poll_seconds_text
 
 FORM_ID = "bulk-cancel-form"

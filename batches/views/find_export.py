@@ -11,7 +11,8 @@ from django.views.decorators.http import require_safe
 from ..export import export_response
 from ..index import selectors
 from ..index.filters import parse_filters
-from ..projects import Project, project_view, visible_projects
+from ..access import project_view, visible_projects
+from ..projects import Project
 from .find import refuse_filter
 
 

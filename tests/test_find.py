@@ -167,7 +167,7 @@ def _walk(client, qs: str) -> list[str]:
     seen: list[str] = []
     url = f"{URL}?{qs}"
     for _ in range(100):
-        body = client.get(url).content.decode()
+        body = client.get(url, follow=True).content.decode()  # ?sort=-created (the default) is shortened
         seen.extend(ids(body))
         url = next_link(body)
         if url is None:
@@ -273,8 +273,32 @@ def test_the_form_reflects_the_filters(client, mixed):
 
 
 def test_an_empty_submitted_form_is_the_live_list(client, upstream, mixed):
-    body = get(client, "status=&q=&endpoint=&model=&created_after=&created_before=&meta=&sort=-created&limit=20").content.decode()
-    assert ids(body) == [b["id"] for b in upstream.state.list_batches()[:20]]
+    response = client.get(f"{URL}?status=&q=&endpoint=&model=&created_after=&created_before=&meta=&sort=-created&limit=20", follow=True)
+    assert response.redirect_chain == [(URL, 302)]
+    assert ids(response.content.decode()) == [b["id"] for b in upstream.state.list_batches()[:20]]
+
+
+def test_a_form_submitted_without_javascript_is_redirected_to_the_url_of_only_the_set_filters(client, mixed):
+    response = client.get(f"{URL}?status=failed&q=&endpoint=&model=&created_after=&created_before=&meta=&flag=&sort=-created&limit=20")
+    assert (response.status_code, response["Location"]) == (302, f"{URL}?status=failed")
+    response = client.get(f"{URL}?status=failed&status=expired&q=ads&sort=expires&limit=50&meta=")
+    assert response["Location"] == f"{URL}?status=failed&status=expired&q=ads&sort=expires&limit=50"
+
+
+def test_a_short_url_and_an_htmx_request_are_never_redirected(client, mixed):
+    assert client.get(f"{URL}?status=failed").status_code == 200
+    assert client.get(f"{URL}?status=failed&q=&sort=-created", headers=HTMX).status_code == 200
+
+
+def test_search_shortens_a_form_submitted_without_javascript_too(client, mixed):
+    response = client.get("/search/?q=&status=failed&endpoint=&sort=-created&limit=20")
+    assert (response.status_code, response["Location"]) == (302, "/search/?status=failed")
+
+
+def test_a_bad_value_survives_the_redirect_and_still_gets_its_sentence(client, mixed):
+    response = client.get(f"{URL}?status=failed&q=&created_before=someday", follow=True)
+    assert response.redirect_chain == [(f"{URL}?status=failed&created_before=someday", 302)]
+    assert response.status_code == 400 and "is not a date like 2025-03-31" in response.content.decode()
 
 
 def test_freshness_says_when_the_project_was_synced(client, mixed):

@@ -30,12 +30,12 @@ from .errors import upstream_error_response, with_retry_after
 
 logger = logging.getLogger("batches.views")
 
-
-
 @require_safe
 @vary_on_headers("HX-Request")
 @project_view
 def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
+    if (short := find.compact_redirect(request)) is not None:
+        return short
     if has_filters(request.GET):
         # Any filter: served from the dashboard's index (views/find.py); without one, the API live.
         return find.project_find(request, project)

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
@@ -29,7 +29,7 @@ from ..index.filters import Filters, parse_filters
 from ..oversight import pricing
 from ..access import may_operate, project_view, visible_projects
 from ..projects import Project
-from ..vocabulary import DEFAULT_SORT, FLAG_LABELS, PAGE_SIZES, SORT_LABELS, STATUS_ORDER, TERMINAL_STATUSES, poll_seconds_text
+from ..vocabulary import DEFAULT_LIMIT, DEFAULT_SORT, FLAG_LABELS, PAGE_SIZES, SORT_LABELS, STATUS_ORDER, TERMINAL_STATUSES, poll_seconds_text
 
 FORM_ID = "bulk-cancel-form"
 #: The total is keyed by the index's generation, so it may live longer than the read cache.
@@ -46,6 +46,23 @@ def refuse_filter(request: HttpRequest, problems: list[str], what: str, verb: st
 
 def _query(params: list[tuple[str, str]]) -> str:
     return "?" + urlencode(params, safe=",:/") if params else ""
+
+
+def compact_redirect(request: HttpRequest) -> HttpResponse | None:
+    """A filter form submitted without JavaScript sends every field, empty ones included
+    (``?status=failed&q=&endpoint=…&sort=-created&limit=20``). Opened cold, such an address is
+    redirected to the same view with only what is set, so the URL an operator pastes is short; the
+    values kept are untouched (a bad one still gets its sentence there). htmx requests never carry
+    empty fields (dashboard.js leaves them out) and are not redirected."""
+    if request.htmx:
+        return None
+    pairs = [(name, value) for name, values in request.GET.lists() for value in values]
+    kept = [
+        (name, value) for name, value in pairs
+        if value.strip() and not (name == "sort" and value == DEFAULT_SORT)
+        and not (name == "limit" and value == str(DEFAULT_LIMIT))
+    ]
+    return None if kept == pairs else redirect(request.path + _query(kept))
 
 
 def _chips(filters: Filters, found: selectors.Found, base_url: str) -> list[dict]:
@@ -109,6 +126,8 @@ def form_choices(filters: Filters, statuses: list[str]) -> dict:
         "flag_choices": list(FLAG_LABELS.items()),
         "page_sizes": sorted({*PAGE_SIZES, filters.limit}),
         "meta_values": [f"{k}:{v}" for k, v in filters.meta] + [""],
+        "default_sort": DEFAULT_SORT,
+        "default_limit": DEFAULT_LIMIT,
     }
 
 
@@ -197,6 +216,8 @@ def project_find(request: HttpRequest, project: Project) -> HttpResponse:
 def search(request: HttpRequest) -> HttpResponse:
     """``/search/``: the same filters over every project the person may see, with a project column and
     counts per project."""
+    if (short := compact_redirect(request)) is not None:
+        return short
     projects = visible_projects(request)
     filters, problems, counts = _parse(request, projects, cross_project=True)
     context = _find_context(

@@ -285,6 +285,20 @@ def test_a_form_submitted_without_javascript_is_redirected_to_the_url_of_only_th
     assert response["Location"] == f"{URL}?status=failed&status=expired&q=ads&sort=expires&limit=50"
 
 
+def test_each_set_filter_is_a_chip_whose_link_removes_only_that_filter(client, mixed):
+    body = get(client, "status=failed&status=expired&q=ads&sort=expires&meta=team:search").content.decode()
+    nav = body.split('id="active-filters"', 1)[1].split("</nav>", 1)[0]
+    chips = re.findall(r'<a class="find-active-chip" href="([^"]+)"[^>]*>([^<]+) <span', nav)
+    assert chips == [
+        (f"{URL}?status=expired&amp;q=ads&amp;meta=team:search&amp;sort=expires", "status: failed"),
+        (f"{URL}?status=failed&amp;q=ads&amp;meta=team:search&amp;sort=expires", "status: expired"),
+        (f"{URL}?status=failed&amp;status=expired&amp;meta=team:search&amp;sort=expires", "search: ads"),
+        (f"{URL}?status=failed&amp;status=expired&amp;q=ads&amp;sort=expires", "team: search"),
+        (f"{URL}?status=failed&amp;status=expired&amp;q=ads&amp;meta=team:search", "expiring soonest"),
+    ]
+    assert '<summary class="find-fold-toggle">Filters <span class="find-count">5</span></summary>' in body
+
+
 def test_a_short_url_and_an_htmx_request_are_never_redirected(client, mixed):
     assert client.get(f"{URL}?status=failed").status_code == 200
     assert client.get(f"{URL}?status=failed&q=&sort=-created", headers=HTMX).status_code == 200

@@ -11,7 +11,7 @@ import logging
 
 from django.tasks import task
 
-from .index.query import store_counts
+from .index.store import store_counts
 from .index.store import upsert_batches
 from .projects import get_project
 from .upstream import UpstreamNotFound

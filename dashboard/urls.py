@@ -5,7 +5,9 @@ from django.views.generic import RedirectView
 
 from batches.views.account import oidc_login_failed, oidc_signed_out
 from batches.views.audit import audit_list
-from batches.views.find import search, search_bulk_cancel, search_cost_total, search_export
+from batches.views.bulk_cancel import search_bulk_cancel
+from batches.views.find import search, search_cost_total
+from batches.views.find_export import search_export
 from batches.views.health import healthz
 from batches.views.insights import all_insights
 from batches.views.ops import metrics, readyz

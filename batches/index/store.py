@@ -7,11 +7,13 @@ import logging
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
-from ..models import BatchRecord, BatchSample
+from ..models import BatchRecord, BatchSample, SyncState
 from ..upstream import TERMINAL_STATUSES, Batch
 from ..upstream.types import STATUS_TIMESTAMPS
+from .selectors import project_generation
 from .signals import batches_changed
 
 logger = logging.getLogger(__name__)
@@ -202,3 +204,15 @@ def record_action_result(project: str, batch: Batch) -> dict:
 
 def record_created_by(project: str, batch_id: str, actor: str) -> None:
     BatchRecord.objects.filter(project=project, batch_id=batch_id).update(created_by=actor[:254])
+
+
+def store_counts(project: str) -> dict[str, int]:
+    """After a sync pass or a refresh: count ``project``'s batches by status once, here, and keep the
+    counts with the generation they were counted at, so the next page views (in any process) need no
+    GROUP BY. The generation is read first: a write while counting makes the snapshot stale, never
+    wrong."""
+    generation = project_generation(project)
+    rows = BatchRecord.objects.filter(project=project).order_by().values("status").annotate(n=Count("pk"))
+    counts = {row["status"]: row["n"] for row in rows}
+    SyncState.objects.update_or_create(project=project, defaults={"status_counts": counts, "counts_generation": generation})
+    return counts

@@ -67,7 +67,11 @@ INSTALLED_APPS = [
 
 # Triggered work (a webhook's refresh, notifications) runs through Django's Tasks framework; the
 # database backend's `manage.py db_worker` runs it. A bigger deployment swaps the backend, not the code.
-TASKS = {"default": {"BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+# "urgent" (batches.taskqueue.URGENT_QUEUE): a webhook's refresh and other work the worker takes first.
+TASKS = {"default": {
+    "BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+    "QUEUES": ["default", "urgent"],
+}}
 
 MIDDLEWARE = [
     # First: every response (redirects and refusals too) carries X-Request-Id, every log line its context.
@@ -390,3 +394,5 @@ DASHBOARD_UPSTREAM_PAGE_SLOTS = int(env_float("DASHBOARD_UPSTREAM_PAGE_SLOTS", 2
 DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 1.0)
 # /readyz fails when the oldest task waiting in the queue has waited longer than this.
 DASHBOARD_READY_QUEUE_AGE_SECONDS = env_float("DASHBOARD_READY_QUEUE_AGE_SECONDS", 120.0)
+# A task RUNNING longer than this is reported stuck (/metrics, /readyz).
+DASHBOARD_TASK_STUCK_SECONDS = env_float("DASHBOARD_TASK_STUCK_SECONDS", 900.0)

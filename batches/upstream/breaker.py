@@ -74,7 +74,7 @@ class Breaker:
         if left <= 0 and not self.probing:
             return None
         return UpstreamNotAnswering(
-            f"The Batch API is not answering: {int(_setting('DASHBOARD_BREAKER_TIMEOUTS', 3))} requests in a "
+            f"The Batch API is not answering: {int(_setting('DASHBOARD_BREAKER_TIMEOUTS', 2))} requests in a "
             f"row timed out, so the dashboard is not asking it again for {max(left, 1):.0f} s.",
             retry_after=max(left, 1.0),
         )
@@ -98,7 +98,7 @@ class Breaker:
                 self.timeouts, self.open_until = 0, 0.0
                 return
             self.timeouts += 1
-            if probe or self.timeouts >= _setting("DASHBOARD_BREAKER_TIMEOUTS", 3):
+            if probe or self.timeouts >= _setting("DASHBOARD_BREAKER_TIMEOUTS", 2):
                 self.open_until = self.clock() + _setting("DASHBOARD_BREAKER_OPEN_SECONDS", 30.0)
                 self.timeouts = 0
 
@@ -115,7 +115,7 @@ class Breaker:
         one as long as the oldest holder has waited less than ``DASHBOARD_UPSTREAM_SLOW_SECONDS`` (a slow
         but living API frees places in time); past that, the upstream looks hung: refuse at once."""
         slots = max(int(_setting("DASHBOARD_UPSTREAM_PAGE_SLOTS", 2)), 1)
-        slow = _setting("DASHBOARD_UPSTREAM_SLOW_SECONDS", 1.0)
+        slow = _setting("DASHBOARD_UPSTREAM_SLOW_SECONDS", 0.5)
         token = object()
         with self.lock:
             error = self._open_error()

@@ -10,7 +10,8 @@ freezes the emulator with its fault injection (every API request sleeps 60 s bef
 that moment ``--viewers`` threads open live pages without pause (the unfiltered list and batch pages,
 each an upstream read), while one prober opens, in turn, ``/healthz``, a filtered list and ``/search/``
 (both served from the index) and times each answer. The figure is the slowest probe over the whole
-frozen period, the first seconds included (before any breaker has opened), against the 1 s target.
+frozen period, the first seconds included (before any breaker has opened), against the 1 s target; the
+slowest from 6 s on (every breaker open) is printed too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ import httpx
 from .harness import ROOT, Stack, python_executable
 
 TARGET_SECONDS = 1.0
+#: Seconds into the freeze after which every web process has seen its page reads time out (the default
+#: page deadline is 5 s) and its breaker is open.
+SETTLED_AFTER = 6.0
 PROBES = ("/healthz", "/projects/default/batches/?status=completed", "/search/?status=in_progress")
 
 
@@ -117,6 +121,8 @@ def run(viewers: int, seconds: float, env: dict[str, str] | None = None) -> dict
         "slowest_probe_s": round(max(every_probe), 3),
         "probe_failures": failures,
         "slowest_probes": sorted(timeline, key=lambda item: -item[2])[:5],
+        # From SETTLED_AFTER on the breakers are open (two page deadlines have passed): steady state.
+        "slowest_probe_settled_s": max((took for at, _, took in timeline if at >= SETTLED_AFTER), default=None),
         "live_views": {"n": len(live), "statuses": statuses,
                        "median_s": round(statistics.median(t for _, t in live), 3) if live else None},
         "target_s": TARGET_SECONDS,
@@ -139,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {path:45} n={figures['n']:3}  median {figures['median_s']:.3f} s  p95 {figures['p95_s']:.3f} s  max {figures['max_s']:.3f} s")
     live = result["live_views"]
     print(f"  live views answered: {live['n']} (status: {live['statuses']}), median {live['median_s']} s")
+    if result["slowest_probe_settled_s"] is not None:
+        print(f"  slowest index page or /healthz from {SETTLED_AFTER:g} s on (breakers open): {result['slowest_probe_settled_s']:.3f} s")
+    print(f"  the five slowest probes (s into the freeze, page, s): {result['slowest_probes']}")
     verdict = "met" if result["met"] else "NOT met"
     print(f"  slowest index page or /healthz: {result['slowest_probe_s']:.3f} s (target <= {TARGET_SECONDS:g} s): {verdict}"
           + (f"; failures: {result['probe_failures'][:5]}" if result["probe_failures"] else ""))

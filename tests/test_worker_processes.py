@@ -31,7 +31,8 @@ from batches.models import BatchRecord, Notification, WebhookDelivery
 from batches.notify.tasks import enqueue_send
 from batches.tasks import refresh_batch
 from batches.upstream import Batch
-from notify_helpers import DATABASE, SlowReceiver, batch_record, use_task_backend
+from notify_helpers import SlowReceiver, batch_record
+from tests.test_notification_channels import database_tasks  # noqa: F401 (a fixture)
 from tests.conftest import EMULATOR_KEY
 from tests.servers import REPO, dashboard_env
 from tests.test_webhooks import SECRET, deliver, event
@@ -46,14 +47,6 @@ def database_url() -> str:
     if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def db_tasks(settings):
-    original = settings.TASKS
-    use_task_backend(settings, DATABASE)
-    yield
-    use_task_backend(settings, original)
 
 
 @pytest.fixture
@@ -108,7 +101,7 @@ def status_of(batch_id: str) -> str:
     return BatchRecord.objects.get(project="default", batch_id=batch_id).status
 
 
-def test_twenty_silent_receivers_do_not_delay_a_webhook_refresh(upstream, db_tasks, worker):
+def test_twenty_silent_receivers_do_not_delay_a_webhook_refresh(upstream, database_tasks, worker):
     batch_id = cancelled_upstream(upstream)
     with SlowReceiver(drip=None) as receiver:
         for n in range(20):
@@ -135,7 +128,7 @@ def test_twenty_silent_receivers_do_not_delay_a_webhook_refresh(upstream, db_tas
     assert retry_task.priority == -10  # a retry goes after fresh work
 
 
-def test_the_oldest_waiting_task_is_in_metrics_and_fails_readyz_past_the_threshold(db_tasks, settings):
+def test_the_oldest_waiting_task_is_in_metrics_and_fails_readyz_past_the_threshold(database_tasks, settings):
     settings.DASHBOARD_READY_REQUIRE_WORKER = True
     settings.DASHBOARD_READY_REQUIRE_SYNC = False
     settings.DASHBOARD_READY_QUEUE_AGE_SECONDS = 120
@@ -153,7 +146,7 @@ def test_the_oldest_waiting_task_is_in_metrics_and_fails_readyz_past_the_thresho
 
 
 def test_a_worker_killed_mid_refresh_leaves_a_stuck_task_that_the_next_worker_runs_again(
-    client, upstream, db_tasks, worker, settings
+    client, upstream, database_tasks, worker, settings
 ):
     settings.OPENAI_WEBHOOK_SECRET = SECRET
     settings.DASHBOARD_READY_REQUIRE_WORKER = True

@@ -1,7 +1,8 @@
 """Django settings for the Batch Dashboard.
 
-Everything comes from the environment (12-factor); the defaults are safe for a local demo.
-README.md has a table of every variable.
+Everything comes from the environment (12-factor); the defaults are safe for a local demo. This is
+the only module that reads the environment, and the one place each default is written; the app reads
+its own settings typed, through ``batches.conf.conf()``. README.md has a table of every variable.
 """
 
 from __future__ import annotations
@@ -213,8 +214,18 @@ OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 15.0)
 OPENAI_CONNECT_TIMEOUT = env_float("OPENAI_CONNECT_TIMEOUT", 5.0)
 OPENAI_WEBHOOK_SECRET = os.environ.get("OPENAI_WEBHOOK_SECRET", "")
 # Several projects in one dashboard (batches/projects.py); without it the variables above are the
-# one project "default".
+# one project "default", shown under this name.
 DASHBOARD_PROJECTS_FILE = os.environ.get("DASHBOARD_PROJECTS_FILE", "")
+DASHBOARD_DEFAULT_PROJECT_NAME = os.environ.get("DASHBOARD_DEFAULT_PROJECT_NAME", "").strip() or "Default"
+
+
+def _secret_from_env(name: str) -> str:
+    """The value of a variable a projects file names (a project's key or webhook secret), read when
+    the file is read. A function, not a copy of the environment, so no page or log can show it."""
+    return os.environ.get(name, "").strip()
+
+
+DASHBOARD_SECRET_FROM_ENV = _secret_from_env
 # How often `manage.py sync_batches` passes over each project (seconds).
 DASHBOARD_SYNC_SECONDS = env_float("DASHBOARD_SYNC_SECONDS", 30.0)
 # Per pass: at most this many backfill pages, refresh pages, and unfinished stragglers retrieved one by one.
@@ -229,6 +240,8 @@ DASHBOARD_EMULATOR = env_bool("DASHBOARD_EMULATOR", False)
 DASHBOARD_POLL_SECONDS = env_float("DASHBOARD_POLL_SECONDS", 5.0)
 # How long identical upstream reads are shared between viewers (seconds).
 DASHBOARD_CACHE_SECONDS = env_float("DASHBOARD_CACHE_SECONDS", 2.0)
+# Negotiated rates: JSON, or the path of a .json/.toml file (batches/oversight/pricing.py).
+DASHBOARD_PRICE_OVERRIDES = os.environ.get("DASHBOARD_PRICE_OVERRIDES", "")
 
 # ---------------------------------------------------------------------------
 # Identity and roles (SSO). See README "Deployment".

@@ -16,13 +16,6 @@ from .signals import batches_changed
 
 logger = logging.getLogger(__name__)
 
-ROW_FIELDS = (
-    "status", "endpoint", "model", "created_at", "in_progress_at", "finalizing_at", "completed_at", "failed_at",
-    "expired_at", "cancelling_at", "cancelled_at", "expires_at", "total_requests", "completed_requests",
-    "failed_requests", "metadata", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
-    "total_tokens", "input_file_id", "output_file_id", "error_file_id", "search_text", "raw", "last_synced",
-)
-
 
 def search_text(batch: Batch) -> str:
     """Ids and metadata values, lower-cased, one per line: what ``q`` matches (case-insensitive)."""

@@ -23,8 +23,7 @@ from django.tasks import default_task_backend, task
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
-from dashboard.observability import NOTIFICATIONS
-
+from ..metrics import NOTIFICATIONS
 from ..models import BatchRecord, Notification
 from ..projects import get_project
 from ..taskqueue import RETRY_PRIORITY

@@ -49,10 +49,9 @@ from .errors import (
     UpstreamUnavailable,
     error_from_response,
 )
+from ..metrics import record_upstream, record_upstream_retry
 from . import breaker
 from .types import ID_PATTERN, Batch, BatchPage, FileObject, _str_or_none
-
-from dashboard.observability import record_upstream, record_upstream_retry
 
 logger = logging.getLogger("batches.client")
 

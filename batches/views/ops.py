@@ -229,7 +229,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not metrics_peer_allowed(request):
         raise Http404
     registry = CollectorRegistry(auto_describe=False)
-    dirs = [path for path in (os.environ.get("PROMETHEUS_MULTIPROC_DIR"), *settings.DASHBOARD_METRICS_DIRS) if path]
+    dirs = [path for path in (settings.PROMETHEUS_MULTIPROC_DIR, *settings.DASHBOARD_METRICS_DIRS) if path]
     registry.register(_ProcessFiles(dirs) if dirs else _ThisProcess())
     registry.register(DashboardStateCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

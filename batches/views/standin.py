@@ -13,9 +13,9 @@ from django.utils import timezone
 from ..index import query
 from ..models import BatchRecord, SyncState
 from ..projects import Project
-from ..templatetags.batch_tags import duration
+from ..describe import duration
 from ..upstream import Batch, BatchPage, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from .find import record_batch
+from ..index.records import batch_from_record
 
 #: The faults the index can stand in for: the API did not answer at all (an HTTP error status is an
 #: answer, shown as it is).
@@ -39,7 +39,7 @@ def stand_in_batch(project: Project, batch_id: str, err: UpstreamError) -> tuple
         return None
     text = (f"{err} This is the batch as the dashboard's index last saw it ({_ago(record.last_synced)}); "
             "the page refreshes by itself.")
-    return record_batch(record), {"level": "warning", "text": text}
+    return batch_from_record(record), {"level": "warning", "text": text}
 
 
 def stand_in_page(project: Project, after: str | None, limit: int, err: UpstreamError) -> tuple[BatchPage, str] | None:
@@ -54,7 +54,7 @@ def stand_in_page(project: Project, after: str | None, limit: int, err: Upstream
             return None
         cursor = query.Cursor(key=record.created_at, batch_id=after)
     rows, next_cursor = query.keyset_page(query.scope([project.slug]), query.Filters(after=cursor, limit=limit))
-    page = BatchPage(data=tuple(record_batch(row) for row in rows), has_more=next_cursor is not None)
+    page = BatchPage(data=tuple(batch_from_record(row) for row in rows), has_more=next_cursor is not None)
     sentence = (f"{err} The list below comes from the dashboard's index "
                 f"({_ago(state.last_success)}) and refreshes by itself.")
     return page, sentence

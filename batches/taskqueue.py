@@ -23,11 +23,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Min
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult, get_date_max
 
+from .conf import conf
 from .models import WorkerHeartbeat
 
 logger = logging.getLogger("batches.worker")
@@ -42,7 +42,7 @@ WORKER_STALE_INTERVALS = 4
 
 
 def worker_stale_after() -> timedelta:
-    return timedelta(seconds=WORKER_STALE_INTERVALS * float(settings.DASHBOARD_WORKER_HEARTBEAT_SECONDS))
+    return timedelta(seconds=WORKER_STALE_INTERVALS * conf().worker_heartbeat_seconds)
 
 
 def _dead_worker_tasks(now: datetime) -> list[dict]:
@@ -106,7 +106,7 @@ def stuck_tasks(now: datetime | None = None) -> list[dict]:
     ``DASHBOARD_TASK_STUCK_SECONDS``."""
     now = now or timezone.now()
     dead = {row["id"]: {**row, "why": "its worker stopped"} for row in _dead_worker_tasks(now)}
-    too_long = now - timedelta(seconds=float(settings.DASHBOARD_TASK_STUCK_SECONDS))
+    too_long = now - timedelta(seconds=conf().task_stuck_seconds)
     for row in DBTaskResult.objects.running().filter(started_at__lt=too_long).values("id", "worker_ids", "started_at", "task_path"):
         dead.setdefault(row["id"], {**row, "why": "it has run too long"})
     return list(dead.values())

@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from ..conf import conf
 from .. import taskqueue
 
 logger = logging.getLogger("batches.ops")
@@ -282,7 +283,7 @@ def _check_worker(now: datetime) -> dict:
 def _check_queue(now: datetime) -> dict:
     """The oldest waiting task must not be older than ``DASHBOARD_READY_QUEUE_AGE_SECONDS`` (the worker
     keeps up), and no task may be stuck (a dead worker's task not yet run again, or one running too long)."""
-    limit = float(settings.DASHBOARD_READY_QUEUE_AGE_SECONDS)
+    limit = conf().ready_queue_age_seconds
     waits = taskqueue.oldest_waits(now)
     stuck = taskqueue.stuck_tasks(now)
     result: dict = {"ok": True, "oldest_wait_seconds": {name: round(s, 1) for name, s in sorted(waits.items())},

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from django.db import connections
 from django.test import Client
 
 from batches.index.store import upsert_batches
@@ -208,7 +209,13 @@ def test_while_one_view_waits_on_a_hung_upstream_the_next_is_answered_at_once(fr
     settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 0  # the holder counts as hung at once: no waiting for a place
     batches = index_seeded(frozen)
     batch_id = batches[0]["id"]
-    first = threading.Thread(target=lambda: Client().get("/projects/default/batches/"))
+    def hang() -> None:
+        try:
+            Client().get("/projects/default/batches/")
+        finally:
+            connections.close_all()  # this thread's own database connection
+
+    first = threading.Thread(target=hang)
     first.start()
     try:
         deadline = time.monotonic() + 2

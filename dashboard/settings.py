@@ -75,7 +75,11 @@ INSTALLED_APPS = [
 
 # Triggered work (a webhook's refresh, notifications) runs through Django's Tasks framework; the
 # database backend's `manage.py db_worker` runs it. A bigger deployment swaps the backend, not the code.
-TASKS = {"default": {"BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+# "urgent" (batches.taskqueue.URGENT_QUEUE): a webhook's refresh and other work the worker takes first.
+TASKS = {"default": {
+    "BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+    "QUEUES": ["default", "urgent"],
+}}
 
 MIDDLEWARE = [
     # First: every response (redirects and refusals too) carries X-Request-Id, every log line its context.
@@ -390,11 +394,13 @@ DASHBOARD_NOTIFY_SEND_SECONDS = env_float("DASHBOARD_NOTIFY_SEND_SECONDS", 5.0)
 # A page view's upstream read, in all (the sync and the worker keep OPENAI_TIMEOUT).
 DASHBOARD_PAGE_READ_SECONDS = env_float("DASHBOARD_PAGE_READ_SECONDS", 5.0)
 # Timeouts in a row that open a project's breaker, and how long it stays open before one probe.
-DASHBOARD_BREAKER_TIMEOUTS = int(env_float("DASHBOARD_BREAKER_TIMEOUTS", 3))
+DASHBOARD_BREAKER_TIMEOUTS = int(env_float("DASHBOARD_BREAKER_TIMEOUTS", 2))
 DASHBOARD_BREAKER_OPEN_SECONDS = env_float("DASHBOARD_BREAKER_OPEN_SECONDS", 30.0)
 # Page views of one project that may wait on its upstream at once in one web process (keep it below
 # gunicorn's --threads), and how long they may wait before more are turned away at once.
 DASHBOARD_UPSTREAM_PAGE_SLOTS = int(env_float("DASHBOARD_UPSTREAM_PAGE_SLOTS", 2))
-DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 1.0)
+DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 0.5)
 # /readyz fails when the oldest task waiting in the queue has waited longer than this.
 DASHBOARD_READY_QUEUE_AGE_SECONDS = env_float("DASHBOARD_READY_QUEUE_AGE_SECONDS", 120.0)
+# A task RUNNING longer than this is reported stuck (/metrics, /readyz).
+DASHBOARD_TASK_STUCK_SECONDS = env_float("DASHBOARD_TASK_STUCK_SECONDS", 900.0)

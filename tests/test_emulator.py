@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from emulator import EmulatorServer, EmulatorState
+from emulator import control
+from emulator.__main__ import build_parser
 from emulator.seed import seed_projects
 
 from tests.emulator_helpers import create, line, read_jsonl, run_to_end, upload
@@ -1025,3 +1027,11 @@ def test_bulk_files_are_generated_on_first_request_and_match_the_counts(bulk):
 def test_bulk_rows_expose_data_like_other_batches(bulk):
     row_id = bulk.state.list_batches("research")[-1]["id"]
     assert bulk.state.batches[row_id].data == bulk.state.get_batch(row_id, "research")
+
+
+def test_every_control_endpoint_and_cli_option_is_documented_in_the_readme():
+    readme = (REPO / "emulator" / "README.md").read_text()
+    for _, template, _, _ in control.ROUTES:
+        assert template in readme, template
+    options = [o for action in build_parser()._actions for o in action.option_strings if o.startswith("--")]
+    assert len(options) > 15 and [o for o in options if o not in readme and o != "--help"] == []

@@ -96,10 +96,14 @@ def test_queue_limits_are_set_per_project_at_run_time_and_reported_with_what_is_
     assert control.post("/queue", json={"project": "main", "model": "x", "tokens": 0}).status_code == 400
 
 
-def test_reset_restores_the_start_up_queue_limits(srv, control):
+def test_reset_restores_the_start_up_queue_limits_settings_and_faults(srv, control):
     control.post("/queue", json={"project": "main", "model": "gpt-4o-mini", "tokens": 7})
-    srv.reset()
+    control.post("/settings", json={"fail_percent": 50, "cost_skew": 2})
+    control.post("/batch-faults", json={"expire_after": 0.1, "times": None})
+    srv.state.reset()
     assert srv.state.queue_limits == {"main": {"gpt-4o-mini": 1000}, "other": {"gpt-4o-mini": 1000}}
+    assert (srv.state.fail_percent, srv.state.cost_skew) == (5, 1.0)
+    assert control.get("/batch-faults").json() == {"data": []}
 
 
 def test_queue_tokens_option_is_parsed_from_model_equals_tokens():

@@ -68,6 +68,13 @@ def test_anthropic_routes_take_x_api_key_or_bearer_and_answer_in_anthropics_erro
     assert httpx.get(srv.base_url + "/batches", headers={"Authorization": "Bearer " + ANTHROPIC_KEY}).status_code == 401
 
 
+def test_an_injected_fault_on_an_anthropic_route_answers_in_anthropics_shape(srv, claude):
+    srv.state.inject_fault(route="GET /v1/messages/batches", status=529)
+    r = claude.get("/batches")
+    assert r.status_code == 529 and r.json()["error"]["type"] == "overloaded_error"
+    assert r.json()["type"] == "error" and r.headers["request-id"] == r.json()["request_id"]
+
+
 def test_anthropic_version_may_be_absent_but_must_be_a_date(srv, claude):
     assert claude.get("/batches", headers={"anthropic-version": "2026-10-21"}).status_code == 200
     bad = claude.get("/batches", headers={"anthropic-version": "latest"})

@@ -188,6 +188,22 @@ def test_fail_percent_zero_answers_every_request(srv, c, control):
     assert control.post("/settings", json={"fail_percent": 101}).status_code == 400
 
 
+def test_random_server_errors_are_transient_while_random_bad_requests_fail_every_time(srv, c, control):
+    control.post("/settings", json={"fail_percent": 20})
+    batch_lines = lines("t", 400, model="gpt-4.1-mini")
+
+    def failures():
+        batch = run_to_end(srv, c, submit(c, batch_lines))
+        return {x["custom_id"]: x["response"]["status_code"] for x in read_jsonl(c, batch["error_file_id"])}
+
+    first, second = failures(), failures()
+    bad = {cid for cid, status in first.items() if status == 400}
+    server = {cid for cid, status in first.items() if status == 500}
+    assert 20 <= len(bad) <= 60 and 20 <= len(server) <= 60  # about 10 % each
+    assert bad == {cid for cid, status in second.items() if status == 400}
+    assert len(server & set(second)) <= len(server) // 3  # a resubmission mostly succeeds
+
+
 # ----------------------------------------------------------------------- hang
 
 

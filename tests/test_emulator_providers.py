@@ -5,8 +5,9 @@ import httpx
 import pytest
 
 from emulator import EmulatorServer, anthropic
+from emulator.core import project_id
 from emulator.__main__ import parse_azure_options, parse_provider_keys
-from tests.emulator_helpers import jsonl, line
+from tests.emulator_helpers import jsonl, line, module_emulator
 
 OPENAI_KEY = "sk-wire-openai"
 ANTHROPIC_KEY = "sk-ant-wire"
@@ -14,17 +15,8 @@ AZURE_KEY = "azure-wire-key"
 VERSION = {"api-version": "2024-10-21"}
 
 
-@pytest.fixture(scope="module")
-def _server():
-    with EmulatorServer(port=0, api_keys={"default": OPENAI_KEY}, anthropic_keys={"claude": ANTHROPIC_KEY},
-                        azure_keys={"eu": AZURE_KEY}, speed=0.0, seed=False, fail_percent=0) as s:
-        yield s
-
-
-@pytest.fixture
-def srv(_server):
-    _server.reset()
-    return _server
+_server, srv = module_emulator(api_keys={"default": OPENAI_KEY}, anthropic_keys={"claude": ANTHROPIC_KEY},
+                               azure_keys={"eu": AZURE_KEY}, seed=False, fail_percent=0)
 
 
 @pytest.fixture
@@ -196,8 +188,7 @@ def test_projects_can_be_added_at_run_time_with_a_stable_id_and_are_kept_by_rese
     assert httpx.post(control + "/projects", json={"label": "dup", "key": OPENAI_KEY}).status_code == 400
     srv.reset()
     stats = httpx.get(control + "/stats").json()["projects"]
-    assert stats["late"] == r.json() and stats["default"]["id"] == EmulatorServer(
-        port=0, api_keys={"default": "sk-z"}, seed=False).state.project_info()["default"]["id"]
+    assert stats["late"] == r.json() and stats["default"]["id"] == project_id("default")  # the same in every run
     assert httpx.get(srv.root_url + "/v1/messages/batches", headers={"x-api-key": "sk-ant-late"}).status_code == 200
 
 

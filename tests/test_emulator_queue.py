@@ -5,25 +5,15 @@ import threading
 import httpx
 import pytest
 
-from emulator import EmulatorServer
 from emulator.__main__ import parse_queue_tokens
-from tests.emulator_helpers import create, estimated_tokens, line, read_jsonl, run_to_end, upload
+from tests.emulator_helpers import (create, estimated_tokens, line, module_emulator, read_jsonl, run_to_end,
+                                    upload)
 
 KEY = "sk-queue"
 OTHER = "sk-queue-other"
 
 
-@pytest.fixture(scope="module")
-def _server():
-    with EmulatorServer(port=0, api_keys={"main": KEY, "other": OTHER}, speed=0.0, seed=False,
-                        queue_tokens={"gpt-4o-mini": 1000}) as s:
-        yield s
-
-
-@pytest.fixture
-def srv(_server):
-    _server.reset()
-    return _server
+_server, srv = module_emulator(api_keys={"main": KEY, "other": OTHER}, seed=False, queue_tokens={"gpt-4o-mini": 1000})
 
 
 @pytest.fixture

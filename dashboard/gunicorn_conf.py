@@ -30,6 +30,13 @@ else:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _directory
 
 
+def post_worker_init(worker):
+    """Remove temporary upload files a stopped process left behind (batches/uploads.py)."""
+    from batches.uploads import sweep_stale_uploads
+
+    sweep_stale_uploads()
+
+
 def child_exit(server, worker):
     """A worker is gone: drop its live-gauge files (counters and histograms stay summed in)."""
     from prometheus_client import multiprocess

@@ -31,22 +31,15 @@ Temporary files: the upload goes to :func:`tempfile.TemporaryFile`, which on Lin
 file with no name (elsewhere it is unlinked as soon as it is made): when the process stops, however it
 stops, the kernel frees it, so a web process killed mid-upload leaves nothing behind. Named leftovers
 of Django's own temporary upload files (``tmp*.upload*``, from before this module or from a process
-killed while Django's parser held one) are removed at start by :func:`sweep_stale_uploads` (gunicorn's
-``on_starting``). After a large upload :func:`release_memory` hands freed heap back to the system.
+killed while Django's parser held one) are removed at start (:mod:`batches.tempfiles`, from gunicorn's
+``post_worker_init``). After a large upload the freed heap is handed back to the system.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
-import logging
 import os
-import re
-import tempfile
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -62,8 +55,7 @@ from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget
 
 from .jsonl import MAX_BYTES, JsonlValidator
-
-logger = logging.getLogger("batches.uploads")
+from .tempfiles import release_memory, temporary_file
 
 # Room for the multipart boundaries and the form's other fields.
 SLACK_BYTES = 1024 * 1024
@@ -73,9 +65,6 @@ UPLOAD_LIMIT = MAX_BYTES + SLACK_BYTES
 CHUNK_BYTES = 1024 * 1024
 # After an upload of at least this many bytes, freed heap is handed back to the system.
 RELEASE_AFTER_BYTES = 16 * 1024 * 1024
-# Django's TemporaryUploadedFile names: NamedTemporaryFile(suffix=".upload" + extension).
-_DJANGO_TEMP_NAME = re.compile(r"^tmp[a-z0-9_]{8}\.upload(\.[^/]*)?$")
-STALE_AFTER_SECONDS = 3600
 
 
 class UploadTooLarge(Exception):
@@ -88,16 +77,12 @@ class CsrfRefused(Exception):
         self.response = response
 
 
-def _temporary_file():
-    return tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR or None)
-
-
 class ReceivedFile(UploadedFile):
     """An uploaded file in an unnamed temporary file; ``jsonl_check`` is the finished validator."""
 
-    def __init__(self, name: str, content_type: str, charset: str | None) -> None:
-        super().__init__(_temporary_file(), name, content_type or "application/octet-stream", 0, charset)
-        self.jsonl_check = JsonlValidator()
+    def __init__(self, name: str, content_type: str, charset: str | None, check: JsonlValidator) -> None:
+        super().__init__(temporary_file(), name, content_type or "application/octet-stream", 0, charset)
+        self.jsonl_check = check
 
     def write(self, data: bytes) -> None:
         self.file.write(data)
@@ -122,10 +107,11 @@ class _Form(BaseTarget):
     """The one target of every part: the parser asks :meth:`matches` for each part's name (which is how
     the name reaches us), sets the file name, then calls start / data / finish."""
 
-    def __init__(self, request: HttpRequest, *, file_field: str, too_large: bool) -> None:
+    def __init__(self, request: HttpRequest, *, file_field: str, too_large: bool, check: Callable[[], JsonlValidator]) -> None:
         super().__init__()
         self.request = request
         self.file_field = file_field
+        self.check = check
         self.encoding = request.encoding or settings.DEFAULT_CHARSET
         self.fields = QueryDict(mutable=True, encoding=self.encoding)
         self.file: ReceivedFile | None = None
@@ -170,7 +156,7 @@ class _Form(BaseTarget):
             return  # a part the form does not read: received and dropped, like any unknown field
         if self.too_large:
             raise UploadTooLarge
-        self._writing = self.file = ReceivedFile(filename, "", None)
+        self._writing = self.file = ReceivedFile(filename, "", None, self.check())
 
     def set_multipart_content_type(self, content_type: str) -> None:
         if self._writing is not None:
@@ -231,10 +217,16 @@ def _drain(request: HttpRequest) -> None:
         pass
 
 
-def receive(request: HttpRequest, *, file_field: str = "file") -> None:
-    """Read a multipart POST body into ``request.POST`` / ``request.FILES`` (see the module docstring).
-    Raises :class:`CsrfRefused` (its ``response`` is Django's 403) or one of Django's request errors."""
-    form = _Form(request, file_field=file_field, too_large=_content_length(request) > UPLOAD_LIMIT)
+def receive(
+    request: HttpRequest, *, file_field: str = "file", limit: int | None = None,
+    check: Callable[[], JsonlValidator] = JsonlValidator,
+) -> None:
+    """Read a multipart POST body into ``request.POST`` / ``request.FILES`` (see the module docstring):
+    ``check()`` makes the validator fed with the file, a body over ``limit`` bytes (default
+    :data:`UPLOAD_LIMIT`) is not written. Raises :class:`CsrfRefused` (its ``response`` is Django's 403)
+    or one of Django's request errors."""
+    limit = UPLOAD_LIMIT if limit is None else limit
+    form = _Form(request, file_field=file_field, too_large=_content_length(request) > limit, check=check)
     request.upload_too_large = False
     received = 0
     try:
@@ -270,11 +262,17 @@ def receive(request: HttpRequest, *, file_field: str = "file") -> None:
     request.upload_too_large = form.too_large
 
 
-def streamed_upload(file_field: str = "file", *, allowed: Callable[[HttpRequest], bool] | None = None):
+def streamed_upload(
+    file_field: str = "file", *, allowed: Callable[[HttpRequest], bool] | None = None,
+    limit: Callable[[HttpRequest], int] | None = None,
+    check: Callable[[HttpRequest], JsonlValidator] | None = None,
+):
     """Decorate a view that takes a JSONL upload in the form field ``file_field`` (see the module
     docstring). ``allowed(request)`` False: the view is called without the body being read (it answers
-    its own refusal, and must not act on a POST then). Put it inside ``project_view`` so that
-    ``request.project`` is known to ``allowed``."""
+    its own refusal, and must not act on a POST then). ``limit(request)``: the most body bytes written
+    (default :data:`UPLOAD_LIMIT`); ``check(request)``: the validator to feed (default
+    ``JsonlValidator()``), e.g. one for the project's provider. Put it inside ``project_view`` so that
+    ``request.project`` is known to these callables."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -293,7 +291,10 @@ def streamed_upload(file_field: str = "file", *, allowed: Callable[[HttpRequest]
             if _content_length(request) >= RELEASE_AFTER_BYTES:
                 release_memory()  # before the first large upload too: it fixes the allocator's threshold
             try:
-                receive(request, file_field=file_field)
+                receive(
+                    request, file_field=file_field, limit=limit(request) if limit else None,
+                    check=(lambda: check(request)) if check else JsonlValidator,
+                )
             except CsrfRefused as refused:
                 return refused.response
             try:
@@ -319,72 +320,9 @@ def _check_csrf_plain(request: HttpRequest) -> None:
         raise CsrfRefused(refusal)
 
 
-# -- memory and disk ---------------------------------------------------------------------------------------
-
-_libc = None
-if os.name == "posix":
-    try:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _libc.mallopt  # glibc only
-        _libc.malloc_trim
-    except (OSError, AttributeError):
-        _libc = None
-_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-_MMAP_THRESHOLD_BYTES = 1024 * 1024
-_allocator_tuned = False
-
-
-def release_memory() -> bool:
-    """Hand the heap a large upload freed back to the system; returns whether it could.
-
-    glibc raises its mmap threshold each time a large block is freed, so after the first 1 MB line the
-    next ones come from a thread's heap, and what they leave behind stays in the worker (it stayed about
-    110 MB larger after 120 lines of 1 MB). The threshold is fixed at 1 MB instead (blocks that large are
-    mapped and unmapped on their own, returned when freed; the 1 MB body chunks are reused as before, at
-    no measured cost: bench/upload_cpu.py), and what is free in the heaps is trimmed."""
-    global _allocator_tuned
-    if _libc is None:
-        return False
-    if not _allocator_tuned:
-        _libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
-        _allocator_tuned = True
-    _libc.malloc_trim(0)
-    return True
-
-
-def sweep_stale_uploads(directory: str | os.PathLike | None = None, *, older_than: float = STALE_AFTER_SECONDS) -> list[Path]:
-    """Remove Django's named temporary upload files (``tmp*.upload*``) owned by this user and untouched for
-    ``older_than`` seconds from the upload directory: leftovers of a process stopped during an upload.
-    Returns what was removed."""
-    folder = Path(directory or settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
-    removed: list[Path] = []
-    cutoff = time.time() - older_than
-    uid = os.getuid() if hasattr(os, "getuid") else None
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for entry in entries:
-        if not _DJANGO_TEMP_NAME.match(entry.name):
-            continue
-        try:
-            info = entry.stat(follow_symlinks=False)
-            if not entry.is_file(follow_symlinks=False) or info.st_mtime > cutoff:
-                continue
-            if uid is not None and info.st_uid != uid:
-                continue
-            os.unlink(entry.path)
-        except OSError:
-            continue
-        removed.append(Path(entry.path))
-    if removed:
-        logger.warning("Removed %d temporary upload file(s) left by a stopped process in %s", len(removed), folder)
-    return removed
-
-
 class _UnnamedTemporaryUploadedFile(UploadedFile):
     def __init__(self, name, content_type, size, charset, content_type_extra=None):
-        super().__init__(_temporary_file(), name, content_type, size, charset, content_type_extra)
+        super().__init__(temporary_file(), name, content_type, size, charset, content_type_extra)
 
 
 class CappedTemporaryFileUploadHandler(TemporaryFileUploadHandler):

@@ -32,7 +32,7 @@ else:
 
 def post_worker_init(worker):
     """Remove temporary upload files a stopped process left behind (batches/uploads.py)."""
-    from batches.uploads import sweep_stale_uploads
+    from batches.tempfiles import sweep_stale_uploads
 
     sweep_stale_uploads()
 

@@ -11,7 +11,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from batches import jsonl, services, uploads
+from batches import jsonl, services, tempfiles, uploads
 
 pytestmark = pytest.mark.django_db
 
@@ -117,14 +117,14 @@ def csrf_client(upstream):
 def temporary_files(monkeypatch):
     """Count the temporary files the upload path opens."""
     opened = []
-    real = uploads._temporary_file
+    real = uploads.temporary_file
 
     def counting():
         handle = real()
         opened.append(handle)
         return handle
 
-    monkeypatch.setattr(uploads, "_temporary_file", counting)
+    monkeypatch.setattr(uploads, "temporary_file", counting)
     return opened
 
 
@@ -280,10 +280,10 @@ def test_old_named_upload_leftovers_are_swept_and_everything_else_is_kept(tmp_pa
     other = tmp_path / "tmpab12cd34.txt"
     for path in (old, fresh, other):
         path.write_bytes(b"x")
-    long_ago = time.time() - 2 * uploads.STALE_AFTER_SECONDS
+    long_ago = time.time() - 2 * tempfiles.STALE_AFTER_SECONDS
     os.utime(old, (long_ago, long_ago))
     os.utime(other, (long_ago, long_ago))
-    assert uploads.sweep_stale_uploads(tmp_path) == [old]
+    assert tempfiles.sweep_stale_uploads(tmp_path) == [old]
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, fresh.name]
 
 

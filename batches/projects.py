@@ -32,10 +32,13 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest
 
+from .jobs.limits import JobLimits, parse_limits
+
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 DEFAULT_SLUG = "default"
 KNOWN_FIELDS = frozenset(
-    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups"}
+    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups",
+     "limits"}
 )
 
 
@@ -52,6 +55,8 @@ class Project:
     #: None: the global DASHBOARD_OPERATOR_GROUPS rule applies.
     operator_groups: frozenset[str] | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    #: [projects.<slug>.limits]: batch size and enqueued-token budgets for jobs (batches/jobs/limits.py).
+    limits: JobLimits = JobLimits()
 
 
 class ProjectsConfigError(ImproperlyConfigured):
@@ -133,6 +138,7 @@ def parse_projects(text: str, environ=os.environ) -> list[Project]:
                 viewer_groups=viewer_groups or frozenset(),
                 operator_groups=operator_groups,
                 api_key_env=key_env,
+                limits=parse_limits(table.get("limits"), where, problems),
             )
         )
     if problems:

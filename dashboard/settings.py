@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "batches",
+    "batches.jobs",
 ]
 
 # Triggered work (a webhook's refresh, notifications) runs through Django's Tasks framework; the

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class JobsConfig(AppConfig):
+    name = "batches.jobs"
+    label = "jobs"
+    verbose_name = "Jobs"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from ..index.signals import batches_changed
+        from .tasks import on_batches_changed
+
+        batches_changed.connect(on_batches_changed, dispatch_uid="batches.jobs")

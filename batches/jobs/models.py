@@ -168,3 +168,15 @@ class ModelQueue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project}/{self.model}"
+
+
+class ProjectTick(models.Model):
+    """The chain of scheduling passes of one project: each pass enqueues the next one only if it moves
+    ``seq`` on with a conditional UPDATE, so however many wake-ups arrive, one chain goes on."""
+
+    project = models.CharField(max_length=40, unique=True)
+    seq = models.BigIntegerField(default=0)
+    last_pass_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.project} pass {self.seq}"

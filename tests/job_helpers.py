@@ -46,7 +46,8 @@ def drive(emulator, job: Job, *, step: float = 120.0, passes_max: int = 40) -> J
         if job.ended and not job.chunks.filter(state__in=passes.ACTIVE).exists():
             return job
         emulator.state.advance(step)
-    raise AssertionError(f"job {job.pk} did not end: {job.status}")
+    chunks = [(c.number, c.attempt, c.state, c.batch_status) for c in job.chunks.all()]
+    raise AssertionError(f"job {job.pk} did not end: {job.status}; chunks {chunks}")
 
 
 def result_lines(job: Job) -> list[dict]:

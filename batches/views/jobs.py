@@ -78,8 +78,8 @@ def job_create(request: HttpRequest, project: Project) -> HttpResponse:
 
 @csrf_protect
 def _create_post(request: HttpRequest, project: Project) -> HttpResponse:
+    name = request.POST.get("name", "").strip()  # reads the body: the upload handler runs here
     ingest = getattr(request, "job_ingest", None)
-    name = request.POST.get("name", "").strip()
     context = {"project": project, "name": name}
     try:
         max_attempts = int(request.POST.get("max_attempts", services.DEFAULT_MAX_ATTEMPTS))

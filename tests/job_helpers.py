@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import orjson
+import pytest
 
 from batches.jobs import passes, services
 from batches.jobs.models import Job
@@ -54,3 +55,13 @@ def result_lines(job: Job) -> list[dict]:
     from batches.jobs.results import results_blocks
 
     return [orjson.loads(line) for line in b"".join(results_blocks(job)).splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def job_storage(settings, tmp_path):
+    """Job files in the test's own directory (imported by each jobs test module)."""
+    location = tmp_path / "storage"
+    location.mkdir()
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(location)}}}
+    return location

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batches.jobs.models import Chunk, Job
+from job_helpers import job_storage  # noqa: F401 (autouse)
 from job_helpers import drive, jsonl, make_job, request_line, result_lines, run_pass
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,6 +14,7 @@ from batches.jobs import submit
 from batches.jobs.models import Chunk
 from batches.projects import get_project
 from batches.upstream import client_for
+from job_helpers import job_storage  # noqa: F401 (autouse)
 from job_helpers import jsonl, make_job, request_line
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,6 +18,7 @@ Every write after the claim is conditional on ``claimed_by`` still being this wo
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -36,13 +37,22 @@ MARKER_LOOKBACK = timedelta(minutes=10)  # clock skew between the dashboard and 
 MARKER_PAGES = 20
 
 
+def setting_seconds(name: str, default: float) -> float:
+    """A jobs setting: from settings, else the environment variable of the same name, else ``default``."""
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name, "").strip() or default
+    return float(value)
+
+
 def backoff_seconds() -> float:
-    return float(getattr(settings, "DASHBOARD_JOBS_BACKOFF_SECONDS", 60.0))
+    return setting_seconds("DASHBOARD_JOBS_BACKOFF_SECONDS", 60.0)
 
 
 def marker(chunk: Chunk) -> dict[str, str]:
     return {
         "dashboard_job": str(chunk.job_id),
+        "dashboard_attempt": str(chunk.attempt),
         "dashboard_job_key": chunk.job.folder,
         "dashboard_chunk": str(chunk.number),
         "dashboard_submission": str(chunk.submission),

@@ -25,6 +25,7 @@ from ..projects import get_project
 from ..upstream import TERMINAL_STATUSES, client_for
 from .models import Chunk, ProjectTick
 from .passes import SOURCE, has_work, run_pass
+from .submit import setting_seconds
 
 logger = logging.getLogger("batches.jobs")
 
@@ -33,7 +34,7 @@ QUEUE_NAME = "default"
 
 
 def tick_seconds() -> float:
-    return float(getattr(settings, "DASHBOARD_JOBS_TICK_SECONDS", settings.DASHBOARD_SYNC_SECONDS))
+    return setting_seconds("DASHBOARD_JOBS_TICK_SECONDS", settings.DASHBOARD_SYNC_SECONDS)
 
 
 def worker_name() -> str:

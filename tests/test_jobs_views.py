@@ -101,3 +101,13 @@ def test_a_viewer_may_look_but_not_steer_and_another_projects_job_is_404(client,
     outsider = proxy_mode("o@example.com")
     assert client.get(f"/projects/research/jobs/{job.pk}/", headers=outsider).status_code == 404
     assert client.get(f"/projects/default/jobs/{job.pk}/", headers=outsider).status_code == 404
+
+
+def test_a_batch_page_links_to_its_job(client, upstream):
+    from job_helpers import run_pass
+
+    job = make_job(jsonl([request_line(i) for i in range(3)]), name="linked")
+    run_pass()
+    batch_id = job.chunks.get().batch_id
+    page = client.get(f"/projects/default/batches/{batch_id}/")
+    assert f'Part of job <a href="/projects/default/jobs/{job.pk}/">linked</a>' in page.content.decode()

@@ -153,22 +153,24 @@ def _download(body, filename: str) -> StreamingHttpResponse:
     return response
 
 
-@require_GET
-@project_view
-def job_results_file(request: HttpRequest, project: Project, job_id: int) -> HttpResponse:
+def _ended_download(project: Project, job_id: int, kind: str) -> HttpResponse:
     job = _job_or_404(project, job_id)
     if not job.ended or selectors.in_flight(job):
         return _not_ended(job)
-    return _download(job_results.results_blocks(job), f"job-{job.pk}_results.jsonl")
+    body = job_results.results_blocks(job) if kind == "results" else job_results.failed_lines(job)
+    return _download(body, f"job-{job.pk}_{kind}.jsonl")
+
+
+@require_GET
+@project_view
+def job_results_file(request: HttpRequest, project: Project, job_id: int) -> HttpResponse:
+    return _ended_download(project, job_id, "results")
 
 
 @require_GET
 @project_view
 def job_failed_file(request: HttpRequest, project: Project, job_id: int) -> HttpResponse:
-    job = _job_or_404(project, job_id)
-    if not job.ended or selectors.in_flight(job):
-        return _not_ended(job)
-    return _download(job_results.failed_lines(job), f"job-{job.pk}_failed.jsonl")
+    return _ended_download(project, job_id, "failed")
 
 
 @require_GET

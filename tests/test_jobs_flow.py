@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batches.jobs.models import Chunk, Job
+from helpers import EMULATOR_KEY
 from job_helpers import job_storage  # noqa: F401 (autouse)
 from job_helpers import drive, jsonl, make_job, request_line, result_lines, run_pass
 
@@ -27,7 +28,7 @@ base_url = "{upstream.base_url}"
 max_requests_per_batch = 40
 {limits}
 """,
-        TEST_KEY="sk-emulator-test",
+        TEST_KEY=EMULATOR_KEY,
     )
     return upstream
 

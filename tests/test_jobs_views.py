@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from batches.jobs.models import Job
 from batches.models import AuditEntry
-from conftest import HTMX
+from helpers import HTMX
 from job_helpers import job_storage  # noqa: F401 (autouse)
 from job_helpers import drive, jsonl, make_job, request_line
 

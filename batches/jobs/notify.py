@@ -9,12 +9,12 @@ each message once-only however many workers notice the event, and the existing t
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.validators import validate_email
 from django.core.exceptions import ValidationError
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
+from ..conf import conf
 from ..models import Notification, NotificationRule
 from ..notify.channels import Message
 from ..notify.rules import _record
@@ -63,7 +63,7 @@ def job_link(project: str, job_id: int) -> str:
     prefix = get_script_prefix()
     if path.startswith(prefix):
         path = path[len(prefix):]
-    return f"{settings.DASHBOARD_PUBLIC_URL.rstrip('/')}/{path.lstrip('/')}"
+    return f"{conf().public_url.rstrip('/')}/{path.lstrip('/')}"
 
 
 def message(row: Notification) -> Message:

@@ -18,13 +18,12 @@ Every write after the claim is conditional on ``claimed_by`` still being this wo
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ..conf import conf
 from ..upstream import Batch, BatchClient, UpstreamError
 from . import storage
 from .decide import backoff
@@ -37,16 +36,8 @@ MARKER_LOOKBACK = timedelta(minutes=10)  # clock skew between the dashboard and 
 MARKER_PAGES = 20
 
 
-def setting_seconds(name: str, default: float) -> float:
-    """A jobs setting: from settings, else the environment variable of the same name, else ``default``."""
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name, "").strip() or default
-    return float(value)
-
-
 def backoff_seconds() -> float:
-    return setting_seconds("DASHBOARD_JOBS_BACKOFF_SECONDS", 60.0)
+    return conf().jobs_backoff_seconds
 
 
 def marker(chunk: Chunk) -> dict[str, str]:

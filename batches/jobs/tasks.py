@@ -16,16 +16,15 @@ import socket
 import uuid
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.tasks import default_task_backend, task
 from django.utils import timezone
 
+from ..conf import conf
 from ..projects import get_project
 from ..upstream import TERMINAL_STATUSES, client_for
 from .models import Chunk, ProjectTick
 from .passes import SOURCE, has_work, run_pass
-from .submit import setting_seconds
 
 logger = logging.getLogger("batches.jobs")
 
@@ -34,7 +33,7 @@ QUEUE_NAME = "default"
 
 
 def tick_seconds() -> float:
-    return setting_seconds("DASHBOARD_JOBS_TICK_SECONDS", settings.DASHBOARD_SYNC_SECONDS)
+    return conf().jobs_tick_seconds
 
 
 def worker_name() -> str:

@@ -15,9 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from ..auth import actor_name
 from ..jsonl import MAX_LISTED_ERRORS
-from ..projects import Project, may_operate, project_view
+from ..access import actor_name, may_operate, project_view
+from ..projects import Project
 from ..jobs import results as job_results
 from ..jobs import selectors, services, storage
 from ..jobs.models import ENDED_JOB_STATUSES, Job, ProjectTick

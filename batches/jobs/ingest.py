@@ -322,23 +322,29 @@ class JobIngest:
         seen_in: set[tuple[str, int]] = set()
         for index, plan in enumerate(self.result.chunks):
             numbers = iter(plan.line_numbers)
-            with open(plan.local_path, "rb") as handle:
-                for raw in handle:
-                    number = next(numbers)
-                    try:
-                        obj = orjson.loads(raw)
-                    except ValueError:
-                        continue
-                    custom_id = obj.get("custom_id") if isinstance(obj, dict) else None
-                    if not isinstance(custom_id, str) or hash(custom_id) not in suspects:
-                        continue
-                    if (custom_id, index) in seen_in:
-                        continue  # a repeat inside one chunk: its validator reported it
-                    seen_in.add((custom_id, index))
-                    first = first_seen.setdefault(custom_id, (number, index))
-                    if first[1] != index:
-                        self._error(number, f"repeats custom_id “{_short(custom_id)}” (first used on line {first[0]}); "
-                                            "each custom_id must be unique.")
+            # A stored chunk's scratch file was moved into storage: read it back from there.
+            lines = storage.iter_lines(plan.stored_path) if plan.stored_path else _local_lines(plan.local_path)
+            for raw in lines:
+                number = next(numbers)
+                try:
+                    obj = orjson.loads(raw)
+                except ValueError:
+                    continue
+                custom_id = obj.get("custom_id") if isinstance(obj, dict) else None
+                if not isinstance(custom_id, str) or hash(custom_id) not in suspects:
+                    continue
+                if (custom_id, index) in seen_in:
+                    continue  # a repeat inside one chunk: its validator reported it
+                seen_in.add((custom_id, index))
+                first = first_seen.setdefault(custom_id, (number, index))
+                if first[1] != index:
+                    self._error(number, f"repeats custom_id “{_short(custom_id)}” (first used on line {first[0]}); "
+                                        "each custom_id must be unique.")
+
+
+def _local_lines(path: str):
+    with open(path, "rb") as handle:
+        yield from handle
 
 
 def _short(text: str, limit: int = 80) -> str:

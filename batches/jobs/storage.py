@@ -33,10 +33,19 @@ def path(folder: str, *parts: str) -> str:
     return "/".join((ROOT, folder, *parts))
 
 
+class _ScratchFile(File):
+    """A local scratch file the storage may take over: ``FileSystemStorage`` moves a file that has a
+    ``temporary_file_path`` instead of copying it (a rename on one filesystem); other storages read it."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
 def save_local(local_path: str, name: str) -> str:
-    """Copy a local file into storage under ``name``; returns the stored name."""
+    """Put a local scratch file into storage under ``name`` (the local file may be gone afterwards);
+    returns the stored name."""
     with open(local_path, "rb") as handle:
-        return default_storage.save(name, File(handle, name=os.path.basename(name)))
+        return default_storage.save(name, _ScratchFile(handle, name=os.path.basename(name)))
 
 
 def save_bytes(data: bytes, name: str) -> str:

@@ -154,6 +154,8 @@ STATIC_URL = (FORCE_SCRIPT_NAME or "") + "/static/"
 # Overridable so tests (and read-only deployments) can collect static files elsewhere.
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Where the default (filesystem) storage keeps files: jobs' inputs and merged results (docs/jobs.md).
+MEDIA_ROOT = os.environ.get("DASHBOARD_MEDIA_ROOT") or str(BASE_DIR / "media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -9,6 +9,7 @@ import pytest
 
 from batches.jobs import passes, services
 from batches.jobs.models import Job
+from batches.jobs.results import results_blocks
 from batches.projects import get_project
 from batches.upstream import client_for
 
@@ -52,8 +53,6 @@ def drive(emulator, job: Job, *, step: float = 120.0, passes_max: int = 40) -> J
 
 
 def result_lines(job: Job) -> list[dict]:
-    from batches.jobs.results import results_blocks
-
     return [orjson.loads(line) for line in b"".join(results_blocks(job)).splitlines()]
 
 

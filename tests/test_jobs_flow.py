@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django_tasks_db.models import DBTaskResult
 
+from batches.index.signals import batches_changed
 from batches.jobs.models import Chunk, Job
 from helpers import EMULATOR_KEY
 from job_helpers import job_storage  # noqa: F401 (autouse)
@@ -90,3 +92,14 @@ def test_a_refused_chunk_goes_back_to_the_queue_without_counting_an_attempt_and_
     answers = result_lines(job)
     assert [answer["custom_id"] for answer in answers] == [f"req-{i}" for i in range(80)]
     assert not any((answer["error"] or {}).get("code") == "batch_expired" for answer in answers)
+
+
+def test_the_sync_or_a_webhook_seeing_a_chunks_batch_end_wakes_the_scheduler_at_once(roomy_queue):
+    job = make_job(jsonl([request_line(i) for i in range(3)]))
+    run_pass()
+    batch_id = job.chunks.get().batch_id
+    DBTaskResult.objects.all().delete()
+    batches_changed.send(sender="sync", project="default", changes={"batch_other": ("in_progress", "completed")})
+    assert DBTaskResult.objects.count() == 0
+    batches_changed.send(sender="webhook", project="default", changes={batch_id: ("in_progress", "completed")})
+    assert list(DBTaskResult.objects.values_list("task_path", flat=True)) == ["batches.jobs.tasks.advance_jobs"]

@@ -11,7 +11,7 @@ from batches.jobs.models import Job
 from batches.models import AuditEntry
 from helpers import HTMX
 from job_helpers import job_storage  # noqa: F401 (autouse)
-from job_helpers import drive, jsonl, make_job, request_line
+from job_helpers import drive, jsonl, make_job, request_line, result_lines, run_pass
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,7 +73,6 @@ def test_results_are_409_with_a_sentence_until_the_job_ends_then_one_line_per_re
 
 
 def test_pause_resume_and_cancel_are_audited_and_a_paused_job_submits_nothing(client, upstream):
-    from job_helpers import run_pass
 
     job = make_job(jsonl([request_line(i) for i in range(10)]))
     assert client.post(f"/projects/default/jobs/{job.pk}/pause/").status_code == 302
@@ -104,10 +103,28 @@ def test_a_viewer_may_look_but_not_steer_and_another_projects_job_is_404(client,
 
 
 def test_a_batch_page_links_to_its_job(client, upstream):
-    from job_helpers import run_pass
 
     job = make_job(jsonl([request_line(i) for i in range(3)]), name="linked")
     run_pass()
     batch_id = job.chunks.get().batch_id
     page = client.get(f"/projects/default/batches/{batch_id}/")
     assert f'Part of job <a href="/projects/default/jobs/{job.pk}/">linked</a>' in page.content.decode()
+
+
+def test_retrying_the_final_failures_runs_them_once_more_and_the_job_completes_again(client, upstream):
+    job = drive(upstream, make_job(jsonl([request_line(i, fail=(400 if i == 4 else None)) for i in range(6)])))
+    assert client.post(f"/projects/default/jobs/{job.pk}/retry/").status_code == 302
+    job.refresh_from_db()
+    retry = job.chunks.get(attempt=2)
+    assert (job.status, retry.requests) == (Job.Status.RUNNING, 1)
+    job = drive(upstream, job)
+    assert job.status == Job.Status.COMPLETED
+    answers = {line["custom_id"]: line for line in result_lines(job)}
+    assert (answers["req-4"]["attempts"], answers["req-4"]["response"]["status_code"]) == (2, 400)
+    assert AuditEntry.objects.filter(action="job-retry", batch_id=f"job-{job.pk}", outcome="success").count() == 1
+
+
+def test_a_refused_action_says_why(client, upstream):
+    job = make_job(jsonl([request_line(0)]))
+    response = client.post(f"/projects/default/jobs/{job.pk}/resume/", follow=True)
+    assert f"Job {job.pk} is queued: only a paused job can be resumed." in response.content.decode()

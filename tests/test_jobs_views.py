@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from batches.jobs.models import Job
 from batches.models import AuditEntry
@@ -128,3 +129,13 @@ def test_a_refused_action_says_why(client, upstream):
     job = make_job(jsonl([request_line(0)]))
     response = client.post(f"/projects/default/jobs/{job.pk}/resume/", follow=True)
     assert f"Job {job.pk} is queued: only a paused job can be resumed." in response.content.decode()
+
+
+def test_creating_and_steering_need_the_csrf_token(upstream):
+    strict = Client(enforce_csrf_checks=True)
+    refused = strict.post("/projects/default/jobs/new/", {"name": "x", "file": SimpleUploadedFile("in.jsonl", b"{}\n")})
+    assert refused.status_code == 403 and Job.objects.count() == 0
+    job = make_job(jsonl([request_line(0)]))
+    assert strict.post(f"/projects/default/jobs/{job.pk}/pause/").status_code == 403
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED

@@ -42,6 +42,8 @@ class Job(models.Model):
     held_since = models.DateTimeField(null=True, blank=True)
     #: Why the job failed (a sentence), when status is failed.
     failure = models.TextField(blank=True)
+    #: Set once by the pass that tells people the job ended (a conditional UPDATE: exactly once).
+    end_noticed = models.BooleanField(default=False)
 
     class Meta:
         indexes = [models.Index(fields=["project", "-created_at"], name="job_project_created")]

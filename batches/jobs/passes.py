@@ -251,18 +251,16 @@ def _fail_too_big(chunk_id: int, worker: str) -> None:
 
 
 def _finish_jobs(project: Project, report: PassReport, now: datetime) -> None:
-    for job in Job.objects.filter(project=project.slug).exclude(status=Job.Status.COMPLETED).exclude(status=Job.Status.FAILED):
+    for job in Job.objects.filter(project=project.slug, end_noticed=False):
         active = job.chunks.filter(state__in=ACTIVE).exists()
-        if job.status == Job.Status.CANCELLED:
-            if not active and notify.job_ended(job):
-                report.finished.append(job.pk)
-            continue
         homes = job.chunks.filter(home__isnull=True).aggregate(done=Sum(F("succeeded") + F("failed")))
-        if not active and (homes["done"] or 0) >= job.total_requests:
+        if not active and not job.ended and (homes["done"] or 0) >= job.total_requests:
             if Job.objects.filter(pk=job.pk, status__in=(Job.Status.RUNNING, Job.Status.QUEUED, Job.Status.PAUSED)).update(
                     status=Job.Status.COMPLETED, finished_at=now, held_since=None) == 1:
                 JobEvent.objects.create(job=job, kind="completed", message="Every request has a final answer: the job is completed.")
                 job.refresh_from_db()
+        if job.ended and not active:
+            if Job.objects.filter(pk=job.pk, end_noticed=False).update(end_noticed=True) == 1:
                 notify.job_ended(job)
                 report.finished.append(job.pk)
         elif job.held_since is not None and now - job.held_since > HELD_NOTICE:

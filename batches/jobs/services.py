@@ -133,7 +133,7 @@ def retry_failures(project: Project, job: Job, actor: str) -> int:
             parts.append((home, positions, top))
         total = 0
         with transaction.atomic():
-            Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, finished_at=None,
+            Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, finished_at=None, end_noticed=False,
                                                  max_attempts=max(job.max_attempts, max(p[2] for p in parts) + 1))
             for home, positions, top in parts:
                 part = merge.make_part(job, home, home, positions, attempt=top + 1)

@@ -85,6 +85,9 @@ class DashboardConf:
     upstream_slow_seconds: float = _setting("DASHBOARD_UPSTREAM_SLOW_SECONDS")
     ready_queue_age_seconds: float = _setting("DASHBOARD_READY_QUEUE_AGE_SECONDS")
     task_stuck_seconds: float = _setting("DASHBOARD_TASK_STUCK_SECONDS")
+    # Jobs (batches/jobs/)
+    jobs_tick_seconds: float = _setting("DASHBOARD_JOBS_TICK_SECONDS")
+    jobs_backoff_seconds: float = _setting("DASHBOARD_JOBS_BACKOFF_SECONDS")
 
 
 _TYPES: dict[object, Callable] = {

@@ -30,11 +30,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .cache import LocalCache
 from .conf import conf
-
+from .jobs.limits import JobLimits, parse_limits
 from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
 
 KNOWN_FIELDS = frozenset(
-    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups"}
+    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups",
+     "limits"}
 )
 
 
@@ -51,6 +52,8 @@ class Project:
     #: None: the global DASHBOARD_OPERATOR_GROUPS rule applies.
     operator_groups: frozenset[str] | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    #: [projects.<slug>.limits]: batch size and enqueued-token budgets for jobs (batches/jobs/limits.py).
+    limits: JobLimits = JobLimits()
 
 
 class ProjectsConfigError(ImproperlyConfigured):
@@ -134,6 +137,7 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
                 viewer_groups=viewer_groups or frozenset(),
                 operator_groups=operator_groups,
                 api_key_env=key_env,
+                limits=parse_limits(table.get("limits"), where, problems),
             )
         )
     if problems:

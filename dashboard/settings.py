@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "batches",
+    "batches.jobs",
 ]
 
 # Triggered work (a webhook's refresh, notifications) runs through Django's Tasks framework; the
@@ -164,6 +165,8 @@ STATIC_URL = (FORCE_SCRIPT_NAME or "") + "/static/"
 # Overridable so tests (and read-only deployments) can collect static files elsewhere.
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Where the default (filesystem) storage keeps files: jobs' inputs and merged results (docs/jobs.md).
+MEDIA_ROOT = os.environ.get("DASHBOARD_MEDIA_ROOT") or str(BASE_DIR / "media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -245,6 +248,9 @@ DASHBOARD_EMULATOR = env_bool("DASHBOARD_EMULATOR", False)
 
 # How often pages of unfinished batches poll for fresh state (seconds).
 DASHBOARD_POLL_SECONDS = env_float("DASHBOARD_POLL_SECONDS", 5.0)
+# Jobs (docs/jobs.md): seconds between scheduling passes, and the first wait after token_limit_exceeded.
+DASHBOARD_JOBS_TICK_SECONDS = env_float("DASHBOARD_JOBS_TICK_SECONDS", DASHBOARD_SYNC_SECONDS)
+DASHBOARD_JOBS_BACKOFF_SECONDS = env_float("DASHBOARD_JOBS_BACKOFF_SECONDS", 60.0)
 # How long identical upstream reads are shared between viewers (seconds).
 DASHBOARD_CACHE_SECONDS = env_float("DASHBOARD_CACHE_SECONDS", 2.0)
 # Negotiated rates: JSON, or the path of a .json/.toml file (batches/oversight/pricing.py).

@@ -151,8 +151,14 @@ def batch_link(project: str, batch_id: str) -> str:
     return f"{settings.DASHBOARD_PUBLIC_URL.rstrip('/')}/{path.lstrip('/')}"
 
 
+#: event -> writer(row) -> Message, for events that are not about one batch (batches/jobs registers its own).
+MESSAGE_WRITERS: dict = {}
+
+
 def message_for(row: Notification) -> Message:
     """The message, written at send time from the index's current view of the batch."""
+    if row.event in MESSAGE_WRITERS:
+        return MESSAGE_WRITERS[row.event](row)
     project = get_project(row.project)
     project_name = project.name if project else row.project
     record = BatchRecord.objects.filter(project=row.project, batch_id=row.batch_id).first()

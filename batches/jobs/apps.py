@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class JobsConfig(AppConfig):
+    name = "batches.jobs"
+    label = "jobs"
+    verbose_name = "Jobs"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from ..index.signals import batches_changed
+        from ..notify.tasks import MESSAGE_WRITERS
+        from . import notify
+        from .tasks import on_batches_changed
+
+        batches_changed.connect(on_batches_changed, dispatch_uid="batches.jobs")
+        MESSAGE_WRITERS.update({notify.FINISHED: notify.message, notify.HELD: notify.message})

@@ -32,10 +32,12 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest
 
+from .costs.config import Budget, parse_budget, parse_organization
+
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 DEFAULT_SLUG = "default"
 KNOWN_FIELDS = frozenset(
-    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups"}
+    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups", "budget"}
 )
 
 
@@ -52,6 +54,8 @@ class Project:
     #: None: the global DASHBOARD_OPERATOR_GROUPS rule applies.
     operator_groups: frozenset[str] | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    #: ``[projects.<slug>.budget]`` (batches/costs/config.py), None without one.
+    budget: Budget | None = None
 
 
 class ProjectsConfigError(ImproperlyConfigured):
@@ -83,9 +87,10 @@ def parse_projects(text: str, environ=os.environ) -> list[Project]:
     except tomllib.TOMLDecodeError as err:
         raise ProjectsConfigError([f"the projects file is not valid TOML: {err}"]) from err
     problems: list[str] = []
-    unknown_top = set(data) - {"projects"}
+    unknown_top = set(data) - {"projects", "organization"}
     if unknown_top:
-        problems.append(f"unknown top-level field(s) {', '.join(sorted(unknown_top))}: only [projects.<slug>] tables belong here.")
+        problems.append(f"unknown top-level field(s) {', '.join(sorted(unknown_top))}: only [projects.<slug>] and [organization] tables belong here.")
+    parse_organization(data.get("organization"), problems, environ)
     tables = data.get("projects")
     if not isinstance(tables, dict) or not tables:
         problems.append("the projects file defines no project: add a [projects.<slug>] table.")
@@ -133,6 +138,7 @@ def parse_projects(text: str, environ=os.environ) -> list[Project]:
                 viewer_groups=viewer_groups or frozenset(),
                 operator_groups=operator_groups,
                 api_key_env=key_env,
+                budget=parse_budget(table.get("budget"), where, problems),
             )
         )
     if problems:

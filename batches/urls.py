@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import browse, create, estimate, find, insights, notifications, results
+from .views import browse, costs, create, estimate, find, insights, notifications, results
 
 app_name = "batches"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("batches/<str:batch_id>/retry-failed/", results.retry_failed_create, name="retry_failed"),
     path("batches/<str:batch_id>/cancel/", browse.batch_cancel, name="cancel"),
     path("insights/", insights.project_insights, name="insights"),
+    path("costs/", costs.project_costs, name="costs"),
     path("batches/<str:batch_id>/watch/", notifications.batch_watch, name="batch_watch"),
     path("notifications/", notifications.notification_rules, name="notifications"),
     path("notifications/<int:rule_id>/delete/", notifications.notification_rule_delete, name="notification_rule_delete"),

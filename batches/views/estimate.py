@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
+from ..costs.budgets import budget_state
 from ..oversight import pricing
 from ..projects import Project, project_view
 
@@ -49,6 +50,15 @@ def model_price(request: HttpRequest, project: Project) -> JsonResponse:
                 rates_source=rates.source,
                 note=rates.note,
             )
+    state = budget_state(project)
+    if state is not None:
+        # So the page can say, before anything is uploaded, that this file would cross the budget.
+        answer["budget"] = {
+            "monthly_usd": str(state.budget.monthly_usd),
+            "spend_usd": str(state.spend.spend.quantize(pricing.CENT)),
+            "block_at_limit": state.budget.block_at_limit,
+        }
     response = JsonResponse(answer, status=status)
-    response["Cache-Control"] = "private, max-age=300"
+    # Short: the budget part follows the month's spend.
+    response["Cache-Control"] = "private, max-age=60" if state is not None else "private, max-age=300"
     return response

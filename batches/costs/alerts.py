@@ -87,7 +87,8 @@ def _record_alert(project: Project, kind: str, period: str, level: str, estimate
             )
             for rule in NotificationRule.objects.filter(project=project.slug, kind=NotificationRule.Kind.BUDGET):
                 recipient, reason = f"{rule.channel}:{rule.target}", f"rule: {rule.get_kind_display()}"
-                row_id = notification_record(project.slug, "", alert.event, recipient, reason, now)
+                # Due at once (``now`` may be the period's clock, the send's is the real one).
+                row_id = notification_record(project.slug, "", alert.event, recipient, reason, timezone.now())
                 if row_id is not None:
                     transaction.on_commit(lambda row_id=row_id: enqueue_send(row_id))
     except IntegrityError:

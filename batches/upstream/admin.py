@@ -140,7 +140,9 @@ class AdminClient(BatchClient):
         try:
             return super()._send(method, path, **kwargs)
         except UpstreamError as err:
-            raise self._admin_error(err) from err
+            # Chained to what caused the original (a transport error), not to it: its message may
+            # quote the key, and a traceback would print it.
+            raise self._admin_error(err) from err.__cause__
 
     def _admin_error(self, err: UpstreamError) -> UpstreamError:
         """The same error, worded for the Admin API, with the admin key scrubbed from anything the

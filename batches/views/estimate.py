@@ -54,7 +54,7 @@ def model_price(request: HttpRequest, project: Project) -> JsonResponse:
     if state is not None:
         # So the page can say, before anything is uploaded, that this file would cross the budget.
         answer["budget"] = {
-            "monthly_usd": str(state.budget.monthly_usd),
+            "monthly_usd": str(state.budget.monthly_usd.quantize(pricing.CENT)),
             "spend_usd": str(state.spend.spend.quantize(pricing.CENT)),
             "block_at_limit": state.budget.block_at_limit,
         }

@@ -27,6 +27,12 @@ alert_at = [0.5, 1.0]
 """
 
 
+def insert(db, table: str, rows: list[dict]) -> None:
+    columns = list(rows[0])
+    db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                   [tuple(row[c] for c in columns) for row in rows])
+
+
 def seed(db_path) -> None:
     """One completed gpt-4o-mini batch a day this month (1M input, 200k output tokens: $0.135 at batch
     rates), and a bill for each day before today a little above the estimate."""
@@ -35,32 +41,25 @@ def seed(db_path) -> None:
     day = FIRST
     while day <= TODAY:
         created = int(datetime(day.year, day.month, day.day, 9, tzinfo=UTC).timestamp())
-        records.append((
-            "default", f"batch_cost_{day.day}", "completed", "/v1/chat/completions", "gpt-4o-mini", created, created + 3600,
-            created + 86400, 100, 100, 0, "{}", 1_000_000, 0, 200_000, "", "", "", "", json.dumps({"id": f"batch_cost_{day.day}"}),
-            now, now, "",
-        ))
+        batch_id = f"batch_cost_{day.day}"
+        records.append({
+            "project": "default", "batch_id": batch_id, "status": "completed", "endpoint": "/v1/chat/completions",
+            "model": "gpt-4o-mini", "created_at": created, "completed_at": created + 3600, "expires_at": created + 86400,
+            "total_requests": 100, "completed_requests": 100, "failed_requests": 0, "metadata": "{}",
+            "input_tokens": 1_000_000, "cached_tokens": 0, "output_tokens": 200_000, "input_file_id": "", "output_file_id": "",
+            "error_file_id": "", "search_text": "", "raw": json.dumps({"id": batch_id}), "first_seen": now, "last_synced": now,
+            "created_by": "",
+        })
         if day < TODAY:
-            bills.append(("proj_e2e", day.isoformat(), "gpt-4o-mini-2024-07-18, input", "0.16", "usd", None, "", now))
+            bills.append({"upstream_project": "proj_e2e", "day": day.isoformat(), "line_item": "gpt-4o-mini-2024-07-18, input",
+                          "amount": "0.16", "currency": "usd", "quantity": None, "quantity_unit": "", "fetched_at": now})
         day += timedelta(days=1)
     with sqlite3.connect(db_path) as db:
-        db.executemany(
-            "INSERT INTO batches_batchrecord (project, batch_id, status, endpoint, model, created_at, completed_at, expires_at,"
-            " total_requests, completed_requests, failed_requests, metadata, input_tokens, cached_tokens, output_tokens,"
-            " input_file_id, output_file_id, error_file_id, search_text, raw, first_seen, last_synced, created_by)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            records,
-        )
-        db.executemany(
-            "INSERT INTO costs_billedcost (upstream_project, day, line_item, amount, currency, quantity, quantity_unit, fetched_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            bills,
-        )
-        db.execute(
-            "INSERT INTO costs_billingsync (name, lease_owner, last_success, last_error, first_day, last_day)"
-            " VALUES ('organization', '', ?, '', ?, ?)",
-            (now, (FIRST - timedelta(days=31)).isoformat(), TODAY.isoformat()),
-        )
+        insert(db, "batches_batchrecord", records)
+        if bills:
+            insert(db, "costs_billedcost", bills)
+        insert(db, "costs_billingsync", [{"name": "organization", "lease_owner": "", "last_success": now, "last_error": "",
+                                          "first_day": (FIRST - timedelta(days=31)).isoformat(), "last_day": TODAY.isoformat()}])
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +80,7 @@ def test_the_costs_page_draws_estimated_and_billed_swaps_the_month_and_downloads
     expect(page.locator(".budget-bar .budget-line")).to_contain_text("of $50.00 this month, forecast")
     expect(page.locator("svg.chart")).to_have_count(1)
     expect(page.locator("svg.chart rect.series-0")).to_have_count(days)
-    expect(page.locator("svg.chart rect.series-1")).to_have_count(days - 1)
+    expect(page.locator("svg.chart rect.series-1")).to_have_count(days - 1)  # no bill for today yet
     # The stylesheet colours the bars (no style= attribute, no inline CSS).
     fill = page.locator("svg.chart rect.series-0").first.evaluate("r => getComputedStyle(r).fill")
     assert fill == "rgb(33, 85, 196)"

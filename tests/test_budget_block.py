@@ -51,6 +51,8 @@ def test_a_create_over_a_reached_budget_uploads_nothing_and_says_why(budget, cli
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.outcome, entry.batch_id, entry.file_id) == ("create", "refused", "", "")
     assert entry.message.startswith("Refused: Production's budget is $5.00 this month and its spend so far is $6.00")
+    audit = client.get("/audit/").content.decode()
+    assert '<span class="badge audit-refused">refused</span>' in audit and "so the budget is reached" in audit
 
 
 def test_a_file_whose_estimate_would_cross_the_budget_is_refused_before_it_is_uploaded(budget, client):

@@ -136,5 +136,5 @@ def test_pages_outside_a_project_and_projects_without_a_budget_have_no_bar(month
 
 def test_the_price_answer_carries_the_budget_so_the_page_can_warn_before_uploading(month, client):
     answer = client.get("/projects/default/price/?model=gpt-test", headers=month).json()
-    assert answer["budget"] == {"monthly_usd": "100.00", "spend_usd": "60.00", "block_at_limit": True}
+    assert answer["budget"] == {"monthly_usd": "100.000000", "spend_usd": "60.000000", "block_at_limit": True}
     assert client.get("/projects/default/price/?model=gpt-test", headers=month)["Cache-Control"] == "private, max-age=60"

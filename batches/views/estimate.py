@@ -54,8 +54,9 @@ def model_price(request: HttpRequest, project: Project) -> JsonResponse:
     if state is not None:
         # So the page can say, before anything is uploaded, that this file would cross the budget.
         answer["budget"] = {
-            "monthly_usd": str(state.budget.monthly_usd.quantize(pricing.CENT)),
-            "spend_usd": str(state.spend.spend.quantize(pricing.CENT)),
+            # Not rounded to cents: a file worth a fraction of a cent can be what crosses the budget.
+            "monthly_usd": f"{state.budget.monthly_usd:.6f}",
+            "spend_usd": f"{state.spend.spend:.6f}",
             "block_at_limit": state.budget.block_at_limit,
         }
     response = JsonResponse(answer, status=status)

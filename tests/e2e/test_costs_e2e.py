@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -101,3 +103,35 @@ def test_the_costs_page_draws_estimated_and_billed_swaps_the_month_and_downloads
     page.get_by_role("button", name="Show").click()
     expect(page).to_have_url(f"{costs_server.url}/projects/default/costs/?month={previous}")
     expect(page.locator("#costs-body")).to_contain_text(f"Budgets speak about the current month; this is {previous}.")
+
+
+def test_a_file_that_would_cross_a_blocking_budget_is_announced_in_the_browser_and_refused_with_nothing_uploaded(
+    guarded_page: Page, costs_server, page_guard
+):
+    """The budget is set a hair above this month's spend (one $0.135 batch a day so far), so any file
+    crosses it: the page's estimate says so while the file is still in the browser, and Create is
+    refused before anything is uploaded."""
+    page = guarded_page
+    projects = Path(costs_server.logs["gunicorn"]).parent / "projects.toml"
+    original = projects.read_text()
+    spend = Decimal("0.135") * ((TODAY - FIRST).days + 1)
+    projects.write_text(original.replace("monthly_usd = 50", f"monthly_usd = {spend + Decimal('0.000001')}\nblock_at_limit = true"))
+    try:
+        costs_server.reset_counts()
+        page.goto(f"{costs_server.url}/projects/default/batches/new/")
+        line = {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
+                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello " * 200}]}}
+        page.set_input_files("#id_file", files=[{"name": "one.jsonl", "mimeType": "application/jsonl",
+                                                 "buffer": (json.dumps(line) + "\n").encode()}])
+        expect(page.locator("#estimate-result")).to_contain_text("over the budget of")
+        expect(page.locator("#estimate-result")).to_contain_text("the dashboard will refuse to create this batch.")
+        page.get_by_role("button", name="Validate, upload and create").click()
+        expect(page.locator("#budget-refusal")).to_contain_text("this work's estimated")
+        expect(page.locator("#budget-refusal")).to_contain_text("Nothing was uploaded and no batch was created.")
+        counts = costs_server.stats()["counts"]
+        assert (counts.get("POST /v1/files", 0), counts.get("POST /v1/batches", 0)) == (0, 0)
+        # The refusal is an honest 403, which Chromium reports on the console: expected, and the only one.
+        assert page_guard.console_errors == ["Failed to load resource: the server responded with a status of 403 (Forbidden)"]
+        page_guard.console_errors.clear()
+    finally:
+        projects.write_text(original)

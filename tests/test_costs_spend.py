@@ -33,6 +33,8 @@ def known_batches(settings):
     record("batch_f", ts(2026, 12, 10), status="in_progress", total=10, completed=5, input_tokens=500_000, output=0)
     # Validating: no request count yet, so no estimate.
     record("batch_e", ts(2026, 12, 10, 12), status="validating", total=0, completed=0)
+    # Being cancelled: what it used is counted when it reports usage; its remaining requests will not run.
+    record("batch_g", ts(2026, 12, 10), status="cancelling", total=100, completed=0)
     # Another project: never counted here.
     record("batch_x", ts(2026, 12, 3), project="research", input_tokens=10_000_000, output=0)
 
@@ -40,9 +42,9 @@ def known_batches(settings):
 def test_the_month_to_date_spend_is_what_was_created_this_month_plus_what_running_batches_still_cost(known_batches):
     spend = month_spend("default", NOW)
     assert spend.created.amount == Decimal("40")  # a $20 + b $15 + f $5 so far
-    assert (spend.created.batches, spend.created.unpriced) == (5, 2)  # c and e report no usage yet
-    assert spend.remaining == Decimal("75")  # c $70 + f $5
-    assert (spend.running, spend.running_unestimated) == (3, 1)
+    assert (spend.created.batches, spend.created.unpriced) == (6, 3)  # c, e and g report no usage yet
+    assert spend.remaining == Decimal("75")  # c $70 + f $5; nothing for g
+    assert (spend.running, spend.running_unestimated) == (4, 1)
     assert spend.spend == Decimal("115")
 
 

@@ -4,8 +4,8 @@
   (UTC), counted exactly as the insights page counts a date range
   (:func:`batches.oversight.insights.records` priced by :func:`batches.oversight.pricing.price_total`):
   the usage each batch reports, at batch rates.
-* **Still to come**: for each unfinished batch created this month, what its remaining requests will
-  cost. A batch that already reports usage for some finished requests is extended at its own cost per
+* **Still to come**: for each unfinished batch created this month (not one being cancelled), what its
+  remaining requests will cost. A batch that already reports usage for some finished requests is extended at its own cost per
   request; one that does not is priced at the cost per completed request of the same model over the
   project's finished batches of the last :data:`HISTORY_DAYS` days. A batch with no request count yet
   (still validating) or a model with no such history has no estimate, and is counted as such.
@@ -80,13 +80,15 @@ def month_spend(project: str, now: datetime | None = None) -> MonthSpend:
     created = insights.records([project], rng)
     unfinished = list(
         created.exclude(status__in=TERMINAL_STATUSES).values(
-            "model", "total_requests", "completed_requests", "failed_requests", "input_tokens", "cached_tokens", "output_tokens"
+            "status", "model", "total_requests", "completed_requests", "failed_requests", "input_tokens", "cached_tokens", "output_tokens"
         )
     )
     per_request = _cost_per_request(project, {row["model"] for row in unfinished}, now)
     remaining = Decimal(0)
     unestimated = 0
     for row in unfinished:
+        if row["status"] == "cancelling":
+            continue  # only its in-flight requests finish, and their usage arrives with the batch
         left = max(row["total_requests"] - row["completed_requests"] - row["failed_requests"], 0)
         rate = _own_rate(row) or per_request.get(row["model"])
         if row["total_requests"] <= 0 or rate is None:

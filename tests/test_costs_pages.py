@@ -138,3 +138,12 @@ def test_the_price_answer_carries_the_budget_so_the_page_can_warn_before_uploadi
     answer = client.get("/projects/default/price/?model=gpt-test", headers=month).json()
     assert answer["budget"] == {"monthly_usd": "100.000000", "spend_usd": "60.000000", "block_at_limit": True}
     assert client.get("/projects/default/price/?model=gpt-test", headers=month)["Cache-Control"] == "private, max-age=60"
+
+
+def test_the_costs_pages_keep_the_strict_policy_no_inline_style_or_script(month, client):
+    for url in ("/projects/default/costs/", "/costs/", "/projects/default/batches/"):
+        response = client.get(url, headers=month)
+        html = response.content.decode()
+        assert "script-src" in response["Content-Security-Policy"], url
+        assert " style=" not in html and "<style" not in html and "hx-on" not in html, url
+        assert all('src="' in tag or "nonce=" in tag for tag in html.split("<script")[1:]), url

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from batches.models import AuditEntry
-from tests.conftest import EMULATOR_KEY, HTMX, RESEARCH_KEY
+from tests.helpers import EMULATOR_KEY, HTMX, RESEARCH_KEY
 from tests.costs_helpers import PRICES, projects_toml, record
 from tests.test_batch_create import URL, form_data, jsonl_bytes
 

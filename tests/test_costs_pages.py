@@ -12,7 +12,7 @@ import pytest
 import time_machine
 
 from batches.costs.models import BilledCost, BillingSync, CostAlert
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 from tests.costs_helpers import PRICES, projects_toml, record, ts
 
 pytestmark = pytest.mark.django_db

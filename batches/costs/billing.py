@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ..conf import conf
 from ..projects import Project, all_projects
 from ..upstream import UpstreamError
 from ..upstream.admin import admin_client_for
@@ -71,7 +71,7 @@ def claim(owner: str, now: datetime, *, force: bool = False) -> bool:
     free or expired, and a pass is due unless ``force``)."""
     _state()
     free = Q(lease_owner="") | Q(lease_expires__isnull=True) | Q(lease_expires__lt=now)
-    due = Q(last_success__isnull=True) | Q(last_success__lte=now - timedelta(seconds=float(settings.DASHBOARD_COSTS_SYNC_SECONDS)))
+    due = Q(last_success__isnull=True) | Q(last_success__lte=now - timedelta(seconds=conf().costs_sync_seconds))
     rows = BillingSync.objects.filter(name=SYNC_NAME).filter(free)
     if not force:
         rows = rows.filter(due)

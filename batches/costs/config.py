@@ -12,7 +12,7 @@
     block_at_limit = false       # true: refuse new batches and jobs once the month's spend reaches it
     drift_alert = 0.15           # billed vs estimated, as a fraction of the bill, that raises a notification
 
-Ground floor: only the standard library and Django's settings. ``batches/projects.py`` calls
+Ground floor: only the standard library and the dashboard's typed settings (``batches.conf``). ``batches/projects.py`` calls
 :func:`parse_budget` for each project and :func:`parse_organization` for the file, adding every
 problem (naming the project and the field) to the sentences of its system check, so a bad value
 refuses to start like any other mistake in the file.
@@ -24,10 +24,11 @@ import math
 import os
 import threading
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.conf import settings
+from ..conf import conf
 
 DEFAULT_ALERT_AT = (0.5, 0.8, 1.0)
 DEFAULT_DRIFT_ALERT = 0.15
@@ -101,8 +102,9 @@ def parse_budget(table, where: str, problems: list[str]) -> Budget | None:
     )
 
 
-def parse_organization(table, problems: list[str], environ=os.environ) -> Organization | None:
-    """The ``[organization]`` table, or None when the file has none."""
+def parse_organization(table, problems: list[str], secret: Callable[[str], str]) -> Organization | None:
+    """The ``[organization]`` table, or None when the file has none; ``secret`` looks up the variable
+    it names (``conf().secret_from_env``, as for the projects' keys)."""
     if table is None:
         return None
     where = "[organization]"
@@ -118,13 +120,13 @@ def parse_organization(table, problems: list[str], environ=os.environ) -> Organi
         problems.append(f"{where}: admin_key_env is required (the environment variable holding an admin key).")
         return None
     key_env = key_env.strip()
-    admin_key = environ.get(key_env, "").strip()
+    admin_key = (secret(key_env) or "").strip()
     if not admin_key:
         problems.append(f"{where}: admin_key_env names {key_env}, which is missing or empty in the environment.")
     if not isinstance(base_url, str):
         problems.append(f"{where}: base_url must be a string.")
         base_url = ""
-    base_url = base_url.strip() or settings.OPENAI_BASE_URL
+    base_url = base_url.strip() or conf().openai_base_url
     if not base_url.startswith(("http://", "https://")):
         problems.append(f"{where}: base_url must start with http:// or https://.")
     if not admin_key:
@@ -139,14 +141,15 @@ _cache: dict[tuple, Organization | None] = {}
 def organization() -> Organization | None:
     """The configured ``[organization]`` (None without one, or without a projects file). Problems in
     it are reported by the projects system check; here a bad table reads as none."""
-    path = getattr(settings, "DASHBOARD_PROJECTS_FILE", "")
+    settings = conf()
+    path = settings.projects_file
     if not path:
         return None
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
         return None
-    key = (path, stamp, settings.OPENAI_BASE_URL)
+    key = (path, stamp, settings.openai_base_url)
     if key in _cache:
         return _cache[key]
     try:
@@ -155,7 +158,7 @@ def organization() -> Organization | None:
     except (OSError, tomllib.TOMLDecodeError):
         data = {}
     problems: list[str] = []
-    found = parse_organization(data.get("organization"), problems)
+    found = parse_organization(data.get("organization"), problems, settings.secret_from_env)
     with _lock:
         _cache.clear()
         _cache[key] = None if problems else found

@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
-
+from ..conf import conf
 from .client import BatchClient
 from .errors import UpstreamAuthError, UpstreamBadResponse, UpstreamError, UpstreamForbidden
 
@@ -203,7 +202,8 @@ _clients: dict[tuple, AdminClient] = {}
 def admin_client_for(organization) -> AdminClient:
     """The process-wide Admin API client of the configured ``[organization]``
     (:class:`batches.costs.config.Organization`), rebuilt only when its configuration changes."""
-    config = (organization.base_url, organization.admin_key, settings.OPENAI_TIMEOUT, settings.OPENAI_CONNECT_TIMEOUT)
+    settings = conf()
+    config = (organization.base_url, organization.admin_key, settings.openai_timeout, settings.openai_connect_timeout)
     with _lock:
         client = _clients.get(config)
         if client is None:
@@ -212,6 +212,6 @@ def admin_client_for(organization) -> AdminClient:
             _clients.clear()
             client = _clients[config] = AdminClient(
                 base_url=organization.base_url, admin_key=organization.admin_key,
-                timeout=settings.OPENAI_TIMEOUT, connect_timeout=settings.OPENAI_CONNECT_TIMEOUT,
+                timeout=settings.openai_timeout, connect_timeout=settings.openai_connect_timeout,
             )
         return client

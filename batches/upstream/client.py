@@ -49,9 +49,9 @@ from .errors import (
     UpstreamUnavailable,
     error_from_response,
 )
+from ..metrics import record_upstream, record_upstream_retry
+from . import breaker
 from .types import ID_PATTERN, Batch, BatchPage, FileObject, _str_or_none
-
-from dashboard.observability import record_upstream, record_upstream_retry
 
 logger = logging.getLogger("batches.client")
 
@@ -217,8 +217,8 @@ class BatchClient:
         while True:
             started = time.monotonic()
             try:
-                request = self._http.build_request(method, path, **kwargs)
-                response = self._http.send(request, stream=stream)
+                request = self._http.build_request(method, path, **breaker.clamp(kwargs, self.timeout))
+                response = breaker.send(self.label or self.base_url, lambda: self._http.send(request, stream=stream))
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
                 record_upstream(self.label, method, path, "unreachable", time.monotonic() - started)
                 error, never_sent, cause = _connect_failure(err), True, err

@@ -14,17 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..vocabulary import CANCELLABLE_STATUSES, KNOWN_STATUSES, TERMINAL_STATUSES
 from .errors import UpstreamBadResponse
 
 # IDs are opaque (NOTES.md §7): we only insist on a safe character set and a bounded length. The first
 # character must be alphanumeric, so "." and ".." can never form a path segment.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:~+=@\-]{0,199}")
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
-CANCELLABLE_STATUSES = frozenset({"validating", "in_progress", "finalizing"})
-KNOWN_STATUSES = frozenset(
-    {"validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"}
-)
 # CreateBatchRequest.endpoint enum (spec); the list grows over time, so reading never rejects others.
 ENDPOINTS = (
     "/v1/responses",

@@ -13,7 +13,6 @@ import csv
 import io
 from datetime import UTC, date, datetime
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
+from ..conf import conf
 from ..costs import compare
 from ..costs.billing import last_state
 from ..costs.budgets import budget_state
@@ -29,7 +29,8 @@ from ..costs.config import organization
 from ..costs.models import CostAlert
 from ..costs.spend import month_range
 from ..oversight import insights, pricing
-from ..projects import Project, project_view, visible_projects
+from ..access import project_view, visible_projects
+from ..projects import Project
 
 
 @require_safe
@@ -90,7 +91,7 @@ def _costs(request: HttpRequest, projects: list[Project], url: str, project: Pro
         "without_project_id": [p for p in projects if not p.project_id],
         "admin_key": organization() is not None,
         "billing": last_state(),
-        "sync_seconds": settings.DASHBOARD_COSTS_SYNC_SECONDS,
+        "sync_seconds": conf().costs_sync_seconds,
         "why": compare.WHY,
         "price_source": pricing.price_data_label(),
     }

@@ -12,9 +12,10 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
+from ..access import project_view
 from ..costs.budgets import budget_state
 from ..oversight import pricing
-from ..projects import Project, project_view
+from ..projects import Project
 
 MAX_MODEL_LENGTH = 200
 

@@ -14,9 +14,9 @@ import logging
 import signal
 import threading
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from batches.conf import conf
 from batches.costs.billing import billing_pass, new_owner
 
 logger = logging.getLogger("batches.costs")
@@ -41,9 +41,9 @@ class Command(BaseCommand):
             return
         stop = threading.Event()
         previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
-        wake = float(interval if interval is not None else min(WAKE_SECONDS, settings.DASHBOARD_COSTS_SYNC_SECONDS))
+        wake = float(interval if interval is not None else min(WAKE_SECONDS, conf().costs_sync_seconds))
         self.stdout.write(
-            f"sync_costs: instance {owner}, billed costs every {settings.DASHBOARD_COSTS_SYNC_SECONDS:g}s, "
+            f"sync_costs: instance {owner}, billed costs every {conf().costs_sync_seconds:g}s, "
             f"budgets every {wake:g}s; stop with SIGTERM or Ctrl-C"
         )
         try:

@@ -92,6 +92,8 @@ class FakeAdminAPI:
         self.status = status
         self.error_message = error_message
         self.requests: list[tuple[str, dict, str]] = []
+        #: Called with each request's path before it is answered (a test's hook into a pass).
+        self.on_request = lambda path: None
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,6 +101,7 @@ class FakeAdminAPI:
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
                 api.requests.append((url.path, query, self.headers.get("Authorization", "")))
+                api.on_request(url.path)
                 if self.headers.get("Authorization") != f"Bearer {ADMIN_KEY}" or api.status != 200:
                     status = 401 if api.status == 200 else api.status
                     message = api.error_message or "Invalid admin key."

@@ -4,7 +4,10 @@ log line, error or page."""
 
 from __future__ import annotations
 
+import io
 import logging
+import os
+import signal
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -119,6 +122,20 @@ def test_the_once_command_fetches_and_prints_what_it_did(admin_api, capsys):
     admin_api()
     call_command("sync_costs", "--once")
     assert "sync_costs: 5 billed line items and 2 model-days of batch usage for 2 project(s)" in capsys.readouterr().out
+
+
+def test_the_loop_fetches_then_stops_cleanly_on_sigterm_and_gives_its_signal_handlers_back(admin_api):
+    api = admin_api()
+    # The pass's last request asks this process to stop, as systemd would: no waiting on a clock.
+    api.on_request = lambda path: path.endswith("/completions") and os.kill(os.getpid(), signal.SIGTERM)
+    before = signal.getsignal(signal.SIGTERM)
+    out = io.StringIO()
+    call_command("sync_costs", "--interval", "3600", stdout=out)
+    assert "billed costs every 3600s, budgets every 3600s" in out.getvalue()
+    assert out.getvalue().rstrip().endswith("sync_costs: stopped")
+    state = BillingSync.objects.get()
+    assert state.last_success is not None and state.lease_owner == ""
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_the_once_command_fails_with_the_reason_when_the_admin_api_refuses(admin_api):

@@ -41,7 +41,8 @@ class Command(BaseCommand):
             return
         stop = threading.Event()
         previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
-        wake = float(interval if interval is not None else min(WAKE_SECONDS, conf().costs_sync_seconds))
+        # At least a second between wakes, whatever the settings say: never a busy loop.
+        wake = max(float(interval if interval is not None else min(WAKE_SECONDS, conf().costs_sync_seconds)), 1.0)
         self.stdout.write(
             f"sync_costs: instance {owner}, billed costs every {conf().costs_sync_seconds:g}s, "
             f"budgets every {wake:g}s; stop with SIGTERM or Ctrl-C"

@@ -59,6 +59,8 @@ class DashboardConf:
     sync_refresh_pages: int = _setting("DASHBOARD_SYNC_REFRESH_PAGES")
     sync_stragglers: int = _setting("DASHBOARD_SYNC_STRAGGLERS")
     sync_call_budget: int = _setting("DASHBOARD_SYNC_CALL_BUDGET")
+    # Billed costs and budgets (batches/costs/)
+    costs_sync_seconds: float = _setting("DASHBOARD_COSTS_SYNC_SECONDS")
     # Pages
     poll_seconds: float = _setting("DASHBOARD_POLL_SECONDS")
     emulator: bool = _setting("DASHBOARD_EMULATOR")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import browse, bulk_cancel, create, estimate, find, find_export, insights, jobs, notifications, results
+from .views import browse, bulk_cancel, costs, create, estimate, find, find_export, insights, jobs, notifications, results
 
 app_name = "batches"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("batches/<str:batch_id>/retry-failed/", results.retry_failed_create, name="retry_failed"),
     path("batches/<str:batch_id>/cancel/", browse.batch_cancel, name="cancel"),
     path("insights/", insights.project_insights, name="insights"),
+    path("costs/", costs.project_costs, name="costs"),
     path("batches/<str:batch_id>/watch/", notifications.batch_watch, name="batch_watch"),
     path("notifications/", notifications.notification_rules, name="notifications"),
     path("jobs/", jobs.job_list, name="job_list"),

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "batches",
     "batches.jobs",
+    "batches.costs",
 ]
 
 # Triggered work (a webhook's refresh, notifications) runs through Django's Tasks framework; the
@@ -238,6 +239,7 @@ def _secret_from_env(name: str) -> str:
 DASHBOARD_SECRET_FROM_ENV = _secret_from_env
 # How often `manage.py sync_batches` passes over each project (seconds).
 DASHBOARD_SYNC_SECONDS = env_float("DASHBOARD_SYNC_SECONDS", 30.0)
+DASHBOARD_COSTS_SYNC_SECONDS = env_float("DASHBOARD_COSTS_SYNC_SECONDS", 3600.0)
 # Per pass: at most this many backfill pages, refresh pages, and unfinished stragglers retrieved one by one.
 DASHBOARD_SYNC_BACKFILL_PAGES = int(env_float("DASHBOARD_SYNC_BACKFILL_PAGES", 50))
 DASHBOARD_SYNC_REFRESH_PAGES = int(env_float("DASHBOARD_SYNC_REFRESH_PAGES", 28))

@@ -113,6 +113,8 @@ def batch_create(request: HttpRequest, project: Project) -> HttpResponse:
     except services.InvalidUpload as err:
         context = {"form": _form_again(form), "validation": err.validation, "upload_name": form.cleaned_data["file"].name}
         return _render(request, context, status=400)
+    except services.OverBudget as err:
+        return _render(request, {"form": _form_again(form), "budget_error": str(err)}, status=403)
     except services.UploadedButNotCreated as err:
         # The file is upstream: offer to create from it, with everything else as the operator chose.
         again = _form_again(form, file_id=err.file_id, endpoint=err.endpoint)

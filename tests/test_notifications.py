@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from datetime import timedelta
 
@@ -155,6 +156,17 @@ def test_an_invalid_rule_is_refused_with_a_reason(client, projects, data, error)
     assert response.status_code == 400
     assert error in response.content.decode()
     assert not NotificationRule.objects.exists()
+
+
+def test_the_threshold_field_sits_under_the_failure_rate_kind_alone(client, projects):
+    body = client.get("/projects/alpha/notifications/", headers=OPERATOR).content.decode()
+    kinds = body.split('<div class="rule-kind">')[1:]
+    assert [('name="threshold"' in kind) for kind in kinds] == [False, False, True]
+    assert 'value="failure_rate_above"' in kinds[2] and '<div class="rule-kind-fields">' in kinds[2]
+    assert re.search(r'<input type="radio" name="kind" value="failed_or_expired"[^>]* checked', kinds[0])
+    # Channel and target apply to every kind: once each, outside the kinds.
+    assert body.count('name="channel"') == 1 and body.count('name="target"') == 1
+    assert 'name="channel"' not in "".join(kinds).split("</fieldset>")[0]
 
 
 def test_a_reader_sees_the_rules_but_cannot_add_or_delete(client, projects):

@@ -32,14 +32,13 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from . import query
 from ..conf import conf
 from ..models import BatchRecord, SyncState
 from ..upstream import TERMINAL_STATUSES, Batch, BatchPage, UpstreamError, UpstreamNotFound
 from ..upstream.registry import client_for
 from . import lease
 from .signals import sync_pass_finished
-from .store import upsert_batches
+from .store import store_counts, upsert_batches
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +252,7 @@ class ProjectSync:
             fields["last_success"] = finished
         SyncState.objects.filter(project=self.slug, lease_owner=self.owner).update(**fields)
         if not self.result.error:
-            query.store_counts(self.slug)
+            store_counts(self.slug)
             sync_pass_finished.send(sender="sync", project=self.slug)
         return self.result
 

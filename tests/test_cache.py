@@ -295,3 +295,11 @@ def test_what_the_local_cache_fails_to_make_is_not_kept():
     with pytest.raises(ValueError):
         local.get_or_make("x", broken)
     assert local.get("x") is None and len(local) == 0
+
+
+def test_the_local_cache_keeps_a_made_none_too():
+    local = shared.LocalCache(maxsize=2)
+    made = []
+    assert local.get_or_make("nothing", lambda: made.append(1)) is None
+    assert local.get_or_make("nothing", lambda: made.append(1)) is None
+    assert made == [1] and len(local) == 1

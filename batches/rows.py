@@ -112,7 +112,13 @@ def cancel_of(batch: Batch, ctx: RowContext, *, in_row: bool) -> dict | None:
     """The cancel form's values, or None when this person may not cancel this batch."""
     if not (ctx.can_operate and batch.can_cancel and batch.is_linkable):
         return None
-    return {"url": ctx.url(ctx.cancel_url, batch.id), "batch_id": batch.id, "in_row": in_row}
+    if in_row:  # the row swaps itself; the batch page swaps its live region
+        where = {"form_class": "", "target": "closest tr", "sync": "#batch-table:replace", "button": "danger small",
+                 "label": "Cancel"}
+    else:
+        where = {"form_class": "cancel-form", "target": "#batch-live", "sync": "#batch-live:replace", "button": "danger",
+                 "label": "Cancel batch"}
+    return {"url": ctx.url(ctx.cancel_url, batch.id), "batch_id": batch.id, **where}
 
 
 def _stamp(label: str, unix: int | None, tz: dt.tzinfo) -> dict | None:

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from .describe import UNUSUAL_ID_HINT, batch_hint, not_run, pct_class, pending_label, status_class, status_label
+from .index.flags import samples_by_batch
 from .index.records import finished_at
 from .oversight import eta, pricing
 from .upstream import Batch
@@ -199,7 +200,7 @@ def page_oversight(project: str, batches, now: float | None = None) -> dict[str,
     just read from the API are the freshest point of each history."""
     observed = now if now is not None else time.time()
     unfinished = [batch.id for batch in batches if not batch.is_terminal]
-    samples = eta.samples_by_batch(project, unfinished, observed) if unfinished and project else {}
+    samples = samples_by_batch(project, unfinished, observed) if unfinished and project else {}
     out = {}
     for batch in batches:
         if batch.is_terminal:

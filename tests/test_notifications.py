@@ -13,6 +13,7 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
+from batches.index.flags import flagged_ids
 from batches.index.signals import batches_changed
 from batches.models import BatchSample, Notification, NotificationRule, Watch
 from batches.notify import rules
@@ -352,8 +353,6 @@ def test_the_at_risk_verdict_the_rules_use_compares_the_pace_with_the_expiry():
     for minutes in (10, 0):
         BatchSample.objects.create(project="default", batch_id="batch_stuck", taken_at=now - timedelta(minutes=minutes), status="in_progress", total_requests=1000, completed_requests=5)
     # 10 requests in 10 minutes leaves 890 for 60 minutes: at risk. 300 in 10 minutes: fine.
-    from batches.oversight.eta import flagged_ids
-
     assert flagged_ids("default", "at-risk", now=now.timestamp()) == {"batch_slow"}
 
 

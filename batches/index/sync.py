@@ -37,6 +37,7 @@ from ..models import BatchRecord, SyncState
 from ..upstream import TERMINAL_STATUSES, Batch, BatchPage, UpstreamError, UpstreamNotFound
 from ..upstream.registry import client_for
 from . import lease
+from .flags import flagged_ids
 from .store import store_counts, upsert_batches
 
 logger = logging.getLogger(__name__)
@@ -259,8 +260,6 @@ class ProjectSync:
         """Tell the "batch at risk" rules about every batch whose ETA is now past its expiry (the
         notifications keep one message per batch and recipient, so repeating a batch is harmless)."""
         from ..notify.rules import notify_at_risk
-        from ..oversight.eta import flagged_ids
-
         try:
             notify_at_risk(self.slug, flagged_ids(self.slug, "at-risk"))
         except Exception:

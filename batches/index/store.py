@@ -79,6 +79,7 @@ def upsert_batches(
     changes: dict[str, tuple[str | None, str]] = {}
     sample_rows: list[BatchSample] = []
     with transaction.atomic():
+        counted = _current_counts_locked(project)
         existing = {
             record.batch_id: record
             for record in BatchRecord.objects.select_for_update().filter(
@@ -128,10 +129,40 @@ def upsert_batches(
             BatchRecord.objects.filter(pk=pk).update(**values)
         if sample_rows:
             BatchSample.objects.bulk_create(sample_rows, batch_size=500)
+        if counted is not None:
+            _counts_moved(counted, changes)
         if changes:
             sent = dict(changes)
             transaction.on_commit(lambda: _send_changed(source, project, sent))
     return changes
+
+
+def _current_counts_locked(project: str) -> SyncState | None:
+    """The project's stored status counts (:func:`store_counts` below), row-locked until the write
+    commits, when they are current: counted at the generation the project's rows still have. Every
+    writer of the project's rows passes here first, so writers take turns and a snapshot moved by its
+    writer's changes is as exact as a recount."""
+    state = SyncState.objects.select_for_update().filter(project=project).first()
+    if state is None or state.status_counts is None or not state.counts_generation:
+        return None
+    if state.counts_generation != project_generation(project):
+        return None  # someone wrote since it was counted: the next view (or pass) recounts
+    return state
+
+
+def _counts_moved(state: SyncState, changes: dict[str, tuple[str | None, str]]) -> None:
+    """Move the locked snapshot by this write's status changes (a new batch adds one) and stamp it
+    with the generation the write left, instead of a GROUP BY on the next view."""
+    counts = dict(state.status_counts)
+    for old, new in changes.values():
+        if old is not None:
+            counts[old] = counts.get(old, 0) - 1
+            if counts[old] <= 0:
+                del counts[old]
+        counts[new] = counts.get(new, 0) + 1
+    state.status_counts = counts
+    state.counts_generation = project_generation(state.project)
+    state.save(update_fields=["status_counts", "counts_generation"])
 
 
 #: Where each known status stands in the lifecycle (NOTES.md §4.2): a row never moves to a lower rank,

@@ -29,6 +29,7 @@ from django.utils.safestring import SafeString
 
 from .cache import LocalCache
 from .describe import UNUSUAL_ID_HINT, batch_hint, not_run, pct_class, pending_label, status_class, status_label
+from .index.flags import samples_by_batch
 from .index.records import finished_at
 from .oversight import eta, pricing
 from .upstream import Batch
@@ -111,7 +112,13 @@ def cancel_of(batch: Batch, ctx: RowContext, *, in_row: bool) -> dict | None:
     """The cancel form's values, or None when this person may not cancel this batch."""
     if not (ctx.can_operate and batch.can_cancel and batch.is_linkable):
         return None
-    return {"url": ctx.url(ctx.cancel_url, batch.id), "batch_id": batch.id, "in_row": in_row}
+    if in_row:  # the row swaps itself; the batch page swaps its live region
+        where = {"form_class": "", "target": "closest tr", "sync": "#batch-table:replace", "button": "danger small",
+                 "label": "Cancel"}
+    else:
+        where = {"form_class": "cancel-form", "target": "#batch-live", "sync": "#batch-live:replace", "button": "danger",
+                 "label": "Cancel batch"}
+    return {"url": ctx.url(ctx.cancel_url, batch.id), "batch_id": batch.id, **where}
 
 
 def _stamp(label: str, unix: int | None, tz: dt.tzinfo) -> dict | None:
@@ -192,7 +199,7 @@ def page_oversight(project: str, batches, now: float | None = None) -> dict[str,
     just read from the API are the freshest point of each history."""
     observed = now if now is not None else time.time()
     unfinished = [batch.id for batch in batches if not batch.is_terminal]
-    samples = eta.samples_by_batch(project, unfinished, observed) if unfinished and project else {}
+    samples = samples_by_batch(project, unfinished, observed) if unfinished and project else {}
     out = {}
     for batch in batches:
         if batch.is_terminal:

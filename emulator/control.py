@@ -68,7 +68,7 @@ def expire_batch(req, bid):
     req.drain()
     b = req.state.expire_batch(bid)
     if b is None:
-        raise ApiError(404, "No unfinished batch with id '%s'." % bid)
+        raise ApiError(404, "No validating or in_progress batch with id '%s'." % bid)
     req.send(200, b)
 
 

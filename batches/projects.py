@@ -13,6 +13,9 @@ stay in the environment and the file names the variables that hold them::
     webhook_secret_env = "OPENAI_WEBHOOK_SECRET_PROD"
     viewer_groups = ["ml-team"]                   # absent or empty: every signed-in person
     operator_groups = ["ml-oncall"]               # absent: the DASHBOARD_OPERATOR_GROUPS rule
+    provider = "openai"                           # or "azure", "anthropic" (docs/providers.md)
+    api_version = "2024-10-21"                    # Azure: the versioned paths; Anthropic: anthropic-version
+    deployments = {my-deployment = "gpt-4o-mini"} # Azure: each deployment's model, for prices
 
 Without the file, ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``
 (and ``OPENAI_WEBHOOK_SECRET``) define one project, ``default``. A bad file is a system check error
@@ -32,11 +35,17 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest
 
+from .upstream.providers import DEFAULT_PROVIDER, PROVIDER_NAMES
+
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 DEFAULT_SLUG = "default"
 KNOWN_FIELDS = frozenset(
-    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups"}
+    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups",
+     "provider", "api_version", "deployments"}
 )
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+AZURE_V1_SUFFIX = "/openai/v1"
+API_VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,13 @@ class Project:
     #: None: the global DASHBOARD_OPERATOR_GROUPS rule applies.
     operator_groups: frozenset[str] | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    #: "openai", "azure" or "anthropic": which client speaks to it (batches/upstream/).
+    provider: str = DEFAULT_PROVIDER
+    #: Azure: the api-version of the versioned paths (empty: the /openai/v1 form). Anthropic: the
+    #: anthropic-version header (empty: the client's default).
+    api_version: str = ""
+    #: Azure: deployment name -> the OpenAI model it serves (prices).
+    deployments: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 class ProjectsConfigError(ImproperlyConfigured):
@@ -73,6 +89,48 @@ def _string(table: dict, key: str, where: str, problems: list[str], default: str
         problems.append(f"{where}.{key} must be a string.")
         return default
     return value.strip()
+
+
+def _deployments(value, where: str, problems: list[str]) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()):
+        problems.append(f'{where}: deployments must be a table of deployment name = "model" (strings), e.g. {{my-deployment = "gpt-4o-mini"}}.')
+        return {}
+    return {key.strip(): model.strip() for key, model in value.items()}
+
+
+def _provider_fields(table: dict, where: str, problems: list[str]) -> tuple[str, str, dict[str, str], str]:
+    """(provider, api_version, deployments, base_url), with a problem for each field that does not fit
+    the provider (docs/providers.md)."""
+    provider = _string(table, "provider", where, problems, DEFAULT_PROVIDER) or DEFAULT_PROVIDER
+    if provider not in PROVIDER_NAMES:
+        problems.append(f"{where}: provider must be one of {', '.join(PROVIDER_NAMES)}, not “{provider}”.")
+        provider = DEFAULT_PROVIDER
+    api_version = _string(table, "api_version", where, problems)
+    if api_version and not API_VERSION_PATTERN.fullmatch(api_version):
+        problems.append(f"{where}: api_version “{api_version[:40]}” is not a version (such as 2024-10-21).")
+    deployments = _deployments(table["deployments"], where, problems) if "deployments" in table else {}
+    given_url = _string(table, "base_url", where, problems).rstrip("/")
+    defaults = {"openai": settings.OPENAI_BASE_URL, "anthropic": ANTHROPIC_BASE_URL, "azure": ""}
+    base_url = given_url or defaults[provider]
+    if provider == "azure":
+        if not given_url:
+            problems.append(f"{where}: base_url is required for Azure: the resource's endpoint (https://<resource>.openai.azure.com).")
+        elif api_version and given_url.endswith(AZURE_V1_SUFFIX):
+            problems.append(f"{where}: api_version goes with the resource's endpoint; a base_url ending in {AZURE_V1_SUFFIX} takes none.")
+        elif not api_version and not given_url.endswith(AZURE_V1_SUFFIX):
+            problems.append(f"{where}: an Azure base_url without api_version must end in {AZURE_V1_SUFFIX}; or set api_version (such as 2024-10-21).")
+    else:
+        if deployments:
+            problems.append(f"{where}: deployments is for Azure projects only (provider = \"azure\").")
+        if provider == "openai" and api_version:
+            problems.append(f"{where}: api_version is for Azure and Anthropic projects; OpenAI's API has none.")
+    if provider == "anthropic":
+        for key in ("organization", "project"):
+            if _string(table, key, where, problems):
+                problems.append(f"{where}: {key} is an OpenAI header; Anthropic projects have none (a key belongs to one workspace).")
+    if base_url and not base_url.startswith(("http://", "https://")):
+        problems.append(f"{where}: base_url must start with http:// or https://.")
+    return provider, api_version, deployments, base_url
 
 
 def parse_projects(text: str, environ=os.environ) -> list[Project]:
@@ -118,9 +176,9 @@ def parse_projects(text: str, environ=os.environ) -> list[Project]:
         secret_env = _string(table, "webhook_secret_env", where, problems)
         viewer_groups = _groups(table["viewer_groups"], f"{where}: viewer_groups", problems) if "viewer_groups" in table else frozenset()
         operator_groups = _groups(table["operator_groups"], f"{where}: operator_groups", problems) if "operator_groups" in table else None
-        base_url = _string(table, "base_url", where, problems) or settings.OPENAI_BASE_URL
-        if not base_url.startswith(("http://", "https://")):
-            problems.append(f"{where}: base_url must start with http:// or https://.")
+        provider, api_version, deployments, base_url = _provider_fields(table, where, problems)
+        if provider == "anthropic" and secret_env:
+            problems.append(f"{where}: webhook_secret_env is set, but Anthropic sends no webhooks for batches (the sync keeps it fresh).")
         projects.append(
             Project(
                 slug=slug,
@@ -133,6 +191,9 @@ def parse_projects(text: str, environ=os.environ) -> list[Project]:
                 viewer_groups=viewer_groups or frozenset(),
                 operator_groups=operator_groups,
                 api_key_env=key_env,
+                provider=provider,
+                api_version=api_version,
+                deployments=deployments,
             )
         )
     if problems:

@@ -8,28 +8,43 @@ subclass also
   200 MB file ends with its last byte instead of starting then; the finished validator rides on the
   uploaded file as ``upload.jsonl_check`` and :mod:`batches.services` reads its result (nothing is sent
   upstream unless it is clean: the rule that an invalid file uploads nothing is unchanged);
-* stops writing once the body is over the limit (NOTES.md §6.2: 200 MB) and discards the rest of the
-  request, marking the request so the create form can say why.
+* stops writing once the body is over the limit of the project's provider (NOTES.md §6.2: 200 MB;
+  Anthropic 256 MB) and discards the rest of the request, marking the request so the create form can
+  say why. The line shape checked is the project's provider's too.
 """
 
 from __future__ import annotations
 
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
-from .jsonl import MAX_BYTES, JsonlValidator
+from .jsonl import JsonlValidator, limits
+from .projects import get_project
+from .upstream import provider_info
 
 # Room for the multipart boundaries and the form's other fields.
 SLACK_BYTES = 1024 * 1024
 
 
+def _request_provider(request) -> str | None:
+    """The provider of the project in the URL (its line shape and limits), resolved before the view
+    reads the body; None (OpenAI's) outside a project's pages."""
+    match = getattr(request, "resolver_match", None)
+    slug = match.kwargs.get("project") if match is not None else None
+    project = get_project(slug) if isinstance(slug, str) else None
+    return project.provider if project is not None else None
+
+
 class CappedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
-    limit = MAX_BYTES + SLACK_BYTES
+    #: Bytes of request body accepted; None: the project's provider's file limit plus room for the form.
+    limit: int | None = None
     # Django's default is 64 KB; 1 MB chunks cut the multipart parser's per-chunk Python overhead on a
     # 200 MB upload (bench/large_files.py) while memory stays bounded by the chunk.
     chunk_size = 1024 * 1024
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         self.received = 0
+        self.provider = _request_provider(self.request)
+        self.limit = type(self).limit or limits(provider_info(self.provider))[1] + SLACK_BYTES
         if content_length and content_length > self.limit:
             self._refuse()
         return super().handle_raw_input(input_data, META, content_length, boundary, encoding)
@@ -38,7 +53,7 @@ class CappedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
         if getattr(self.request, "upload_too_large", False):
             raise StopUpload(connection_reset=False)
         super().new_file(*args, **kwargs)
-        self.validator = JsonlValidator()
+        self.validator = JsonlValidator(self.provider)
 
     def receive_data_chunk(self, raw_data, start):
         self.received = start + len(raw_data)

@@ -20,7 +20,10 @@ ROW_FIELDS = (
     "expired_at", "cancelling_at", "cancelled_at", "expires_at", "total_requests", "completed_requests",
     "failed_requests", "metadata", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
     "total_tokens", "input_file_id", "output_file_id", "error_file_id", "search_text", "raw", "last_synced",
+    "provider", "provider_status", "price_model",
 )
+#: What the results' line usage sets (``record_result_usage``), kept while the batch reports none.
+RESULT_USAGE_FIELDS = ("model", "input_tokens", "cached_tokens", "output_tokens", "total_tokens")
 
 
 def search_text(batch: Batch) -> str:
@@ -61,6 +64,9 @@ def row_values(batch: Batch, now=None) -> dict:
         "search_text": search_text(batch),
         "raw": dict(batch.raw),
         "last_synced": now or timezone.now(),
+        "provider": batch.provider[:16],
+        "provider_status": (batch.provider_status or "")[:32],
+        "price_model": (batch.price_model or "")[:200],
     }
 
 
@@ -93,6 +99,8 @@ def upsert_batches(
         for batch in batches:
             values = row_values(batch, now)
             record = existing.get(batch.id)
+            if record is not None and record.result_usage is not None and batch.usage is None:
+                values.update({name: getattr(record, name) for name in RESULT_USAGE_FIELDS})
             if samples and _needs_sample(record, values):
                 sample_rows.append(
                     BatchSample(
@@ -163,6 +171,28 @@ def _send_changed(source: str, project: str, changes: dict) -> None:
 def record_action_result(project: str, batch: Batch) -> dict:
     """The index learns what a create or cancel through the dashboard answered, at once."""
     return upsert_batches(project, [batch], samples=True, source="dashboard")
+
+
+def record_result_usage(project: str, batch_id: str, usage: dict) -> int:
+    """Keep the usage summed from a finished batch's result lines (``{model: UsageTally}``) on its row,
+    for a batch whose object reports none (Anthropic's never does). The token columns (what prices and
+    totals read) are set when the lines name one model; with several, each model's sum is kept in
+    ``result_usage`` and the batch page prices them one by one. Returns the rows updated (0 when the
+    batch is not indexed, or reports its own usage)."""
+    kept = {
+        model: {"input": t.input_tokens, "cached": t.cached_tokens, "output": t.output_tokens, "requests": t.requests}
+        for model, t in usage.items()
+    }
+    fields: dict = {"result_usage": kept}
+    if len(kept) == 1:
+        (model, tally), = usage.items()
+        fields.update(
+            model=model[:200], input_tokens=tally.input_tokens, cached_tokens=tally.cached_tokens,
+            output_tokens=tally.output_tokens, total_tokens=tally.input_tokens + tally.output_tokens,
+        )
+    rows = BatchRecord.objects.filter(project=project, batch_id=batch_id)
+    # A batch whose object reported usage keeps it: the lines then add nothing the API did not say.
+    return rows.filter(result_usage__isnull=False).update(**fields) or rows.filter(input_tokens__isnull=True).update(**fields)
 
 
 def record_created_by(project: str, batch_id: str, actor: str) -> None:

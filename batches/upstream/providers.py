@@ -32,6 +32,9 @@ class ProviderInfo:
     results_from: str
     #: Whether a batch's ``model`` is a deployment name (priced only through the projects file's map).
     model_is_deployment: bool = False
+    #: Whether batches are made from uploaded files and have output/error files, an endpoint, a
+    #: completion window and metadata (False: the requests go inline, Anthropic).
+    files: bool = True
 
 
 OPENAI_EXAMPLE = (
@@ -83,6 +86,7 @@ PROVIDERS = {
             '"messages": [{"role": "user", "content": "Hello"}]}}'
         ),
         results_from="the batch's results_url (one JSONL file, in any order)",
+        files=False,
     ),
 }
 PROVIDER_NAMES = tuple(PROVIDERS)

@@ -13,7 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from .. import services
 from ..auth import actor_name
 from ..projects import Project, may_operate, project_view
-from ..upstream import ENDPOINTS, InvalidId, validate_id
+from ..upstream import ENDPOINTS, InvalidId, provider_info, validate_id
 from ..forms import AUTO_ENDPOINT, METADATA_MAX_PAIRS, BatchCreateForm, new_form_token
 from ..jsonl import MAX_LISTED_ERRORS
 
@@ -63,6 +63,7 @@ def _render(request: HttpRequest, context: dict, status: int = 200) -> HttpRespo
     context.setdefault("can_operate", may_operate(request, request.project))
     context.setdefault("metadata_max", METADATA_MAX_PAIRS)
     context.setdefault("listed_errors_max", MAX_LISTED_ERRORS)
+    context.setdefault("provider", provider_info(request.project.provider))
     template = TEMPLATE
     if request.htmx:
         template += "#create-form"
@@ -85,7 +86,10 @@ def batch_create(request: HttpRequest, project: Project) -> HttpResponse:
     if request.method != "POST":
         return _render(request, {"form": BatchCreateForm(initial=_initial_from_query(request))})
 
-    form = BatchCreateForm(request.POST, request.FILES, upload_too_large=getattr(request, "upload_too_large", False))
+    form = BatchCreateForm(
+        request.POST, request.FILES, upload_too_large=getattr(request, "upload_too_large", False),
+        uses_files=provider_info(project.provider).files,
+    )
     if not form.is_valid():
         form.data = form.data.copy()
         form.data["token"] = new_form_token()

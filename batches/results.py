@@ -41,7 +41,9 @@ from django.utils import timezone
 from . import selectors
 from .models import ResultsJoin, ResultsJoinRow
 from .projects import Project
+from .index.store import record_result_usage
 from .upstream import Batch, UpstreamError, UpstreamNotFound
+from .upstream.lines import CANCELLED_CODE, EXPIRED_CODE
 
 try:  # optional speed-up, pinned in requirements.txt
     from orjson import loads as _loads
@@ -138,29 +140,15 @@ class ResultsPage:
 # ---------------------------------------------------------------------------
 
 
-def _iter_json_lines(project: Project, file_id: str | None) -> Iterator[dict]:
-    """Every JSON object line of an upstream file, streamed. Unreadable lines are logged and skipped."""
-    if not file_id:
-        return
-    content = selectors.file_content_open(project, file_id)
-    for number, line in enumerate(content.iter_lines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            logger.warning("file %s line %d is not JSON; skipped", file_id, number)
-            continue
-        if isinstance(obj, dict):
-            yield obj
-
-
 def outcome_of(record: dict) -> str:
     """The outcome of one output/error line. HTTP errors have ``error: null`` and the status in
-    ``response.status_code`` (NOTES.md §6.3, openai-openapi#302): read the status code, not only error."""
+    ``response.status_code`` (NOTES.md §6.3, openai-openapi#302): read the status code, not only error.
+    A request a cancel stopped (Anthropic's ``canceled`` line, batches.upstream.lines) never ran."""
     error = record.get("error")
-    if isinstance(error, dict) and error.get("code") == "batch_expired":
+    if isinstance(error, dict) and error.get("code") == EXPIRED_CODE:
         return EXPIRED
+    if isinstance(error, dict) and error.get("code") == CANCELLED_CODE:
+        return NOT_RUN
     response = record.get("response")
     status = response.get("status_code") if isinstance(response, dict) else None
     if error or not isinstance(status, int) or status >= 400:
@@ -257,11 +245,10 @@ def row_from_record(record: dict, input_line: int | None = None) -> ResultRow:
 
 def _outcomes(project: Project, batch: Batch) -> dict[str, str]:
     outcomes: dict[str, str] = {}
-    for file_id in (batch.output_file_id, batch.error_file_id):
-        for record in _iter_json_lines(project, file_id):
-            custom_id = record.get("custom_id")
-            if isinstance(custom_id, str):
-                outcomes[custom_id] = outcome_of(record)
+    for record in selectors.result_records(project, batch):
+        custom_id = record.get("custom_id")
+        if isinstance(custom_id, str):
+            outcomes[custom_id] = outcome_of(record)
     return outcomes
 
 
@@ -301,13 +288,12 @@ def build_index(project: Project, batch: Batch) -> ResultIndex:
 def _rows_for(project: Project, batch: Batch, wanted: dict[str, int | None]) -> dict[str, ResultRow]:
     """Parse only the result lines whose custom_id is in ``wanted`` (custom_id -> input line)."""
     rows: dict[str, ResultRow] = {}
-    for file_id in (batch.output_file_id, batch.error_file_id):
-        if len(rows) == len(wanted):
-            break
-        for record in _iter_json_lines(project, file_id):
-            custom_id = record.get("custom_id")
-            if isinstance(custom_id, str) and custom_id in wanted and custom_id not in rows:
-                rows[custom_id] = row_from_record(record, wanted[custom_id])
+    for record in selectors.result_records(project, batch):
+        custom_id = record.get("custom_id")
+        if isinstance(custom_id, str) and custom_id in wanted and custom_id not in rows:
+            rows[custom_id] = row_from_record(record, wanted[custom_id])
+            if len(rows) == len(wanted):
+                break
     return rows
 
 
@@ -527,23 +513,24 @@ def _build(project: Project, batch: Batch, join: ResultsJoin) -> None:
             pending.clear()
 
     next_extra = len(input_ids)
-    for file_id in (batch.output_file_id, batch.error_file_id):
-        if not file_id:
+    records = selectors.result_records(project, batch)
+    for record in records:
+        custom_id = record.get("custom_id")
+        if not isinstance(custom_id, str):
             continue
-        for _, record in _iter_file_records(project, file_id):
-            custom_id = record.get("custom_id")
-            if not isinstance(custom_id, str):
-                continue
-            position = positions.get(custom_id)
-            if position is not None:
-                if done[position]:
-                    continue  # a second result for one request: the first one is shown
-                done[position] = 1
-                add(position, *_record_row(record, input_lines[position]))
-            elif custom_id not in extra:
-                extra.add(custom_id)
-                add(next_extra, *_record_row(record, None))
-                next_extra += 1
+        position = positions.get(custom_id)
+        if position is not None:
+            if done[position]:
+                continue  # a second result for one request: the first one is shown
+            done[position] = 1
+            add(position, *_record_row(record, input_lines[position]))
+        elif custom_id not in extra:
+            extra.add(custom_id)
+            add(next_extra, *_record_row(record, None))
+            next_extra += 1
+    if records.usage:
+        # The lines' usage is kept for a batch that reports none itself (Anthropic's never does).
+        record_result_usage(project.slug, batch.id, records.usage)
     for position, custom_id in enumerate(input_ids):
         if not done[position]:
             add(position, ResultRow(custom_id=custom_id, outcome=NOT_RUN, input_line=input_lines[position]))

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeData, SafeString
 
 from .oversight import eta, pricing
-from .upstream import KNOWN_STATUSES, Batch
+from .upstream import KNOWN_STATUSES, Batch, provider_info
 
 PLACEHOLDER = "PLACEHOLDER-ID"
 
@@ -91,7 +91,7 @@ def batch_hint(batch: Batch) -> str:
     """One true sentence about this batch's state: its status's meaning, with the counts that the
     status alone cannot tell (whether a completed batch's requests all succeeded, what never ran)."""
     counts = batch.request_counts
-    hint = status_hint(batch.status)
+    hint = provider_info(batch.provider).status_hints.get(batch.status) or status_hint(batch.status)
     if not counts or not counts.total:
         return hint
     if batch.status == "completed":
@@ -198,14 +198,23 @@ def _id_cell(batch: Batch, ctx: RowContext) -> SafeString:
 
 
 def status_badge(batch: Batch, *, large: bool = False, element_id: str = "") -> SafeString:
-    """The status badge: the list's rows and the batch page use this one definition."""
+    """The status badge: the list's rows and the batch page use this one definition. When the
+    provider's own word differs (Anthropic's ``ended``, ``canceling``), it is shown beside it."""
+    native = ""
+    if batch.shows_provider_status:
+        native = _fmt(
+            ' <span class="provider-status" title="{}">{}</span>',
+            f"{provider_info(batch.provider).label}'s own status",
+            batch.provider_status,
+        )
     return _fmt(
-        '<span{} class="badge{} {}" title="{}">{}</span>',
+        '<span{} class="badge{} {}" title="{}">{}</span>{}',
         _fmt(' id="{}"', element_id) if element_id else "",
         " badge-lg" if large else "",
         status_class(batch.status),
         batch_hint(batch),
         status_label(batch.status),
+        native,
     )
 
 
@@ -216,6 +225,17 @@ def progress(batch: Batch, *, large: bool = False) -> SafeString:
     if not counts or not counts.total:
         text = "not counted yet" if batch.status == "validating" else "—"
         return _fmt('<span class="muted">{}</span>', text)
+    if not batch.counts_live and not batch.is_terminal:
+        # The counts move only when the whole batch ends: no bar to fill, no percentage.
+        return _fmt(
+            '<div class="progress progress-unknown{}" role="progressbar" aria-label="Requests processing" '
+            'aria-valuemin="0" aria-valuemax="{}" aria-valuetext="{} requests processing"></div>\n'
+            '    <div class="progress-text">{} requests processing</div>',
+            " progress-lg" if large else "",
+            counts.total,
+            f"{batch.processing:,}",
+            f"{batch.processing:,}",
+        )
     if batch.is_terminal:
         skipped = not_run(batch)
         words = f"{counts.completed:,} succeeded, {counts.failed:,} failed"
@@ -307,37 +327,31 @@ def cost_cell(price: pricing.Price) -> SafeString:
     )
 
 
-def _tokens(batch) -> tuple[int | None, int | None, int | None]:
-    usage = getattr(batch, "usage", None)
-    if usage is not None and hasattr(usage, "input_tokens"):
-        return usage.input_tokens, usage.cached_tokens, usage.output_tokens
-    if hasattr(batch, "input_tokens"):  # an index BatchRecord
-        return batch.input_tokens, batch.cached_tokens, batch.output_tokens
-    return None, None, None
-
-
 class PagePricer:
     """Prices the batches of one page, as ``pricing.batch_price`` does, looking each model's rates up
     once per page rather than once per row."""
 
     def __init__(self) -> None:
-        self._rates: dict[str, pricing.Rates | pricing.NoPrice] = {}
+        self._rates: dict[tuple[str, str], pricing.Rates | pricing.NoPrice] = {}
 
     def __call__(self, batch) -> pricing.Price:
-        input_tokens, cached_tokens, output_tokens = _tokens(batch)
+        input_tokens, cached_tokens, output_tokens = pricing.batch_tokens(batch)
         if input_tokens is None and output_tokens is None:
-            return pricing.Price(None, pricing.NO_USAGE)
-        model = getattr(batch, "model", "") or ""
-        rates = self._rates.get(model)
+            return pricing.Price(None, pricing.no_usage_reason(getattr(batch, "provider", "")))
+        target = pricing.pricing_model(batch)
+        if isinstance(target, pricing.NoPrice):
+            return pricing.Price(None, str(target))
+        rates = self._rates.get(target)
         if rates is None:
             try:
-                rates = pricing.rates_for(model)
+                rates = pricing.rates_for(*target)
             except pricing.NoPrice as err:
                 rates = err
-            self._rates[model] = rates
+            self._rates[target] = rates
         if isinstance(rates, pricing.NoPrice):
             return pricing.Price(None, str(rates))
-        return pricing.Price(rates.cost(input_tokens or 0, cached_tokens or 0, output_tokens or 0), rates=rates)
+        price = pricing.Price(rates.cost(input_tokens or 0, cached_tokens or 0, output_tokens or 0), rates=rates)
+        return pricing.priced(price, target[1])
 
 
 def page_oversight(project: str, batches, now: float | None = None) -> dict[str, eta.Oversight]:

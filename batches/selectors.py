@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import cache
 from .projects import Project
-from .upstream import Batch, BatchPage, FileContent, FileObject, client_for
+from .upstream import Batch, BatchPage, FileContent, FileObject, ResultRecords, client_for
 
 
 def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchPage:
@@ -30,3 +30,9 @@ def file_get(project: Project, file_id: str) -> FileObject:
 def file_content_open(project: Project, file_id: str) -> FileContent:
     """A streamed file body (never cached): iterate it or close it."""
     return client_for(project).open_file_content(file_id)
+
+
+def result_records(project: Project, batch: Batch) -> ResultRecords:
+    """A finished (or running) batch's result lines in the common shape, whatever the provider, streamed
+    once (never cached); after iterating, ``.usage`` holds their summed usage per model."""
+    return client_for(project).result_records(batch)

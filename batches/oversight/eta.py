@@ -20,6 +20,11 @@ Flags, each with one sentence:
 * **failing**: more than :data:`FAILING_RATIO` of finished requests failed (this one also applies to
   finished batches, and is a plain SQL filter).
 
+A provider whose counts do not move while a batch runs (Anthropic's stay in ``processing`` until the
+whole batch has ended, provider-specs/NOTES.md §1.3) gets no rate, no ETA and no "stalled" from them:
+nothing would be measured but silence. Time still tells one thing truthfully: a batch still processing
+with less than :data:`LAST_HOUR` seconds to its expiry is **at risk**.
+
 :func:`flag_q` builds the ``flag=`` filter for the list and the search.
 """
 
@@ -36,6 +41,7 @@ from django.db.models.lookups import GreaterThan
 from django.utils import dateformat, timezone
 
 from ..models import BatchRecord, BatchSample
+from ..upstream import provider_info
 
 RATE_WINDOW = 15 * 60
 STALL_SECONDS = 30 * 60
@@ -46,6 +52,8 @@ SAMPLE_HORIZON = 3 * 3600
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 STALL_STATUSES = ("in_progress", "finalizing")
 FLAGS = ("at-risk", "stalled", "failing")
+#: A batch whose counts do not move is at risk once it is still processing this close to its expiry.
+LAST_HOUR = 3600
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,9 @@ def batch_state(batch) -> dict:
         completed = getattr(batch, "completed_requests", 0) or 0
         failed = getattr(batch, "failed_requests", 0) or 0
     synced = getattr(batch, "last_synced", None)
+    live = getattr(batch, "counts_live", None)  # an upstream Batch says; a BatchRecord has its provider
     return {
+        "counts_live": live if live is not None else provider_info(getattr(batch, "provider", "")).counts_live,
         "status": batch.status,
         "total": total,
         "completed": completed,
@@ -171,6 +181,8 @@ def compute(batch, samples: Iterable, observed_at: float | None = None) -> Overs
 
     done = state["completed"] + state["failed"]
     result.remaining = max(state["total"] - done, 0)
+    if not state["counts_live"]:
+        return _without_live_counts(result, state, failing)
     points = _history(state, samples)
     if state["status"] == "validating" or state["total"] <= 0:
         result.explanation = "No ETA yet: the batch has not started counting its requests."
@@ -197,6 +209,28 @@ def compute(batch, samples: Iterable, observed_at: float | None = None) -> Overs
         )
     if stalled:
         result.flags.append(stalled)
+    if failing:
+        result.flags.append(failing)
+    return result
+
+
+def _without_live_counts(result: Oversight, state: dict, failing: Flag | None) -> Oversight:
+    """A batch whose counts only move when it ends: no rate and no ETA, but the time to expiry."""
+    result.explanation = (
+        f"No ETA: {result.remaining:,} requests processing, and this provider reports no progress "
+        "until the whole batch has ended."
+    )
+    expires, now = state["expires_at"], state["seen_at"] or timezone.now().timestamp()
+    if expires is not None and state["status"] in STALL_STATUSES and expires - now < LAST_HOUR:
+        left = max(expires - now, 0)
+        result.flags.append(
+            Flag(
+                "at-risk",
+                "at risk",
+                f"Still processing {_minutes(left)} before it expires at {_when(expires)}: requests not done by then "
+                "will expire unfinished.",
+            )
+        )
     if failing:
         result.flags.append(failing)
     return result

@@ -55,7 +55,7 @@ def batch_oversight(context, batch):
     """The batch page's panel: price (or why none), ETA and flags with their sentences."""
     return {
         "batch": batch,
-        "price": pricing.batch_price(batch),
+        "price": pricing.batch_price(pricing.with_kept_usage(_project_slug(context, batch), batch)),
         "price_source": pricing.price_data_label(),
         "oversight": eta.batch_oversight(_project_slug(context, batch), batch),
     }

@@ -6,7 +6,7 @@ Facts from shared/openai-spec/NOTES.md and shared/provider-specs/NOTES.md (secti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MB = 1024 * 1024
 
@@ -35,6 +35,10 @@ class ProviderInfo:
     #: Whether batches are made from uploaded files and have output/error files, an endpoint, a
     #: completion window and metadata (False: the requests go inline, Anthropic).
     files: bool = True
+    #: Whether the batch object reports its token usage (Anthropic's never does: the lines are summed).
+    reports_usage: bool = True
+    #: Sentences for common statuses that mean something else with this provider.
+    status_hints: dict[str, str] = field(default_factory=dict)
 
 
 OPENAI_EXAMPLE = (
@@ -87,6 +91,16 @@ PROVIDERS = {
         ),
         results_from="the batch's results_url (one JSONL file, in any order)",
         files=False,
+        reports_usage=False,
+        status_hints={
+            "in_progress": "The batch is running; Anthropic reports its request counts only when the whole batch has ended.",
+            # §1.6: no published bound on canceling; requests already running finish.
+            "cancelling": "Cancel requested (Anthropic: canceling); requests already running finish first, "
+            "which has no published bound. The batch then ends.",
+            "cancelled": "The batch was cancelled (Anthropic: ended after a cancel); requests that ran before it have results.",
+            "expired": "The batch ended after 24 hours with requests that had not run (Anthropic: ended, some expired).",
+            "completed": "The batch has ended (Anthropic: ended).",
+        },
     ),
 }
 PROVIDER_NAMES = tuple(PROVIDERS)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UpstreamBadResponse
+from .providers import provider_info
 
 # IDs are opaque (NOTES.md §7): we only insist on a safe character set and a bounded length. The first
 # character must be alphanumeric, so "." and ".." can never form a path segment.
@@ -214,7 +215,16 @@ class Batch:
     @property
     def shows_provider_status(self) -> bool:
         """Whether the provider's own word differs from the common status (then both are shown)."""
-        return bool(self.provider_status) and self.provider_status != self.status
+        return bool(self.provider_status) and self.provider_status.strip().lower() != self.status
+
+    @property
+    def has_results(self) -> bool:
+        """Whether there is anything to read on the results page (files, or Anthropic's results_url)."""
+        return bool(self.output_file_id or self.error_file_id or self.results_url)
+
+    @property
+    def provider_info(self):
+        return provider_info(self.provider)
 
     @property
     def priced_model(self) -> str:

@@ -33,7 +33,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
 from ..models import BatchRecord, SyncState
-from ..upstream import ID_PATTERN, KNOWN_STATUSES, TERMINAL_STATUSES
+from ..upstream import ID_PATTERN, KNOWN_STATUSES, PROVIDER_NAMES, TERMINAL_STATUSES
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100  # as the live list: "Limit can range between 1 and 100" (NOTES.md §1.2)
@@ -52,7 +52,7 @@ SORT_LABELS = {
     "-failed": "Most failed requests",
 }
 #: The parameters that make the list a filtered view served from the index.
-FILTER_PARAMS = ("status", "endpoint", "model", "created_after", "created_before", "q", "meta", "flag", "sort")
+FILTER_PARAMS = ("status", "endpoint", "model", "created_after", "created_before", "q", "meta", "flag", "sort", "provider")
 #: The trouble flags (batches/oversight/eta.py), each a filter: ?flag=at-risk
 FLAGS = ("at-risk", "stalled", "failing")
 STATUS_FORM = re.compile(r"[a-z_]{1,32}")
@@ -101,6 +101,8 @@ class Filters:
     sort: str = DEFAULT_SORT
     after: Cursor | None = None
     limit: int = DEFAULT_LIMIT
+    #: Providers picked ("openai", "azure", "anthropic"; repeatable): which APIs the batches live in.
+    providers: tuple[str, ...] = ()
     cross_project: bool = field(default=False, compare=False)
     #: Set when ``q`` was already turned into a set of candidate rows (see ``_q_candidates``).
     _q_applied: bool = field(default=False, compare=False, repr=False)
@@ -110,7 +112,7 @@ class Filters:
         """Is anything narrowing or reordering the list (what makes it an index view)?"""
         return bool(
             self.statuses or self.endpoint or self.model or self.created_after or self.created_before
-            or self.q or self.meta or self.flag or self.sort != DEFAULT_SORT
+            or self.q or self.meta or self.flag or self.sort != DEFAULT_SORT or self.providers
         )
 
     @property
@@ -118,12 +120,13 @@ class Filters:
         """Does anything besides the status pick rows (so the filter's counts differ from the project's)?"""
         return bool(
             self.endpoint or self.model or self.created_after or self.created_before or self.q or self.meta
-            or self.flag or self._q_applied
+            or self.flag or self._q_applied or self.providers
         )
 
     def params(self, *, with_cursor: bool = True, with_limit: bool = True) -> list[tuple[str, str]]:
         """The canonical query string of this view, as (name, value) pairs, defaults left out."""
         out: list[tuple[str, str]] = [("status", status) for status in self.statuses]
+        out.extend(("provider", provider) for provider in self.providers)
         for name in ("endpoint", "model", "q"):
             if getattr(self, name):
                 out.append((name, getattr(self, name)))
@@ -189,6 +192,14 @@ def parse_filters(
                 statuses.append(value)
         else:
             problems.append(f"There is no status “{value[:40]}”; that status filter is ignored.")
+
+    providers: list[str] = []
+    for raw in getlist("provider"):
+        value = raw.strip()
+        if value in PROVIDER_NAMES and value not in providers:
+            providers.append(value)
+        elif value:
+            problems.append(f"There is no provider “{value[:40]}” (only {', '.join(PROVIDER_NAMES)}); that filter is ignored.")
 
     endpoint = (params.get("endpoint") or "").strip()
     if endpoint and (not endpoint.startswith("/") or len(endpoint) > 100 or not endpoint.isprintable()):
@@ -261,7 +272,7 @@ def parse_filters(
     filters = Filters(
         statuses=tuple(statuses), endpoint=endpoint, model=model, created_after=created_after,
         created_before=created_before, q=q, meta=tuple(meta), flag=flag, sort=sort, after=after, limit=limit,
-        cross_project=cross_project,
+        providers=tuple(providers), cross_project=cross_project,
     )
     return filters, problems
 
@@ -275,6 +286,8 @@ def filtered(base: QuerySet, filters: Filters, *, with_status: bool = True) -> Q
     qs = base
     if with_status and filters.statuses:
         qs = qs.filter(status__in=filters.statuses)
+    if filters.providers:
+        qs = qs.filter(provider__in=filters.providers)
     if filters.endpoint:
         qs = qs.filter(endpoint=filters.endpoint)
     if filters.model:

@@ -34,7 +34,7 @@ from .errors import (
     error_from_response,
     retry_after_seconds,
 )
-from .registry import client_for
+from .registry import batch_from_raw, client_for
 from .types import (
     CANCELLABLE_STATUSES,
     COMPLETION_WINDOWS,

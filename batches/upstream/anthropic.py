@@ -181,6 +181,8 @@ class AnthropicClient(BaseClient):
         # The paths carry /v1 themselves: a base URL given as ".../v1" means the same root.
         super().__init__(base_url=base_url.rstrip("/").removesuffix("/v1"), **kwargs)
 
+    parse_batch = staticmethod(batch_from_anthropic)
+
     def auth_headers(self, api_key: str, *, organization: str | None, project: str | None) -> dict[str, str]:
         return {"x-api-key": api_key, "Authorization": f"Bearer {api_key}", "anthropic-version": self.anthropic_version}
 

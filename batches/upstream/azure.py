@@ -40,7 +40,7 @@ class AzureClient(OpenAIClient):
         return f"openai/{resource}" if self.api_version else resource
 
     def _batch(self, body: Any) -> Batch:
-        batch = Batch.from_api(body, provider=self.provider)
+        batch = self.parse_batch(body)
         return dataclasses.replace(batch, price_model=self.deployments.get(batch.model or "") or None)
 
     def _create_endpoint(self, endpoint: str) -> str:

@@ -40,8 +40,13 @@ class OpenAIClient(BaseClient):
     def _path(self, resource: str) -> str:
         return resource
 
+    @classmethod
+    def parse_batch(cls, body: Any) -> Batch:
+        """A batch object of this provider as kept by the index (no client state needed)."""
+        return Batch.from_api(body, provider=cls.provider)
+
     def _batch(self, body: Any) -> Batch:
-        return Batch.from_api(body, provider=self.provider)
+        return self.parse_batch(body)
 
     def _page(self, body: Any) -> BatchPage:
         return BatchPage.from_openai(body, self._batch)

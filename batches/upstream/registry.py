@@ -9,6 +9,7 @@ keep-alive connections are reused across page views.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 from django.conf import settings
@@ -18,8 +19,17 @@ from .azure import AzureClient
 from .client import BaseClient
 from .openai import OpenAIClient
 
+#: The client class of each provider; each also parses its provider's raw batch (``parse_batch``).
+CLIENT_CLASSES: dict[str, type[BaseClient]] = {"openai": OpenAIClient, "azure": AzureClient, "anthropic": AnthropicClient}
+
 _lock = threading.Lock()
 _clients: dict[str, tuple[tuple, BaseClient]] = {}
+
+
+def batch_from_raw(provider: str, raw, *, price_model: str = ""):
+    """A batch the index kept as the provider sent it (``BatchRecord.raw``), parsed as its client does."""
+    batch = CLIENT_CLASSES.get(provider or "openai", OpenAIClient).parse_batch(raw)
+    return dataclasses.replace(batch, price_model=price_model or batch.price_model)
 
 
 def _build(project) -> BaseClient:

@@ -43,7 +43,9 @@ from ..upstream import (
     Batch,
     UpstreamConflict,
     UpstreamError,
+    PROVIDERS,
     UpstreamNotFound,
+    batch_from_raw,
 )
 
 logger = logging.getLogger("batches.views")
@@ -110,7 +112,9 @@ def record_batch(record: BatchRecord) -> Batch:
             "request_counts": {"total": record.total_requests, "completed": record.completed_requests,
                                "failed": record.failed_requests},
         }
-    return Batch.from_api(raw)
+        return Batch.from_api(raw, provider=record.provider or "openai")
+    # Each provider's raw object is read by its own client's parser (an Anthropic batch is not OpenAI-shaped).
+    return batch_from_raw(record.provider, raw, price_model=record.price_model)
 
 
 def _ago(seconds: float) -> str:
@@ -158,7 +162,8 @@ def render_find_rows(
         project_cell = ""
         if show_project:
             project_cell = row_html._fmt(
-                '<td class="col-project"><a href="{}">{}</a></td>', reverse("batches:list", args=[slug]), names[slug]
+                '<td class="col-project"><a href="{}">{}</a></td><td class="col-provider">{}</td>',
+                reverse("batches:list", args=[slug]), names[slug], batch.provider_info.label,
             )
         status_cell = row_html._status_cell(batch, None, oversight[slug, record.batch_id].flags)
         if stale:
@@ -252,6 +257,7 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
         "freshness": freshness,
         "never_synced": [f for f in freshness if f.never_synced],
         "show_project": show_project,
+        "provider_choices": [(info.name, info.label) for info in PROVIDERS.values()],
         "can_operate_any": any(may_operate(request, p) for p in projects),
         "form_id": form_id,
         "cancel_url": cancel_url,

@@ -35,7 +35,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest
 
-from .upstream.providers import DEFAULT_PROVIDER, PROVIDER_NAMES
+from .upstream.providers import DEFAULT_PROVIDER, PROVIDER_NAMES, ProviderInfo, provider_info
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 DEFAULT_SLUG = "default"
@@ -68,6 +68,10 @@ class Project:
     api_version: str = ""
     #: Azure: deployment name -> the OpenAI model it serves (prices).
     deployments: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def provider_info(self) -> ProviderInfo:
+        return provider_info(self.provider)
 
 
 class ProjectsConfigError(ImproperlyConfigured):

@@ -86,10 +86,14 @@ def _file_id_or_none(value: Any) -> str | None:
     return text or None
 
 
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 def _status(value: Any) -> str:
-    """The status in the common lower-case vocabulary: Azure's REST examples show ``Validating``."""
-    text = _str_or_none(value)
-    return text.strip().lower() if text and text.strip() else "unknown"
+    """The status in the common snake_case vocabulary: Azure's REST examples show ``Validating``, so
+    ``InProgress`` and ``IN_PROGRESS`` read as ``in_progress`` too."""
+    text = (_str_or_none(value) or "").strip()
+    return _CAMEL_BOUNDARY.sub("_", text).lower() if text else "unknown"
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,7 @@ class Batch:
     @property
     def shows_provider_status(self) -> bool:
         """Whether the provider's own word differs from the common status (then both are shown)."""
-        return bool(self.provider_status) and self.provider_status.strip().lower() != self.status
+        return bool(self.provider_status) and _status(self.provider_status) != self.status
 
     @property
     def has_results(self) -> bool:

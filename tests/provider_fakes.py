@@ -51,7 +51,8 @@ class AnthropicFake:
     def add(self, custom_ids: list[str], *, params: dict | None = None, minutes_ago: int = 0) -> dict:
         """A new in_progress batch with one request per custom id."""
         created = self.clock - dt.timedelta(minutes=minutes_ago)
-        batch_id = f"msgbatch_{len(self.order) + 1:04d}{random.Random(len(self.order)).getrandbits(40):010x}"
+        seed = f"{self.api_key}:{len(self.order)}"
+        batch_id = f"msgbatch_{len(self.order) + 1:04d}{random.Random(seed).getrandbits(40):010x}"
         batch = {
             "id": batch_id,
             "type": "message_batch",

@@ -43,12 +43,7 @@ from .models import ResultsJoin, ResultsJoinRow
 from .projects import Project
 from .index.store import record_result_usage
 from .upstream import Batch, UpstreamError, UpstreamNotFound
-from .upstream.lines import CANCELLED_CODE, EXPIRED_CODE
-
-try:  # optional speed-up, pinned in requirements.txt
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover
-    _loads = json.loads
+from .upstream.lines import CANCELLED_CODE, EXPIRED_CODE, iter_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -402,35 +397,10 @@ def _claim(key: dict[str, str]) -> ResultsJoin | None:
 def _iter_file_records(project: Project, file_id: str) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each JSON object line of an upstream file, streamed in chunks."""
     content = selectors.file_content_open(project, file_id)
-    number, rest = 0, b""
     try:
-        for chunk in content:
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-            for raw in lines:
-                number += 1
-                if (obj := _parse_line(raw, file_id, number)) is not None:
-                    yield number, obj
-        if rest:
-            number += 1
-            if (obj := _parse_line(rest, file_id, number)) is not None:
-                yield number, obj
+        yield from iter_jsonl(content, f"file {file_id}")
     finally:
         content.close()
-
-
-def _parse_line(raw: bytes, file_id: str, number: int) -> dict | None:
-    if not raw.strip():
-        return None
-    try:
-        obj = _loads(raw)
-    except ValueError:
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            logger.warning("file %s line %d is not JSON; skipped", file_id, number)
-            return None
-    return obj if isinstance(obj, dict) else None
 
 
 # How a row's response body is kept (ResultsJoinRow.body_format). Pretty-printing 50,000 bodies is most

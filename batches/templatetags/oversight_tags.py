@@ -4,7 +4,7 @@
 * batch page: ``{% batch_oversight batch %}`` (cost with its reason or rates, ETA, flags explained);
 * list row cell: ``{% batch_cost_cell batch %}`` and ``{% batch_flag_badges batch %}``;
 * a total over a queryset of ``BatchRecord``: ``{% cost_total records %}``;
-* create page: ``{% cost_estimate estimate %}`` for :func:`batches.oversight.pricing.estimate_jsonl`;
+* create page: ``{% cost_estimate estimate %}`` for :func:`batches.oversight.estimate.estimate_jsonl`;
 * list pages: ``{% index_progress %}``, how far the index's backfill has come ("12,400 batches indexed
   back to 2 March; backfill running"), from the counts the page already has.
 """
@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.formats import number_format
 
 from ..oversight import eta, pricing
+from ..oversight.estimate import BYTES_PER_TOKEN, ESTIMATE_METHOD, TOKENS_PER_MESSAGE
 from ..oversight.charts import legend
 
 register = template.Library()
@@ -91,9 +92,9 @@ def estimate_panel(context):
     project = context["project"]
     return {
         "price_url": reverse("batches:price", args=[project.slug]),
-        "bytes_per_token": pricing.BYTES_PER_TOKEN,
-        "tokens_per_message": pricing.TOKENS_PER_MESSAGE,
-        "method": pricing.ESTIMATE_METHOD,
+        "bytes_per_token": BYTES_PER_TOKEN,
+        "tokens_per_message": TOKENS_PER_MESSAGE,
+        "method": ESTIMATE_METHOD,
     }
 
 

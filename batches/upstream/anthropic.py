@@ -245,16 +245,7 @@ class AnthropicClient(BaseClient):
         return path + (f"?{url.query}" if url.query else "")
 
     def open_results(self, batch: Batch, *, read_timeout: float = 120.0) -> FileContent:
-        response = self._send(
-            "GET",
-            self._results_path(batch),
-            retry="read",
-            what="results download",
-            stream=True,
-            headers={"Accept": "application/binary"},
-            timeout=httpx.Timeout(read_timeout, connect=self.timeout.connect),
-        )
-        return FileContent(response)
+        return self._open_stream(self._results_path(batch), "results download", read_timeout=read_timeout)
 
     def result_records(self, batch: Batch) -> ResultRecords:
         self._results_path(batch)  # refuse before anything streams

@@ -288,6 +288,19 @@ class BaseClient:
             )
         return value
 
+    def _open_stream(self, path: str, what: str, *, read_timeout: float) -> FileContent:
+        """Start streaming a body (a file, a results file); the caller iterates or closes it."""
+        response = self._send(
+            "GET",
+            path,
+            retry="read",
+            what=what,
+            stream=True,
+            headers={"Accept": "application/binary"},  # what the official SDKs send for file bodies
+            timeout=httpx.Timeout(read_timeout, connect=self.timeout.connect),
+        )
+        return FileContent(response)
+
     def _get_json(self, path: str, what: str, parse=None, **kwargs: Any) -> Any:
         response = self._send("GET", path, retry="read", what=what, **kwargs)
         return self._json(response, parse)

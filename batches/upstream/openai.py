@@ -134,16 +134,7 @@ class OpenAIClient(BaseClient):
     def open_file_content(self, file_id: str, *, read_timeout: float = 120.0) -> FileContent:
         """Start streaming a file's bytes. The caller must iterate or ``close()`` the result."""
         path = self._path(f"files/{validate_id(file_id, 'file')}/content")
-        response = self._send(
-            "GET",
-            path,
-            retry="read",
-            what="file download",
-            stream=True,
-            headers={"Accept": "application/binary"},
-            timeout=httpx.Timeout(read_timeout, connect=self.timeout.connect),
-        )
-        return FileContent(response)
+        return self._open_stream(path, "file download", read_timeout=read_timeout)
 
 
 #: The name the rest of the code (and the tests) have always used for the OpenAI client.

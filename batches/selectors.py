@@ -36,3 +36,9 @@ def result_records(project: Project, batch: Batch) -> ResultRecords:
     """A finished (or running) batch's result lines in the common shape, whatever the provider, streamed
     once (never cached); after iterating, ``.usage`` holds their summed usage per model."""
     return client_for(project).result_records(batch)
+
+
+def results_file_open(project: Project, batch: Batch) -> FileContent:
+    """The results file of a batch whose provider has one instead of output and error files (its
+    ``results_url``), streamed as the provider sends it (never cached)."""
+    return client_for(project).open_results(batch)

@@ -12,7 +12,7 @@ import pytest
 from batches import jsonl
 from batches.checks import check_projects
 from batches.oversight import pricing
-from batches.projects import ProjectsConfigError, parse_projects
+from batches.projects import ProjectsConfigError, get_project, parse_projects
 from batches.upstream import AnthropicClient, Batch, Usage, client_for
 
 ENV = {"K": "sk-1"}
@@ -78,8 +78,6 @@ def test_the_registry_gives_each_project_its_providers_client(write_projects):
         '[projects.az]\napi_key_env = "K_B"\nprovider = "azure"\nbase_url = "https://r.openai.azure.com/openai/v1"\n',
         K_A="sk-a", K_B="sk-b",
     )
-    from batches.projects import get_project
-
     assert type(client_for(get_project("claude"))).__name__ == "AnthropicClient"
     assert type(client_for(get_project("az"))).__name__ == "AzureClient"
 

@@ -18,6 +18,7 @@ from batches.models import AuditEntry, BatchRecord
 from batches.projects import get_project
 from find_factory import make, synced
 from provider_fakes import AnthropicFake, AzureFake, LoopbackServer
+from test_webhooks import SECRET, deliver, event
 from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
@@ -221,3 +222,38 @@ def test_index_rows_of_every_provider_are_priced_with_their_own_rules(client, fa
     assert ROW_ID.findall(body) == ["msgbatch_x1"]
     assert '<span class="cost">$1.50</span>' in body
     assert 'title="Anthropic&#x27;s own status">ended</span>' in body
+
+
+def test_an_azure_batch_event_is_verified_like_openais_and_refreshes_through_the_azure_client(
+    client, write_projects, immediate_tasks, django_capture_on_commit_callbacks
+):
+    azure = AzureFake(api_key="az-hook")
+    with LoopbackServer(azure) as server:
+        write_projects(
+            f'[projects.az]\napi_key_env = "K_AZ_HOOK"\nprovider = "azure"\nbase_url = "{server.base_url}"\n'
+            'api_version = "2024-10-21"\nwebhook_secret_env = "AZ_HOOK_SECRET"\n',
+            K_AZ_HOOK=azure.api_key, AZ_HOOK_SECRET=SECRET,
+        )
+        batch = azure.add("Completed", request_counts={"total": 2, "completed": 2, "failed": 0}, output_file_id="file-out")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = deliver(client, event(batch["id"], "batch.completed"), url="/webhooks/openai/az/")
+    assert response.status_code == 200
+    assert azure.seen[-1].url.path == f"/openai/batches/{batch['id']}"
+    record = BatchRecord.objects.get(project="az", batch_id=batch["id"])
+    assert (record.status, record.provider, record.provider_status, record.output_file_id) == ("completed", "azure", "Completed", "file-out")
+
+
+def test_an_anthropic_results_file_downloads_as_sent_and_no_retry_is_offered_without_an_input_file(client, fakes):
+    fake = fakes["claude"]
+    batch = fake.add(["a", "b"])
+    fake.end(batch["id"], errored=("b",))
+    response = client.get(f"/projects/claude/batches/{batch['id']}/files/results.jsonl", headers=OPS)
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="{batch["id"]}_results.jsonl"'
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert sorted(line["custom_id"] for line in lines) == ["a", "b"] and lines[0]["result"]["type"] in ("succeeded", "errored")
+    page = client.get(f"/projects/claude/batches/{batch['id']}/results/", headers=OPS).content.decode()
+    assert f'/projects/claude/batches/{batch["id"]}/files/results.jsonl' in page
+    assert 'id="retry"' not in page and "Rows are in result order: Anthropic keeps no input file." in page
+    running = fake.add(["c"])
+    assert client.get(f"/projects/claude/batches/{running['id']}/files/results.jsonl", headers=OPS).status_code == 404

@@ -13,6 +13,7 @@ from typing import IO, Any
 import httpx
 
 from .client import BaseClient, FileContent, validate_id
+from .errors import UpstreamNotFound
 from .lines import ResultRecords
 from .types import Batch, BatchPage, FileObject
 
@@ -110,6 +111,9 @@ class OpenAIClient(BaseClient):
             if file_id
         ]
         return ResultRecords(sources)
+
+    def open_results(self, batch: Batch, *, read_timeout: float = 120.0) -> FileContent:
+        raise UpstreamNotFound("This batch keeps its results in its output and error files.")
 
     # -- files ---------------------------------------------------------------
 

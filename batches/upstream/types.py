@@ -69,6 +69,8 @@ def _time_or_none(value: Any) -> int | None:
     if number is not None or not isinstance(value, str) or not value.strip():
         return number
     text = value.strip()
+    if text.isdigit():
+        return int(text)
     if text[-1:] in ("Z", "z"):
         text = text[:-1] + "+00:00"
     try:

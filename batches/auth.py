@@ -1,4 +1,4 @@
-"""Who is acting, and whether they may act.
+"""Who is acting: the middleware that signs each request in, or refuses it.
 
 Three modes, chosen by ``DASHBOARD_AUTH``:
 
@@ -15,23 +15,26 @@ Three modes, chosen by ``DASHBOARD_AUTH``:
 ``none``
     The local demo: nobody signs in, everybody may act, and every page says so.
 
-Roles: with ``DASHBOARD_OPERATOR_GROUPS`` set, only members of one of those groups may create and
-cancel; everyone else signed in may look. The middleware refuses any unsafe request from a look-only
-user before a view runs (so no view can forget), and the views check again to decide what to show.
+Who may see and do what is decided in ``access.py``. The middleware refuses any unsafe request from a
+look-only user before a view runs (so no view can forget), and the views check again to decide what
+to show.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+
+from .access import actor_name, header_key, may_operate, may_view, peer_is_trusted, user_can_operate, visible_projects
+from .conf import conf
+from .projects import get_project
+from .views.errors import page_not_found
 
 logger = logging.getLogger(__name__)
 
@@ -46,50 +49,6 @@ OPEN_PATH_PREFIXES = ("/webhooks/openai/",)
 OIDC_PATH_PREFIX = "/oidc/"
 # Views a look-only user may still POST to (signing out and watching a batch are not "acting").
 READ_ONLY_POST_VIEWS = frozenset({"oidc_logout", "batch_watch"})
-
-
-def header_key(name: str) -> str:
-    """The ``request.META`` key WSGI uses for an HTTP header name."""
-    return "HTTP_" + name.upper().replace("-", "_")
-
-
-def peer_is_trusted(request: HttpRequest) -> bool:
-    try:
-        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(peer in network for network in settings.DASHBOARD_TRUSTED_PROXIES)
-
-
-def request_groups(request: HttpRequest) -> frozenset[str]:
-    """The signed-in person's groups: from the proxy's header, or from the OIDC groups claim."""
-    if settings.DASHBOARD_AUTH == "proxy":
-        if not peer_is_trusted(request):
-            return frozenset()
-        raw = request.META.get(header_key(settings.DASHBOARD_GROUPS_HEADER), "")
-        return frozenset(group.strip() for group in raw.split(",") if group.strip())
-    if settings.DASHBOARD_AUTH == "oidc" and request.user.is_authenticated:
-        return frozenset(request.user.groups.values_list("name", flat=True))
-    return frozenset()
-
-
-def user_can_operate(request: HttpRequest) -> bool:
-    """May this request create and cancel batches?"""
-    if settings.DASHBOARD_AUTH == "none":
-        return True
-    if not request.user.is_authenticated:
-        return False
-    operator_groups = set(settings.DASHBOARD_OPERATOR_GROUPS)
-    if not operator_groups:
-        return True
-    return bool(request_groups(request) & operator_groups)
-
-
-def actor_name(request: HttpRequest) -> str:
-    """The name written to the audit trail."""
-    if request.user.is_authenticated:
-        return request.user.get_username()
-    return "anonymous (no sign-in)"
 
 
 def refuse(request: HttpRequest, status: int, reason: str) -> HttpResponse:
@@ -120,11 +79,11 @@ class DashboardIdentityMiddleware:
         path = request.path_info
         if path in OPEN_PATHS or path.startswith(OPEN_PATH_PREFIXES):
             return self.get_response(request)
-        if settings.DASHBOARD_AUTH == "proxy":
+        if conf().auth == "proxy":
             refusal = self._sign_in_from_proxy(request)
             if refusal is not None:
                 return refusal
-        elif settings.DASHBOARD_AUTH == "oidc" and not path.startswith(OIDC_PATH_PREFIX):
+        elif conf().auth == "oidc" and not path.startswith(OIDC_PATH_PREFIX):
             if not request.user.is_authenticated:
                 return self._oidc_login_redirect(request)
         return self.get_response(request)
@@ -138,20 +97,14 @@ class DashboardIdentityMiddleware:
             return None
         slug = view_kwargs.get("project")
         if slug is not None:
-            from .projects import get_project, may_operate, may_view
-
             project = get_project(slug)
             if project is None or not may_view(request, project):
                 # A project the person may not see answers exactly as one that does not exist.
-                from .views.errors import page_not_found
-
                 return page_not_found(request, None)
             allowed = may_operate(request, project)
         else:
             # A page over several projects (/search/'s bulk cancel) checks each batch's project itself;
             # here it is enough that the person may act in at least one of them.
-            from .projects import may_operate, visible_projects
-
             allowed = user_can_operate(request) or any(may_operate(request, p) for p in visible_projects(request))
         if not allowed:
             logger.info("refused %s %s from look-only user %s", request.method, request.path, actor_name(request))
@@ -165,7 +118,7 @@ class DashboardIdentityMiddleware:
             )
             request.user = AnonymousUser()
             return refuse(request, 403, "untrusted")
-        identity = request.META.get(header_key(settings.DASHBOARD_AUTH_HEADER), "").strip()
+        identity = request.META.get(header_key(conf().auth_header), "").strip()
         if not identity or not _valid_identity(identity):
             if request.user.is_authenticated:
                 # The proxy stopped vouching for this session: end it rather than trust the cookie.

@@ -1,11 +1,24 @@
-"""Short-lived shared reads with request coalescing, so the upstream load does not grow with viewers.
+"""The one caching helper, with one idea of invalidation: a value is kept under a key that names the
+*generation* of what it was made from. When the source changes, so does its generation: the next reader
+asks under a new key and never sees the old entry again, which simply ages out (a time limit in the
+shared cache, least-recently-used eviction in a process). Nothing is deleted to invalidate.
 
-Identical reads of one project within ``DASHBOARD_CACHE_SECONDS`` are served from Django's cache (local
-memory, or Redis with ``REDIS_URL``); concurrent misses are coalesced (an in-flight map within a
-process, a ``cache.add()`` lock across processes) so one upstream call answers them all, waiting no
-longer than one upstream read could take. Upstream errors are shared for at most a second. After a
-create or cancel, :func:`invalidate` moves the project's keys to a new generation. The design and its
-measurements: docs/reliability.md, "Load: shared reads with request coalescing".
+Where generations come from: a project's upstream reads have a token that each create and cancel
+replaces (:func:`invalidate`); the index has :func:`batches.index.query.index_generation` (its
+highest row id and latest write); a rendered row is keyed by the batch's own content; a parsed
+configuration file by its path and modification time.
+
+Two stores:
+
+* **Shared** (Django's cache: local memory, or Redis with ``REDIS_URL``, seen by every process):
+  :func:`shared_value` for a value any process may reuse, and :func:`shared_read` for upstream reads.
+  Identical reads of one project within ``DASHBOARD_CACHE_SECONDS`` are served from the cache;
+  concurrent misses are coalesced (an in-flight map within a process, a ``cache.add()`` lock across
+  processes) so one upstream call answers them all, waiting no longer than one upstream read could
+  take. Upstream errors are shared for at most a second. The design and its measurements:
+  docs/reliability.md, "Load: shared reads with request coalescing".
+* **In-process**: :class:`LocalCache`, a bounded LRU (``cachetools``) behind a lock, for what is
+  cheap to keep per process and costly to make (rendered fragments, parsed files).
 """
 
 from __future__ import annotations
@@ -17,18 +30,19 @@ import time
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from django.conf import settings
+import cachetools
 from django.core.cache import cache
 
-from dashboard.observability import READ_CACHE
-
-from .upstream import RETRY_BUDGET_SECONDS, UpstreamError
+from .conf import conf
+from .metrics import READ_CACHE
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 KEY_PREFIX = "batches:read"
 GENERATION_KEY = f"{KEY_PREFIX}:generation"
@@ -39,10 +53,68 @@ _OK = "ok"
 _ERR = "err"
 
 
+# ---------------------------------------------------------------------------------------------------
+# In one process
+# ---------------------------------------------------------------------------------------------------
+
+
+class LocalCache(Generic[K, V]):
+    """A bounded least-recently-used map, safe to share between threads. Keys carry the generation of
+    what their value was made from, so an entry is never wrong, only unused until it is evicted."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._entries: cachetools.LRUCache[K, V] = cachetools.LRUCache(maxsize=maxsize)
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            return self._entries.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+
+    def get_or_make(self, key: K, make: Callable[[], V]) -> V:
+        """The value kept under ``key``, or ``make()`` kept under it (made outside the lock: two
+        threads may both make it, and the later one is kept). What ``make`` raises is not kept."""
+        value = self.get(key)
+        if value is None:
+            value = make()
+            self.put(key, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shared by every process
+# ---------------------------------------------------------------------------------------------------
+
+
+def shared_value(key: str, make: Callable[[], T], *, seconds: float) -> T:
+    """The value kept under ``key`` in the shared cache, or ``make()`` kept there for ``seconds``
+    (0 or less: not kept). ``key`` must name the generation of what the value is made from."""
+    if seconds <= 0:
+        return make()
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    value = make()
+    cache.set(key, value, timeout=seconds)
+    return value
+
+
 @dataclass
 class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
     outcome: tuple[str, Any] | None = None
+    #: Readers of this process waiting for the leader's answer.
+    followers: int = 0
 
 
 _flights: dict[str, _Flight] = {}
@@ -51,12 +123,7 @@ _flights_lock = threading.Lock()
 
 def cache_seconds() -> float:
     """How long a successful read is shared. 0 (or less) turns sharing off entirely."""
-    return float(getattr(settings, "DASHBOARD_CACHE_SECONDS", 2.0))
-
-
-def wait_bound() -> float:
-    """The longest one upstream read can take; no coalesced wait lasts longer than this."""
-    return float(settings.OPENAI_TIMEOUT) + float(settings.OPENAI_CONNECT_TIMEOUT) + RETRY_BUDGET_SECONDS + 1.0
+    return conf().cache_seconds
 
 
 def _generation(project: str) -> str:
@@ -90,18 +157,26 @@ def _unwrap(outcome: tuple[str, Any]) -> Any:
     return value
 
 
-def _call(loader: Callable[[], T]) -> tuple[str, Any]:
+def _call(loader: Callable[[], T], errors: tuple[type[Exception], ...]) -> tuple[str, Any]:
     try:
         return (_OK, loader())
-    except UpstreamError as err:
+    except errors as err:
         err.__traceback__ = None
         return (_ERR, err)
 
 
-def _load_across_processes(key: str, loader: Callable[[], T], seconds: float, project: str = "") -> tuple[str, Any]:
+@dataclass(frozen=True)
+class _Read:
+    project: str
+    loader: Callable[[], Any]
+    errors: tuple[type[Exception], ...]
+    wait_seconds: float
+
+
+def _load_across_processes(read: _Read, key: str, seconds: float) -> tuple[str, Any]:
     """Load ``key`` holding the cross-process lock, or pick up what the lock's holder stored."""
     lock_key = f"{key}:lock"
-    bound = wait_bound()
+    project, bound = read.project, read.wait_seconds
     deadline = time.monotonic() + bound
     owned = cache.add(lock_key, 1, timeout=bound)
     while not owned:
@@ -122,7 +197,7 @@ def _load_across_processes(key: str, loader: Callable[[], T], seconds: float, pr
                 READ_CACHE.labels(project=project, outcome="hit").inc()
                 return hit
         READ_CACHE.labels(project=project, outcome="miss").inc()
-        outcome = _call(loader)
+        outcome = _call(read.loader, read.errors)
         ttl = seconds if outcome[0] == _OK else min(ERROR_CACHE_SECONDS, seconds)
         cache.set(key, outcome, timeout=ttl)
         return outcome
@@ -131,11 +206,20 @@ def _load_across_processes(key: str, loader: Callable[[], T], seconds: float, pr
             cache.delete(lock_key)
 
 
-def shared_read(project: str, parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
+def shared_read(
+    project: str,
+    parts: tuple[Hashable, ...],
+    loader: Callable[[], T],
+    *,
+    errors: tuple[type[Exception], ...],
+    wait_seconds: float,
+) -> T:
     """Return ``loader()``, shared with every identical read within the cache period.
 
-    ``parts`` names the read (e.g. ``("batch", batch_id)``); ``loader`` performs it upstream.
-    Raises whatever ``loader`` raises (an :class:`UpstreamError` may come from another viewer's read).
+    ``parts`` names the read (e.g. ``("batch", batch_id)``); ``loader`` performs it upstream. An
+    exception of ``errors`` is shared too (briefly); anything else ``loader`` raises is a bug, never
+    kept. No reader waits for another's read longer than ``wait_seconds`` (the longest one read can
+    take). Raises whatever ``loader`` raises (one of ``errors`` may come from another viewer's read).
     """
     seconds = cache_seconds()
     if seconds <= 0:
@@ -152,8 +236,10 @@ def shared_read(project: str, parts: tuple[Hashable, ...], loader: Callable[[], 
         leader = flight is None
         if leader:
             flight = _flights[key] = _Flight()
+        else:
+            flight.followers += 1
     if not leader:
-        if flight.done.wait(wait_bound()) and flight.outcome is not None:
+        if flight.done.wait(wait_seconds) and flight.outcome is not None:
             READ_CACHE.labels(project=project, outcome="coalesced").inc()
             return _unwrap(flight.outcome)
         # The leader hit a bug or is stuck past any bound: read for ourselves.
@@ -161,7 +247,7 @@ def shared_read(project: str, parts: tuple[Hashable, ...], loader: Callable[[], 
         return loader()
 
     try:
-        flight.outcome = _load_across_processes(key, loader, seconds, project)
+        flight.outcome = _load_across_processes(_Read(project, loader, errors, wait_seconds), key, seconds)
     finally:
         flight.done.set()
         with _flights_lock:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+
+from .conf import conf
+from .projects import ProjectsConfigError, load_projects
 
 EVERYONE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 
@@ -13,9 +15,8 @@ EVERYONE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 @register(Tags.security)
 def check_identity_header(app_configs, **kwargs):
     problems = []
-    if settings.DASHBOARD_AUTH == "proxy":
-        for name in ("DASHBOARD_AUTH_HEADER", "DASHBOARD_GROUPS_HEADER"):
-            header = getattr(settings, name)
+    if conf().auth == "proxy":
+        for name, header in (("DASHBOARD_AUTH_HEADER", conf().auth_header), ("DASHBOARD_GROUPS_HEADER", conf().groups_header)):
             if "_" in header or not header.strip():
                 problems.append(
                     Error(
@@ -31,7 +32,7 @@ def check_identity_header(app_configs, **kwargs):
 @register(Tags.security, deploy=True)
 def check_deploy_sign_in(app_configs, **kwargs):
     problems = []
-    if settings.DASHBOARD_AUTH == "none":
+    if conf().auth == "none":
         problems.append(
             Warning(
                 "DASHBOARD_AUTH=none: nobody signs in, anyone who reaches the dashboard may create and "
@@ -41,14 +42,14 @@ def check_deploy_sign_in(app_configs, **kwargs):
                 id="batches.W001",
             )
         )
-        if settings.DASHBOARD_OPERATOR_GROUPS:
+        if conf().operator_groups:
             problems.append(
                 Warning(
                     "DASHBOARD_OPERATOR_GROUPS is set but ignored: with DASHBOARD_AUTH=none everybody may act.",
                     id="batches.W002",
                 )
             )
-    if settings.DASHBOARD_AUTH == "proxy" and any(net in EVERYONE for net in settings.DASHBOARD_TRUSTED_PROXIES):
+    if conf().auth == "proxy" and any(net in EVERYONE for net in conf().trusted_proxies):
         problems.append(
             Warning(
                 "DASHBOARD_TRUSTED_PROXIES trusts every address: anyone who can reach the dashboard "
@@ -63,8 +64,6 @@ def check_deploy_sign_in(app_configs, **kwargs):
 @register()
 def check_projects(app_configs, **kwargs):
     """A bad projects file refuses to start, naming the project and the field (never a 500 later)."""
-    from .projects import ProjectsConfigError, load_projects
-
     try:
         load_projects()
     except ProjectsConfigError as err:

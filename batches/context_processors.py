@@ -1,6 +1,5 @@
-from django.conf import settings
-
-from .projects import may_operate, visible_projects
+from .access import may_operate, visible_projects
+from .conf import conf
 
 
 def dashboard(request):
@@ -9,8 +8,8 @@ def dashboard(request):
     project = getattr(request, "project", None)
     projects = visible_projects(request) if hasattr(request, "user") else []
     return {
-        "dashboard_emulator": settings.DASHBOARD_EMULATOR,
-        "dashboard_auth_mode": settings.DASHBOARD_AUTH,
+        "dashboard_emulator": conf().emulator,
+        "dashboard_auth_mode": conf().auth,
         "project": project,
         "project_can_operate": project is not None and may_operate(request, project),
         "switch_projects": projects,

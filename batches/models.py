@@ -294,7 +294,7 @@ class ResultsJoin(models.Model):
     """The custom_id join of a finished batch's input, output and error files, built once (by the first
     results page view, in whichever worker) and kept: its rows are :class:`ResultsJoinRow`. The unique key
     is claimed before building, so two workers never build the same join at once; a claim older than
-    ``batches.results.BUILD_STALE_SECONDS`` is taken over (its builder died)."""
+    ``batches.results.kept.BUILD_STALE_SECONDS`` is taken over (its builder died)."""
 
     class State(models.TextChoices):
         BUILDING = "building", "building"
@@ -344,7 +344,7 @@ class ResultsJoinRow(models.Model):
     error_code = models.TextField(null=True)
     error_message = models.TextField(null=True)
     summary = models.TextField(blank=True)
-    # batches.results.BODY_*: none, compact JSON, zlib-compressed compact JSON, or the cut pretty text.
+    # batches.results.records.BODY_*: none, compact JSON, zlib-compressed compact JSON, or the cut pretty text.
     body_format = models.SmallIntegerField(default=0)
     body = models.BinaryField(null=True)
 

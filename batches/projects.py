@@ -1,4 +1,4 @@
-"""The OpenAI projects one dashboard serves, and who may see and act in each.
+"""The OpenAI projects one dashboard serves (who may see and act in each: ``access.py``).
 
 API keys belong to a project and a batch is invisible to another project's key (NOTES.md §6.5), so
 "the organization's batches" means several keys. ``DASHBOARD_PROJECTS_FILE`` names a TOML file; keys
@@ -24,21 +24,19 @@ Without the file, ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_ORG_ID`` /
 
 from __future__ import annotations
 
-import functools
 import os
 import re
-import threading
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404, HttpRequest
 
+from .cache import LocalCache
+from .conf import conf
 from .upstream.providers import DEFAULT_PROVIDER, PROVIDER_NAMES, ProviderInfo, provider_info
+from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
 
-SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-DEFAULT_SLUG = "default"
 KNOWN_FIELDS = frozenset(
     {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups",
      "provider", "api_version", "deployments"}
@@ -114,7 +112,7 @@ def _provider_fields(table: dict, where: str, problems: list[str]) -> tuple[str,
         problems.append(f"{where}: api_version “{api_version[:40]}” is not a version (such as 2024-10-21).")
     deployments = _deployments(table["deployments"], where, problems) if "deployments" in table else {}
     given_url = _string(table, "base_url", where, problems).rstrip("/")
-    defaults = {"openai": settings.OPENAI_BASE_URL, "anthropic": ANTHROPIC_BASE_URL, "azure": ""}
+    defaults = {"openai": conf().openai_base_url, "anthropic": ANTHROPIC_BASE_URL, "azure": ""}
     base_url = given_url or defaults[provider]
     if provider == "azure":
         if not given_url:
@@ -137,9 +135,11 @@ def _provider_fields(table: dict, where: str, problems: list[str]) -> tuple[str,
     return provider, api_version, deployments, base_url
 
 
-def parse_projects(text: str, environ=os.environ) -> list[Project]:
+def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[Project]:
     """Projects from the TOML text, in file order; raises :class:`ProjectsConfigError` naming each
-    project and field that is wrong."""
+    project and field that is wrong. The variables the file names are looked up in ``environ``, or
+    (None) in the process environment."""
+    secret = conf().secret_from_env if environ is None else (lambda name: environ.get(name, "").strip())
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -170,7 +170,7 @@ def parse_projects(text: str, environ=os.environ) -> list[Project]:
         if not key_env:
             problems.append(f"{where}: api_key_env is required (the environment variable holding its API key).")
         else:
-            api_key = environ.get(key_env, "").strip()
+            api_key = secret(key_env)
             if not api_key:
                 problems.append(f"{where}: api_key_env names {key_env}, which is missing or empty in the environment.")
             elif api_key in keys_seen:
@@ -191,7 +191,7 @@ def parse_projects(text: str, environ=os.environ) -> list[Project]:
                 base_url=base_url.rstrip("/"),
                 organization=_string(table, "organization", where, problems),
                 project_id=_string(table, "project", where, problems),
-                webhook_secret=environ.get(secret_env, "").strip() if secret_env else "",
+                webhook_secret=secret(secret_env) if secret_env else "",
                 viewer_groups=viewer_groups or frozenset(),
                 operator_groups=operator_groups,
                 api_key_env=key_env,
@@ -206,38 +206,38 @@ def parse_projects(text: str, environ=os.environ) -> list[Project]:
 
 
 def _default_project() -> Project:
+    settings = conf()
     return Project(
         slug=DEFAULT_SLUG,
-        name=getattr(settings, "DASHBOARD_DEFAULT_PROJECT_NAME", "") or "Default",
-        api_key=settings.OPENAI_API_KEY,
-        base_url=settings.OPENAI_BASE_URL.rstrip("/"),
-        organization=settings.OPENAI_ORG_ID,
-        project_id=settings.OPENAI_PROJECT_ID,
-        webhook_secret=getattr(settings, "OPENAI_WEBHOOK_SECRET", ""),
+        name=settings.default_project_name,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url.rstrip("/"),
+        organization=settings.openai_org_id,
+        project_id=settings.openai_project_id,
+        webhook_secret=settings.openai_webhook_secret,
     )
 
 
-_lock = threading.Lock()
-_cache: dict[tuple, tuple[Project, ...]] = {}
+# The projects as last read, under what they were read from (the file's stamp, or the settings).
+_read = LocalCache[tuple, tuple[Project, ...]](maxsize=1)
 
 
 def _config_key() -> tuple:
-    path = getattr(settings, "DASHBOARD_PROJECTS_FILE", "")
+    """What the projects are made of: the file (and when it last changed), or the settings themselves."""
+    settings = conf()
+    path = settings.projects_file
     if path:
         try:
             stamp = os.stat(path).st_mtime_ns
         except OSError:
             stamp = None
-        return ("file", path, stamp, settings.OPENAI_BASE_URL)
-    return (
-        "env", settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_ORG_ID, settings.OPENAI_PROJECT_ID,
-        getattr(settings, "OPENAI_WEBHOOK_SECRET", ""), getattr(settings, "DASHBOARD_DEFAULT_PROJECT_NAME", ""),
-    )
+        return ("file", path, stamp, settings.openai_base_url)
+    return ("settings", settings)
 
 
 def load_projects() -> tuple[Project, ...]:
     """Read the configuration afresh (raises :class:`ProjectsConfigError`)."""
-    path = getattr(settings, "DASHBOARD_PROJECTS_FILE", "")
+    path = conf().projects_file
     if not path:
         return (_default_project(),)
     try:
@@ -250,15 +250,7 @@ def load_projects() -> tuple[Project, ...]:
 
 def all_projects() -> tuple[Project, ...]:
     """Every configured project, in display order (the first is the default)."""
-    key = _config_key()
-    cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    with _lock:
-        projects = load_projects()
-        _cache.clear()
-        _cache[key] = projects
-        return projects
+    return _read.get_or_make(_config_key(), load_projects)
 
 
 def get_project(slug: str) -> Project | None:
@@ -266,53 +258,3 @@ def get_project(slug: str) -> Project | None:
         if project.slug == slug:
             return project
     return None
-
-
-# -- access -------------------------------------------------------------------------------------
-
-
-def may_view(request: HttpRequest, project: Project) -> bool:
-    """Does this person belong to the project? Empty viewer_groups: everyone signed in does."""
-    from .auth import request_groups
-
-    if not project.viewer_groups or settings.DASHBOARD_AUTH == "none":
-        return True
-    return bool(request_groups(request) & project.viewer_groups)
-
-
-def may_operate(request: HttpRequest, project: Project) -> bool:
-    """May this person create and cancel in the project?"""
-    from .auth import request_groups, user_can_operate
-
-    if not may_view(request, project):
-        return False
-    if project.operator_groups is None or settings.DASHBOARD_AUTH == "none":
-        return user_can_operate(request)
-    if not request.user.is_authenticated:
-        return False
-    return bool(request_groups(request) & project.operator_groups)
-
-
-def visible_projects(request: HttpRequest) -> list[Project]:
-    return [project for project in all_projects() if may_view(request, project)]
-
-
-def project_or_404(request: HttpRequest, slug: str) -> Project:
-    """The project named in the URL, or a 404 that says nothing about whether it exists (a project
-    the person may not see must not leak its name)."""
-    project = get_project(slug)
-    if project is None or not may_view(request, project):
-        raise Http404("There is no such project, or you are not a member of it.")
-    return project
-
-
-def project_view(view):
-    """For views under ``/projects/<slug>/``: the slug becomes the :class:`Project` (or a 404 with no
-    upstream call when the person may not see it), also kept on ``request.project`` for templates."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, project: str, *args, **kwargs):
-        request.project = project_or_404(request, project)
-        return view(request, request.project, *args, **kwargs)
-
-    return wrapper

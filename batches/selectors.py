@@ -8,23 +8,36 @@ before anything reaches an upstream URL.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
 from . import cache
+from .conf import conf
 from .projects import Project
-from .upstream import Batch, BatchPage, FileContent, FileObject, ResultRecords, client_for
+from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, ResultRecords, UpstreamError, client_for
+from .upstream.breaker import page_read
+
+T = TypeVar("T")
+
+
+def longest_read_seconds() -> float:
+    """The longest one upstream read can take (connect, read, and the client's retry sleeps): no
+    viewer waits for another's read longer than this."""
+    settings = conf()
+    return settings.openai_connect_timeout + settings.openai_timeout + RETRY_BUDGET_SECONDS + 1.0
+
+
+def _shared(project: Project, parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
+    with page_read(project.slug):
+        return cache.shared_read(project.slug, parts, loader, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
 
 
 def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchPage:
-    return cache.shared_read(
-        project.slug, ("list", after or "", limit), lambda: client_for(project).list_batches(after=after, limit=limit)
-    )
+    return _shared(project, ("list", after or "", limit), lambda: client_for(project).list_batches(after=after, limit=limit))
 
 
 def batch_get(project: Project, batch_id: str) -> Batch:
-    return cache.shared_read(project.slug, ("batch", batch_id), lambda: client_for(project).retrieve_batch(batch_id))
-
-
-def file_get(project: Project, file_id: str) -> FileObject:
-    return cache.shared_read(project.slug, ("file", file_id), lambda: client_for(project).retrieve_file(file_id))
+    return _shared(project, ("batch", batch_id), lambda: client_for(project).retrieve_batch(batch_id))
 
 
 def file_content_open(project: Project, file_id: str) -> FileContent:

@@ -1,4 +1,4 @@
-"""Running it in production: request ids, structured logs and the metrics every process records.
+"""Running it in production: request ids, structured logs, and one metric per answered request.
 
 * :class:`RequestContextMiddleware` (first in ``MIDDLEWARE``) gives every request an id (the proxy's
   ``X-Request-Id`` when it is short and made of safe characters, else a fresh uuid4 hex), echoes it in
@@ -9,16 +9,8 @@
   ``level``, ``logger``, ``message`` and, where known, ``request_id``, ``person``, ``project``,
   ``upstream_request_id``, ``duration_ms``. Anything shaped like an API key or a bearer token is
   redacted from the line as a last line of defence (the code never logs the key in the first place).
-* The metrics below are plain prometheus-client objects. In a deployment with several processes
-  (gunicorn workers, the task worker, the sync) each process writes its values to files under
-  ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode) and ``/metrics``
-  (``batches/views/ops.py``) merges them. Other modules import and increment them::
-
-      from dashboard.observability import WEBHOOK_DELIVERIES
-      WEBHOOK_DELIVERIES.labels(project=slug, outcome="accepted").inc()
-
-Label values must come from small fixed sets (never ids, never free text), so the number of series
-stays bounded.
+* The metrics themselves live in :mod:`batches.metrics` (any layer increments them); ``/metrics``
+  (``batches/views/ops.py``) exposes them.
 """
 
 from __future__ import annotations
@@ -31,92 +23,9 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from prometheus_client import Counter, Histogram
-
-# ---------------------------------------------------------------------------------------------------
-# Metrics (names are part of the operations contract: docs/operations.md lists them)
-# ---------------------------------------------------------------------------------------------------
-
-UPSTREAM_REQUESTS = Counter(
-    "dashboard_upstream_requests_total",
-    "HTTP requests sent to the upstream Batch/Files API, by project, operation and outcome "
-    "(HTTP status code, or timeout / unreachable / broken when no status came back). Every attempt counts.",
-    ["project", "operation", "status"],
-)
-UPSTREAM_SECONDS = Histogram(
-    "dashboard_upstream_request_duration_seconds",
-    "Time until the upstream answered one attempt (headers for streamed downloads).",
-    ["project", "operation"],
-    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
-)
-UPSTREAM_RETRIES = Counter(
-    "dashboard_upstream_retries_total",
-    "Upstream attempts repeated under the client's retry policy.",
-    ["project", "operation"],
-)
-READ_CACHE = Counter(
-    "dashboard_read_cache_total",
-    "Shared upstream reads: hit (served from the cache), miss (this reader called the upstream), "
-    "coalesced (waited for another reader's upstream call).",
-    ["project", "outcome"],
-)
-WEBHOOK_DELIVERIES = Counter(
-    "dashboard_webhook_deliveries_total",
-    "Webhook deliveries received from OpenAI, by project and outcome "
-    "(queued, replay, ignored, refused).",
-    ["project", "outcome"],
-)
-NOTIFICATIONS = Counter(
-    "dashboard_notifications_total",
-    "Notifications the dashboard tried to send, by channel (email, webhook, ...) and outcome (sent, failed).",
-    ["channel", "outcome"],
-)
-HTTP_REQUESTS = Counter(
-    "dashboard_http_requests_total",
-    "Requests the dashboard answered, by view name, method and status code.",
-    ["view", "method", "status"],
-)
-HTTP_SECONDS = Histogram(
-    "dashboard_http_request_duration_seconds",
-    "Time the dashboard took to produce a response (streamed bodies: until the first byte).",
-    ["view"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-)
+from batches.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-def upstream_operation(method: str, path: str) -> str:
-    """The operation label of an upstream request path (relative to the base URL, e.g. ``batches/x``)."""
-    parts = [part for part in path.split("?", 1)[0].strip("/").split("/") if part]
-    if not parts:
-        return "other"
-    if parts[0] == "batches":
-        if len(parts) == 1:
-            return "create" if method == "POST" else "list"
-        if len(parts) == 2:
-            return "retrieve"
-        if len(parts) == 3 and parts[2] == "cancel":
-            return "cancel"
-    elif parts[0] == "files":
-        if len(parts) == 1:
-            return "upload" if method == "POST" else "file_list"
-        if len(parts) == 2:
-            return "file_retrieve"
-        if len(parts) == 3 and parts[2] == "content":
-            return "file_content"
-    return "other"
-
-
-def record_upstream(project: str, method: str, path: str, status: int | str, seconds: float) -> None:
-    operation = upstream_operation(method, path)
-    UPSTREAM_REQUESTS.labels(project=project or "unknown", operation=operation, status=str(status)).inc()
-    UPSTREAM_SECONDS.labels(project=project or "unknown", operation=operation).observe(seconds)
-
-
-def record_upstream_retry(project: str, method: str, path: str) -> None:
-    UPSTREAM_RETRIES.labels(project=project or "unknown", operation=upstream_operation(method, path)).inc()
-
 
 # ---------------------------------------------------------------------------------------------------
 # Request context

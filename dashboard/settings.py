@@ -1,7 +1,8 @@
 """Django settings for the Batch Dashboard.
 
-Everything comes from the environment (12-factor); the defaults are safe for a local demo.
-README.md has a table of every variable.
+Everything comes from the environment (12-factor); the defaults are safe for a local demo. This is
+the only module that reads the environment, and the one place each default is written; the app reads
+its own settings typed, through ``batches.conf.conf()``. README.md has a table of every variable.
 """
 
 from __future__ import annotations
@@ -209,8 +210,18 @@ OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 15.0)
 OPENAI_CONNECT_TIMEOUT = env_float("OPENAI_CONNECT_TIMEOUT", 5.0)
 OPENAI_WEBHOOK_SECRET = os.environ.get("OPENAI_WEBHOOK_SECRET", "")
 # Several projects in one dashboard (batches/projects.py); without it the variables above are the
-# one project "default".
+# one project "default", shown under this name.
 DASHBOARD_PROJECTS_FILE = os.environ.get("DASHBOARD_PROJECTS_FILE", "")
+DASHBOARD_DEFAULT_PROJECT_NAME = os.environ.get("DASHBOARD_DEFAULT_PROJECT_NAME", "").strip() or "Default"
+
+
+def _secret_from_env(name: str) -> str:
+    """The value of a variable a projects file names (a project's key or webhook secret), read when
+    the file is read. A function, not a copy of the environment, so no page or log can show it."""
+    return os.environ.get(name, "").strip()
+
+
+DASHBOARD_SECRET_FROM_ENV = _secret_from_env
 # How often `manage.py sync_batches` passes over each project (seconds).
 DASHBOARD_SYNC_SECONDS = env_float("DASHBOARD_SYNC_SECONDS", 30.0)
 # Per pass: at most this many backfill pages, refresh pages, and unfinished stragglers retrieved one by one.
@@ -225,6 +236,8 @@ DASHBOARD_EMULATOR = env_bool("DASHBOARD_EMULATOR", False)
 DASHBOARD_POLL_SECONDS = env_float("DASHBOARD_POLL_SECONDS", 5.0)
 # How long identical upstream reads are shared between viewers (seconds).
 DASHBOARD_CACHE_SECONDS = env_float("DASHBOARD_CACHE_SECONDS", 2.0)
+# Negotiated rates: JSON, or the path of a .json/.toml file (batches/oversight/pricing.py).
+DASHBOARD_PRICE_OVERRIDES = os.environ.get("DASHBOARD_PRICE_OVERRIDES", "")
 
 # ---------------------------------------------------------------------------
 # Identity and roles (SSO). See README "Deployment".
@@ -367,3 +380,26 @@ MAILERS = {
     )
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "batch-dashboard@localhost")
+
+# ---------------------------------------------------------------------------
+# Hardening (docs/security.md): where notification sends may go, hung upstreams, the task queue
+# ---------------------------------------------------------------------------
+# Strict mode: the only hosts webhook notifications may be sent to (e.g. hooks.slack.com; ".example.com"
+# also admits its subdomains). Empty: any public host over https.
+DASHBOARD_NOTIFY_ALLOWED_HOSTS = [h.lower() for h in env_list("DASHBOARD_NOTIFY_ALLOWED_HOSTS")]
+# Receivers inside your own network (e.g. an on-premises Mattermost): these named hosts alone may be
+# reached over http:// and at loopback, private or link-local addresses.
+DASHBOARD_NOTIFY_INTERNAL_HOSTS = [h.lower().strip("[]") for h in env_list("DASHBOARD_NOTIFY_INTERNAL_HOSTS")]
+# A webhook send's whole time: resolving, connecting, sending and reading the answer.
+DASHBOARD_NOTIFY_SEND_SECONDS = env_float("DASHBOARD_NOTIFY_SEND_SECONDS", 5.0)
+# A page view's upstream read, in all (the sync and the worker keep OPENAI_TIMEOUT).
+DASHBOARD_PAGE_READ_SECONDS = env_float("DASHBOARD_PAGE_READ_SECONDS", 5.0)
+# Timeouts in a row that open a project's breaker, and how long it stays open before one probe.
+DASHBOARD_BREAKER_TIMEOUTS = int(env_float("DASHBOARD_BREAKER_TIMEOUTS", 3))
+DASHBOARD_BREAKER_OPEN_SECONDS = env_float("DASHBOARD_BREAKER_OPEN_SECONDS", 30.0)
+# Page views of one project that may wait on its upstream at once in one web process (keep it below
+# gunicorn's --threads), and how long they may wait before more are turned away at once.
+DASHBOARD_UPSTREAM_PAGE_SLOTS = int(env_float("DASHBOARD_UPSTREAM_PAGE_SLOTS", 2))
+DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 1.0)
+# /readyz fails when the oldest task waiting in the queue has waited longer than this.
+DASHBOARD_READY_QUEUE_AGE_SECONDS = env_float("DASHBOARD_READY_QUEUE_AGE_SECONDS", 120.0)

@@ -41,6 +41,43 @@ def parse_keys(args):
     return keys, False
 
 
+def parse_provider_keys(values, prefix):
+    """{label: key} from --anthropic-key / --azure-key values (unnamed ones are prefix1..N)."""
+    keys = {}
+    for i, (label, key) in enumerate(_labelled(values or []), start=1):
+        label = label or "%s%d" % (prefix, i)
+        if label in keys or not key:
+            raise SystemExit("--%s-key %r: each needs a distinct label and a non-empty key" % (prefix, label))
+        keys[label] = key
+    return keys
+
+
+def parse_azure_options(values):
+    """{label: {"quirks", "fail_fast", "expire"}} from LABEL=quirks,fail_fast,no-expire values."""
+    out = {}
+    for v in values or []:
+        label, sep, rest = v.partition("=")
+        if not sep or not LABEL_RE.match(label):
+            raise SystemExit("--azure-option needs LABEL=quirks,fail_fast,no-expire (got %r)" % v)
+        options = out.setdefault(label, {})
+        for word in filter(None, rest.split(",")):
+            if word not in ("quirks", "fail_fast", "no-expire"):
+                raise SystemExit("--azure-option: unknown option %r (quirks, fail_fast, no-expire)" % word)
+            options["expire" if word == "no-expire" else word] = word != "no-expire"
+    return out
+
+
+def parse_queue_tokens(values):
+    """{model: tokens} from MODEL=TOKENS values."""
+    out = {}
+    for v in values or []:
+        model, sep, tokens = v.rpartition("=")
+        if not sep or not model or not tokens.replace("_", "").isdigit() or int(tokens) < 1:
+            raise SystemExit("--queue-tokens needs MODEL=TOKENS with a positive whole number (got %r)" % v)
+        out[model] = int(tokens)
+    return out
+
+
 def parse_secrets(values):
     """One secret for all projects, or {label: secret}."""
     pairs = _labelled(values)
@@ -70,6 +107,21 @@ def main(argv=None):
     p.add_argument("--webhook-url", metavar="URL", help="POST signed batch.* events here ({project} = label)")
     p.add_argument("--webhook-secret", action="append", metavar="[LABEL=]whsec_...",
                    help="signing secret: once for every project, or label=whsec_... per project (repeatable)")
+    p.add_argument("--anthropic-key", action="append", metavar="[LABEL=]KEY",
+                   help="a project served as Anthropic's Message Batches API (repeatable)")
+    p.add_argument("--azure-key", action="append", metavar="[LABEL=]KEY",
+                   help="a project served as Azure OpenAI (versioned /openai/... and /openai/v1/...; repeatable)")
+    p.add_argument("--azure-option", action="append", metavar="LABEL=quirks,fail_fast,no-expire",
+                   help="options of an Azure project: tolerant-parsing quirks, create-time 400 token_limit_exceeded, "
+                        "no 24 h expiry")
+    p.add_argument("--admin-key", action="append", metavar="KEY",
+                   help="an admin key for /v1/organization/costs and /usage/completions (repeatable)")
+    p.add_argument("--queue-tokens", action="append", metavar="MODEL=TOKENS",
+                   help="enqueued-token limit per project for a model (repeatable), e.g. gpt-4o-mini=2000000")
+    p.add_argument("--fail-percent", type=int, default=5, metavar="P",
+                   help="share of requests that fail at random, chosen by custom_id hash (default 5)")
+    p.add_argument("--cost-skew", type=float, default=1.0, metavar="X",
+                   help="multiply the Admin API's billed costs by X (drift demos; default 1.0)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = p.parse_args(argv)
     keys, generated = parse_keys(args)
@@ -80,7 +132,12 @@ def main(argv=None):
         srv = EmulatorServer(host=args.host, port=args.port, api_keys=keys, any_key=args.any_key, speed=args.speed,
                              seed=not args.no_seed, verbose=args.verbose, seed_count=args.seed_count,
                              seed_unfinished=args.seed_unfinished, webhook_url=args.webhook_url,
-                             webhook_secrets=secrets)
+                             webhook_secrets=secrets,
+                             anthropic_keys=parse_provider_keys(args.anthropic_key, "anthropic"),
+                             azure_keys=parse_provider_keys(args.azure_key, "azure"),
+                             azure_options=parse_azure_options(args.azure_option), admin_keys=args.admin_key,
+                             queue_tokens=parse_queue_tokens(args.queue_tokens), fail_percent=args.fail_percent,
+                             cost_skew=args.cost_skew)
     except ValueError as e:
         raise SystemExit(str(e))
     stop = threading.Event()

@@ -15,7 +15,7 @@ import json
 import random
 
 from .bulk import Row
-from .state import WINDOW_SECS
+from .core.model import WINDOW_SECS
 
 MODELS = {
     "/v1/chat/completions": ["gpt-4o-mini", "gpt-4.1-mini", "gpt-5-mini-2025-08-07", "gpt-4o-2024-08-06"],
@@ -45,6 +45,8 @@ PROMPTS = [
     "Is this message spam? Answer yes or no.",
 ]
 
+AZURE_ENDPOINTS = ("/v1/chat/completions", "/v1/responses")
+ANTHROPIC_MODELS = ["claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-8"]
 # (kind, how many)
 PLAN = [
     ("completed", 19), ("completed_some_failed", 10), ("completed_all_failed", 3), ("completed_legacy", 3),
@@ -128,6 +130,9 @@ def seed_state(state, rng, project=None):
 
 def _seed_one(state, rng, kind, now, n, project=None):
     endpoint = _pick_endpoint(rng)
+    azure = state.providers[state.project(project)] == "azure"
+    if azure and endpoint not in AZURE_ENDPOINTS:  # Azure batches chat and responses only (NOTES §2.3)
+        endpoint = "/v1/chat/completions"
     model = rng.choice(MODELS[endpoint])
     big = kind in ("in_progress", "finalizing", "cancelling", "validating")
     lines = rng.randint(100, 1200) if big else rng.randint(3, 40)
@@ -181,8 +186,8 @@ def _seed_one(state, rng, kind, now, n, project=None):
     name = rng.choice(["requests", "eval", "prompts", "batch_input", "nightly", "catalog"]) + "_%d.jsonl" % n
     f = _write_input(state, endpoint, model, lines, rng, fail_share, bad_line,
                      created=int(created_t) - rng.randint(2, 120), name=name, project=project)
-    b = state.create_batch(f["id"], endpoint, metadata=_metadata(rng, n), created_t=created_t, rng=rng,
-                           validate=False, project=project)
+    b = state.create_batch(f["id"], endpoint[3:] if azure else endpoint, metadata=_metadata(rng, n),
+                           created_t=created_t, rng=rng, validate=False, project=project)
     b.validate_secs = validate
     b.finalize_secs = finalize
     b.rate = rate
@@ -315,14 +320,70 @@ def seed_bulk(state, rng, count, unfinished=10, project=None):
             _seed_one(state, rng, UNFINISHED_KINDS[i % len(UNFINISHED_KINDS)], now, count + i, project)
 
 
+def seed_anthropic(state, rng, project):
+    """About 20 Message Batches for an Anthropic project: ended (some with errored requests), canceled,
+    expired, still processing and canceling; through the same lifecycle as created ones."""
+    now = state.now()
+    plan = [("ended", 8), ("ended_errors", 4), ("canceled", 2), ("expired", 2), ("in_progress", 4),
+            ("canceling", 1)]
+    with state.lock:
+        n = 0
+        for kind, count in plan:
+            for _ in range(count):
+                n += 1
+                _seed_message_batch(state, rng, kind, now, n, project)
+
+
+def _seed_message_batch(state, rng, kind, now, n, project):
+    lines = rng.randint(100, 900) if kind in ("in_progress", "canceling") else rng.randint(3, 60)
+    model = rng.choice(ANTHROPIC_MODELS)
+    fail_share = rng.uniform(0.1, 0.4) if kind == "ended_errors" else 0.0
+    cancel_at = None
+    if kind.startswith("ended"):
+        age, rate = rng.uniform(2 * 3600, 9 * 86400), lines / rng.uniform(300, 3 * 3600)
+    elif kind == "canceled":
+        age, rate = rng.uniform(86400, 9 * 86400), lines / 3600.0
+        cancel_at = rng.uniform(60, 3000)
+    elif kind == "expired":
+        age, rate = rng.uniform(1.2 * 86400, 9 * 86400), lines * rng.uniform(0.3, 0.9) / WINDOW_SECS
+    elif kind == "canceling":
+        age, rate = rng.uniform(1200, 3600), lines / 7200.0
+        cancel_at = age - rng.uniform(5, 60)
+    else:  # in_progress
+        age = rng.uniform(600, 5 * 3600)
+        rate = rng.uniform(0.1, 0.9) * lines / age
+    created_t = now - age
+    path = state.new_file_path()
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(lines):
+            params = {"model": model, "max_tokens": 512,
+                      "messages": [{"role": "user", "content": rng.choice(PROMPTS) + " Item %d." % i}]}
+            if fail_share and rng.random() < fail_share:
+                params["fail"] = rng.choice([400, 400, 500])
+            fh.write(json.dumps({"custom_id": "request-%d" % (i + 1), "params": params}) + "\n")
+    f = state.add_file(path, "message_batch_requests.jsonl", "batch", created_at=int(created_t), rng=rng,
+                       project=project)
+    b = state.create_batch(f["id"], "/v1/messages", created_t=created_t, rng=rng, validate=False, project=project)
+    b.rate = rate
+    state.start_validation(b, sync=True)
+    if cancel_at is not None:
+        state.cancel_batch(b.data["id"], at=created_t + cancel_at, project=project,
+                           secs=600 if kind == "canceling" else rng.uniform(20, 300), rng=rng)
+    state.tick(b.data["id"], now, rng)
+
+
 def seed_projects(state, seed=True, seed_count=0, seed_unfinished=10):
     """Seed every project (its own generator, so its own ids), then snapshot for ``reset()``.
 
     The first project uses ``random.Random(42)``, the generator the single-key emulator always used.
+    Anthropic projects get Message Batches; the bulk seed (``seed_count``) is for OpenAI projects only.
     """
     for i, label in enumerate(state.projects):
-        if seed:
+        provider = state.providers[label]
+        if seed and provider == "anthropic":
+            seed_anthropic(state, random.Random(42 + i), label)
+        elif seed:
             seed_state(state, random.Random(42 + i), label)
-        if seed_count:
+        if seed_count and provider == "openai":
             seed_bulk(state, random.Random(1_000_003 + i), seed_count, seed_unfinished, label)
     state.mark_seeded()

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from emulator import EmulatorServer
+from tests.helpers import EMULATOR_KEY, RESEARCH_KEY
 
 # On CI (CI=true) the property tests run a fixed, derandomized set of examples, so a landing never
 # depends on a lucky draw; developers' runs keep exploring new inputs (and the database of failures).
@@ -15,11 +16,6 @@ hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
-EMULATOR_KEY = "sk-emulator-test"
-# A second project of the same emulator: its own key, its own seeded batches (NOTES.md §6.5).
-RESEARCH_KEY = "sk-emulator-research"
-# The header htmx sends with every request it makes: ``client.get(url, headers=HTMX)``.
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture(scope="session")
@@ -113,9 +109,13 @@ def immediate_tasks(settings):
 def _clear_cache():
     from django.core.cache import cache
 
+    from batches.upstream import breaker
+
     cache.clear()
+    breaker.reset()  # a breaker one test opened must not refuse the next test's calls
     yield
     cache.clear()
+    breaker.reset()
 
 
 @pytest.fixture

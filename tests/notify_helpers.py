@@ -89,3 +89,52 @@ class WebhookReceiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class SlowReceiver:
+    """A webhook receiver on loopback that accepts connections and then answers slowly or never:
+    ``drip`` seconds between the bytes of its answer (None: it never says anything). Counts connections."""
+
+    def __init__(self, drip: float | None = None) -> None:
+        import socket
+
+        self.drip = drip
+        self.connections = 0
+        self.stopped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/services/T000/B000/SLOW"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.held: list = []
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            self.held.append(conn)
+            if self.drip is not None:
+                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        try:
+            for i in range(len(answer)):
+                if self.stopped.wait(self.drip):
+                    return
+                conn.sendall(answer[i:i + 1])
+        except OSError:
+            pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        for conn in self.held:
+            conn.close()
+        self.listener.close()

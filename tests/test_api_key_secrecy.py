@@ -8,7 +8,7 @@ import logging
 import pytest
 from django.test import Client
 
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 SECRET = "sk-proj-DISTINCTIVEsecretKEY0123456789abcdefXYZW"
 # What would betray the key even in part: its body, and the masked echo an OpenAI 401 carries.

@@ -15,7 +15,7 @@ from django.utils import timezone
 from batches.models import AuditEntry
 from batches.projects import get_project
 from batches.services import audited
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 
 def make_entry(**fields) -> AuditEntry:

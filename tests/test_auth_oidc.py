@@ -17,7 +17,7 @@ from tests.servers import REPO, dashboard_env
 
 # This module doubles as the URLconf DASHBOARD_AUTH=oidc produces (dashboard/urls.py adds these at start-up).
 from batches.views.account import oidc_login_failed, oidc_signed_out  # noqa: E402
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 urlpatterns = [
     *dashboard_urlpatterns,

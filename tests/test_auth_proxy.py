@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from tests.conftest import HTMX
+
+from batches.access import header_key
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -117,8 +119,6 @@ def test_a_header_spelled_with_underscores_is_indistinguishable_in_wsgi(rf):
     """Why the trusted peer matters: WSGI maps both spellings to the same key, so the dashboard cannot
     tell them apart. A proxy that overwrites the header and gunicorn dropping underscored headers (see
     test_gunicorn_drops_an_identity_header_spelled_with_underscores) are what keep it out."""
-    from batches.auth import header_key
-
     dashed = rf.get("/", headers={"X-Forwarded-Email": "a@example.com"})
     underscored = rf.get("/", headers={"X_Forwarded_Email": "a@example.com"})
     assert header_key("X-Forwarded-Email") in dashed.META

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from batches.models import AuditEntry
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from batches import jsonl
 from batches.models import AuditEntry, CreateSubmission
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 # Pages may read the audit trail (detail history) and sessions: every test may use the database.
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,11 @@ from django.urls import reverse
 
 from batch_files import CHAT, INPUT_IDS, file_bytes, input_line, make_batch
 from batches import results
+from batches.results import page as results_pages
+from batches.results import records
 from batches.models import CreateSubmission
 from batches.projects import get_project
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +75,7 @@ def test_long_bodies_are_truncated_with_a_note_and_the_full_body_in_details(clie
     batch = make_batch(upstream, tmp_path)
     page = results.results_page(project(), upstream_batch(batch))
     big = next(row for row in page.rows if row.custom_id == "e")
-    assert big.body_truncated and len(big.body_preview) == results.PREVIEW_CHARS
+    assert big.body_truncated and len(big.body_preview) == records.PREVIEW_CHARS
     assert not big.full_truncated and "word word" in big.body_full
     html = client.get(url(batch)).content.decode()
     assert "Truncated for display" in html and "<summary>Full body</summary>" in html
@@ -87,7 +89,7 @@ def test_the_failed_filter_shows_only_requests_that_did_not_succeed(client, upst
 
 
 def test_results_are_paged_with_the_page_in_the_query_string(client, upstream, tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "PER_PAGE", 2)
+    monkeypatch.setattr(results_pages, "PER_PAGE", 2)
     batch = make_batch(upstream, tmp_path)
     html = client.get(url(batch, page=2)).content.decode()
     assert shown_ids(html) == ["c", "d"]
@@ -102,8 +104,8 @@ def test_a_page_of_an_unfinished_batch_keeps_only_its_own_rows(upstream, tmp_pat
     rows it shows."""
     batch = dict(make_batch(upstream, tmp_path), status="in_progress")
     parsed = []
-    real = results.row_from_record
-    monkeypatch.setattr(results, "row_from_record", lambda record, line=None: parsed.append(record["custom_id"]) or real(record, line))
+    real = records.shown_row
+    monkeypatch.setattr(results_pages, "shown_row", lambda record, line=None: parsed.append(record["custom_id"]) or real(record, line))
     results.results_page(project(), upstream_batch(batch), page=1, per_page=2)
     assert sorted(parsed) == ["a", "b"]
 
@@ -147,7 +149,7 @@ def test_an_unknown_batch_is_a_404_worded_as_on_the_batch_page(client, upstream)
 
 
 def test_the_results_page_has_the_list_pages_structure(client, upstream, tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "PER_PAGE", 2)
+    monkeypatch.setattr(results_pages, "PER_PAGE", 2)
     batch = make_batch(upstream, tmp_path)
     html = client.get(url(batch, page=2)).content.decode()
     assert '<nav class="crumbs" aria-label="Breadcrumb">' in html and '<div class="page-head">' in html
@@ -177,7 +179,7 @@ def test_results_can_be_searched_by_custom_id_and_the_pager_keeps_the_search(cli
     file_id = upstream.state.add_file(str(path), "in.jsonl", "batch")["id"]
     batch = upstream.state.add_batch(status="cancelled", endpoint=CHAT, input_file_id=file_id,
                                      output_file_id=None, error_file_id=None)
-    monkeypatch.setattr(results, "PER_PAGE", 2)
+    monkeypatch.setattr(results_pages, "PER_PAGE", 2)
     html = client.get(url(batch, custom_id="user-")).content.decode()
     assert shown_ids(html) == ["user-0", "user-1"] and "Page 1 of 3 (5 requests)" in html
     assert 'value="user-"' in html and "?custom_id=user-&amp;page=2" in html
@@ -335,4 +337,4 @@ def test_each_result_row_has_a_one_line_summary_of_the_answer(body, expected):
 
 def test_a_long_summary_is_cut_with_an_ellipsis():
     summary = results.summarize_body({"choices": [{"message": {"content": "x" * 500}}]})
-    assert len(summary) == results.SUMMARY_CHARS and summary.endswith("…")
+    assert len(summary) == records.SUMMARY_CHARS and summary.endswith("…")

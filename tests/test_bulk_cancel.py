@@ -11,7 +11,7 @@ from batches.index.store import upsert_batches
 from batches.models import AuditEntry
 from batches.upstream import Batch
 from find_factory import make, synced
-from tests.conftest import EMULATOR_KEY
+from tests.helpers import EMULATOR_KEY
 
 pytestmark = pytest.mark.django_db
 

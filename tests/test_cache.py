@@ -12,18 +12,29 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import time_machine
 from django.core.cache import cache as django_cache
 from django.test import Client
+from prometheus_client import REGISTRY
 
 from batches import cache as shared
-from batches.upstream import UpstreamUnavailable
-from tests.conftest import HTMX
+from batches.upstream import UpstreamError, UpstreamUnavailable
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BATCH_ROUTE = "GET /v1/batches/{id}"
 LIST_ROUTE = "GET /v1/batches"
 VIEWERS = 12
+
+
+def read(parts, loader):
+    """A shared read of the project "default", as the selectors make one."""
+    return shared.shared_read("default", parts, loader, errors=(UpstreamError,), wait_seconds=5.0)
+
+
+def coalesced_reads() -> float:
+    return REGISTRY.get_sample_value("dashboard_read_cache_total", {"project": "default", "outcome": "coalesced"}) or 0.0
 
 
 def _concurrently(n: int, url: str, *, htmx_every: int = 0) -> list[int]:
@@ -58,15 +69,19 @@ def test_concurrent_viewers_of_the_list_share_a_single_upstream_read(upstream, s
 
 
 def test_polling_viewers_cause_one_upstream_read_per_cache_period(client, upstream, settings, running_batch):
-    settings.DASHBOARD_CACHE_SECONDS = 0.4
+    settings.DASHBOARD_CACHE_SECONDS = 30.0
     url = f"/projects/default/batches/{running_batch}/"
-    for _ in range(3):
+    with time_machine.travel(time.time(), tick=False) as clock:
+        for _ in range(3):
+            assert client.get(url, headers=HTMX).status_code == 200
+        assert upstream.state.counts[BATCH_ROUTE] == 1
+        clock.shift(29)
         assert client.get(url, headers=HTMX).status_code == 200
-    assert upstream.state.counts[BATCH_ROUTE] == 1
-    time.sleep(0.5)
-    for _ in range(3):
-        assert client.get(url, headers=HTMX).status_code == 200
-    assert upstream.state.counts[BATCH_ROUTE] == 2
+        assert upstream.state.counts[BATCH_ROUTE] == 1
+        clock.shift(2)
+        for _ in range(3):
+            assert client.get(url, headers=HTMX).status_code == 200
+        assert upstream.state.counts[BATCH_ROUTE] == 2
 
 
 def test_different_pages_are_not_shared(client, upstream, settings, running_batch):
@@ -116,12 +131,13 @@ def test_an_error_is_remembered_for_at_most_a_second(client, upstream, settings,
     settings.DASHBOARD_CACHE_SECONDS = 30.0
     url = f"/projects/default/batches/{running_batch}/"
     upstream.state.inject_fault(route=BATCH_ROUTE, status=503, times=3, headers={"retry-after-ms": "10"})
-    assert client.get(url).status_code == 503
-    assert client.get(url).status_code == 503
-    assert upstream.state.counts[BATCH_ROUTE] == 3
-    time.sleep(shared.ERROR_CACHE_SECONDS + 0.1)
-    assert client.get(url).status_code == 200  # recovered: the error was not kept for 30 s
-    assert upstream.state.counts[BATCH_ROUTE] == 4
+    with time_machine.travel(time.time(), tick=False) as clock:
+        assert client.get(url).status_code == 503
+        assert client.get(url).status_code == 503
+        assert upstream.state.counts[BATCH_ROUTE] == 3
+        clock.shift(shared.ERROR_CACHE_SECONDS + 0.1)
+        assert client.get(url).status_code == 200  # recovered: the error was not kept for 30 s
+        assert upstream.state.counts[BATCH_ROUTE] == 4
 
 
 def test_sharing_is_off_when_the_cache_period_is_zero(client, upstream, settings, running_batch):
@@ -140,15 +156,20 @@ def test_a_read_waits_for_another_process_holding_the_lock_and_takes_its_answer(
     key = shared.make_key("default", parts)
     assert django_cache.add(f"{key}:lock", 1, timeout=5)  # "another process" is reading
 
-    def other_process_finishes():
-        time.sleep(0.2)
+    def other_process_answers():
+        # Once our read is in flight (and so waits on the other process's lock), the other
+        # process stores its answer; it still holds the lock, so ours can only take that answer.
+        while key not in shared._flights:
+            time.sleep(0)
         django_cache.set(key, ("ok", "their answer"), timeout=2)
-        django_cache.delete(f"{key}:lock")
 
-    threading.Thread(target=other_process_finishes).start()
+    other = threading.Thread(target=other_process_answers)
+    other.start()
+    before = coalesced_reads()
     calls = []
-    assert shared.shared_read("default", parts, lambda: calls.append(1) or "our answer") == "their answer"
-    assert calls == []
+    assert read(parts, lambda: calls.append(1) or "our answer") == "their answer"
+    other.join()
+    assert calls == [] and coalesced_reads() == before + 1
 
 
 def test_a_read_takes_over_when_the_other_process_lets_its_lock_lapse_without_an_answer(settings):
@@ -157,42 +178,47 @@ def test_a_read_takes_over_when_the_other_process_lets_its_lock_lapse_without_an
     key = shared.make_key("default", parts)
     assert django_cache.add(f"{key}:lock", 1, timeout=0.3)  # the holder died: its lock expires
     started = time.monotonic()
-    assert shared.shared_read("default", parts, lambda: "ours") == "ours"
+    assert read(parts, lambda: "ours") == "ours"
     assert 0.25 < time.monotonic() - started < 2.0
     assert django_cache.get(f"{key}:lock") is None
 
 
 def test_waiters_read_for_themselves_when_the_leader_hits_a_bug(settings):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
+    parts = ("batch", "batch_buggy")
+    key = shared.make_key("default", parts)
     gate = threading.Event()
     calls = []
 
     def loader():
         calls.append(threading.current_thread().name)
         if len(calls) == 1:
-            gate.wait(1)
+            gate.wait(5)
             raise RuntimeError("a bug, not an upstream error")
         return "fine"
 
-    results = []
+    outcomes = {}
 
-    def read():
+    def view(name):
         try:
-            results.append(shared.shared_read("default", ("batch", "batch_buggy"), loader))
+            outcomes[name] = read(parts, loader)
         except RuntimeError:
-            results.append("bug")
+            outcomes[name] = "bug"
 
-    leader = threading.Thread(target=read)
+    leader = threading.Thread(target=view, args=("leader",), name="leader")
     leader.start()
-    time.sleep(0.05)
-    waiter = threading.Thread(target=read)
+    while not calls:  # the leader is reading
+        time.sleep(0)
+    waiter = threading.Thread(target=view, args=("waiter",), name="waiter")
     waiter.start()
-    time.sleep(0.05)
+    while shared._flights[key].followers < 1:  # the waiter waits for the leader's answer
+        time.sleep(0)
     gate.set()
-    leader.join(2)
-    waiter.join(2)
-    assert sorted(results) == ["bug", "fine"]
-    assert django_cache.get(shared.make_key("default", ("batch", "batch_buggy"))) is None  # the bug was not cached
+    leader.join(5)
+    waiter.join(5)
+    assert outcomes == {"leader": "bug", "waiter": "fine"}
+    assert calls == ["leader", "waiter"]
+    assert django_cache.get(key) is None  # the bug was not cached
 
 
 def test_each_waiter_gets_its_own_copy_of_a_shared_error(settings):
@@ -201,7 +227,7 @@ def test_each_waiter_gets_its_own_copy_of_a_shared_error(settings):
     raised = []
     for _ in range(2):
         try:
-            shared.shared_read("default", ("batch", "batch_down"), lambda: (_ for _ in ()).throw(err))
+            read(("batch", "batch_down"), lambda: (_ for _ in ()).throw(err))
         except UpstreamUnavailable as caught:
             raised.append(caught)
     assert raised[0] is not raised[1]
@@ -213,3 +239,47 @@ def test_invalidation_moves_every_key_to_a_new_generation(settings):
     before = shared.make_key("default", ("list", "", 20))
     shared.invalidate("default")
     assert shared.make_key("default", ("list", "", 20)) != before
+
+
+# -- the other stores of the one helper ----------------------------------------------------------------
+
+
+def test_a_shared_value_is_made_once_per_key_until_it_ages_out():
+    made = []
+    with time_machine.travel(time.time(), tick=False) as clock:
+        assert shared.shared_value("test:counts:gen-1", lambda: made.append(1) or {"a": 1}, seconds=10) == {"a": 1}
+        assert shared.shared_value("test:counts:gen-1", lambda: made.append(1) or {"a": 2}, seconds=10) == {"a": 1}
+        assert shared.shared_value("test:counts:gen-2", lambda: made.append(1) or {"a": 3}, seconds=10) == {"a": 3}
+        clock.shift(11)
+        assert shared.shared_value("test:counts:gen-1", lambda: made.append(1) or {"a": 4}, seconds=10) == {"a": 4}
+    assert len(made) == 3
+
+
+def test_a_shared_value_with_no_time_to_live_is_made_every_time():
+    made = []
+    for _ in range(2):
+        shared.shared_value("test:uncached", lambda: made.append(1) or 1, seconds=0)
+    assert made == [1, 1] and django_cache.get("test:uncached") is None
+
+
+def test_the_local_cache_keeps_the_most_recently_used_entries():
+    local = shared.LocalCache(maxsize=2)
+    local.put("a", 1)
+    local.put("b", 2)
+    assert local.get("a") == 1  # "a" is now the most recently used
+    local.put("c", 3)
+    assert (local.get("a"), local.get("b"), local.get("c"), len(local)) == (1, None, 3, 2)
+    assert local.get_or_make("d", lambda: 4) == 4 and local.get_or_make("d", lambda: 5) == 4
+    local.clear()
+    assert len(local) == 0
+
+
+def test_what_the_local_cache_fails_to_make_is_not_kept():
+    local = shared.LocalCache(maxsize=2)
+
+    def broken():
+        raise ValueError("cannot read it")
+
+    with pytest.raises(ValueError):
+        local.get_or_make("x", broken)
+    assert local.get("x") is None and len(local) == 0

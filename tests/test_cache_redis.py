@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from emulator import EmulatorServer
-from tests.conftest import EMULATOR_KEY, HTMX
+from tests.helpers import EMULATOR_KEY, HTMX
 from tests.redis_server import run_redis
 from tests.servers import dashboard_env, run_gunicorn
 

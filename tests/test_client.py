@@ -30,6 +30,7 @@ from batches.upstream import (
     UpstreamUnavailable,
     validate_id,
 )
+from tests.helpers import EMULATOR_KEY
 
 SECRET = "sk-very-secret-key-123"
 BATCH = {
@@ -397,8 +398,6 @@ def test_real_looking_ids_are_accepted():
 
 @pytest.fixture
 def live(emulator):
-    from tests.conftest import EMULATOR_KEY
-
     c = BatchClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, timeout=5, connect_timeout=2)
     yield c
     c.close()
@@ -429,8 +428,6 @@ def test_client_maps_emulator_errors_over_real_http(emulator):
     bad_key = BatchClient(base_url=emulator.base_url, api_key="sk-wrong", timeout=5)
     with pytest.raises(UpstreamAuthError):
         bad_key.list_batches()
-    from tests.conftest import EMULATOR_KEY
-
     good = BatchClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, timeout=5)
     with pytest.raises(UpstreamNotFound):
         good.retrieve_batch("batch_doesnotexist")
@@ -444,8 +441,6 @@ def test_client_retries_injected_503_with_retry_after_over_real_http(live, emula
 
 
 def test_client_read_timeout_against_a_slow_upstream(emulator):
-    from tests.conftest import EMULATOR_KEY
-
     slow = BatchClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, timeout=0.3, connect_timeout=1)
     emulator.state.inject_fault(route="GET /v1/batches", delay=1.0, times=1)
     with pytest.raises(UpstreamTimeout):

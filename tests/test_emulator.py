@@ -16,6 +16,8 @@ import pytest
 from emulator import EmulatorServer, EmulatorState
 from emulator.seed import seed_projects
 
+from tests.emulator_helpers import create, line, read_jsonl, run_to_end, upload
+
 KEY = "sk-emulator"
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,43 +42,6 @@ def client(srv):
 
 def make_client(s, **kw):
     return httpx.Client(base_url=s.base_url, headers={"Authorization": "Bearer " + KEY}, timeout=10, **kw)
-
-
-def line(cid, endpoint="/v1/chat/completions", model="gpt-4o-mini", **body_extra):
-    body = {"model": model, "messages": [{"role": "user", "content": "hello %s" % cid}]}
-    body.update(body_extra)
-    return {"custom_id": cid, "method": "POST", "url": endpoint, "body": body}
-
-
-def upload(c, lines, purpose="batch", filename="input.jsonl"):
-    if isinstance(lines, (bytes, str)):
-        content = lines.encode() if isinstance(lines, str) else lines
-    else:
-        content = "".join(json.dumps(x) + "\n" for x in lines).encode()
-    r = c.post("/files", files={"file": (filename, content, "application/jsonl")}, data={"purpose": purpose})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def create(c, file_id, endpoint="/v1/chat/completions", **extra):
-    body = {"input_file_id": file_id, "endpoint": endpoint, "completion_window": "24h"}
-    body.update(extra)
-    return c.post("/batches", json=body)
-
-
-def read_jsonl(c, file_id):
-    r = c.get("/files/%s/content" % file_id)
-    assert r.status_code == 200
-    return [json.loads(x) for x in r.text.splitlines() if x.strip()]
-
-
-def run_to_end(s, c, batch_id, step=5.0, limit=200):
-    for _ in range(limit):
-        b = c.get("/batches/" + batch_id).json()
-        if b["status"] in ("completed", "failed", "expired", "cancelled"):
-            return b
-        s.state.advance(step)
-    raise AssertionError("batch did not finish: %s" % b["status"])
 
 
 def error(r):
@@ -901,24 +866,31 @@ def test_seeded_cancelling_batches_stay_cancelling_for_minutes_then_finish(seede
 # ------------------------------------------------------------ module layout
 
 
-def test_state_does_not_import_seed_and_seeding_takes_its_generator_as_an_argument():
+def test_core_does_not_import_seed_or_http_and_seeding_takes_its_generator_as_an_argument():
     import ast
     import inspect
+    import pkgutil
 
-    from emulator import seed, state
+    from emulator import core, seed
 
-    tree = ast.parse(inspect.getsource(state))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            imported.add(node.module or "")
-            imported.update(a.name for a in node.names)
-        elif isinstance(node, ast.Import):
-            imported.update(a.name for a in node.names)
-    assert not {name for name in imported if "seed" in name}, imported
-    assert "_seed_rng" not in inspect.getsource(state)
+    for info in pkgutil.iter_modules(core.__path__):
+        module = __import__("emulator.core." + info.name, fromlist=["x"])
+        imported = set()
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.ImportFrom):
+                imported.add(node.module or "")
+                imported.update(a.name for a in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update(a.name for a in node.names)
+        assert not {name for name in imported if "seed" in name or "http" in name}, (info.name, imported)
     for fn in (seed.seed_state, seed.seed_bulk):
         assert list(inspect.signature(fn).parameters)[:2] == ["state", "rng"]
+
+
+def test_no_emulator_module_is_over_500_lines():
+    root = REPO / "emulator"
+    sizes = {str(p.relative_to(root)): len(p.read_text().splitlines()) for p in root.rglob("*.py")}
+    assert max(sizes.values()) <= 500, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
 
 
 # -------------------------------------------------------------------- reset

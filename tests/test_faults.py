@@ -20,7 +20,7 @@ import pytest
 
 from batches.upstream import RETRY_BUDGET_SECONDS
 from batches.models import AuditEntry
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from batches.index import query
 from find_factory import DAY, T0, batch_json, index, make, synced
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

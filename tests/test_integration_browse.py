@@ -8,7 +8,7 @@ import re
 
 import pytest
 from django.core.cache import cache
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,6 @@ API key appears in no line."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import subprocess
@@ -23,27 +22,19 @@ PERSON = {"X-Forwarded-Email": "ops@example.com", "X-Forwarded-Groups": "operato
 
 
 @pytest.fixture
-def json_lines():
-    """Everything logged (DEBUG and up) while the test runs, formatted by the JSON formatter."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+def json_lines(caplog):
+    """Everything logged (DEBUG and up) while the test runs, formatted by the JSON formatter as it is
+    emitted (the request's context is only known then)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.handler.setFormatter(JsonFormatter())
 
     def read() -> list[dict]:
-        text = stream.getvalue()
+        text = caplog.text
         for fragment in FRAGMENTS:
             assert fragment not in text, f"API key fragment {fragment!r} in the JSON logs"
         return [json.loads(line) for line in text.splitlines()]  # every line is one JSON object
 
-    try:
-        yield read
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
+    return read
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import EMULATOR_KEY
+from tests.helpers import EMULATOR_KEY
 from tests.servers import dashboard_env, run_gunicorn
 
 
@@ -174,7 +174,7 @@ def test_sync_backfill_queue_and_worker_state_are_read_at_scrape_time():
 
 
 def test_the_counters_other_code_increments_are_exposed():
-    from dashboard.observability import NOTIFICATIONS, WEBHOOK_DELIVERIES, upstream_operation
+    from batches.metrics import NOTIFICATIONS, WEBHOOK_DELIVERIES, upstream_operation
 
     WEBHOOK_DELIVERIES.labels(project="default", outcome="accepted").inc()
     NOTIFICATIONS.labels(channel="email", outcome="failed").inc()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 
@@ -13,10 +14,11 @@ from django.utils import timezone
 
 from batches.index.signals import batches_changed
 from batches.models import BatchSample, Notification, NotificationRule, Watch
+from batches.notify import rules
 from batches.notify.rules import notification_record, notifications_for_changes, notify_at_risk
 from batches.notify.tasks import deliver, send_due
 from notify_helpers import batch_record
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +143,7 @@ def test_an_operator_adds_an_email_rule_and_a_slack_rule(client, projects):
     ("data", "error"),
     [
         ({"kind": "failed_or_expired", "channel": "email", "target": "not-an-address"}, "Enter a valid email address."),
-        ({"kind": "failed_or_expired", "channel": "slack", "target": "ftp://hooks.example.com/x"}, "Enter an https:// or http:// webhook URL."),
+        ({"kind": "failed_or_expired", "channel": "slack", "target": "ftp://hooks.example.com/x"}, "Enter an https:// webhook URL."),
         ({"kind": "failure_rate_above", "channel": "email", "target": "a@example.com"}, "Give the failure rate"),
         ({"kind": "failure_rate_above", "threshold": "150", "channel": "email", "target": "a@example.com"}, "less than or equal to 100"),
         ({"kind": "failure_rate_above", "threshold": "-1", "channel": "email", "target": "a@example.com"}, "greater than or equal to 0"),
@@ -300,14 +302,17 @@ def test_the_sweep_rescues_a_row_whose_worker_died_mid_send():
     assert (row.state, row.attempts) == ("sent", 2)
 
 
-def test_a_receiver_error_never_breaks_the_sender_of_the_signal(monkeypatch):
-    from batches.notify import rules
-
+def test_a_receiver_error_never_breaks_the_sender_of_the_signal(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
     monkeypatch.setattr(rules, "notifications_for_changes", broken)
-    batches_changed.send(sender=None, project="default", changes={"batch_x": (None, "failed")})  # does not raise
+    with caplog.at_level(logging.ERROR, logger=rules.logger.name):
+        answers = batches_changed.send(sender=None, project="default", changes={"batch_x": (None, "failed")})
+    assert (rules.on_batches_changed, None) in answers  # the receiver ran and returned
+    [record] = [r for r in caplog.records if r.name == rules.logger.name]
+    assert record.getMessage() == "notifications for 1 change(s) in project default could not be recorded"
+    assert record.exc_info[0] is RuntimeError
 
 
 # -- at risk --------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from django.template import Context, Template
 from genai_prices import Usage, calc_price
 
 from batches.index.store import upsert_batches
+from batches.index.records import batch_from_record
+from batches.rows import PagePricer
 from batches.models import BatchRecord
 from batches.oversight import pricing
 from batches.oversight.estimate import estimate_jsonl
@@ -166,9 +168,12 @@ def test_the_total_sentence_groups_thousands():
 
 def test_tags_render_a_price_no_price_with_reason_and_a_total():
     store(api_batch("t1", "gpt-4.1", (1_000_000, 200_000, 1_000_000)), api_batch("t2", "mystery", (1, 0, 1)))
+    price = PagePricer()
+    a, b = (price(batch_from_record(BatchRecord.objects.get(batch_id=i))) for i in ("t1", "t2"))
     html = Template(
-        "{% load oversight_tags %}{% batch_cost_cell a %}|{% batch_cost_cell b %}|{% cost_total qs %}"
-    ).render(Context({"a": BatchRecord.objects.get(batch_id="t1"), "b": BatchRecord.objects.get(batch_id="t2"), "qs": BatchRecord.objects.all()}))
+        '{% load oversight_tags %}{% include "batches/_rows.html#cost" with price=a %}|'
+        '{% include "batches/_rows.html#cost" with price=b %}|{% cost_total qs %}'
+    ).render(Context({"a": a, "b": b, "qs": BatchRecord.objects.all()}))
     assert '<span class="cost">$4.90</span>' in html
     assert "no price" in html and "does not know the model “mystery”" in html
     assert "$4.90 for 2 batches; 1 without a known price" in html

@@ -19,7 +19,7 @@ from batches.projects import get_project
 from find_factory import make, synced
 from provider_fakes import AnthropicFake, AzureFake, LoopbackServer
 from test_webhooks import SECRET, deliver, event
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from batch_files import BIG_TEXT, CHAT, INPUT_IDS, add_file, input_line, make_batch, ok
 from batches import results
+from batches.results import kept, records
+from batches.results.page import PER_PAGE, page_from_files
 from batches.models import ResultsJoin, ResultsJoinRow
 from batches.projects import get_project
 from batches.upstream import Batch
@@ -37,14 +39,9 @@ def url(batch, **query):
     return base + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
 
 
-def on_the_fly(project, batch, **kwargs):
+def on_the_fly(project, batch, *, page=1, per_page=PER_PAGE, failed_only=False, custom_id=""):
     """The page as joining the files for this view alone computes it (the path of unfinished batches)."""
-    real = results.joined_results
-    try:
-        results.joined_results = lambda project, batch: None
-        return results.results_page(project, batch, **kwargs)
-    finally:
-        results.joined_results = real
+    return page_from_files(project, batch, page=page, per_page=per_page, failed_only=failed_only, custom_id=custom_id)
 
 
 def test_the_join_is_built_once_and_then_serves_every_page_filter_and_worker(client, upstream, tmp_path):
@@ -79,8 +76,8 @@ def test_the_kept_join_gives_the_same_pages_as_joining_the_files(upstream, tmp_p
         for c in ("", "b", "x")
     ]
     for kwargs in cases:
-        kept = results.results_page(project, batch, **kwargs)
-        assert kept == on_the_fly(project, batch, **kwargs), kwargs
+        kept_page = results.results_page(project, batch, **kwargs)
+        assert kept_page == on_the_fly(project, batch, **kwargs), kwargs
     assert ResultsJoin.objects.get().input_available is with_input
 
 
@@ -94,14 +91,14 @@ def test_rows_keep_outcomes_status_errors_and_the_long_body(upstream, tmp_path):
         "failed", 400, "model_not_found", "Bad model <x>"
     )
     assert (rows["d"].outcome, rows["d"].error_code) == ("expired", "batch_expired")
-    assert rows["f"] == results.ResultRow(custom_id="f", outcome="no result", input_line=6)
+    assert rows["f"] == records.ResultRow(custom_id="f", outcome="no result", input_line=6)
     big = rows["e"]
     assert big.body_truncated and not big.full_truncated
-    assert len(big.body_preview) == results.PREVIEW_CHARS and BIG_TEXT.strip() in big.body_full
+    assert len(big.body_preview) == records.PREVIEW_CHARS and BIG_TEXT.strip() in big.body_full
 
 
 def test_a_body_longer_than_the_page_shows_is_still_marked_cut(upstream, tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "FULL_BODY_CHARS", 3000)
+    monkeypatch.setattr(records, "FULL_BODY_CHARS", 3000)
     project = get_project("default")
     batch = as_batch(make_batch(upstream, tmp_path))
     row = next(r for r in results.results_page(project, batch).rows if r.custom_id == "e")
@@ -141,14 +138,14 @@ def test_an_unfinished_batch_is_not_kept(upstream, tmp_path):
 def test_while_another_worker_builds_the_join_a_page_is_computed_without_building_it(upstream, tmp_path):
     project, data = get_project("default"), make_batch(upstream, tmp_path)
     batch = as_batch(data)
-    key = results._join_key(project, batch)
+    key = kept.join_key(project, batch)
     ResultsJoin.objects.create(**key, builder="other-worker", claimed_at=timezone.now())
     page = results.results_page(project, batch)
     assert [r.custom_id for r in page.rows] == INPUT_IDS
     assert ResultsJoin.objects.get().builder == "other-worker" and not ResultsJoinRow.objects.exists()
 
     # A claim whose builder stopped long ago is taken over, and what it left is replaced.
-    ResultsJoin.objects.update(claimed_at=timezone.now() - timedelta(seconds=results.BUILD_STALE_SECONDS + 1))
+    ResultsJoin.objects.update(claimed_at=timezone.now() - timedelta(seconds=kept.BUILD_STALE_SECONDS + 1))
     stale = ResultsJoin.objects.get()
     ResultsJoinRow.objects.create(join=stale, position=0, custom_id="junk", outcome="failed", unsucceeded=True)
     page = results.results_page(project, batch)

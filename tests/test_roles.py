@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batches.models import AuditEntry
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -35,8 +35,8 @@ def ctx(token: str = "a" * 64, can_operate: bool = True) -> rows.RowContext:
 
 def test_an_unchanged_row_is_not_rendered_again_and_a_changed_one_is(monkeypatch):
     rendered = []
-    real = rows.render_row
-    monkeypatch.setattr(rows, "render_row", lambda b, *a, **k: rendered.append(b.id) or real(b, *a, **k))
+    real = rows.row_view
+    monkeypatch.setattr(rows, "row_view", lambda b, *a, **k: rendered.append(b.id) or real(b, *a, **k))
     first = rows.render_rows([batch("batch_a"), batch("batch_b")], ctx())
     assert rendered == ["batch_a", "batch_b"]
     again = rows.render_rows([batch("batch_a"), batch("batch_b", completed=5)], ctx())

@@ -11,7 +11,7 @@ from django.urls import path
 
 from batches.models import AuditEntry
 from dashboard.urls import urlpatterns as dashboard_urlpatterns
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 
 def boom(request):

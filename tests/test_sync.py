@@ -25,7 +25,7 @@ from batches.models import BatchRecord, BatchSample, SyncState
 from batches.projects import get_project
 from batches.upstream import TERMINAL_STATUSES, BatchClient
 
-from tests.conftest import EMULATOR_KEY
+from tests.helpers import EMULATOR_KEY
 
 PAGE = 10
 LIST = "/v1/batches"

@@ -33,34 +33,31 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
 from ..models import BatchRecord, SyncState
-from ..upstream import ID_PATTERN, KNOWN_STATUSES, PROVIDER_NAMES, TERMINAL_STATUSES
+from ..upstream import ID_PATTERN, PROVIDER_NAMES
+from ..vocabulary import (
+    DEFAULT_LIMIT,
+    DEFAULT_SORT,
+    FLAGS,
+    KNOWN_STATUSES,
+    MAX_LIMIT,
+    SLUG_PATTERN,
+    SORT_LABELS,
+    SORTS,
+    STATUS_ORDER,
+    TERMINAL_STATUSES,
+)
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100  # as the live list: "Limit can range between 1 and 100" (NOTES.md §1.2)
-DEFAULT_SORT = "-created"
-#: sort parameter -> (column, descending)
-SORTS: dict[str, tuple[str, bool]] = {
-    "-created": ("created_at", True),
-    "created": ("created_at", False),
-    "expires": ("expires_at", False),
-    "-failed": ("failed_requests", True),
-}
-SORT_LABELS = {
-    "-created": "Newest first",
-    "created": "Oldest first",
-    "expires": "Expiring soonest",
-    "-failed": "Most failed requests",
-}
 #: The parameters that make the list a filtered view served from the index.
 FILTER_PARAMS = ("status", "endpoint", "model", "created_after", "created_before", "q", "meta", "flag", "sort", "provider")
-#: The trouble flags (batches/oversight/eta.py), each a filter: ?flag=at-risk
-FLAGS = ("at-risk", "stalled", "failing")
 STATUS_FORM = re.compile(r"[a-z_]{1,32}")
 MAX_Q = 200
 MAX_META = 5
 # Metadata: up to 16 pairs, keys up to 64 characters, values up to 512 (NOTES.md §2, Metadata).
 MAX_META_KEY = 64
 MAX_META_VALUE = 512
+#: Date filters outside these are a problem (as insights' ranges are, oversight/insights.py).
+MIN_DATE = dt.date(2000, 1, 1)
+MAX_DATE = dt.date(2999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ class Cursor:
         if not ID_PATTERN.fullmatch(batch_id):
             raise ValueError(text)
         project = parts[2] if cross_project else ""
-        if cross_project and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", project):
+        if cross_project and not SLUG_PATTERN.fullmatch(project):
             raise ValueError(text)
         return cls(key=key, batch_id=batch_id, project=project)
 
@@ -168,10 +165,18 @@ def _date(raw: str, label: str, problems: list[str]) -> dt.date | None:
     if not raw:
         return None
     try:
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError:
         problems.append(f"“{raw[:40]}” is not a date like 2025-03-31, so the {label} filter is ignored.")
         return None
+    if not MIN_DATE <= day <= MAX_DATE:
+        # Bounded so the day after stays a date (9999-12-31 + 1 day overflows) and its start a timestamp.
+        problems.append(
+            f"{raw} is outside the dates the index holds ({MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}), "
+            f"so the {label} filter is ignored."
+        )
+        return None
+    return day
 
 
 def parse_filters(
@@ -501,7 +506,6 @@ def index_generation() -> str:
     return f"{top_id}-{synced}".replace(" ", "_")
 
 
-STATUS_ORDER = ("validating", "in_progress", "finalizing", "cancelling", "completed", "failed", "expired", "cancelled")
 
 
 def ordered_counts(counts: Mapping[str, int]) -> list[tuple[str, int]]:

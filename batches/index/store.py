@@ -10,18 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import BatchRecord, BatchSample
-from ..upstream import TERMINAL_STATUSES, Batch
+from ..upstream import TERMINAL_STATUSES, Batch, batch_from_raw
+from ..upstream.types import STATUS_TIMESTAMPS
 from .signals import batches_changed
 
 logger = logging.getLogger(__name__)
 
-ROW_FIELDS = (
-    "status", "endpoint", "model", "created_at", "in_progress_at", "finalizing_at", "completed_at", "failed_at",
-    "expired_at", "cancelling_at", "cancelled_at", "expires_at", "total_requests", "completed_requests",
-    "failed_requests", "metadata", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
-    "total_tokens", "input_file_id", "output_file_id", "error_file_id", "search_text", "raw", "last_synced",
-    "provider", "provider_status", "price_model",
-)
 #: What the results' line usage sets (``record_result_usage``), kept while the batch reports none.
 RESULT_USAGE_FIELDS = ("model", "input_tokens", "cached_tokens", "output_tokens", "total_tokens")
 
@@ -113,6 +107,11 @@ def upsert_batches(
                         failed_requests=values["failed_requests"],
                     )
                 )
+            if record is not None and goes_back(record.status, values["status"]):
+                # A snapshot older than the row (a list page read before a webhook's refresh landed):
+                # the status stays, only what the row lacks is gained (NOTES.md §4.2).
+                logger.info("index: %s %s stays %s (a snapshot said %s)", project, batch.id, record.status, values["status"])
+                values = row_values(batch_from_raw(batch.provider, _gains(record, batch), price_model=batch.price_model or ""), now)
             if record is None:
                 new_rows.append(BatchRecord(project=project, batch_id=batch.id, **values))
                 changes[batch.id] = (None, values["status"])
@@ -139,6 +138,44 @@ def upsert_batches(
             sent = dict(changes)
             transaction.on_commit(lambda: _send_changed(source, project, sent))
     return changes
+
+
+#: Where each known status stands in the lifecycle (NOTES.md §4.2): a row never moves to a lower rank,
+#: and a terminal status never changes. Statuses the API adds later have no rank and are taken as sent.
+STATUS_RANK = {"validating": 0, "in_progress": 1, "finalizing": 2, "cancelling": 3} | dict.fromkeys(TERMINAL_STATUSES, 4)
+
+
+def goes_back(stored: str, incoming: str) -> bool:
+    """Would writing ``incoming`` over ``stored`` move the batch backwards (or off a final status)?"""
+    if stored == incoming:
+        return False
+    if stored in TERMINAL_STATUSES:
+        return True
+    return stored in STATUS_RANK and incoming in STATUS_RANK and STATUS_RANK[incoming] < STATUS_RANK[stored]
+
+
+def _gains(record: BatchRecord, batch: Batch) -> dict:
+    """The stored batch (its raw JSON, or its columns) plus what an older-status snapshot adds: file ids
+    the row lacks, higher request counts, usage where the row has none."""
+    if isinstance(record.raw, dict) and record.raw.get("id") == batch.id:
+        merged = dict(record.raw)
+    else:
+        merged = {**batch.raw, "status": record.status}
+        merged.update({name: getattr(record, name) for _, name in STATUS_TIMESTAMPS if getattr(record, name) is not None})
+    incoming = batch.raw
+    for key in ("input_file_id", "output_file_id", "error_file_id", "usage"):
+        if not merged.get(key) and incoming.get(key):
+            merged[key] = incoming[key]
+    mine, theirs = merged.get("request_counts"), incoming.get("request_counts")
+    # Counts that only move when the batch ends (Anthropic's) are whole in the stored row already:
+    # an older snapshot's "processing" must not be added back.
+    if isinstance(theirs, dict) and batch.counts_live:
+        mine = mine if isinstance(mine, dict) else {}
+        merged["request_counts"] = {
+            key: max(value for value in (mine.get(key), theirs.get(key)) if isinstance(value, int))
+            for key in {*mine, *theirs} if isinstance(mine.get(key), int) or isinstance(theirs.get(key), int)
+        }
+    return merged
 
 
 def _needs_sample(record: BatchRecord | None, values: dict) -> bool:

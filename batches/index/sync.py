@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from . import query
+from ..conf import conf
 from ..models import BatchRecord, SyncState
 from ..upstream import TERMINAL_STATUSES, Batch, BatchPage, UpstreamError, UpstreamNotFound
 from ..upstream.registry import client_for
@@ -46,17 +46,6 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 100  # the API's maximum (NOTES.md §1.2)
 # 24 h completion window, plus up to 10 min of cancelling, plus a margin for clock skew.
 RECENT_SECONDS = 26 * 3600
-DEFAULT_BACKFILL_PAGES = 50
-DEFAULT_REFRESH_PAGES = 28
-DEFAULT_STRAGGLERS = 10
-#: Upstream calls one refresh pass may make: the list pages first, then stragglers with what is left.
-DEFAULT_CALL_BUDGET = 30
-
-
-def setting(name: str, default: int) -> int:
-    return int(getattr(settings, name, default))
-
-
 class CountingClient:
     """The project's client, counting the upstream calls a pass makes."""
 
@@ -147,7 +136,7 @@ class ProjectSync:
             .values_list("created_at", "batch_id")
             .first()
         )
-        page_cap = setting("DASHBOARD_SYNC_REFRESH_PAGES", DEFAULT_REFRESH_PAGES)
+        page_cap = conf().sync_refresh_pages
         after, last_page = None, None
         while not self.should_stop():
             page = self.client.list_page(after=after, limit=self.page_size)
@@ -173,8 +162,8 @@ class ProjectSync:
         """How many stragglers this pass may retrieve: at most ``DASHBOARD_SYNC_STRAGGLERS``, within the
         pass's call budget (``DASHBOARD_SYNC_CALL_BUDGET``) after the list pages, and always at least
         one, so a batch older than the page cap is never starved."""
-        budget = setting("DASHBOARD_SYNC_CALL_BUDGET", DEFAULT_CALL_BUDGET) - self.client.calls
-        return max(min(setting("DASHBOARD_SYNC_STRAGGLERS", DEFAULT_STRAGGLERS), budget), 1)
+        budget = conf().sync_call_budget - self.client.calls
+        return max(min(conf().sync_stragglers, budget), 1)
 
     def stragglers(self, last_page: Sequence[Batch]) -> None:
         """Unfinished rows older than the listing reached: retrieve each (least recently synced first)."""

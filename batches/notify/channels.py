@@ -18,10 +18,10 @@ import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from . import egress
+
 logger = logging.getLogger(__name__)
 
-#: Seconds for a whole webhook POST (connect, send, answer). Slack answers in well under a second.
-WEBHOOK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 USER_AGENT = "batch-dashboard-notify/1"
 
 
@@ -33,14 +33,30 @@ class Message:
 
 
 class ChannelError(Exception):
-    """A send failed; the message is a sentence fit for the history page (no secrets in it)."""
+    """A send failed; the message is a sentence fit for the history page (no secrets in it, and never
+    what a receiver answered: that goes to the log only)."""
+
+    #: True when trying again cannot help (the target is refused): the row fails at once.
+    permanent = False
+
+
+class ChannelRefused(ChannelError):
+    permanent = True
 
 
 def mask_url(url: str) -> str:
     """An incoming-webhook URL is a credential (anyone holding it may post): show its host and the
     last four characters only."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…{url[-4:]}" if parts.netloc else "…"
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "…"
+    if not host:
+        return "…"
+    # hostname and port only: never the user:password@ part of a URL saved before such URLs were refused.
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}/…{url[-4:]}"
 
 
 class EmailChannel:
@@ -82,19 +98,25 @@ class SlackChannel:
         # Slack's text format treats &, < and > as control characters (<!channel>, <url|label>):
         # escape them so upstream data (batch ids, project names) can never ping a channel.
         text = f"{_slack_escape(message.subject)}\n{_slack_escape(message.body)}\n{message.link}"
+        where = mask_url(self.url)
         try:
-            response = httpx.post(
-                self.url, json={"text": text}, timeout=WEBHOOK_TIMEOUT, headers={"User-Agent": USER_AGENT},
-                follow_redirects=False,
-            )
+            status, reply = egress.post_json(self.url, {"text": text}, headers={"User-Agent": USER_AGENT})
+        except egress.EgressRefused as err:
+            raise ChannelRefused(f"Not sent to {where}: {err}") from err
         except httpx.TimeoutException as err:
-            raise ChannelError(f"The webhook at {mask_url(self.url)} did not answer in time.") from err
-        except httpx.HTTPError as err:
-            raise ChannelError(f"The webhook at {mask_url(self.url)} could not be reached ({type(err).__name__}).") from err
-        if not response.is_success:
             raise ChannelError(
-                f"The webhook at {mask_url(self.url)} answered HTTP {response.status_code}: {_text(response.text)}"
-            )
+                f"The webhook at {where} did not answer within {settings.DASHBOARD_NOTIFY_SEND_SECONDS:g} s."
+            ) from err
+        except (httpx.HTTPError, OSError) as err:
+            raise ChannelError(f"The webhook at {where} could not be reached ({type(err).__name__}).") from err
+        if 200 <= status < 300:
+            return
+        # The reply may be anything the receiver chose to say (an internal page, a secret): the log
+        # keeps it for whoever runs the dashboard; the history page, which every viewer sees, does not.
+        logger.warning("notification webhook %s answered HTTP %s: %s", where, status, _text(reply))
+        if 300 <= status < 400:
+            raise ChannelError(f"The webhook at {where} answered with a redirect (HTTP {status}), which is not followed.")
+        raise ChannelError(f"The webhook at {where} answered HTTP {status}; its reply is in the worker's log.")
 
     def __str__(self) -> str:
         return f"webhook {mask_url(self.url)}"

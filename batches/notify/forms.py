@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
 from ..models import NotificationRule
+from . import egress
 
 Kind = NotificationRule.Kind
 Channel = NotificationRule.Channel
@@ -21,7 +22,7 @@ class RuleForm(forms.Form):
     channel = forms.ChoiceField(label="Send by", choices=Channel.choices)
     target = forms.CharField(
         label="To", max_length=500, strip=True,
-        help_text="An email address, or a Slack-compatible incoming-webhook URL (https:// or http://).",
+        help_text="An email address, or a Slack-compatible incoming-webhook URL (https://).",
     )
 
     def __init__(self, *args, project: str, **kwargs) -> None:
@@ -42,8 +43,14 @@ class RuleForm(forms.Form):
                 else:
                     URLValidator(schemes=["https", "http"])(target)
             except ValidationError:
-                message = "Enter a valid email address." if channel == Channel.EMAIL else "Enter an https:// or http:// webhook URL."
+                message = "Enter a valid email address." if channel == Channel.EMAIL else "Enter an https:// webhook URL."
                 self.add_error("target", message)
+            else:
+                if channel != Channel.EMAIL:
+                    try:  # the same checks run again at every send (notify/egress.py)
+                        egress.check_url_now(target)
+                    except egress.EgressRefused as err:
+                        self.add_error("target", str(err))
         if kind and channel and target and not self.errors:
             duplicate = NotificationRule.objects.filter(
                 project=self.project, kind=kind, channel=channel, target=target, threshold=data["threshold"]

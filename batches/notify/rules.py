@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import BatchRecord, BatchSample, Notification, NotificationRule, Watch
-from ..upstream.types import TERMINAL_STATUSES
+from ..index.records import batch_from_record, finished_datetime
+from ..vocabulary import TERMINAL_STATUSES
 
 logger = logging.getLogger(__name__)
 
 # Rules speak about batches that finish after the rule was made, so the first backfill of years of
 # history does not mail every old failure. Upstream and local clocks differ: allow this much slack.
 CLOCK_SLACK = timedelta(minutes=5)
-FINISH_FIELDS = ("completed_at", "failed_at", "expired_at", "cancelled_at")
 
 
 def on_batches_changed(sender, project: str, changes: dict, **kwargs) -> None:
@@ -125,7 +125,4 @@ def _record(project: str, batch_id: str, event: str, recipient: str, reason: str
 
 
 def _finished_at(record: BatchRecord | None) -> datetime | None:
-    if record is None:
-        return None
-    stamps = [getattr(record, name) for name in FINISH_FIELDS if getattr(record, name)]
-    return datetime.fromtimestamp(max(stamps), tz=UTC) if stamps else None
+    return finished_datetime(batch_from_record(record)) if record is not None else None

@@ -23,8 +23,7 @@ from django.tasks import default_task_backend, task
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
-from dashboard.observability import NOTIFICATIONS
-
+from ..metrics import NOTIFICATIONS
 from ..models import BatchRecord, Notification
 from ..projects import get_project
 from .channels import ChannelError, Message, channel_for
@@ -82,7 +81,7 @@ def deliver(notification_id: int, now: datetime | None = None) -> str:
         channel_for(row.recipient).send(message_for(row))
     except ChannelError as err:
         NOTIFICATIONS.labels(channel=channel, outcome="failed").inc()
-        return _failed(row, str(err), now)
+        return _failed(row, str(err), now, permanent=err.permanent)
     except Exception as err:  # a bug or an unexpected library error: still recorded, still retried
         logger.exception("notification %s: unexpected error while sending", row.pk)
         NOTIFICATIONS.labels(channel=channel, outcome="failed").inc()
@@ -93,9 +92,9 @@ def deliver(notification_id: int, now: datetime | None = None) -> str:
     return "sent"
 
 
-def _failed(row: Notification, error: str, now: datetime) -> str:
+def _failed(row: Notification, error: str, now: datetime, *, permanent: bool = False) -> str:
     max_attempts = max(int(settings.DASHBOARD_NOTIFY_MAX_ATTEMPTS), 1)
-    if row.attempts >= max_attempts:
+    if permanent or row.attempts >= max_attempts:
         Notification.objects.filter(pk=row.pk).update(state=Notification.State.FAILED, last_error=error)
         logger.warning("notification %s failed for good after %d attempts: %s", row.pk, row.attempts, error)
         return "failed"

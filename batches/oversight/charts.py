@@ -1,4 +1,5 @@
-"""Stacked bar charts per day, drawn server-side as SVG.
+"""Stacked bar charts per day, drawn server-side as SVG: this module computes the shapes, the
+``chart`` partial of ``templates/batches/insights.html`` draws them.
 
 No chart script, nothing from another origin, no ``style=`` attribute: bars carry ``class="series-N"``
 (or a semantic class) and dashboard.css colours them, so the strict CSP stays as it is. Each chart also
@@ -17,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from .pricing import money
 
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 28
@@ -88,25 +88,18 @@ class Chart:
     # -- drawing ---------------------------------------------------------------------------------
 
     @property
-    def svg(self) -> SafeString:
+    def drawing(self) -> dict:
+        """The chart's shapes in SVG user units (the ``chart`` partial of insights.html draws them)."""
         plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
         top_value = nice_ceiling(max(self.totals(), default=0))
         n = max(len(self.days), 1)
         slot = plot_w / n
         bar_w = max(slot * 0.8, 0.6)
-        parts = [
-            format_html(
-                '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="chart-{}-title" '
-                'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">'
-                '<title id="chart-{}-title">{}</title>',
-                WIDTH, HEIGHT, self.slug, self.slug, f"{self.title} ({self.unit} per day)",
-            )
-        ]
+        grid = []
         for tick in range(TICKS + 1):
-            value = top_value * tick / TICKS
             y = TOP + plot_h - plot_h * tick / TICKS
-            parts.append(format_html('<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>', LEFT, WIDTH - RIGHT, _f(y), _f(y)))
-            parts.append(format_html('<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>', LEFT - 6, _f(y + 4), self.tick_label(value)))
+            grid.append({"y": _f(y), "label_y": _f(y + 4), "label": self.tick_label(top_value * tick / TICKS)})
+        bars, labels = [], []
         step = max(math.ceil(len(self.days) / MAX_X_LABELS), 1)
         for i, day in enumerate(self.days):
             x = LEFT + slot * i + (slot - bar_w) / 2
@@ -117,28 +110,17 @@ class Chart:
                     continue
                 h = plot_h * value / top_value
                 base -= h
-                parts.append(
-                    format_html(
-                        '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}: {} {}</title></rect>',
-                        series.css_class, _f(x), _f(base), _f(bar_w), _f(h), day.isoformat(), series.name, self.fmt(value),
-                    )
-                )
+                bars.append({
+                    "css": series.css_class, "x": _f(x), "y": _f(base), "width": _f(bar_w), "height": _f(h),
+                    "title": f"{day.isoformat()}: {series.name} {self.fmt(value)}",
+                })
             if i % step == 0:
-                parts.append(
-                    format_html(
-                        '<text class="axis" x="{}" y="{}" text-anchor="middle">{}</text>',
-                        _f(LEFT + slot * i + slot / 2), HEIGHT - 8, day.strftime("%b %-d"),
-                    )
-                )
-        if self.empty:
-            parts.append(
-                format_html(
-                    '<text class="chart-empty" x="{}" y="{}" text-anchor="middle">{}</text>',
-                    LEFT + plot_w // 2, TOP + plot_h // 2, "Nothing in this range",
-                )
-            )
-        parts.append(mark_safe("</svg>"))
-        return mark_safe("".join(parts))
+                labels.append({"x": _f(LEFT + slot * i + slot / 2), "text": day.strftime("%b %-d")})
+        return {
+            "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "label_x": LEFT - 6,
+            "label_y": HEIGHT - 8, "title": f"{self.title} ({self.unit} per day)", "grid": grid, "bars": bars,
+            "labels": labels, "middle_x": LEFT + plot_w // 2, "middle_y": TOP + plot_h // 2,
+        }
 
     def tick_label(self, value: float) -> str:
         prefix = "$" if self.money else ""
@@ -164,8 +146,6 @@ def nice_ceiling(value: float) -> float:
 
 
 def _money(value: float) -> str:
-    from .pricing import money
-
     return money(Decimal(str(round(value, 6))))
 
 
@@ -183,12 +163,4 @@ def _number(value: float, money: bool) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value}"
 
 
-def legend(chart: Chart) -> SafeString:
-    items = "".join(
-        format_html('<li><span class="swatch {}" aria-hidden="true"></span>{}</li>', series.css_class, series.name)
-        for series in chart.series
-    )
-    return mark_safe(f'<ul class="chart-legend">{items}</ul>') if items else mark_safe("")
-
-
-__all__ = ["Chart", "Series", "legend", "nice_ceiling"]
+__all__ = ["Chart", "Series", "nice_ceiling"]

@@ -7,7 +7,10 @@ Method (docs/oversight.md):
   ``in_progress_at`` and all done at ``finalizing_at``, and its current counts at ``last_synced``.
 * The recent rate is the change in finished requests (completed + failed) over the last
   :data:`RATE_WINDOW` seconds of history, measured from the oldest point inside the window to the newest;
-  with only one point in the window, from the point just before it. ETA = newest time + remaining ÷ rate.
+  with only one point in the window, from the point just before it. A span shorter than
+  :data:`MIN_RATE_SPAN` (samples seconds apart) is replaced by the whole history since the batch started,
+  so a burst over a few seconds never outweighs it. ETA = newest time + remaining ÷ rate. Spans under two
+  minutes are said in seconds.
 * No ETA (with the reason) while validating, before the batch has counted its requests, with fewer than
   two points of history, or when nothing finished over the measured span.
 
@@ -40,18 +43,19 @@ from django.db.models import F, Q
 from django.db.models.lookups import GreaterThan
 from django.utils import dateformat, timezone
 
+from ..index.records import batch_from_record
 from ..models import BatchRecord, BatchSample
-from ..upstream import provider_info
+from ..upstream import Batch
+from ..vocabulary import FLAGS, PROGRESSING_STATUSES, TERMINAL_STATUSES
 
 RATE_WINDOW = 15 * 60
+#: A rate measured over less than this is replaced by the rate since the batch started.
+MIN_RATE_SPAN = 5 * 60
 STALL_SECONDS = 30 * 60
 FAILING_RATIO = 0.10
 #: How far back the flag filter reads samples: a stall longer than this still shows (the run of equal
 #: counts simply starts at the horizon), and it bounds the rows read per unfinished batch.
 SAMPLE_HORIZON = 3 * 3600
-TERMINAL = ("completed", "failed", "expired", "cancelled")
-STALL_STATUSES = ("in_progress", "finalizing")
-FLAGS = ("at-risk", "stalled", "failing")
 #: A batch whose counts do not move is at risk once it is still processing this close to its expiry.
 LAST_HOUR = 3600
 
@@ -96,6 +100,14 @@ def _when(unix: float) -> str:
     return dateformat.format(timezone.localtime(datetime.fromtimestamp(unix, tz=dt_timezone.utc)), "Y-m-d H:i T")
 
 
+def span_text(seconds: float) -> str:
+    """A span as words: seconds under two minutes ("40 seconds"), else minutes and hours."""
+    if seconds < 120:
+        whole = max(round(seconds), 1)
+        return f"{whole} second" + ("" if whole == 1 else "s")
+    return _minutes(seconds)
+
+
 def _minutes(seconds: float) -> str:
     minutes = round(seconds / 60)
     if minutes >= 120:
@@ -103,35 +115,19 @@ def _minutes(seconds: float) -> str:
     return f"{minutes} minute" + ("" if minutes == 1 else "s")
 
 
-def _value(batch, *names, default=None):
-    for name in names:
-        value = getattr(batch, name, None)
-        if value is not None:
-            return value
-    return default
-
-
-def batch_state(batch) -> dict:
-    """The fields the ETA needs from an upstream ``Batch`` or a ``BatchRecord``."""
-    counts = getattr(batch, "request_counts", None)
-    if counts is not None and hasattr(counts, "total"):
-        total, completed, failed = counts.total, counts.completed, counts.failed
-    else:
-        total = getattr(batch, "total_requests", 0) or 0
-        completed = getattr(batch, "completed_requests", 0) or 0
-        failed = getattr(batch, "failed_requests", 0) or 0
-    synced = getattr(batch, "last_synced", None)
-    live = getattr(batch, "counts_live", None)  # an upstream Batch says; a BatchRecord has its provider
+def batch_state(batch: Batch, seen_at: float | None = None) -> dict:
+    """The fields the ETA needs from a batch, and when its counts were read (unix time, if known)."""
+    counts = batch.request_counts
     return {
-        "counts_live": live if live is not None else provider_info(getattr(batch, "provider", "")).counts_live,
+        "counts_live": batch.counts_live,
         "status": batch.status,
-        "total": total,
-        "completed": completed,
-        "failed": failed,
-        "in_progress_at": _value(batch, "in_progress_at"),
-        "finalizing_at": _value(batch, "finalizing_at"),
-        "expires_at": _value(batch, "expires_at"),
-        "seen_at": synced.timestamp() if synced is not None else None,
+        "total": counts.total if counts else 0,
+        "completed": counts.completed if counts else 0,
+        "failed": counts.failed if counts else 0,
+        "in_progress_at": batch.in_progress_at,
+        "finalizing_at": batch.finalizing_at,
+        "expires_at": batch.expires_at,
+        "seen_at": seen_at,
     }
 
 
@@ -164,16 +160,13 @@ def _history(state: dict, samples: Iterable) -> list[Point]:
     return points
 
 
-def compute(batch, samples: Iterable, observed_at: float | None = None) -> Oversight:
-    """ETA and flags for ``batch`` (a ``Batch`` or ``BatchRecord``) from its ``BatchSample`` rows.
-    ``observed_at``: when ``batch``'s counts were read, if it is fresher than its ``last_synced`` (an
-    upstream ``Batch`` just retrieved)."""
-    state = batch_state(batch)
-    if observed_at is not None and (state["seen_at"] is None or observed_at > state["seen_at"]):
-        state["seen_at"] = observed_at
+def compute(batch: Batch, samples: Iterable, observed_at: float | None = None) -> Oversight:
+    """ETA and flags for ``batch`` from its ``BatchSample`` rows. ``observed_at``: when ``batch``'s
+    counts were read (an upstream ``Batch`` just retrieved: now; an index row: its ``last_synced``)."""
+    state = batch_state(batch, observed_at)
     result = Oversight()
     failing = failing_flag(state["completed"], state["failed"])
-    if state["status"] in TERMINAL:
+    if state["status"] in TERMINAL_STATUSES:
         result.explanation = "The batch has finished."
         if failing:
             result.flags.append(failing)
@@ -188,7 +181,7 @@ def compute(batch, samples: Iterable, observed_at: float | None = None) -> Overs
         result.explanation = "No ETA yet: the batch has not started counting its requests."
     elif state["status"] == "finalizing" or (result.remaining == 0 and state["status"] == "in_progress"):
         result.explanation = "All requests are done; the Batch API is writing the output files."
-    elif state["status"] not in STALL_STATUSES:
+    elif state["status"] not in PROGRESSING_STATUSES:
         result.explanation = f"No ETA while the batch is {state['status'].replace('_', ' ')}."
     else:
         _eta(result, points)
@@ -221,7 +214,7 @@ def _without_live_counts(result: Oversight, state: dict, failing: Flag | None) -
         "until the whole batch has ended."
     )
     expires, now = state["expires_at"], state["seen_at"] or timezone.now().timestamp()
-    if expires is not None and state["status"] in STALL_STATUSES and expires - now < LAST_HOUR:
+    if expires is not None and state["status"] in PROGRESSING_STATUSES and expires - now < LAST_HOUR:
         left = max(expires - now, 0)
         result.flags.append(
             Flag(
@@ -243,27 +236,30 @@ def _eta(result: Oversight, points: list[Point]) -> None:
     newest = points[-1]
     window = [point for point in points if point.at >= newest.at - RATE_WINDOW]
     oldest = window[0] if len(window) >= 2 else points[-2]
+    since_start = False
+    if newest.at - oldest.at < MIN_RATE_SPAN and newest.at - points[0].at > newest.at - oldest.at:
+        # Samples seconds apart say little: a burst over the last 20 s must not outweigh what the
+        # batch has done since it started, so the rate is measured over the whole history instead.
+        oldest, since_start = points[0], True
     span = newest.at - oldest.at
     progress = newest.done - oldest.done
     if span <= 0:
         result.explanation = "No ETA yet: it needs two observations of the batch's progress (one more sync)."
         return
+    over = f"since it started {span_text(span)} ago" if since_start else f"over the last {span_text(span)}"
     if progress <= 0:
-        result.explanation = f"No ETA: no request finished over the last {_minutes(span)}."
+        result.explanation = f"No ETA: no request finished {over}."
         result.rate_per_minute = 0.0
         return
     rate = progress / span
     remaining = max(newest.total - newest.done, 0)
     result.rate_per_minute = rate * 60
     result.eta_at = round(newest.at + remaining / rate)
-    result.explanation = (
-        f"{remaining:,} requests left at {result.rate_per_minute:,.1f} a minute, "
-        f"the rate over the last {_minutes(span)}."
-    )
+    result.explanation = f"{remaining:,} requests left at {result.rate_per_minute:,.1f} a minute, the rate {over}."
 
 
 def _stalled(state: dict, points: list[Point]) -> Flag | None:
-    if state["status"] not in STALL_STATUSES or not points:
+    if state["status"] not in PROGRESSING_STATUSES or not points:
         return None
     newest = points[-1]
     run_start = newest.at
@@ -297,23 +293,27 @@ def samples_by_batch(project: str, batch_ids: Iterable[str], now: float | None =
     return grouped
 
 
-def batch_oversight(project: str, batch, now: float | None = None) -> Oversight:
-    """ETA and flags of one batch (an upstream ``Batch`` just read, or a ``BatchRecord``); reads its
-    samples only when it is unfinished."""
-    fresh = None if hasattr(batch, "last_synced") else (now if now is not None else timezone.now().timestamp())
-    if batch.status in TERMINAL:
+def batch_oversight(project: str, batch: Batch, now: float | None = None) -> Oversight:
+    """ETA and flags of one upstream ``Batch`` just read; reads its samples only when it is unfinished."""
+    if batch.status in TERMINAL_STATUSES:
         return compute(batch, [])
-    batch_id = getattr(batch, "batch_id", None) or batch.id
-    samples = samples_by_batch(project, [batch_id], now)
-    return compute(batch, samples.get(batch_id, []), observed_at=fresh)
+    samples = samples_by_batch(project, [batch.id], now)
+    fresh = now if now is not None else timezone.now().timestamp()
+    return compute(batch, samples.get(batch.id, []), observed_at=fresh)
 
 
 def oversight_for(project: str, records: Iterable[BatchRecord], now: float | None = None) -> dict[str, Oversight]:
-    """``{batch_id: Oversight}`` for many records of one project, with one sample query."""
+    """``{batch_id: Oversight}`` for many index rows of one project, with one sample query."""
     records = list(records)
-    unfinished = [record.batch_id for record in records if record.status not in TERMINAL]
+    unfinished = [record.batch_id for record in records if record.status not in TERMINAL_STATUSES]
     samples = samples_by_batch(project, unfinished, now)
-    return {record.batch_id: compute(record, samples.get(record.batch_id, [])) for record in records}
+    return {
+        record.batch_id: compute(
+            batch_from_record(record), samples.get(record.batch_id, []),
+            observed_at=record.last_synced.timestamp() if record.last_synced else None,
+        )
+        for record in records
+    }
 
 
 def failing_q() -> Q:
@@ -330,7 +330,7 @@ def flagged_ids(project: str, flag: str, now: float | None = None) -> set[str]:
         return set(BatchRecord.objects.filter(failing_q(), project=project).values_list("batch_id", flat=True))
     if flag not in FLAGS:
         raise ValueError(f"unknown flag {flag!r}")
-    records = BatchRecord.objects.filter(project=project, status__in=STALL_STATUSES)
+    records = BatchRecord.objects.filter(project=project, status__in=PROGRESSING_STATUSES)
     return {batch_id for batch_id, info in oversight_for(project, records, now).items() if flag in info.flag_slugs}
 
 

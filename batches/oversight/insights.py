@@ -17,6 +17,7 @@ from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Query
 from django.utils import timezone
 
 from ..models import BatchRecord
+from ..vocabulary import BAD_OUTCOMES, TERMINAL_STATUSES
 from . import pricing
 from .charts import Chart, Series
 
@@ -125,8 +126,8 @@ def build(projects: list[str], rng: DateRange) -> Insights:
         "cost": _cost(qs, days, index),
     }
     charts["requests"], charts["tokens"], totals = _requests_and_tokens(qs, days, index)
-    finished_batches = qs.filter(status__in=("completed", "failed", "expired", "cancelled")).count()
-    bad_batches = qs.filter(status__in=("failed", "expired")).count()
+    finished_batches = qs.filter(status__in=TERMINAL_STATUSES).count()
+    bad_batches = qs.filter(status__in=BAD_OUTCOMES).count()
     durations = list(
         qs.filter(status="completed", completed_at__isnull=False)
         .annotate(seconds=ExpressionWrapper(F("completed_at") - F("created_at"), output_field=BigIntegerField()))

@@ -38,12 +38,12 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from types import SimpleNamespace
 
-from django.conf import settings
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.formats import number_format
 
+from ..conf import conf
 from ..models import BatchRecord
 from ..upstream import Usage, provider_info
 
@@ -221,10 +221,7 @@ _overrides_cache: dict[tuple, dict[str, Rates] | ImproperlyConfigured] = {}
 
 
 def _override_setting() -> str:
-    value = getattr(settings, "DASHBOARD_PRICE_OVERRIDES", None)
-    if value is None:
-        value = os.environ.get("DASHBOARD_PRICE_OVERRIDES", "")
-    return value or ""
+    return conf().price_overrides
 
 
 def _load_overrides() -> dict[str, Rates] | ImproperlyConfigured:

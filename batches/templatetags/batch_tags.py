@@ -1,8 +1,8 @@
 """Filters and tags for rendering upstream values: unix times, status badges, progress widths, raw JSON.
 
-Filters return plain strings or values, which templates autoescape. The tags that return markup (the
-status badge, the progress bar, the cancel form) are the list rows' own functions in batches/rows.py,
-which escape every value before marking anything safe: every value comes from the upstream.
+Filters return plain strings or values, which templates autoescape. The tags that show a badge, a
+progress bar or the cancel form render the partials of ``templates/batches/_rows.html``, the same ones
+the list's rows use: one definition of each piece.
 """
 
 from __future__ import annotations
@@ -12,49 +12,49 @@ import json
 
 from django import template
 
-from .. import rows
-from ..rows import RowContext, pct_class, render_row, render_rows, status_class, status_label
+from .. import describe, rows
+from ..index.records import finished_at
 
 register = template.Library()
-register.filter("status_class", status_class)
-register.filter("status_label", status_label)
-register.filter("pct_class", pct_class)
-register.filter("batch_hint", rows.batch_hint)
-register.filter("pending_label", rows.pending_label)
-register.filter("finished_at", rows.finished_at)
-register.filter("results_deleted_at", rows.results_deleted_at)
+register.filter("status_class", describe.status_class)
+register.filter("status_label", describe.status_label)
+register.filter("pct_class", describe.pct_class)
+register.filter("batch_hint", describe.batch_hint)
+register.filter("pending_label", describe.pending_label)
+register.filter("finished_at", finished_at)
+register.filter("results_deleted_at", describe.results_deleted_at)
+register.filter("duration", describe.duration)
 
 
 @register.simple_tag(takes_context=True)
 def batch_rows(context, batches):
-    """All rows of the list table, rendered in Python (see batches/rows.py for why)."""
-    return render_rows(batches, _row_context(context))
+    """All rows of the list table (batches/rows.py keeps each rendered row per content)."""
+    return rows.render_rows(batches, _row_context(context))
 
 
 @register.simple_tag(takes_context=True)
 def batch_row(context, batch, notice=None):
-    return render_row(batch, _row_context(context), notice)
+    return rows.render_row(batch, _row_context(context), notice)
 
 
-# The batch page uses the very functions that render the list's rows: one definition of each piece.
-@register.simple_tag
+@register.inclusion_tag(f"{rows.ROWS_TEMPLATE}#status-badge")
 def status_badge(batch, large=False, element_id=""):
-    return rows.status_badge(batch, large=large, element_id=element_id)
+    return {"badge": rows.badge_of(batch, large=large, element_id=element_id)}
 
 
-@register.simple_tag
+@register.inclusion_tag(f"{rows.ROWS_TEMPLATE}#progress")
 def batch_progress(batch, large=False):
-    return rows.progress(batch, large=large)
+    return {"progress": rows.progress_of(batch, large=large)}
 
 
-@register.simple_tag(takes_context=True)
+@register.inclusion_tag(f"{rows.ROWS_TEMPLATE}#cancel-form", takes_context=True)
 def cancel_form(context, batch):
-    return rows.cancel_form(batch, _row_context(context), in_row=False)
+    return {"cancel": rows.cancel_of(batch, _row_context(context), in_row=False), "csrf_token": context.get("csrf_token")}
 
 
-def _row_context(context) -> RowContext:
+def _row_context(context) -> rows.RowContext:
     project = context["project"]
-    return RowContext.build(
+    return rows.RowContext.build(
         project=project.slug, can_operate=bool(context.get("can_operate")), csrf_token=context.get("csrf_token") or ""
     )
 
@@ -88,27 +88,6 @@ def timeline_steps(batch) -> list[dict]:
         steps.append({"label": label, "at": unixtime(ts), "since_previous": None if previous is None else ts - previous})
         previous = ts
     return steps
-
-
-@register.filter
-def duration(seconds) -> str:
-    """A short human duration: "45 s", "12 min", "3 h 05 min", "2 d 4 h"."""
-    try:
-        total = int(seconds)
-    except (TypeError, ValueError):
-        return ""
-    if total < 0:
-        return ""
-    if total < 60:
-        return f"{total} s"
-    minutes, _ = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
 
 
 @register.filter

@@ -2,7 +2,6 @@
 ``batches/_oversight.html``; the pages include them with one line (see docs/oversight.md):
 
 * batch page: ``{% batch_oversight batch %}`` (cost with its reason or rates, ETA, flags explained);
-* list row cell: ``{% batch_cost_cell batch %}`` and ``{% batch_flag_badges batch %}``;
 * a total over a queryset of ``BatchRecord``: ``{% cost_total records %}``;
 * create page: ``{% cost_estimate estimate %}`` for :func:`batches.oversight.estimate.estimate_jsonl`;
 * list pages: ``{% index_progress %}``, how far the index's backfill has come ("12,400 batches indexed
@@ -19,7 +18,6 @@ from django.utils.formats import number_format
 
 from ..oversight import eta, pricing
 from ..oversight.estimate import BYTES_PER_TOKEN, ESTIMATE_METHOD, TOKENS_PER_MESSAGE
-from ..oversight.charts import legend
 
 register = template.Library()
 
@@ -40,11 +38,6 @@ def money(value) -> str:
     return pricing.money(value)
 
 
-@register.simple_tag
-def chart_legend(chart):
-    return legend(chart)
-
-
 def _project_slug(context, batch) -> str:
     project = context.get("project")
     slug = getattr(project, "slug", None) or getattr(batch, "project", None)
@@ -60,17 +53,6 @@ def batch_oversight(context, batch):
         "price_source": pricing.price_data_label(),
         "oversight": eta.batch_oversight(_project_slug(context, batch), batch),
     }
-
-
-@register.inclusion_tag(f"{PARTIALS}#oversight-cost-cell")
-def batch_cost_cell(batch):
-    return {"price": pricing.batch_price(batch)}
-
-
-@register.inclusion_tag(f"{PARTIALS}#oversight-flag-badges", takes_context=True)
-def batch_flag_badges(context, batch):
-    """Flag badges for a list row. A finished batch costs no query (only "failing" can apply)."""
-    return {"oversight": eta.batch_oversight(_project_slug(context, batch), batch)}
 
 
 @register.inclusion_tag(f"{PARTIALS}#oversight-total")

@@ -50,9 +50,9 @@ from .errors import (
     error_from_response,
     request_id_of,
 )
+from ..metrics import record_upstream, record_upstream_retry
+from . import breaker
 from .types import ID_PATTERN, Batch, FileObject
-
-from dashboard.observability import record_upstream, record_upstream_retry
 
 logger = logging.getLogger("batches.client")
 
@@ -228,8 +228,8 @@ class BaseClient:
         while True:
             started = time.monotonic()
             try:
-                request = self._http.build_request(method, path, **kwargs)
-                response = self._http.send(request, stream=stream)
+                request = self._http.build_request(method, path, **breaker.clamp(kwargs, self.timeout))
+                response = breaker.send(self.label or self.base_url, lambda: self._http.send(request, stream=stream))
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
                 record_upstream(self.label, method, path, "unreachable", time.monotonic() - started)
                 error, never_sent, cause = _connect_failure(err), True, err

@@ -21,6 +21,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -71,35 +72,51 @@ def body_usage(body) -> tuple[int, int, int] | None:
     return _count(usage.get("input_tokens")), cached, _count(usage.get("output_tokens"))
 
 
-def parse_line(raw: bytes, where: str, number: int) -> dict | None:
-    """One JSONL line as an object, or None (blank, not JSON, not an object: logged and skipped)."""
-    if not raw.strip():
-        return None
-    try:
-        obj = orjson.loads(raw)
-    except ValueError:
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            logger.warning("%s line %d is not JSON; skipped", where, number)
-            return None
-    return obj if isinstance(obj, dict) else None
+class JsonLine(NamedTuple):
+    number: int
+    obj: dict
+    #: The line as it came, without its line ending.
+    raw: bytes
 
 
-def iter_jsonl(chunks: Iterable[bytes], where: str) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each JSON object line of a streamed body, one line in memory."""
+def split_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, line without its ending) for each line of a stream of byte chunks."""
     number, rest = 0, b""
     for chunk in chunks:
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
         for raw in lines:
             number += 1
-            if (obj := parse_line(raw, where, number)) is not None:
-                yield number, obj
+            yield number, raw.removesuffix(b"\r")
     if rest:
-        number += 1
-        if (obj := parse_line(rest, where, number)) is not None:
-            yield number, obj
+        yield number + 1, rest.removesuffix(b"\r")
+
+
+def parse_object(raw: bytes) -> dict | None:
+    """The JSON object of one line, or None when the line holds another JSON value. Raises ValueError
+    when the line is not JSON at all (RecursionError when it is nested too deeply for ``json``)."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # orjson is strict where the standard library is not (NaN, Infinity): accept what json accepts.
+        obj = json.loads(raw)
+    return obj if isinstance(obj, dict) else None
+
+
+def json_objects(chunks: Iterable[bytes], *, name: str) -> Iterator[JsonLine]:
+    """Every JSON object line of a stream of byte chunks (the one JSONL reader: input, output, error
+    and results files alike); ``name`` says which file in the log. A file is never held in memory;
+    blank lines, lines that are not JSON (logged) and JSON values that are not objects are skipped."""
+    for number, raw in split_lines(chunks):
+        if not raw.strip():
+            continue
+        try:
+            obj = parse_object(raw)
+        except (ValueError, RecursionError):
+            logger.warning("file %s line %d is not JSON (or nested too deeply); skipped", name, number)
+            continue
+        if obj is not None:
+            yield JsonLine(number, obj, raw)
 
 
 class ResultRecords:
@@ -119,8 +136,8 @@ class ResultRecords:
         for where, open_body in self._sources:
             content = open_body()
             try:
-                for _, obj in iter_jsonl(content, where):
-                    record = self._convert(obj) if self._convert else obj
+                for line in json_objects(content, name=where):
+                    record = self._convert(line.obj) if self._convert else line.obj
                     self._tally(record)
                     yield record
             finally:

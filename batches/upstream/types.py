@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..vocabulary import CANCELLABLE_STATUSES, KNOWN_STATUSES, TERMINAL_STATUSES
 from .errors import UpstreamBadResponse
 from .providers import provider_info
 
@@ -22,11 +23,6 @@ from .providers import provider_info
 # character must be alphanumeric, so "." and ".." can never form a path segment.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:~+=@\-]{0,199}")
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
-CANCELLABLE_STATUSES = frozenset({"validating", "in_progress", "finalizing"})
-KNOWN_STATUSES = frozenset(
-    {"validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"}
-)
 # CreateBatchRequest.endpoint enum (spec); the list grows over time, so reading never rejects others.
 ENDPOINTS = (
     "/v1/responses",

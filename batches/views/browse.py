@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -25,22 +24,19 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from .. import selectors, services
-from ..auth import actor_name
-from ..projects import Project, may_operate, project_view
+from ..access import actor_name, may_operate, project_view
+from ..projects import Project
 from ..upstream import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
 from ..index.query import has_filters
-from . import find
+from ..vocabulary import DEFAULT_LIMIT, MAX_LIMIT, PAGE_SIZES, poll_seconds_text
+from . import find, standin
 from .errors import upstream_error_response, with_retry_after
 
 logger = logging.getLogger("batches.views")
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100  # "Limit can range between 1 and 100, and the default is 20" (NOTES.md §1.2)
 # The "Previous" trail holds at most this many cursors (about 2 KB of URL); beyond it the oldest are
 # dropped, and "Previous" from the deepest pages eventually lands on the first page.
 MAX_TRAIL = 50
-MIN_POLL_SECONDS = 0.5
-PAGE_SIZES = (10, 20, 50, 100)
 
 
 @dataclass(frozen=True)
@@ -123,11 +119,6 @@ def _parse_list_params(request: HttpRequest, project: str = "default") -> tuple[
     return ListPosition(project=project, after=after, limit=limit, trail=trail), problems
 
 
-def _poll_seconds() -> str:
-    seconds = max(float(settings.DASHBOARD_POLL_SECONDS), MIN_POLL_SECONDS)
-    return f"{seconds:g}"
-
-
 @require_safe
 @vary_on_headers("HX-Request")
 @project_view
@@ -140,7 +131,7 @@ def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
         "position": position,
         "problems": problems,
         "can_operate": may_operate(request, project),
-        "poll_seconds": _poll_seconds(),
+        "poll_seconds": poll_seconds_text(),
         "page": None,
         "error": None,
         "live": False,
@@ -153,7 +144,13 @@ def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
         logger.warning(
             "batch list failed: %s status=%s request_id=%s", type(err).__name__, err.status_code, err.request_id
         )
-        context["error"] = err
+        stand_in = standin.stand_in_page(project, position.after, position.limit, err)
+        if stand_in is None:
+            context["error"] = err
+        else:  # the index stands in; the table keeps polling until the API answers again
+            page, sentence = stand_in
+            context.update(page=page, next_url=position.next_url(page.next_after), live=True)
+            context["problems"] = [*problems, sentence]
     else:
         context["page"] = page
         context["next_url"] = position.next_url(page.next_after)
@@ -179,7 +176,7 @@ def _detail_context(request: HttpRequest, project: Project, batch: Batch, notice
     return {
         "batch": batch,
         "can_operate": may_operate(request, project),
-        "poll_seconds": _poll_seconds(),
+        "poll_seconds": poll_seconds_text(),
         "notice": notice,
     }
 
@@ -203,14 +200,18 @@ def no_such_batch(project: Project, batch_id: str) -> str:
 @vary_on_headers("HX-Request")
 @project_view
 def batch_detail(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
+    notice = None
     try:
         batch = batch_or_404(project, batch_id)
     except UpstreamError as err:
-        return upstream_error_response(request, err, title="Could not load this batch")
+        stand_in = standin.stand_in_batch(project, batch_id, err)
+        if stand_in is None:
+            return upstream_error_response(request, err, title="Could not load this batch")
+        batch, notice = stand_in
     template = "batches/batch_detail.html"
     if request.htmx:
         template += "#batch-live"
-    return render(request, template, _detail_context(request, project, batch))
+    return render(request, template, _detail_context(request, project, batch, notice))
 
 
 CANCEL_REQUESTED = (
@@ -253,7 +254,7 @@ def batch_cancel(request: HttpRequest, project: Project, batch_id: str) -> HttpR
         try:
             batch = selectors.batch_get(project, batch_id)
         except UpstreamError as err:
-            context = {"batch_id": batch_id, "notice": notice, "error": err, "poll_seconds": _poll_seconds()}
+            context = {"batch_id": batch_id, "notice": notice, "error": err, "poll_seconds": poll_seconds_text()}
             template = "batches/batch_list.html#batch-row-unavailable" if from_row else "batches/batch_detail.html#live-unavailable"
             return render(request, template, context)
     context = _detail_context(request, project, batch, notice)

@@ -11,8 +11,8 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from .. import services
-from ..auth import actor_name
-from ..projects import Project, may_operate, project_view
+from ..access import actor_name, may_operate, project_view
+from ..projects import Project
 from ..upstream import ENDPOINTS, InvalidId, provider_info, validate_id
 from ..forms import AUTO_ENDPOINT, METADATA_MAX_PAIRS, BatchCreateForm, new_form_token
 from ..jsonl import MAX_LISTED_ERRORS

@@ -12,9 +12,10 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
+from ..access import project_view
 from ..oversight import pricing
 from ..oversight.estimate import BYTES_PER_TOKEN, ESTIMATE_METHOD, TOKENS_PER_MESSAGE
-from ..projects import Project, project_view
+from ..projects import Project
 
 MAX_MODEL_LENGTH = 200
 

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -28,24 +27,32 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from .. import rows as row_html
+from .. import describe, rows
 from .. import services
-from ..auth import actor_name
+from ..access import actor_name, may_operate, project_view, visible_projects
 from ..index import query
+from ..index.records import batch_from_record
 from ..models import BatchRecord, SyncState
 from ..oversight import eta, pricing
-from ..projects import Project, get_project, may_operate, project_view, visible_projects
+from ..projects import Project, get_project
 from ..upstream import (
-    CANCELLABLE_STATUSES,
     ID_PATTERN,
-    KNOWN_STATUSES,
-    TERMINAL_STATUSES,
-    Batch,
+    PROVIDERS,
     UpstreamConflict,
     UpstreamError,
-    PROVIDERS,
     UpstreamNotFound,
-    batch_from_raw,
+)
+from ..vocabulary import (
+    CANCELLABLE_STATUSES,
+    FLAG_LABELS,
+    KNOWN_STATUSES,
+    PAGE_SIZES,
+    SORT_LABELS,
+    SORTS,
+    STATUS_ORDER,
+    TERMINAL_STATUSES,
+    poll_seconds_text,
+    stale_after_seconds,
 )
 
 logger = logging.getLogger("batches.views")
@@ -80,7 +87,7 @@ class Freshness:
     def behind(self) -> bool:
         """More than two sync intervals since the last good pass."""
         ago = self.seconds_ago
-        return ago is not None and ago > 2 * float(settings.DASHBOARD_SYNC_SECONDS)
+        return ago is not None and ago > stale_after_seconds()
 
     @property
     def last_error(self) -> str:
@@ -95,87 +102,50 @@ def freshness_of(projects: list[Project]) -> list[Freshness]:
 
 def stale_before() -> dt.datetime:
     """Rows last synced before this are older than two sync intervals."""
-    return timezone.now() - dt.timedelta(seconds=2 * float(settings.DASHBOARD_SYNC_SECONDS))
+    return timezone.now() - dt.timedelta(seconds=stale_after_seconds())
 
 
 # -- rows --------------------------------------------------------------------------------------------
 
 
-def record_batch(record: BatchRecord) -> Batch:
-    """The row as the upstream object it was indexed from (its raw JSON), so the table renders exactly
-    as the live list does; a row without raw JSON is rebuilt from its columns."""
-    raw = record.raw if isinstance(record.raw, dict) and record.raw.get("id") == record.batch_id else None
-    if raw is None:
-        raw = {
-            "id": record.batch_id, "status": record.status, "endpoint": record.endpoint, "model": record.model or None,
-            "created_at": record.created_at, "expires_at": record.expires_at, "metadata": record.metadata,
-            "request_counts": {"total": record.total_requests, "completed": record.completed_requests,
-                               "failed": record.failed_requests},
-        }
-        return Batch.from_api(raw, provider=record.provider or "openai")
-    # Each provider's raw object is read by its own client's parser (an Anthropic batch is not OpenAI-shaped).
-    return batch_from_raw(record.provider, raw, price_model=record.price_model)
-
-
-def _ago(seconds: float) -> str:
-    from ..templatetags.batch_tags import duration
-
-    return duration(max(int(seconds), 0)) or "0 s"
-
-
 def render_find_rows(
     records: list[BatchRecord], request: HttpRequest, *, csrf_token: str, show_project: bool, form_id: str
 ) -> SafeString:
-    """The table rows of a filtered view: the live list's cells (batches/rows.py), plus a selection
-    checkbox (operators, cancellable rows), the project (``/search/``) and a note on rows whose indexed
-    state is older than two sync intervals (unfinished rows only: a finished batch does not change)."""
-    contexts: dict[str, row_html.RowContext] = {}
-    operate: dict[str, bool] = {}
-    names: dict[str, str] = {}
+    """The table rows of a filtered view: the live list's row (templates/batches/_rows.html), plus a
+    selection checkbox (operators, cancellable rows), the project (``/search/``) and a note on rows
+    whose indexed state is older than two sync intervals (unfinished rows only: a finished batch does
+    not change). Rows are rendered per project (each project has its own URLs and operators)."""
     threshold = stale_before()
     now = timezone.now()
     oversight = _page_oversight(records)
-    price = row_html.PagePricer()
-    out = []
+    price = rows.PagePricer()
+    by_project: dict[str, list[BatchRecord]] = {}
     for record in records:
-        slug = record.project
-        if slug not in contexts:
-            project = get_project(slug)
-            operate[slug] = project is not None and may_operate(request, project)
-            names[slug] = project.name if project else slug
-            contexts[slug] = row_html.RowContext.build(project=slug, can_operate=operate[slug], csrf_token=csrf_token)
-        ctx = contexts[slug]
-        batch = record_batch(record)
-        pick = ""
-        if operate[slug] and batch.can_cancel and batch.is_linkable:
-            pick = row_html._fmt(
-                '<input type="checkbox" name="pick" value="{}/{}" form="{}" aria-label="Select {}">',
-                slug, batch.id, form_id, batch.id,
+        by_project.setdefault(record.project, []).append(record)
+    rendered: dict[tuple[str, str], str] = {}
+    for slug, group in by_project.items():
+        project = get_project(slug)
+        operate = project is not None and may_operate(request, project)
+        ctx = rows.RowContext.build(project=slug, can_operate=operate, csrf_token=csrf_token)
+        batches, extras = [], {}
+        for record in group:
+            batch = batch_from_record(record)
+            batches.append(batch)
+            stale = ""
+            if not batch.is_terminal and record.last_synced and record.last_synced < threshold:
+                stale = describe.duration(max(int((now - record.last_synced).total_seconds()), 0)) or "0 s"
+            extras[batch.id] = rows.FindExtras(
+                pick=f"{slug}/{batch.id}" if operate and batch.can_cancel and batch.is_linkable else "",
+                form_id=form_id,
+                project_name=(project.name if project else slug) if show_project else "",
+                project_url=reverse("batches:list", args=[slug]) if show_project else "",
+                provider_label=batch.provider_info.label if show_project else "",
+                stale_ago=stale,
             )
-        stale = ""
-        if not batch.is_terminal and record.last_synced and record.last_synced < threshold:
-            ago = _ago((now - record.last_synced).total_seconds())
-            stale = row_html._fmt(
-                '<div class="row-stale" title="The index last saw this batch {} ago; the sync may be behind.">as of {} ago</div>',
-                ago, ago,
-            )
-        project_cell = ""
-        if show_project:
-            project_cell = row_html._fmt(
-                '<td class="col-project"><a href="{}">{}</a></td><td class="col-provider">{}</td>',
-                reverse("batches:list", args=[slug]), names[slug], batch.provider_info.label,
-            )
-        status_cell = row_html._status_cell(batch, None, oversight[slug, record.batch_id].flags)
-        if stale:
-            status_cell = SafeString(status_cell.replace("\n  </td>", f"{stale}\n  </td>", 1))
-        out.append(row_html._fmt(
-            '<tr id="row-{}" class="batch-row{}">\n  <td class="col-pick">{}</td>\n  {}\n  {}{}\n  {}\n  {}\n  {}\n  {}\n  {}\n</tr>\n',
-            batch.id, "" if batch.is_terminal else " is-live", pick,
-            row_html._id_cell(batch, ctx), project_cell, status_cell, row_html._endpoint_cell(batch),
-            row_html._progress_cell(batch), row_html._time_cell(batch, ctx),
-            row_html.cost_cell(price(record)), row_html._actions_cell(batch, ctx),
-        ))
-    return SafeString("".join(out))
+        page = {batch.id: oversight[slug, batch.id] for batch in batches}
+        for batch, row in zip(batches, rows.rendered_rows(batches, ctx, oversight=page, extras=extras, price=price)):
+            rendered[slug, batch.id] = row
+    return SafeString("".join(rendered[record.project, record.batch_id] for record in records))
 
 
 def _page_oversight(records: list[BatchRecord]) -> dict[tuple[str, str], eta.Oversight]:
@@ -185,7 +155,7 @@ def _page_oversight(records: list[BatchRecord]) -> dict[tuple[str, str], eta.Ove
     out = {}
     for record in records:
         if record.status in TERMINAL_STATUSES:  # only "failing" can apply: no history needed
-            out[record.project, record.batch_id] = row_html.finished_oversight(
+            out[record.project, record.batch_id] = rows.finished_oversight(
                 record.completed_requests or 0, record.failed_requests or 0
             )
         else:
@@ -210,9 +180,9 @@ def _chips(filters: query.Filters, found: query.Found, base_url: str) -> list[di
     }]
     for status, total in query.ordered_counts(project_totals):
         chips.append({
-            "label": row_html.status_label(status), "status": status, "count": filter_totals.get(status, 0), "of": total,
+            "label": describe.status_label(status), "status": status, "count": filter_totals.get(status, 0), "of": total,
             "url": base_url + filters.query(statuses=(status,)), "active": status in filters.statuses,
-            "class": row_html.status_class(status),
+            "class": describe.status_class(status),
         })
     return chips
 
@@ -265,9 +235,9 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
         "export_csv": export_url.replace("KIND", "csv") + export_query,
         "export_jsonl": export_url.replace("KIND", "jsonl") + export_query,
         "status_choices": _status_choices(found, filters),
-        "sorts": list(query.SORT_LABELS.items()),
-        "flag_choices": [("at-risk", "at risk"), ("stalled", "stalled"), ("failing", "failing")],
-        "page_sizes": sorted({10, 20, 50, 100, filters.limit}),
+        "sorts": list(SORT_LABELS.items()),
+        "flag_choices": list(FLAG_LABELS.items()),
+        "page_sizes": sorted({*PAGE_SIZES, filters.limit}),
         "meta_values": [f"{k}:{v}" for k, v in filters.meta] + [""],
         # A poll (the table's own hx-trigger) must not swap the filter form under someone typing in it.
         "oob_form": bool(request.htmx) and request.htmx.trigger != "batch-table",
@@ -275,7 +245,7 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: query.
         # While the page shows unfinished rows it polls itself, one request per tick, as the live list
         # does: the index learns of changes from the sync and the webhooks, and the rows follow.
         "live": any(record.status not in TERMINAL_STATUSES for record in found.rows),
-        "poll_seconds": f"{max(float(settings.DASHBOARD_POLL_SECONDS), 0.5):g}",
+        "poll_seconds": poll_seconds_text(),
         # "$412.18 for 1,240 batches; 14 without a known price" for everything the filter matches is
         # one grouped query over all of it (hundreds of ms over 200,000 rows), so the page asks for it
         # after it has shown (cost_total below) instead of waiting for it.
@@ -291,7 +261,7 @@ def _matching(projects: list[Project], filters: query.Filters):
 
 def _status_choices(found: query.Found | None, filters: query.Filters) -> list[str]:
     seen = set(found.totals(found.project_counts)) if found else set()
-    return [s for s in query.STATUS_ORDER] + sorted(seen - set(query.STATUS_ORDER))
+    return [s for s in STATUS_ORDER] + sorted(seen - set(STATUS_ORDER))
 
 
 def _csrf(request: HttpRequest) -> str:
@@ -313,9 +283,9 @@ def filter_form_context(project: Project | None) -> dict:
     filters = query.Filters()
     return {
         "filters": filters,
-        "status_choices": list(query.STATUS_ORDER),
-        "sorts": list(query.SORT_LABELS.items()),
-        "flag_choices": [("at-risk", "at risk"), ("stalled", "stalled"), ("failing", "failing")],
+        "status_choices": list(STATUS_ORDER),
+        "sorts": list(SORT_LABELS.items()),
+        "flag_choices": list(FLAG_LABELS.items()),
         "meta_values": [""],
     }
 
@@ -326,8 +296,8 @@ def project_chips(project: Project) -> list[dict]:
     base = reverse("batches:list", args=[project.slug])
     filters = query.Filters()
     return [
-        {"label": row_html.status_label(status), "status": status, "count": n, "url": base + filters.query(statuses=(status,)),
-         "class": row_html.status_class(status), "active": False}
+        {"label": describe.status_label(status), "status": status, "count": n, "url": base + filters.query(statuses=(status,)),
+         "class": describe.status_class(status), "active": False}
         for status, n in query.ordered_counts(counts)
     ]
 
@@ -424,17 +394,17 @@ def _export_values(record: BatchRecord) -> dict:
     return values
 
 
-def _with_oversight(rows: Iterator[BatchRecord]) -> Iterator[dict]:
+def _with_oversight(records: Iterator[BatchRecord]) -> Iterator[dict]:
     """Each row's export values plus its cost and flags. Rows are taken a chunk at a time so the flags
     of a chunk's unfinished batches cost one sample query per project, and memory stays flat."""
-    price = row_html.PagePricer()
+    price = rows.PagePricer()
     chunk: list[BatchRecord] = []
 
     def flush():
         flags = _page_oversight(chunk)
         for record in chunk:
             values = _export_values(record)
-            cost = price(record)
+            cost = price(batch_from_record(record))
             values["cost_usd"] = f"{cost.amount:.6f}" if cost.known else None
             if cost.known:
                 note = cost.rates.source + (f"; {cost.rates.note}" if cost.rates.note else "")
@@ -444,7 +414,7 @@ def _with_oversight(rows: Iterator[BatchRecord]) -> Iterator[dict]:
             values["flags"] = flags[record.project, record.batch_id].flag_slugs
             yield values
 
-    for record in rows:
+    for record in records:
         chunk.append(record)
         if len(chunk) >= EXPORT_CHUNK:
             yield from flush()
@@ -476,14 +446,14 @@ def _export_rows(projects: list[Project], filters: query.Filters) -> Iterator[Ba
         return iter(())
     slugs = [p.slug for p in projects]
     base = BatchRecord.objects.filter(project=slugs[0]) if len(slugs) == 1 else BatchRecord.objects.filter(project__in=slugs)
-    column, desc = query.SORTS[filters.sort]
+    column, desc = SORTS[filters.sort]
     sign = "-" if desc else ""
     order = [f"{sign}{column}", f"{sign}batch_id", f"{sign}project"]
     qs = query.filtered(base, replace(filters, after=None)).order_by(*order).defer("raw", "search_text")
     return qs.iterator(chunk_size=EXPORT_CHUNK)
 
 
-def _export_response(rows: Iterator[BatchRecord], kind: str, name: str) -> StreamingHttpResponse:
+def _export_response(records: Iterator[BatchRecord], kind: str, name: str) -> StreamingHttpResponse:
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if kind == "csv":
         writer = csv.writer(_Echo())
@@ -492,14 +462,14 @@ def _export_response(rows: Iterator[BatchRecord], kind: str, name: str) -> Strea
 
         def lines():
             yield writer.writerow(columns)
-            for values in _with_oversight(rows):
+            for values in _with_oversight(records):
                 values["flags"] = " ".join(values["flags"])
                 yield writer.writerow([csv_cell(values[c]) for c in columns])
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     else:
         def lines():
-            for values in _with_oversight(rows):
+            for values in _with_oversight(records):
                 yield json.dumps(values, ensure_ascii=False) + "\n"
 
         response = StreamingHttpResponse(lines(), content_type="application/x-ndjson; charset=utf-8")
@@ -515,12 +485,22 @@ def _kind(kind: str) -> str:
     return kind
 
 
+def refuse_filter(request: HttpRequest, problems: list[str], what: str, verb: str, back_url: str) -> HttpResponse:
+    """An export, total or action whose filter has a problem does nothing (400): ignoring the bad value,
+    as a page does, would widen it to batches the person never picked."""
+    context = {"problems": problems, "what": what, "verb": verb, "back_url": back_url}
+    template = "batches/filter_refused.html" + ("#refusal" if request.htmx else "")
+    return render(request, template, context, status=400)
+
+
 @require_safe
 @project_view
 def export(request: HttpRequest, project: Project, kind: str) -> HttpResponse:
     """``/projects/<slug>/batches/export.csv?<filters>`` (or ``.jsonl``): the filtered view, every page."""
     kind = _kind(kind)
-    filters, _ = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
+    filters, problems = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
+    if problems:
+        return refuse_filter(request, problems, "An export", "exported", reverse("batches:list", args=[project.slug]))
     return _export_response(_export_rows([project], filters), kind, f"batches-{project.slug}")
 
 
@@ -528,9 +508,11 @@ def export(request: HttpRequest, project: Project, kind: str) -> HttpResponse:
 def search_export(request: HttpRequest, kind: str) -> HttpResponse:
     kind = _kind(kind)
     projects = visible_projects(request)
-    filters, _ = query.parse_filters(
+    filters, problems = query.parse_filters(
         request.GET, cross_project=True, known_statuses=_known_statuses([p.slug for p in projects])
     )
+    if problems:
+        return refuse_filter(request, problems, "An export", "exported", reverse("search"))
     return _export_response(_export_rows(projects, filters), kind, "batches-search")
 
 
@@ -556,8 +538,10 @@ def _cost_total_response(request: HttpRequest, projects: list[Project], filters:
 @project_view
 def cost_total(request: HttpRequest, project: Project) -> HttpResponse:
     """The estimated cost of every batch a filtered view matches (the view loads it once shown)."""
-    filters, _ = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
+    filters, problems = query.parse_filters(request.GET, known_statuses=_known_statuses([project.slug]))
     back = reverse("batches:list", args=[project.slug]) + filters.query()
+    if problems:
+        return refuse_filter(request, problems, "A cost total", "priced", back)
     return _cost_total_response(request, [project], filters, back)
 
 
@@ -565,9 +549,11 @@ def cost_total(request: HttpRequest, project: Project) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def search_cost_total(request: HttpRequest) -> HttpResponse:
     projects = visible_projects(request)
-    filters, _ = query.parse_filters(
+    filters, problems = query.parse_filters(
         request.GET, cross_project=True, known_statuses=_known_statuses([p.slug for p in projects])
     )
+    if problems:
+        return refuse_filter(request, problems, "A cost total", "priced", reverse("search") + filters.query())
     return _cost_total_response(request, projects, filters, reverse("search") + filters.query())
 
 
@@ -603,7 +589,7 @@ class Pick:
             return "will be cancelled"
         if self.record.status in TERMINAL_STATUSES:
             return f"already finished ({self.record.status})"
-        return f"not cancellable ({row_html.status_label(self.record.status)})"
+        return f"not cancellable ({describe.status_label(self.record.status)})"
 
 
 def _parse_picks(values: list[str], allowed: dict[str, Project]) -> list[Pick]:
@@ -645,7 +631,7 @@ def _cancel_one(request: HttpRequest, pick: Pick) -> None:
         return
     if pick.record.status not in CANCELLABLE_STATUSES:
         # The index says it already finished (a final state) or is cancelling: no upstream call.
-        pick.outcome, pick.detail = "already finished", f"The batch is {row_html.status_label(pick.record.status)}."
+        pick.outcome, pick.detail = "already finished", f"The batch is {describe.status_label(pick.record.status)}."
         return
     try:
         batch = services.batch_request_cancel(pick.project, actor=actor_name(request), batch_id=pick.batch_id)
@@ -659,15 +645,17 @@ def _cancel_one(request: HttpRequest, pick: Pick) -> None:
     except UpstreamError as err:
         pick.outcome, pick.detail = "failed", f"{err} {err.hint or ''}".strip()
     else:
-        pick.outcome, pick.detail = row_html.status_label(batch.status), "Cancel requested."
+        pick.outcome, pick.detail = describe.status_label(batch.status), "Cancel requested."
 
 
 def _bulk_cancel(request: HttpRequest, projects: list[Project], scope_url: str, back_url: str) -> HttpResponse:
     allowed = {p.slug: p for p in projects}
     truncated = False
+    back_url = back_url if back_url.startswith("/") and not back_url.startswith("//") else scope_url
     if request.POST.get("all") == "1":
-        filters, _ = query.parse_filters(request.POST, cross_project=True)
-
+        filters, problems = query.parse_filters(request.POST, cross_project=True, known_statuses=_known_statuses(list(allowed)))
+        if problems:
+            return refuse_filter(request, problems, "Cancelling all matching", "cancelled", back_url)
         base = BatchRecord.objects.filter(project__in=list(allowed))
         records = list(
             query.filtered(base, replace(filters, after=None))
@@ -685,7 +673,7 @@ def _bulk_cancel(request: HttpRequest, projects: list[Project], scope_url: str, 
         "truncated": truncated,
         "cap": BULK_CANCEL_CAP,
         "scope_url": scope_url,
-        "back_url": back_url if back_url.startswith("/") and not back_url.startswith("//") else scope_url,
+        "back_url": back_url,
         "done": False,
     }
     if request.POST.get("confirm") == "1":

@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
+from ..access import project_view, visible_projects
 from ..oversight import insights, pricing
-from ..projects import Project, project_view, visible_projects
+from ..projects import Project
 
 
 @require_safe

@@ -16,12 +16,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from ..auth import actor_name
+from ..access import actor_name, may_operate, project_view, visible_projects
 from ..models import Notification, NotificationRule, Watch
 from ..notify.channels import recipient_label
 from ..notify.forms import RuleForm, WatchEmailForm
 from ..notify.watching import SESSION_EMAIL, person_and_email
-from ..projects import Project, may_operate, project_view, visible_projects
+from ..projects import Project
 from ..upstream import InvalidId, validate_id
 
 HISTORY_PAGE_SIZE = 50

@@ -11,6 +11,7 @@ import glob
 import ipaddress
 import logging
 import os
+import re
 import uuid
 from datetime import datetime
 
@@ -43,13 +44,55 @@ def _allowed(address: str) -> bool:
     return any(peer in network for network in settings.DASHBOARD_METRICS_ALLOWED)
 
 
+#: Headers in which a proxy names the client it relays for (WSGI names). Each one present must name
+#: only allowed addresses: checking one and not another lets a relayed request through.
+ADDRESS_HEADERS = (
+    "HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_X_CLIENT_IP", "HTTP_CLIENT_IP", "HTTP_X_CLUSTER_CLIENT_IP",
+    "HTTP_TRUE_CLIENT_IP", "HTTP_CF_CONNECTING_IP", "HTTP_FASTLY_CLIENT_IP", "HTTP_X_ORIGINAL_FORWARDED_FOR",
+    "HTTP_FORWARDED_FOR", "HTTP_X_ENVOY_EXTERNAL_ADDRESS", "HTTP_X_PROXYUSER_IP",
+)
+#: RFC 7239 §4: every ``for=`` node of every element (a quoted value may hold ``[v6]:port``).
+FORWARDED_FOR = re.compile(r'(?:^|[;,\s])for\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s]*)', re.IGNORECASE)
+
+
+def _node_address(node: str) -> str:
+    """The address of an RFC 7239 node (``192.0.2.1:80``, ``"[2001:db8::1]:80"``); "unknown" and
+    obfuscated names (``_hidden``) are returned as they are and then fail :func:`_allowed`."""
+    node = node.strip().strip('"')
+    if node.startswith("["):
+        return node[1:].partition("]")[0]
+    if node.count(":") == 1:
+        return node.partition(":")[0]
+    return node
+
+
+def relayed_for(request: HttpRequest) -> list[str] | None:
+    """Every address a proxy says this request was relayed for; ``None`` when it was relayed for someone
+    it does not name (a ``Forwarded`` header without ``for=``, a ``Via``, or a signed-in identity)."""
+    meta = request.META
+    if meta.get("HTTP_VIA") or meta.get(f"HTTP_{settings.DASHBOARD_AUTH_HEADER.upper().replace('-', '_')}"):
+        return None
+    addresses: list[str] = []
+    forwarded = meta.get("HTTP_FORWARDED", "")
+    if forwarded:
+        nodes = FORWARDED_FOR.findall(forwarded)
+        if not nodes:
+            return None
+        addresses += [_node_address(node) for node in nodes]
+    for header in ADDRESS_HEADERS:
+        addresses += [part for part in meta.get(header, "").split(",") if part.strip()]
+    return addresses
+
+
 def metrics_peer_allowed(request: HttpRequest) -> bool:
-    """The direct peer, and every address a proxy says it relayed for, must be in the allow-list: a
-    request that came through the sign-in proxy on loopback on behalf of someone else is refused."""
-    addresses = [request.META.get("REMOTE_ADDR", "")]
-    for header in ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP"):
-        addresses += [part for part in request.META.get(header, "").split(",") if part.strip()]
-    return all(_allowed(address) for address in addresses)
+    """The direct peer, and every address any proxy header says it relayed for, must be in the
+    allow-list: a request that came through the sign-in proxy on loopback on behalf of someone else is
+    refused, whichever header that proxy uses (RFC 7239 ``Forwarded``, ``X-Forwarded-For``,
+    ``X-Real-IP``, …), and so is one relayed for someone no header names."""
+    relayed = relayed_for(request)
+    if relayed is None:
+        return False
+    return all(_allowed(address) for address in [request.META.get("REMOTE_ADDR", ""), *relayed])
 
 
 # -- /metrics -------------------------------------------------------------------------------------
@@ -172,7 +215,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not metrics_peer_allowed(request):
         raise Http404
     registry = CollectorRegistry(auto_describe=False)
-    dirs = [path for path in (os.environ.get("PROMETHEUS_MULTIPROC_DIR"), *settings.DASHBOARD_METRICS_DIRS) if path]
+    dirs = [path for path in (settings.PROMETHEUS_MULTIPROC_DIR, *settings.DASHBOARD_METRICS_DIRS) if path]
     registry.register(_ProcessFiles(dirs) if dirs else _ThisProcess())
     registry.register(DashboardStateCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -7,7 +7,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from ..projects import all_projects, may_operate, visible_projects
+from ..access import may_operate, visible_projects
+from ..projects import all_projects
 
 
 @require_safe

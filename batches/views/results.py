@@ -13,9 +13,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from .. import results, selectors, services
-from ..auth import actor_name
+from ..access import actor_name, may_operate, project_view
 from ..forms import new_form_token
-from ..projects import Project, may_operate, project_view
+from ..projects import Project
 from ..upstream import Batch, UpstreamError, UpstreamNotFound
 from .browse import batch_or_404
 from .errors import upstream_error_response

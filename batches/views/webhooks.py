@@ -13,8 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dashboard.observability import WEBHOOK_DELIVERIES
-
+from ..metrics import WEBHOOK_DELIVERIES
 from ..projects import get_project
 from ..webhooks import WebhookRejected, webhook_handle, webhook_verify
 

@@ -7,7 +7,7 @@ Reusable by every e2e test module (see docs/browse.md):
   :class:`DashboardServer` with ``.url``, ``.emulator_url``, ``.emulator_api_key`` and helpers for the
   emulator's control endpoints (``advance``, ``stats``, ``reset_counts``, ``add_fault``,
   ``clear_faults``, ``upstream``).
-* ``start_dashboard(tmp_dir, extra_env=...)``: a context manager for another configuration (e.g. a
+* ``start_dashboard(tmp_dir, extra_env=...)`` (``tests/e2e/helpers.py``): a context manager for another configuration (e.g. a
   module-scoped server with ``DASHBOARD_AUTH=proxy``).
 * ``guarded_page``: pytest-playwright's ``page`` that aborts and records any request leaving
   127.0.0.1 and records console errors (CSP violations are console errors in Chromium) and uncaught
@@ -18,14 +18,7 @@ Reusable by every e2e test module (see docs/browse.md):
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +26,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.e2e.helpers import CHROMIUM, LOOPBACK_HOSTS, SCREENSHOTS, DashboardServer, start_dashboard
+
 # Sync Playwright runs an event loop in the main thread; pytest-django must not refuse ORM use there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-EMULATOR_KEY = "sk-emulator-e2e"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
 def pytest_collection_modifyitems(items):
@@ -57,149 +46,6 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1440, "height": 900}}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status < 500:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop one process we started, by its pid: SIGTERM, then SIGKILL if it does not exit."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-@dataclass
-class DashboardServer:
-    url: str  # e.g. http://127.0.0.1:40123 (no trailing slash)
-    emulator_url: str  # e.g. http://127.0.0.1:40124 (the upstream is emulator_url + "/v1")
-    emulator_api_key: str
-    logs: dict[str, Path] = field(default_factory=dict)
-
-    def _call(self, method: str, path: str, body: object | None = None, *, api: bool = False) -> object:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.emulator_url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if api:
-            request.add_header("Authorization", f"Bearer {self.emulator_api_key}")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-
-    def advance(self, seconds: float) -> None:
-        """Move the emulator's clock forward (batches progress, cancels finish)."""
-        self._call("POST", "/_emulator/advance", {"seconds": seconds})
-
-    def stats(self) -> dict:
-        """{"counts": {"GET /v1/batches": n, ...}, "total": n, "connections": n}"""
-        return self._call("GET", "/_emulator/stats")
-
-    def reset_counts(self) -> None:
-        self._call("POST", "/_emulator/reset-counts", {})
-
-    def add_fault(self, **fault) -> None:
-        """See emulator EmulatorState.inject_fault: route, method, status, body, headers, delay, times..."""
-        self._call("POST", "/_emulator/faults", fault)
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/_emulator/faults")
-
-    def upstream(self, path: str) -> dict:
-        """A GET against the emulator's API, e.g. upstream("/v1/batches?limit=100")."""
-        return self._call("GET", path, api=True)
-
-
-@contextlib.contextmanager
-def start_dashboard(
-    tmp_dir: Path, extra_env: dict[str, str] | None = None, projects: dict[str, str] | None = None
-) -> Iterator[DashboardServer]:
-    """Run the emulator and the dashboard under gunicorn, as `scripts/run` does, on free loopback
-    ports; stop both (by pid) on exit. ``extra_env`` overrides the dashboard's environment.
-    ``projects`` ({slug: key}) gives the emulator one project per key and the dashboard a projects
-    file naming them, in that order (the first is the default)."""
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    python = sys.executable
-    emulator_port, web_port = free_port(), free_port()
-    emulator_url = f"http://127.0.0.1:{emulator_port}"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DASHBOARD_", "OPENAI_", "REDIS_", "DATABASE_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
-        DJANGO_SECRET_KEY="e2e-secret-key-not-for-production-0123456789abcdefghij",
-        DJANGO_DEBUG="0",
-        DJANGO_SECURE_COOKIES="0",
-        DJANGO_STATIC_ROOT=str(tmp_dir / "static"),
-        DATABASE_URL=f"sqlite:///{tmp_dir / 'db.sqlite3'}",
-        DASHBOARD_AUTH="none",
-        DASHBOARD_EMULATOR="1",
-        DASHBOARD_POLL_SECONDS="1",
-        OPENAI_API_KEY=EMULATOR_KEY,
-        OPENAI_BASE_URL=f"{emulator_url}/v1",
-    )
-    emulator_keys = ["--api-key", EMULATOR_KEY]
-    if projects:
-        emulator_keys = [arg for slug, key in projects.items() for arg in ("--api-key", f"{slug}={key}")]
-        lines = []
-        for slug, key in projects.items():
-            env[f"E2E_KEY_{slug.upper().replace('-', '_')}"] = key
-            lines += [f"[projects.{slug}]", f'name = "{slug.title()}"',
-                      f'api_key_env = "E2E_KEY_{slug.upper().replace("-", "_")}"', f'base_url = "{emulator_url}/v1"', ""]
-        (tmp_dir / "projects.toml").write_text("\n".join(lines))
-        env["DASHBOARD_PROJECTS_FILE"] = str(tmp_dir / "projects.toml")
-    env.update(extra_env or {})
-    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
-        subprocess.run(
-            [python, "manage.py", *command], cwd=REPO, env=env, check=True, capture_output=True, timeout=120
-        )
-
-    logs = {"emulator": tmp_dir / "emulator.log", "gunicorn": tmp_dir / "gunicorn.log"}
-    processes: list[subprocess.Popen] = []
-    try:
-        with logs["emulator"].open("wb") as out:
-            emulator = subprocess.Popen(
-                [python, "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
-                 *emulator_keys, "--speed", "1"],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )
-        processes.append(emulator)
-        wait_for_http(f"{emulator_url}/_emulator/stats", emulator, logs["emulator"])
-        gunicorn = str(Path(python).with_name("gunicorn"))
-        with logs["gunicorn"].open("wb") as out:
-            web = subprocess.Popen(
-                [gunicorn, "dashboard.wsgi:application", "--bind", f"127.0.0.1:{web_port}",
-                 "--workers", "1", "--threads", "8", "--access-logfile", "-"],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )
-        processes.append(web)
-        url = f"http://127.0.0.1:{web_port}"
-        wait_for_http(f"{url}/healthz", web, logs["gunicorn"])
-        yield DashboardServer(url=url, emulator_url=emulator_url, emulator_api_key=EMULATOR_KEY, logs=logs)
-    finally:
-        for process in reversed(processes):
-            stop(process)
 
 
 @pytest.fixture(scope="session")

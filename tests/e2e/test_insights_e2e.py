@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import start_dashboard
+from tests.e2e.helpers import start_dashboard
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import EMULATOR_KEY, start_dashboard
+from tests.e2e.helpers import EMULATOR_KEY, start_dashboard
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import LOOPBACK_HOSTS, free_port, start_dashboard, stop, wait_for_http
+from tests.e2e.helpers import LOOPBACK_HOSTS, free_port, start_dashboard, stop, wait_for_http
 
 ALICE = {"sub": "alice", "email": "alice@example.com", "groups": ["batch-operators"]}
 BOB = {"sub": "bob", "email": "bob@example.com", "groups": ["viewers"]}

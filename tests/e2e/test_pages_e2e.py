@@ -14,7 +14,7 @@ import sys
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import REPO, start_dashboard
+from tests.e2e.helpers import REPO, start_dashboard
 
 pytestmark = pytest.mark.e2e
 

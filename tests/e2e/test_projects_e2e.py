@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import start_dashboard
+from tests.e2e.helpers import start_dashboard
 
 pytestmark = pytest.mark.e2e
 

@@ -13,11 +13,11 @@ import logging
 import signal
 import threading
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from batches.index import lease
-from batches.index.sync import DEFAULT_BACKFILL_PAGES, PAGE_SIZE, setting, sync_project
+from batches.conf import conf
+from batches.index.sync import PAGE_SIZE, sync_project
 from batches.projects import all_projects, get_project
 
 logger = logging.getLogger("batches.sync")
@@ -46,8 +46,8 @@ class Command(BaseCommand):
         self.owner = lease.new_owner()
         self.held: set[str] = set()
         if backfill_pages is None and not once:
-            backfill_pages = setting("DASHBOARD_SYNC_BACKFILL_PAGES", DEFAULT_BACKFILL_PAGES)
-        interval = float(interval if interval is not None else settings.DASHBOARD_SYNC_SECONDS)
+            backfill_pages = conf().sync_backfill_pages
+        interval = float(interval if interval is not None else conf().sync_seconds)
         previous = {}
         if not once:
             # The healthchecks ``sendalerts`` pattern: a signal only sets a flag; the loop notices it

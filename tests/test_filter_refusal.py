@@ -11,7 +11,7 @@ from django.http import QueryDict
 from batches.index import query
 from batches.models import AuditEntry, BatchRecord
 from find_factory import make, synced
-from tests.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

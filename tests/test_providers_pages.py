@@ -257,3 +257,16 @@ def test_an_anthropic_results_file_downloads_as_sent_and_no_retry_is_offered_wit
     assert 'id="retry"' not in page and "Rows are in result order: Anthropic keeps no input file." in page
     running = fake.add(["c"])
     assert client.get(f"/projects/claude/batches/{running['id']}/files/results.jsonl", headers=OPS).status_code == 404
+
+
+def test_the_search_export_names_each_rows_provider_and_its_own_status(client, fakes):
+    fake = fakes["claude"]
+    batch = fake.add(["a"])
+    fake.end(batch["id"])
+    sync_project(get_project("claude"), "test-owner")
+    body = b"".join(client.get("/search/export.csv?provider=anthropic", headers=OPS).streaming_content).decode()
+    header, row = body.splitlines()[:2]
+    columns = header.split(",")
+    values = dict(zip(columns, row.split(",")))
+    assert (values["batch_id"], values["status"], values["provider"], values["provider_status"]) == (
+        batch["id"], "completed", "anthropic", "ended")

@@ -270,3 +270,10 @@ def test_the_search_export_names_each_rows_provider_and_its_own_status(client, f
     values = dict(zip(columns, row.split(",")))
     assert (values["batch_id"], values["status"], values["provider"], values["provider_status"]) == (
         batch["id"], "completed", "anthropic", "ended")
+
+
+def test_the_projects_page_names_each_projects_provider(client, fakes):
+    body = client.get("/projects/", headers=OPS).content.decode()
+    assert '<code>claude</code> <span class="muted">Anthropic</span>' in body
+    assert '<code>az</code> <span class="muted">Azure OpenAI</span>' in body
+    assert "secret" not in body

@@ -41,8 +41,6 @@ KNOWN_FIELDS = frozenset(
     {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups",
      "provider", "api_version", "deployments"}
 )
-ANTHROPIC_BASE_URL = "https://api.anthropic.com"
-AZURE_V1_SUFFIX = "/openai/v1"
 API_VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]{0,39}")
 
 
@@ -102,34 +100,34 @@ def _deployments(value, where: str, problems: list[str]) -> dict[str, str]:
 
 def _provider_fields(table: dict, where: str, problems: list[str]) -> tuple[str, str, dict[str, str], str]:
     """(provider, api_version, deployments, base_url), with a problem for each field that does not fit
-    the provider (docs/providers.md)."""
+    the provider, by what ``batches.upstream.providers`` says each one takes (docs/providers.md)."""
     provider = _string(table, "provider", where, problems, DEFAULT_PROVIDER) or DEFAULT_PROVIDER
     if provider not in PROVIDER_NAMES:
         problems.append(f"{where}: provider must be one of {', '.join(PROVIDER_NAMES)}, not “{provider}”.")
         provider = DEFAULT_PROVIDER
+    info = provider_info(provider)
     api_version = _string(table, "api_version", where, problems)
-    if api_version and not API_VERSION_PATTERN.fullmatch(api_version):
+    if api_version and not info.api_version_is:
+        problems.append(f"{where}: api_version is for Azure and Anthropic projects; {info.label}'s API has none.")
+    elif api_version and not API_VERSION_PATTERN.fullmatch(api_version):
         problems.append(f"{where}: api_version “{api_version[:40]}” is not a version (such as 2024-10-21).")
     deployments = _deployments(table["deployments"], where, problems) if "deployments" in table else {}
+    if deployments and not info.model_is_deployment:
+        problems.append(f'{where}: deployments is for Azure projects only (provider = "azure").')
     given_url = _string(table, "base_url", where, problems).rstrip("/")
-    defaults = {"openai": conf().openai_base_url, "anthropic": ANTHROPIC_BASE_URL, "azure": ""}
-    base_url = given_url or defaults[provider]
-    if provider == "azure":
-        if not given_url:
-            problems.append(f"{where}: base_url is required for Azure: the resource's endpoint (https://<resource>.openai.azure.com).")
-        elif api_version and given_url.endswith(AZURE_V1_SUFFIX):
-            problems.append(f"{where}: api_version goes with the resource's endpoint; a base_url ending in {AZURE_V1_SUFFIX} takes none.")
-        elif not api_version and not given_url.endswith(AZURE_V1_SUFFIX):
-            problems.append(f"{where}: an Azure base_url without api_version must end in {AZURE_V1_SUFFIX}; or set api_version (such as 2024-10-21).")
-    else:
-        if deployments:
-            problems.append(f"{where}: deployments is for Azure projects only (provider = \"azure\").")
-        if provider == "openai" and api_version:
-            problems.append(f"{where}: api_version is for Azure and Anthropic projects; OpenAI's API has none.")
-    if provider == "anthropic":
+    default_url = conf().openai_base_url if info.default_base_url is None else info.default_base_url
+    base_url = given_url or default_url
+    suffix = info.unversioned_suffix
+    if not base_url:
+        problems.append(f"{where}: base_url is required for {info.label}: the resource's endpoint (https://<resource>.openai.azure.com).")
+    elif suffix and api_version and base_url.endswith(suffix):
+        problems.append(f"{where}: api_version goes with the resource's endpoint; a base_url ending in {suffix} takes none.")
+    elif suffix and not api_version and not base_url.endswith(suffix):
+        problems.append(f"{where}: an {info.label} base_url without api_version must end in {suffix}; or set api_version (such as 2024-10-21).")
+    if not info.openai_headers:
         for key in ("organization", "project"):
             if _string(table, key, where, problems):
-                problems.append(f"{where}: {key} is an OpenAI header; Anthropic projects have none (a key belongs to one workspace).")
+                problems.append(f"{where}: {key} is an OpenAI header; {info.label} projects have none (a key belongs to one workspace).")
     if base_url and not base_url.startswith(("http://", "https://")):
         problems.append(f"{where}: base_url must start with http:// or https://.")
     return provider, api_version, deployments, base_url
@@ -181,8 +179,9 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
         viewer_groups = _groups(table["viewer_groups"], f"{where}: viewer_groups", problems) if "viewer_groups" in table else frozenset()
         operator_groups = _groups(table["operator_groups"], f"{where}: operator_groups", problems) if "operator_groups" in table else None
         provider, api_version, deployments, base_url = _provider_fields(table, where, problems)
-        if provider == "anthropic" and secret_env:
-            problems.append(f"{where}: webhook_secret_env is set, but Anthropic sends no webhooks for batches (the sync keeps it fresh).")
+        if secret_env and not provider_info(provider).webhooks:
+            label = provider_info(provider).label
+            problems.append(f"{where}: webhook_secret_env is set, but {label} sends no webhooks for batches (the sync keeps it fresh).")
         projects.append(
             Project(
                 slug=slug,

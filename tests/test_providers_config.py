@@ -46,9 +46,9 @@ def test_a_project_is_openai_by_default_and_anthropic_defaults_to_the_public_api
     "fields, expected",
     [
         ('provider = "bedrock"', "project “p”: provider must be one of openai, azure, anthropic, not “bedrock”"),
-        ('provider = "azure"', "project “p”: base_url is required for Azure"),
+        ('provider = "azure"', "project “p”: base_url is required for Azure OpenAI"),
         ('provider = "azure"\nbase_url = "https://r.openai.azure.com"',
-         "project “p”: an Azure base_url without api_version must end in /openai/v1"),
+         "project “p”: an Azure OpenAI base_url without api_version must end in /openai/v1"),
         ('provider = "azure"\nbase_url = "https://r.openai.azure.com/openai/v1"\napi_version = "2024-10-21"',
          "project “p”: api_version goes with the resource's endpoint"),
         ('provider = "azure"\nbase_url = "https://r.openai.azure.com/openai/v1"\ndeployments = ["gpt-4o"]',

@@ -39,6 +39,15 @@ class ProviderInfo:
     reports_usage: bool = True
     #: Sentences for common statuses that mean something else with this provider.
     status_hints: dict[str, str] = field(default_factory=dict)
+    # -- the projects file (batches/projects.py checks these) --
+    #: The base URL when the file gives none; None: the OPENAI_BASE_URL setting; "": required.
+    default_base_url: str | None = None
+    #: What ``api_version`` sets ("" when the provider takes none).
+    api_version_is: str = ""
+    #: The base URL's ending that speaks without an ``api_version`` (and may not be used with one).
+    unversioned_suffix: str = ""
+    #: Whether the OpenAI-Organization / OpenAI-Project headers (``organization``, ``project``) apply.
+    openai_headers: bool = True
 
 
 OPENAI_EXAMPLE = (
@@ -74,6 +83,9 @@ PROVIDERS = {
         example_line=OPENAI_EXAMPLE.replace("gpt-4o-mini", "my-gpt-4o-mini-deployment"),
         results_from="the output and error files",
         model_is_deployment=True,
+        default_base_url="",
+        api_version_is="the api-version of the versioned /openai/… paths",
+        unversioned_suffix="/openai/v1",
     ),
     "anthropic": ProviderInfo(
         name="anthropic",
@@ -92,6 +104,9 @@ PROVIDERS = {
         results_from="the batch's results_url (one JSONL file, in any order)",
         files=False,
         reports_usage=False,
+        default_base_url="https://api.anthropic.com",
+        api_version_is="the anthropic-version header",
+        openai_headers=False,
         status_hints={
             "in_progress": "The batch is running; Anthropic reports its request counts only when the whole batch has ended.",
             # §1.6: no published bound on canceling; requests already running finish.

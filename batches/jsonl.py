@@ -254,6 +254,10 @@ class JsonlValidator:
 
     # -- output --------------------------------------------------------------------------------------
 
+    def custom_ids(self):
+        """The custom_ids seen so far, in order (a job checks them across its chunks)."""
+        return iter(self._rules.seen)
+
     def result(self, *, endpoint: str | None = None, size: int | None = None) -> ValidationResult:
         """The outcome for the endpoint chosen on the form (None: "take it from the file", whose first url
         must then be one of the API's endpoints). ``size`` is the file's length if the caller knows it."""

@@ -13,10 +13,21 @@ file, these check each parsed line). The shape comes from the project's provider
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
 from .upstream import ENDPOINTS
+
+
+# A custom_id longer than this is remembered by a 16-byte digest, not kept whole: what the check holds per
+# line stays bounded (120 lines with 1 MB ids once kept 120 MB in a web worker).
+KEPT_ID_CHARS = 64
+
+
+def _digest(custom_id: str) -> bytes:
+    """A long custom_id's stand-in among the seen ids (bytes: never equal to a kept str id)."""
+    return hashlib.blake2b(custom_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -43,12 +54,14 @@ class LineRules:
     only be said once the form's choices are known. ``url`` and ``model`` describe the file."""
 
     def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
+        #: custom_id (or its digest when long) -> the line it was first used on.
+        self.seen: dict[str | bytes, int] = {}
         self.url: str | None = None
         self.model: str | None = None
 
     def unique_custom_id(self, custom_id: str, number: int, result) -> None:
-        first = self.seen.setdefault(custom_id, number)
+        key = custom_id if len(custom_id) <= KEPT_ID_CHARS else _digest(custom_id)
+        first = self.seen.setdefault(key, number)
         if first != number:
             result.add(
                 number,

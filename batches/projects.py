@@ -34,12 +34,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .cache import LocalCache
 from .conf import conf
+from .costs.config import Budget, parse_budget, parse_organization
+from .jobs.limits import JobLimits, parse_limits
 from .upstream.providers import DEFAULT_PROVIDER, PROVIDER_NAMES, ProviderInfo, provider_info
 from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
 
 KNOWN_FIELDS = frozenset(
     {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups",
-     "provider", "api_version", "deployments"}
+     "provider", "api_version", "deployments", "limits", "budget"}
 )
 API_VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]{0,39}")
 
@@ -64,6 +66,10 @@ class Project:
     api_version: str = ""
     #: Azure: deployment name -> the OpenAI model it serves (prices).
     deployments: dict[str, str] = field(default_factory=dict, compare=False)
+    #: [projects.<slug>.limits]: batch size and enqueued-token budgets for jobs (batches/jobs/limits.py).
+    limits: JobLimits = JobLimits()
+    #: ``[projects.<slug>.budget]`` (batches/costs/config.py), None without one.
+    budget: Budget | None = None
 
     @property
     def provider_info(self) -> ProviderInfo:
@@ -143,9 +149,10 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
     except tomllib.TOMLDecodeError as err:
         raise ProjectsConfigError([f"the projects file is not valid TOML: {err}"]) from err
     problems: list[str] = []
-    unknown_top = set(data) - {"projects"}
+    unknown_top = set(data) - {"projects", "organization"}
     if unknown_top:
-        problems.append(f"unknown top-level field(s) {', '.join(sorted(unknown_top))}: only [projects.<slug>] tables belong here.")
+        problems.append(f"unknown top-level field(s) {', '.join(sorted(unknown_top))}: only [projects.<slug>] and [organization] tables belong here.")
+    parse_organization(data.get("organization"), problems, secret)
     tables = data.get("projects")
     if not isinstance(tables, dict) or not tables:
         problems.append("the projects file defines no project: add a [projects.<slug>] table.")
@@ -197,6 +204,8 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
                 provider=provider,
                 api_version=api_version,
                 deployments=deployments,
+                limits=parse_limits(table.get("limits"), where, problems),
+                budget=parse_budget(table.get("budget"), where, problems),
             )
         )
     if problems:

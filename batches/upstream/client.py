@@ -1,6 +1,6 @@
 """Transport and retries: the one seam to the upstream Batch and Files API.
 
-Every HTTP request to an OpenAI-compatible upstream goes through :class:`BatchClient`. Each project has one
+Every HTTP request to an OpenAI-compatible upstream goes through :class:`BaseClient`. Each project has one
 pooled ``httpx.Client`` per process (``registry.py``) (keep-alive is reused across page views), sends the bearer key and
 the optional ``OpenAI-Organization`` / ``OpenAI-Project`` headers, returns typed values and raises only
 the :class:`UpstreamError` family, whose messages are sentences fit for a page.

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0011_drop_unused_request_id'),
+        ('batches', '0012_money_budget_rule_and_refused'),
     ]
 
     operations = [

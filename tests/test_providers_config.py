@@ -3,15 +3,17 @@ refusals, Anthropic's JSONL line rules and limits, Anthropic batch prices and Az
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
 from batches import jsonl
 from batches.checks import check_projects
-from batches.oversight import pricing
+from batches.oversight import eta, pricing
 from batches.projects import ProjectsConfigError, get_project, parse_projects
 from batches.upstream import AnthropicClient, Batch, Usage, client_for
 
@@ -182,3 +184,34 @@ def test_an_azure_batch_is_priced_at_openai_batch_rates_for_its_deployments_mode
     refused = pricing.batch_price(unmapped)
     assert refused.amount is None
     assert "“gpt-4o-mini” is a deployment whose model the projects file does not name" in refused.reason
+
+
+# -- progress and trouble without live counts ------------------------------------------------------
+
+
+def anthropic_running(expires_in: int, now: int) -> Batch:
+    return AnthropicClient.parse_batch({
+        "id": "msgbatch_eta", "processing_status": "in_progress",
+        "request_counts": {"processing": 500, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+        "created_at": now - 86400 + expires_in, "expires_at": now + expires_in,
+    })
+
+
+def test_an_anthropic_batch_gets_no_rate_eta_and_is_at_risk_only_in_its_last_hour():
+    now = 1_800_000_000
+    calm = eta.compute(anthropic_running(3 * 3600, now), [], observed_at=now)
+    assert calm.eta_at is None and calm.rate_per_minute is None and calm.flags == []
+    assert calm.explanation == (
+        "No ETA: 500 requests processing, and this provider reports no progress until the whole batch has ended."
+    )
+    late = eta.compute(anthropic_running(30 * 60, now), [], observed_at=now)
+    assert [flag.slug for flag in late.flags] == ["at-risk"]
+    assert late.flags[0].sentence.startswith("Still processing 30 minutes before it expires at ")
+
+
+def test_an_anthropic_batch_whose_counts_never_move_is_not_called_stalled():
+    now = 1_800_000_000
+    samples = [SimpleNamespace(taken_at=dt.datetime.fromtimestamp(now - minutes * 60, tz=dt.UTC), status="in_progress",
+                               total_requests=500, completed_requests=0, failed_requests=0) for minutes in (120, 60, 10)]
+    result = eta.compute(anthropic_running(6 * 3600, now), samples, observed_at=now)
+    assert "stalled" not in [flag.slug for flag in result.flags]

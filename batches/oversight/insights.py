@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, QuerySet, Sum
 from django.utils import timezone
@@ -223,7 +224,7 @@ def _cost(qs: QuerySet, days: list[date], index: dict[int, int]) -> Chart:
     rows = (
         qs.filter(pricing.has_usage_q())
         .annotate(day=day_expression())
-        .values("day", "model")
+        .values("day", "model", "provider", "price_model")
         .annotate(input=Sum("input_tokens"), cached=Sum("cached_tokens"), output=Sum("output_tokens"))
         .order_by()
     )
@@ -231,8 +232,11 @@ def _cost(qs: QuerySet, days: list[date], index: dict[int, int]) -> Chart:
         i = index.get(row["day"])
         if i is None:
             continue
+        target = pricing.pricing_model(SimpleNamespace(**row))  # per provider (an Azure deployment's model)
+        if isinstance(target, pricing.NoPrice):
+            continue
         try:
-            rates = pricing.rates_for(row["model"] or "")
+            rates = pricing.rates_for(*target)
         except pricing.NoPrice:
             continue
         amount = rates.cost(row["input"] or 0, row["cached"] or 0, row["output"] or 0)

@@ -17,6 +17,8 @@ class AuditEntry(models.Model):
         PENDING = "pending", "pending"
         SUCCESS = "success", "success"
         ERROR = "error", "error"
+        #: Stopped by the dashboard before any upstream call (a project's budget: batches/costs/).
+        REFUSED = "refused", "refused"
 
     project = models.CharField(max_length=40, default="default", db_index=True)
     actor = models.CharField(max_length=254, db_index=True)
@@ -197,6 +199,8 @@ class NotificationRule(models.Model):
         FAILED_OR_EXPIRED = "failed_or_expired", "any batch failed or expired"
         AT_RISK = "at_risk", "a batch is at risk of expiring unfinished"
         FAILURE_RATE_ABOVE = "failure_rate_above", "a batch finished with a failure rate above a threshold"
+        #: batches/costs/: the month's spend reached a budget threshold, or billed costs drifted.
+        BUDGET = "budget", "the month's spend reaches a budget threshold, or billed costs drift from the estimates"
 
     class Channel(models.TextChoices):
         EMAIL = "email", "email"

@@ -30,12 +30,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .cache import LocalCache
 from .conf import conf
+from .costs.config import Budget, parse_budget, parse_organization
 from .jobs.limits import JobLimits, parse_limits
 from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
 
 KNOWN_FIELDS = frozenset(
     {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups",
-     "limits"}
+     "limits", "budget"}
 )
 
 
@@ -54,6 +55,8 @@ class Project:
     api_key_env: str = "OPENAI_API_KEY"
     #: [projects.<slug>.limits]: batch size and enqueued-token budgets for jobs (batches/jobs/limits.py).
     limits: JobLimits = JobLimits()
+    #: ``[projects.<slug>.budget]`` (batches/costs/config.py), None without one.
+    budget: Budget | None = None
 
 
 class ProjectsConfigError(ImproperlyConfigured):
@@ -87,9 +90,10 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
     except tomllib.TOMLDecodeError as err:
         raise ProjectsConfigError([f"the projects file is not valid TOML: {err}"]) from err
     problems: list[str] = []
-    unknown_top = set(data) - {"projects"}
+    unknown_top = set(data) - {"projects", "organization"}
     if unknown_top:
-        problems.append(f"unknown top-level field(s) {', '.join(sorted(unknown_top))}: only [projects.<slug>] tables belong here.")
+        problems.append(f"unknown top-level field(s) {', '.join(sorted(unknown_top))}: only [projects.<slug>] and [organization] tables belong here.")
+    parse_organization(data.get("organization"), problems, secret)
     tables = data.get("projects")
     if not isinstance(tables, dict) or not tables:
         problems.append("the projects file defines no project: add a [projects.<slug>] table.")
@@ -138,6 +142,7 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
                 operator_groups=operator_groups,
                 api_key_env=key_env,
                 limits=parse_limits(table.get("limits"), where, problems),
+                budget=parse_budget(table.get("budget"), where, problems),
             )
         )
     if problems:

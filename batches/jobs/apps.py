@@ -9,9 +9,10 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from ..index.signals import batches_changed
-        from ..notify.tasks import MESSAGE_WRITERS
+        from ..notify.tasks import register_message
         from . import notify
         from .tasks import on_batches_changed
 
         batches_changed.connect(on_batches_changed, dispatch_uid="batches.jobs")
-        MESSAGE_WRITERS.update({notify.FINISHED: notify.message, notify.HELD: notify.message})
+        register_message(notify.FINISHED, notify.message)
+        register_message(notify.HELD, notify.message)

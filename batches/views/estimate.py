@@ -13,6 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
 from ..access import project_view
+from ..costs.budgets import budget_state
 from ..oversight import pricing
 from ..projects import Project
 
@@ -50,6 +51,16 @@ def model_price(request: HttpRequest, project: Project) -> JsonResponse:
                 rates_source=rates.source,
                 note=rates.note,
             )
+    state = budget_state(project)
+    if state is not None:
+        # So the page can say, before anything is uploaded, that this file would cross the budget.
+        answer["budget"] = {
+            # Not rounded to cents: a file worth a fraction of a cent can be what crosses the budget.
+            "monthly_usd": f"{state.budget.monthly_usd:.6f}",
+            "spend_usd": f"{state.spend.spend:.6f}",
+            "block_at_limit": state.budget.block_at_limit,
+        }
     response = JsonResponse(answer, status=status)
-    response["Cache-Control"] = "private, max-age=300"
+    # Short: the budget part follows the month's spend.
+    response["Cache-Control"] = "private, max-age=60" if state is not None else "private, max-age=300"
     return response

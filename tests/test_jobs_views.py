@@ -139,3 +139,14 @@ def test_creating_and_steering_need_the_csrf_token(upstream):
     assert strict.post(f"/projects/default/jobs/{job.pk}/pause/").status_code == 403
     job.refresh_from_db()
     assert job.status == Job.Status.QUEUED
+
+
+def test_the_create_form_answers_htmx_with_its_partial_and_the_list_has_status_chips(client, upstream):
+    bad = client.post("/projects/default/jobs/new/", {"name": "x", "file": SimpleUploadedFile("in.jsonl", b"[1]\n")},
+                      headers=HTMX)
+    assert bad.status_code == 400 and b"<html" not in bad.content and b"Line 1</strong> is an array" in bad.content
+    make_job(jsonl([request_line(0)]), name="first")
+    listing = client.get("/projects/default/jobs/?status=queued")
+    body = listing.content.decode()
+    assert "first" in body and 'href="?status=queued" aria-current="true"' in body
+    assert "first" not in client.get("/projects/default/jobs/?status=running").content.decode()

@@ -67,6 +67,9 @@ def test_results_are_409_with_a_sentence_until_the_job_ends_then_one_line_per_re
     summary = client.get(f"/projects/default/jobs/{job.pk}/summary.json").json()
     assert summary["status"] == "completed" and summary["requests"]["total"] == 10
     assert summary["requests"]["pending"] == 0 and summary["batches"][0]["attempt"] == 1
+    assert isinstance(summary["cost_usd"], float) and summary["cost_usd"] > 0
+    page = client.get(f"/projects/default/jobs/{job.pk}/").content.decode()
+    assert "Cost so far: <strong>$" in page and "hx-trigger" not in page
     table = client.get(f"/projects/default/jobs/{job.pk}/results/?failed=1")
     assert b"req-2" in table.content and b"req-3</code>" not in table.content
     found = client.get(f"/projects/default/jobs/{job.pk}/results/?custom_id=req-7", headers=HTMX)

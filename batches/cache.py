@@ -4,7 +4,7 @@ asks under a new key and never sees the old entry again, which simply ages out (
 shared cache, least-recently-used eviction in a process). Nothing is deleted to invalidate.
 
 Where generations come from: a project's upstream reads have a token that each create and cancel
-replaces (:func:`invalidate`); the index has :func:`batches.index.query.index_generation` (its
+replaces (:func:`invalidate`); the index has :func:`batches.index.selectors.index_generation` (its
 highest row id and latest write); a rendered row is keyed by the batch's own content; a parsed
 configuration file by its path and modification time.
 

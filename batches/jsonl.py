@@ -27,6 +27,7 @@ accept exactly what ``json`` accepts and report it the same way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import IO
@@ -49,6 +50,9 @@ BOM = b"\xef\xbb\xbf"
 # A NUL byte never occurs in UTF-8 JSON text; it is the cheapest sure sign of a binary file.
 BINARY_SNIFF_BYTES = 8192
 READ_CHUNK = 1024 * 1024
+# A custom_id longer than this is remembered by a 16-byte digest, not kept whole: what the check holds per
+# line stays bounded (120 lines with 1 MB ids once kept 120 MB in a web worker).
+KEPT_ID_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class JsonlValidator:
         self._too_long = False
         self._number = 0
         self._total_bytes = 0
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str | bytes, int] = {}
         self._blank_lines: list[int] = []
         self._first_url: tuple[str, int] | None = None
         # Where the endpoint check of the first url goes among the errors: (error_count then, line, url).
@@ -260,7 +264,8 @@ class JsonlValidator:
             problem = "has no custom_id" if custom_id is None else "has a custom_id that is not a non-empty string"
             result.add(number, f"{problem}.")
         else:
-            first = self._seen.setdefault(custom_id, number)
+            key = custom_id if len(custom_id) <= KEPT_ID_CHARS else _digest(custom_id)
+            first = self._seen.setdefault(key, number)
             if first != number:
                 result.add(
                     number,
@@ -306,6 +311,10 @@ class JsonlValidator:
 
     # -- output --------------------------------------------------------------------------------------
 
+    def custom_ids(self):
+        """The custom_ids seen so far, in order (a job checks them across its chunks)."""
+        return iter(self._seen)
+
     def result(self, *, endpoint: str | None = None, size: int | None = None) -> ValidationResult:
         """The outcome for the endpoint chosen on the form (None: "take it from the file", whose first url
         must then be one of the API's endpoints). ``size`` is the file's length if the caller knows it."""
@@ -348,6 +357,11 @@ class JsonlValidator:
 
 
 _INVALID = object()
+
+
+def _digest(custom_id: str) -> bytes:
+    """A long custom_id's stand-in among the seen ids (bytes: never equal to a kept str id)."""
+    return hashlib.blake2b(custom_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _parse(raw: bytes, number: int, result: ValidationResult):

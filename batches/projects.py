@@ -31,10 +31,12 @@ from django.core.exceptions import ImproperlyConfigured
 from .cache import LocalCache
 from .conf import conf
 from .costs.config import Budget, parse_budget, parse_organization
+from .jobs.limits import JobLimits, parse_limits
 from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
 
 KNOWN_FIELDS = frozenset(
-    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups", "budget"}
+    {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups",
+     "limits", "budget"}
 )
 
 
@@ -51,6 +53,8 @@ class Project:
     #: None: the global DASHBOARD_OPERATOR_GROUPS rule applies.
     operator_groups: frozenset[str] | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    #: [projects.<slug>.limits]: batch size and enqueued-token budgets for jobs (batches/jobs/limits.py).
+    limits: JobLimits = JobLimits()
     #: ``[projects.<slug>.budget]`` (batches/costs/config.py), None without one.
     budget: Budget | None = None
 
@@ -137,6 +141,7 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
                 viewer_groups=viewer_groups or frozenset(),
                 operator_groups=operator_groups,
                 api_key_env=key_env,
+                limits=parse_limits(table.get("limits"), where, problems),
                 budget=parse_budget(table.get("budget"), where, problems),
             )
         )

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import cache
+from .index.store import record_action_result, record_created_by
 from .costs.budgets import budget_enforce, file_estimate
 from .jsonl import ValidationResult, validate_jsonl
 from .models import AuditEntry, CreateSubmission
@@ -128,8 +129,6 @@ def _refresh_after_action(project: Project, batch: Batch | None) -> None:
     cache.invalidate(project.slug)
     if batch is not None:
         cache.remember(project.slug, ("batch", batch.id), batch)
-    from .index.store import record_action_result
-
     if batch is not None:
         record_action_result(project.slug, batch)
 
@@ -177,8 +176,6 @@ def batch_create_from_file(
         _record_answer(entry, batch)
         entry.batch_id = batch.id
     _refresh_after_action(project, batch)
-    from .index.store import record_created_by
-
     record_created_by(project.slug, batch.id, actor)
     return batch
 

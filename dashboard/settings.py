@@ -39,6 +39,13 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}.") from err
 
 
+def env_networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(cidr, strict=False) for cidr in env_list(name, default)]
+    except ValueError as err:
+        raise ImproperlyConfigured(f"{name} holds an invalid CIDR: {err}") from err
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -64,12 +71,17 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "batches",
+    "batches.jobs",
     "batches.costs",
 ]
 
 # Triggered work (a webhook's refresh, notifications) runs through Django's Tasks framework; the
 # database backend's `manage.py db_worker` runs it. A bigger deployment swaps the backend, not the code.
-TASKS = {"default": {"BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+# "urgent" (batches.taskqueue.URGENT_QUEUE): a webhook's refresh and other work the worker takes first.
+TASKS = {"default": {
+    "BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+    "QUEUES": ["default", "urgent"],
+}}
 
 MIDDLEWARE = [
     # First: every response (redirects and refusals too) carries X-Request-Id, every log line its context.
@@ -154,6 +166,8 @@ STATIC_URL = (FORCE_SCRIPT_NAME or "") + "/static/"
 # Overridable so tests (and read-only deployments) can collect static files elsewhere.
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Where the default (filesystem) storage keeps files: jobs' inputs and merged results (docs/jobs.md).
+MEDIA_ROOT = os.environ.get("DASHBOARD_MEDIA_ROOT") or str(BASE_DIR / "media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -236,6 +250,9 @@ DASHBOARD_EMULATOR = env_bool("DASHBOARD_EMULATOR", False)
 
 # How often pages of unfinished batches poll for fresh state (seconds).
 DASHBOARD_POLL_SECONDS = env_float("DASHBOARD_POLL_SECONDS", 5.0)
+# Jobs (docs/jobs.md): seconds between scheduling passes, and the first wait after token_limit_exceeded.
+DASHBOARD_JOBS_TICK_SECONDS = env_float("DASHBOARD_JOBS_TICK_SECONDS", DASHBOARD_SYNC_SECONDS)
+DASHBOARD_JOBS_BACKOFF_SECONDS = env_float("DASHBOARD_JOBS_BACKOFF_SECONDS", 60.0)
 # How long identical upstream reads are shared between viewers (seconds).
 DASHBOARD_CACHE_SECONDS = env_float("DASHBOARD_CACHE_SECONDS", 2.0)
 # Negotiated rates: JSON, or the path of a .json/.toml file (batches/oversight/pricing.py).
@@ -251,13 +268,7 @@ if DASHBOARD_AUTH not in {"proxy", "oidc", "none"}:
 DASHBOARD_AUTH_HEADER = os.environ.get("DASHBOARD_AUTH_HEADER", "X-Forwarded-Email")
 DASHBOARD_GROUPS_HEADER = os.environ.get("DASHBOARD_GROUPS_HEADER", "X-Forwarded-Groups")
 DASHBOARD_OPERATOR_GROUPS = env_list("DASHBOARD_OPERATOR_GROUPS")
-try:
-    DASHBOARD_TRUSTED_PROXIES = [
-        ipaddress.ip_network(cidr, strict=False)
-        for cidr in env_list("DASHBOARD_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
-    ]
-except ValueError as err:
-    raise ImproperlyConfigured(f"DASHBOARD_TRUSTED_PROXIES holds an invalid CIDR: {err}") from err
+DASHBOARD_TRUSTED_PROXIES = env_networks("DASHBOARD_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
 
 # DASHBOARD_AUTH=none is only ever chosen implicitly in DEBUG; in production it must be written out
 # (and `manage.py check --deploy` still warns about it, see batches/checks.py).
@@ -313,13 +324,7 @@ OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "").strip() or "groups"
 # ---------------------------------------------------------------------------
 # Peers allowed to read /metrics (CIDRs). Everyone else, and anything relayed for someone else
 # (X-Forwarded-For / X-Real-IP naming an address outside the list), gets 404.
-try:
-    DASHBOARD_METRICS_ALLOWED = [
-        ipaddress.ip_network(cidr, strict=False)
-        for cidr in env_list("DASHBOARD_METRICS_ALLOWED", "127.0.0.1/32,::1/128")
-    ]
-except ValueError as err:
-    raise ImproperlyConfigured(f"DASHBOARD_METRICS_ALLOWED holds an invalid CIDR: {err}") from err
+DASHBOARD_METRICS_ALLOWED = env_networks("DASHBOARD_METRICS_ALLOWED", "127.0.0.1/32,::1/128")
 # prometheus-client's multiprocess mode: where this process writes its metric values (gunicorn's
 # dashboard/gunicorn_conf.py makes a fresh one per start when unset). Unset elsewhere: single process.
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
@@ -397,11 +402,13 @@ DASHBOARD_NOTIFY_SEND_SECONDS = env_float("DASHBOARD_NOTIFY_SEND_SECONDS", 5.0)
 # A page view's upstream read, in all (the sync and the worker keep OPENAI_TIMEOUT).
 DASHBOARD_PAGE_READ_SECONDS = env_float("DASHBOARD_PAGE_READ_SECONDS", 5.0)
 # Timeouts in a row that open a project's breaker, and how long it stays open before one probe.
-DASHBOARD_BREAKER_TIMEOUTS = int(env_float("DASHBOARD_BREAKER_TIMEOUTS", 3))
+DASHBOARD_BREAKER_TIMEOUTS = int(env_float("DASHBOARD_BREAKER_TIMEOUTS", 2))
 DASHBOARD_BREAKER_OPEN_SECONDS = env_float("DASHBOARD_BREAKER_OPEN_SECONDS", 30.0)
 # Page views of one project that may wait on its upstream at once in one web process (keep it below
 # gunicorn's --threads), and how long they may wait before more are turned away at once.
 DASHBOARD_UPSTREAM_PAGE_SLOTS = int(env_float("DASHBOARD_UPSTREAM_PAGE_SLOTS", 2))
-DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 1.0)
+DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 0.5)
 # /readyz fails when the oldest task waiting in the queue has waited longer than this.
 DASHBOARD_READY_QUEUE_AGE_SECONDS = env_float("DASHBOARD_READY_QUEUE_AGE_SECONDS", 120.0)
+# A task RUNNING longer than this is reported stuck (/metrics, /readyz).
+DASHBOARD_TASK_STUCK_SECONDS = env_float("DASHBOARD_TASK_STUCK_SECONDS", 900.0)

@@ -1,5 +1,6 @@
 import os
 
+from django.core.management.base import SystemCheckError
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
@@ -12,6 +13,4 @@ from batches.checks import check_projects  # noqa: E402
 
 _problems = check_projects(None)
 if _problems:
-    from django.core.management.base import SystemCheckError
-
     raise SystemCheckError("\n".join(f"{p.id}: {p.msg}" for p in _problems))

@@ -88,7 +88,7 @@ def parse_secrets(values):
     return dict(pairs)
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(prog="python -m emulator", description="OpenAI Batch + Files API emulator")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8100)
@@ -123,7 +123,11 @@ def main(argv=None):
     p.add_argument("--cost-skew", type=float, default=1.0, metavar="X",
                    help="multiply the Admin API's billed costs by X (drift demos; default 1.0)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     keys, generated = parse_keys(args)
     secrets = parse_secrets(args.webhook_secret) if args.webhook_secret else None
     if args.webhook_url and not secrets:

@@ -84,7 +84,7 @@ def advance(req):
 def reset(req):
     req.drain()
     t = time.monotonic()
-    req.server.emu.reset()
+    req.state.reset()
     req.send(200, {"ok": True, "ms": round((time.monotonic() - t) * 1000, 2)})
 
 
@@ -133,21 +133,21 @@ def set_project(req, label):
 
 def settings(req):
     body = _checked(_object(req), {"fail_percent", "cost_skew"}, "setting")
-    emu = req.server.emu
+    state = req.state
     try:
         if "fail_percent" in body:
             share = int(body["fail_percent"])
             if not 0 <= share <= 100:
                 raise ValueError("fail_percent is a percentage, 0 to 100")
-            req.state.fail_percent = share
+            state.fail_percent = share
         if "cost_skew" in body:
             skew = float(body["cost_skew"])
             if skew <= 0:
                 raise ValueError("cost_skew must be positive")
-            emu.cost_skew = skew
+            state.cost_skew = skew
     except (TypeError, ValueError) as e:
         raise ApiError(400, "Invalid setting: %s" % e) from None
-    req.send(200, {"fail_percent": req.state.fail_percent, "cost_skew": emu.cost_skew})
+    req.send(200, {"fail_percent": state.fail_percent, "cost_skew": state.cost_skew})
 
 
 ROUTES = [

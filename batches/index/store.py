@@ -7,11 +7,13 @@ import logging
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
-from ..models import BatchRecord, BatchSample
+from ..models import BatchRecord, BatchSample, SyncState
 from ..upstream import TERMINAL_STATUSES, Batch
 from ..upstream.types import STATUS_TIMESTAMPS
+from .selectors import project_generation
 from .signals import batches_changed
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ def upsert_batches(
     changes: dict[str, tuple[str | None, str]] = {}
     sample_rows: list[BatchSample] = []
     with transaction.atomic():
+        counted = _current_counts_locked(project)
         existing = {
             record.batch_id: record
             for record in BatchRecord.objects.select_for_update().filter(
@@ -126,10 +129,40 @@ def upsert_batches(
             BatchRecord.objects.filter(pk=pk).update(**values)
         if sample_rows:
             BatchSample.objects.bulk_create(sample_rows, batch_size=500)
+        if counted is not None:
+            _counts_moved(counted, changes)
         if changes:
             sent = dict(changes)
             transaction.on_commit(lambda: _send_changed(source, project, sent))
     return changes
+
+
+def _current_counts_locked(project: str) -> SyncState | None:
+    """The project's stored status counts (index/query.py: store_counts), row-locked until the write
+    commits, when they are current: counted at the generation the project's rows still have. Every
+    writer of the project's rows passes here first, so writers take turns and a snapshot moved by its
+    writer's changes is as exact as a recount."""
+    state = SyncState.objects.select_for_update().filter(project=project).first()
+    if state is None or state.status_counts is None or not state.counts_generation:
+        return None
+    if state.counts_generation != project_generation(project):
+        return None  # someone wrote since it was counted: the next view (or pass) recounts
+    return state
+
+
+def _counts_moved(state: SyncState, changes: dict[str, tuple[str | None, str]]) -> None:
+    """Move the locked snapshot by this write's status changes (a new batch adds one) and stamp it
+    with the generation the write left, instead of a GROUP BY on the next view."""
+    counts = dict(state.status_counts)
+    for old, new in changes.values():
+        if old is not None:
+            counts[old] = counts.get(old, 0) - 1
+            if counts[old] <= 0:
+                del counts[old]
+        counts[new] = counts.get(new, 0) + 1
+    state.status_counts = counts
+    state.counts_generation = project_generation(state.project)
+    state.save(update_fields=["status_counts", "counts_generation"])
 
 
 #: Where each known status stands in the lifecycle (NOTES.md §4.2): a row never moves to a lower rank,
@@ -202,3 +235,15 @@ def record_action_result(project: str, batch: Batch) -> dict:
 
 def record_created_by(project: str, batch_id: str, actor: str) -> None:
     BatchRecord.objects.filter(project=project, batch_id=batch_id).update(created_by=actor[:254])
+
+
+def store_counts(project: str) -> dict[str, int]:
+    """After a sync pass or a refresh: count ``project``'s batches by status once, here, and keep the
+    counts with the generation they were counted at, so the next page views (in any process) need no
+    GROUP BY. The generation is read first: a write while counting makes the snapshot stale, never
+    wrong."""
+    generation = project_generation(project)
+    rows = BatchRecord.objects.filter(project=project).order_by().values("status").annotate(n=Count("pk"))
+    counts = {row["status"]: row["n"] for row in rows}
+    SyncState.objects.update_or_create(project=project, defaults={"status_counts": counts, "counts_generation": generation})
+    return counts

@@ -32,13 +32,13 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from . import query
 from ..conf import conf
 from ..models import BatchRecord, SyncState
 from ..upstream import TERMINAL_STATUSES, Batch, BatchPage, UpstreamError, UpstreamNotFound
 from ..upstream.registry import client_for
 from . import lease
-from .store import upsert_batches
+from .signals import sync_pass_finished
+from .store import store_counts, upsert_batches
 
 logger = logging.getLogger(__name__)
 
@@ -252,20 +252,9 @@ class ProjectSync:
             fields["last_success"] = finished
         SyncState.objects.filter(project=self.slug, lease_owner=self.owner).update(**fields)
         if not self.result.error:
-            query.store_counts(self.slug)
-            self.raise_at_risk()
+            store_counts(self.slug)
+            sync_pass_finished.send(sender="sync", project=self.slug)
         return self.result
-
-    def raise_at_risk(self) -> None:
-        """Tell the "batch at risk" rules about every batch whose ETA is now past its expiry (the
-        notifications keep one message per batch and recipient, so repeating a batch is harmless)."""
-        from ..notify.rules import notify_at_risk
-        from ..oversight.eta import flagged_ids
-
-        try:
-            notify_at_risk(self.slug, flagged_ids(self.slug, "at-risk"))
-        except Exception:
-            logger.exception("at-risk notifications for project %s could not be recorded", self.slug)
 
 
 def sync_project(project, owner: str, **kwargs) -> PassResult:

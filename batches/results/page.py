@@ -39,8 +39,12 @@ class ResultsPage:
     pages: int
     total: int
     failed_only: bool
-    counts: dict[str, int]
     input_available: bool
+    # The whole batch's requests by outcome, whatever the filters.
+    succeeded: int
+    failed: int
+    expired: int
+    not_run: int
 
     @property
     def has_previous(self) -> bool:
@@ -51,24 +55,17 @@ class ResultsPage:
         return self.page < self.pages
 
     @property
-    def succeeded(self) -> int:
-        return self.counts.get(SUCCEEDED, 0)
-
-    @property
-    def failed(self) -> int:
-        return self.counts.get(FAILED, 0)
-
-    @property
-    def expired(self) -> int:
-        return self.counts.get(EXPIRED, 0)
-
-    @property
-    def not_run(self) -> int:
-        return self.counts.get(NOT_RUN, 0)
-
-    @property
     def unsucceeded(self) -> int:
         return self.failed + self.expired + self.not_run
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {SUCCEEDED: self.succeeded, FAILED: self.failed, EXPIRED: self.expired, NOT_RUN: self.not_run}
+
+
+def _by_outcome(counts: dict[str, int]) -> dict[str, int]:
+    """:class:`ResultsPage`'s count fields from counts keyed by outcome."""
+    return {"succeeded": counts[SUCCEEDED], "failed": counts[FAILED], "expired": counts[EXPIRED], "not_run": counts[NOT_RUN]}
 
 
 def _page_and_pages(total: int, page: int, per_page: int) -> tuple[int, int]:
@@ -118,8 +115,8 @@ def page_from_kept(join: ResultsJoin, *, page: int, failed_only: bool, per_page:
         pages=pages,
         total=total,
         failed_only=failed_only,
-        counts=counts,
         input_available=join.input_available,
+        **_by_outcome(counts),
     )
 
 
@@ -177,6 +174,6 @@ def page_from_files(
         pages=pages,
         total=len(chosen),
         failed_only=failed_only,
-        counts=counts,
         input_available=files.input_available,
+        **_by_outcome(counts),
     )

@@ -13,9 +13,11 @@ from __future__ import annotations
 import datetime as dt
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
 
+from ..index import selectors
 from ..oversight import eta, pricing
 
 register = template.Library()
@@ -37,12 +39,6 @@ def money(value) -> str:
     return pricing.money(value)
 
 
-def _project_slug(context, batch) -> str:
-    project = context.get("project")
-    slug = getattr(project, "slug", None) or getattr(batch, "project", None)
-    return slug or ""
-
-
 @register.inclusion_tag(f"{PARTIALS}#oversight-batch", takes_context=True)
 def batch_oversight(context, batch):
     """The batch page's panel: price (or why none), ETA and flags with their sentences."""
@@ -50,7 +46,7 @@ def batch_oversight(context, batch):
         "batch": batch,
         "price": pricing.batch_price(batch),
         "price_source": pricing.price_data_label(),
-        "oversight": eta.batch_oversight(_project_slug(context, batch), batch),
+        "oversight": eta.batch_oversight(context["project"].slug, batch),
     }
 
 
@@ -68,8 +64,6 @@ def cost_estimate(estimate):
 def estimate_panel(context):
     """The create page's estimate before upload: ``static/batches/create.js`` counts the chosen file in
     the browser by this rule and asks ``batches:price`` for the model's rates."""
-    from django.urls import reverse
-
     project = context["project"]
     return {
         "price_url": reverse("batches:price", args=[project.slug]),
@@ -111,8 +105,6 @@ def _progress_lines(context) -> list[str]:
     """A filtered view has what the line needs already (``freshness``: each project's ``SyncState``;
     ``found.project_counts``: its per-status counts), so the line costs no query; the live list sums
     its status chips and reads the project's ``SyncState`` (one query)."""
-    from ..models import SyncState
-
     lines = []
     found = context.get("found")
     freshness = context.get("freshness")
@@ -125,7 +117,7 @@ def _progress_lines(context) -> list[str]:
         project = context.get("project")
         if project is not None:
             chips = context.get("index_chips") or ()
-            state = SyncState.objects.filter(project=project.slug).first()
+            state = selectors.sync_state_of(project.slug)
             lines.append(backfill_sentence(state, sum(chip["count"] for chip in chips)))
     return lines
 

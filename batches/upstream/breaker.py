@@ -33,8 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
-from django.conf import settings
-
+from ..conf import conf
 from .errors import UpstreamUnavailable
 
 T = TypeVar("T")
@@ -45,10 +44,6 @@ class UpstreamNotAnswering(UpstreamUnavailable):
         "The dashboard stops asking it for a short while so that every other page stays fast; batches "
         "the dashboard's index holds are shown from the index meanwhile. Try again in a minute."
     )
-
-
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
 
 
 class Breaker:
@@ -74,7 +69,7 @@ class Breaker:
         if left <= 0 and not self.probing:
             return None
         return UpstreamNotAnswering(
-            f"The Batch API is not answering: {int(_setting('DASHBOARD_BREAKER_TIMEOUTS', 3))} requests in a "
+            f"The Batch API is not answering: {conf().breaker_timeouts} requests in a "
             f"row timed out, so the dashboard is not asking it again for {max(left, 1):.0f} s.",
             retry_after=max(left, 1.0),
         )
@@ -98,8 +93,8 @@ class Breaker:
                 self.timeouts, self.open_until = 0, 0.0
                 return
             self.timeouts += 1
-            if probe or self.timeouts >= _setting("DASHBOARD_BREAKER_TIMEOUTS", 3):
-                self.open_until = self.clock() + _setting("DASHBOARD_BREAKER_OPEN_SECONDS", 30.0)
+            if probe or self.timeouts >= conf().breaker_timeouts:
+                self.open_until = self.clock() + conf().breaker_open_seconds
                 self.timeouts = 0
 
     @property
@@ -114,8 +109,8 @@ class Breaker:
         """A place among the page views waiting on this upstream. While every place is taken, wait for
         one as long as the oldest holder has waited less than ``DASHBOARD_UPSTREAM_SLOW_SECONDS`` (a slow
         but living API frees places in time); past that, the upstream looks hung: refuse at once."""
-        slots = max(int(_setting("DASHBOARD_UPSTREAM_PAGE_SLOTS", 2)), 1)
-        slow = _setting("DASHBOARD_UPSTREAM_SLOW_SECONDS", 1.0)
+        slots = max(conf().upstream_page_slots, 1)
+        slow = conf().upstream_slow_seconds
         token = object()
         with self.lock:
             error = self._open_error()
@@ -164,7 +159,7 @@ def page_read(key: str) -> Iterator[None]:
     page deadline for every request made inside."""
     with breaker_for(key).slot():
         previous = getattr(_page, "deadline", None)
-        _page.deadline = time.monotonic() + _setting("DASHBOARD_PAGE_READ_SECONDS", 5.0)
+        _page.deadline = time.monotonic() + conf().page_read_seconds
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ from .. import services
 from ..access import actor_name, may_operate, project_view
 from ..projects import Project
 from ..upstream import ENDPOINTS, InvalidId, validate_id
+from ..uploads import streamed_upload
 from ..forms import AUTO_ENDPOINT, METADATA_MAX_PAIRS, BatchCreateForm, new_form_token
 from ..jsonl import MAX_LISTED_ERRORS
 
@@ -79,13 +80,14 @@ def _go_to_batch(request: HttpRequest, project: Project, batch_id: str) -> HttpR
 @require_http_methods(["GET", "HEAD", "POST"])
 @vary_on_headers("HX-Request")
 @project_view
+@streamed_upload("file", allowed=lambda request: may_operate(request, request.project))
 def batch_create(request: HttpRequest, project: Project) -> HttpResponse:
     if not may_operate(request, project):
         return _render(request, {"form": None, "forbidden": True}, status=403)
     if request.method != "POST":
         return _render(request, {"form": BatchCreateForm(initial=_initial_from_query(request))})
 
-    form = BatchCreateForm(request.POST, request.FILES, upload_too_large=getattr(request, "upload_too_large", False))
+    form = BatchCreateForm(request.POST, request.FILES, upload_too_large=request.upload_too_large)
     if not form.is_valid():
         form.data = form.data.copy()
         form.data["token"] = new_form_token()

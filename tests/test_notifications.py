@@ -161,7 +161,7 @@ def test_an_invalid_rule_is_refused_with_a_reason(client, projects, data, error)
 def test_the_threshold_field_sits_under_the_failure_rate_kind_alone(client, projects):
     body = client.get("/projects/alpha/notifications/", headers=OPERATOR).content.decode()
     kinds = body.split('<div class="rule-kind">')[1:]
-    assert [('name="threshold"' in kind) for kind in kinds] == [False, False, True]
+    assert [('name="threshold"' in kind) for kind in kinds] == [False, False, True, False]  # the last: budget (batches/costs/)
     assert 'value="failure_rate_above"' in kinds[2] and '<div class="rule-kind-fields">' in kinds[2]
     assert re.search(r'<input type="radio" name="kind" value="failed_or_expired"[^>]* checked', kinds[0])
     # Channel and target apply to every kind: once each, outside the kinds.

@@ -28,8 +28,15 @@ def longest_read_seconds() -> float:
 
 
 def _shared(project: Project, parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
-    with page_read(project.slug):
-        return cache.shared_read(project.slug, parts, loader, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
+    """``loader()`` shared between viewers. Only the viewer that actually asks the upstream takes a
+    place in the project's bulkhead (``upstream/breaker.py``): viewers answered from the cache, or
+    waiting for that one read, hold none, so a burst of viewers of one slow page is still one read."""
+
+    def read_upstream() -> T:
+        with page_read(project.slug):
+            return loader()
+
+    return cache.shared_read(project.slug, parts, read_upstream, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
 
 
 def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchPage:

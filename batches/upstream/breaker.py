@@ -12,7 +12,8 @@ defences, all per project and all in this module:
 * **Short deadline for page reads** (:func:`page_read`, :func:`clamp`): inside a page view an upstream
   read has ``DASHBOARD_PAGE_READ_SECONDS`` in all (connect, send, answer); the sync and the task worker
   keep the client's longer timeouts.
-* **Breaker** (:func:`send`): after ``DASHBOARD_BREAKER_TIMEOUTS`` timeouts in a row the project's
+* **Breaker** (:func:`send`): after ``DASHBOARD_BREAKER_TIMEOUTS`` requests in a row end in a timeout
+  (a request's own retries count once) the project's
   breaker opens for ``DASHBOARD_BREAKER_OPEN_SECONDS``: every call answers at once with
   :class:`UpstreamNotAnswering` (503, ``Retry-After``), and the views show what the index holds instead
   where it can stand in. Then one call goes through as a probe: an answer (any HTTP status) closes the
@@ -27,16 +28,20 @@ process that saw no timeout.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
-from ..conf import conf
-from .errors import UpstreamUnavailable
 
+from ..conf import conf
+from .errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+
+logger = logging.getLogger("batches.client")
 T = TypeVar("T")
+
 
 class UpstreamNotAnswering(UpstreamUnavailable):
     default_message = "The Batch API is not answering: its last requests timed out."
@@ -90,12 +95,20 @@ class Breaker:
             if probe:
                 self.probing = False
             if not timed_out:
+                if self.open_until:
+                    logger.warning("upstream %s answers again: breaker closed", self.key)
                 self.timeouts, self.open_until = 0, 0.0
                 return
             self.timeouts += 1
             if probe or self.timeouts >= conf().breaker_timeouts:
-                self.open_until = self.clock() + conf().breaker_open_seconds
+                seconds = conf().breaker_open_seconds
+                self.open_until = self.clock() + seconds
                 self.timeouts = 0
+                logger.warning("upstream %s is not answering: breaker open for %gs", self.key, seconds)
+
+    def end_probe(self) -> None:
+        with self.lock:
+            self.probing = False
 
     @property
     def is_open(self) -> bool:
@@ -181,19 +194,25 @@ def clamp(kwargs: dict[str, Any], default: httpx.Timeout) -> dict[str, Any]:
 
 
 def send(key: str, call: Callable[[], T]) -> T:
-    """Make one upstream request through the project's breaker: refused at once while it is open; a
-    timeout counts towards opening it, any answer closes it."""
+    """Make one logical upstream request (its retries included) through the project's breaker: refused
+    at once while it is open; a request that ends in a timeout counts towards opening it, one the API
+    answered (with any HTTP status) closes it, one that could not connect does neither."""
     breaker = breaker_for(key)
     probe = breaker.admit()
     try:
         response = call()
-    except httpx.TimeoutException:
+    except UpstreamTimeout:
         breaker.record(True, probe)
         raise
+    except UpstreamError as err:
+        if err.status_code is not None:  # an HTTP answer, even an error, is a sign of life
+            breaker.record(False, probe)
+        elif probe:  # refused or reset: not a hang, but the probe is over; the next call probes again
+            breaker.end_probe()
+        raise
     except BaseException:
-        if probe:  # refused or reset: not a hang, but the probe is over; the next call probes again
-            with breaker.lock:
-                breaker.probing = False
+        if probe:
+            breaker.end_probe()
         raise
     breaker.record(False, probe)
     return response

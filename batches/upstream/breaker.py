@@ -6,8 +6,9 @@ defences, all per project and all in this module:
 
 * **Bulkhead** (:func:`page_read`): at most ``DASHBOARD_UPSTREAM_PAGE_SLOTS`` page views of one project
   in one process wait on its upstream at once (coalesced waiters of one shared read included). One more
-  waits for a place while the holders have waited less than ``DASHBOARD_UPSTREAM_SLOW_SECONDS``; after
-  that it gets the "not answering" page at once, so the other threads stay free for index pages,
+  is answered from the index at once where the index can stand in (the list, a batch's page); else it
+  waits for a place while the holders have waited less than ``DASHBOARD_UPSTREAM_SLOW_SECONDS``, and
+  after that gets the "not answering" page at once. So the other threads stay free for index pages,
   ``/healthz`` and other projects.
 * **Short deadline for page reads** (:func:`page_read`, :func:`clamp`): inside a page view an upstream
   read has ``DASHBOARD_PAGE_READ_SECONDS`` in all (connect, send, answer); the sync and the task worker
@@ -118,10 +119,12 @@ class Breaker:
     # -- the bulkhead --------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        """A place among the page views waiting on this upstream. While every place is taken, wait for
-        one as long as the oldest holder has waited less than ``DASHBOARD_UPSTREAM_SLOW_SECONDS`` (a slow
-        but living API frees places in time); past that, the upstream looks hung: refuse at once."""
+    def slot(self, stand_in: Callable[[], bool] | None = None) -> Iterator[None]:
+        """A place among the page views waiting on this upstream. While every place is taken: when the
+        index can stand in (``stand_in()``), refuse at once, so the view answers from the index without
+        holding a thread; else wait for a place as long as the oldest holder has waited less than
+        ``DASHBOARD_UPSTREAM_SLOW_SECONDS`` (a slow but living API frees places in time), and past that
+        refuse at once: the upstream looks hung."""
         slots = max(conf().upstream_page_slots, 1)
         slow = conf().upstream_slow_seconds
         token = object()
@@ -129,6 +132,13 @@ class Breaker:
             error = self._open_error()
             if error is not None:
                 raise error
+            busy = len(self.holders)
+        if busy >= slots and stand_in is not None and stand_in():  # a query: not under the lock
+            raise UpstreamNotAnswering(
+                f"The Batch API is busy: {busy} page views of this project are already waiting for it on this server.",
+                retry_after=5.0,
+            )
+        with self.lock:
             while len(self.holders) >= slots:
                 waited = self.clock() - min(self.holders.values())
                 if waited >= slow:
@@ -167,10 +177,10 @@ def reset() -> None:
 
 
 @contextlib.contextmanager
-def page_read(key: str) -> Iterator[None]:
+def page_read(key: str, stand_in: Callable[[], bool] | None = None) -> Iterator[None]:
     """Around a page view's upstream read (selectors): a slot of the project's bulkhead, and the short
     page deadline for every request made inside."""
-    with breaker_for(key).slot():
+    with breaker_for(key).slot(stand_in):
         previous = getattr(_page, "deadline", None)
         _page.deadline = time.monotonic() + conf().page_read_seconds
         try:

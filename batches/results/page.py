@@ -41,6 +41,8 @@ class ResultsPage:
     failed_only: bool
     counts: dict[str, int]
     input_available: bool
+    #: A preview while the kept join is being prepared (``prepare.py``): counts and the first results only.
+    preparing: bool = False
 
     @property
     def has_previous(self) -> bool:

@@ -54,7 +54,7 @@ def batch_results(request: HttpRequest, project: Project, batch_id: str) -> Http
         page = None
         # A cancelled or expired batch without result files still has requests that never ran.
         if batch.output_file_id or batch.error_file_id or batch.status in ("cancelled", "expired"):
-            page = results.results_page(
+            page = results.page_or_preview(
                 project, batch, page=_page_number(request), failed_only=failed_only, custom_id=custom_id
             )
     except UpstreamError as err:

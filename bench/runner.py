@@ -41,6 +41,7 @@ WORKER_PEAK_MIB = 150
 FIGURE_PROVIDERS: list[tuple[str, str]] = [
     ("find", "Index: filtered list page with counts over 200,000 batches (bench/find.py)"),
     ("sync", "Index: one refresh pass with 200,000 indexed batches, 2,000 unfinished (bench/sync.py)"),
+    ("webhook_load", "Webhooks with two task workers on PostgreSQL (bench/webhook_load.py, under scripts/with-postgres)"),
     ("saturation", "Load against its floor: filtered list and batch page at saturation and half load (bench/saturation.py)"),
 ]
 

@@ -130,10 +130,10 @@ def timed_download(client: httpx.Client, url: str) -> tuple[float, int]:
 def wait_until_checked(upstream: httpx.Client, batch_id: str) -> None:
     """Wait until the emulator has checked the batch's input (it does so in a background thread)."""
     deadline = time.monotonic() + 600
-    while upstream.get(f"/v1/batches/{batch_id}").json()["status"] == "validating":
+    while upstream.get(f"/v1/batches/{batch_id}", timeout=120).json()["status"] == "validating":
         if time.monotonic() > deadline:
             raise RuntimeError("the emulator did not finish validating in 10 minutes")
-        upstream.post("/_emulator/advance", json={"seconds": 5})
+        upstream.post("/_emulator/advance", json={"seconds": 5}, timeout=120)
         time.sleep(0.2)
 
 

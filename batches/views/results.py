@@ -44,7 +44,7 @@ def batch_results(request: HttpRequest, project: Project, batch_id: str) -> Http
         page = None
         # A cancelled or expired batch without result files still has requests that never ran.
         if batch.has_results or batch.status in ("cancelled", "expired"):
-            page = results.results_page(
+            page = results.page_or_preview(
                 project, batch, page=query.values["page"], failed_only=failed_only, custom_id=custom_id
             )
     except UpstreamError as err:

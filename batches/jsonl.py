@@ -31,7 +31,7 @@ import json
 from dataclasses import dataclass, field
 from typing import IO
 
-from .jsonl_lines import LineRules, _json_type, _short, rules_for
+from .jsonl_lines import LineRules, _json_type, rules_for
 from .upstream import provider_info
 
 try:  # optional speed-up, pinned in requirements.txt

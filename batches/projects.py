@@ -227,7 +227,7 @@ def _default_project() -> Project:
 
 
 # The projects as last read, under what they were read from (the file's stamp, or the settings).
-_read = LocalCache[tuple, tuple[Project, ...]](maxsize=1)
+_read: LocalCache[tuple, tuple[Project, ...]] = LocalCache(maxsize=1)
 
 
 def _config_key() -> tuple:

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from . import cache
 from .conf import conf
+from .index import records
 from .projects import Project
 from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, ResultRecords, UpstreamError, client_for
 from .upstream.breaker import page_read
@@ -27,17 +28,21 @@ def longest_read_seconds() -> float:
     return settings.openai_connect_timeout + settings.openai_timeout + RETRY_BUDGET_SECONDS + 1.0
 
 
-def _shared(project: Project, parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
-    with page_read(project.slug):
+def _shared(project: Project, parts: tuple[Hashable, ...], loader: Callable[[], T], stand_in=None) -> T:
+    """``stand_in`` says whether the index could stand in for this read: then a view that finds every
+    place of the project's bulkhead taken is answered from the index at once (``upstream/breaker.py``)."""
+    with page_read(project.slug, stand_in):
         return cache.shared_read(project.slug, parts, loader, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
 
 
 def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchPage:
-    return _shared(project, ("list", after or "", limit), lambda: client_for(project).list_batches(after=after, limit=limit))
+    return _shared(project, ("list", after or "", limit), lambda: client_for(project).list_batches(after=after, limit=limit),
+                   stand_in=lambda: records.index_can_list(project.slug, after))
 
 
 def batch_get(project: Project, batch_id: str) -> Batch:
-    return _shared(project, ("batch", batch_id), lambda: client_for(project).retrieve_batch(batch_id))
+    return _shared(project, ("batch", batch_id), lambda: client_for(project).retrieve_batch(batch_id),
+                   stand_in=lambda: records.index_holds(project.slug, batch_id))
 
 
 def file_content_open(project: Project, file_id: str) -> FileContent:

@@ -20,9 +20,9 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
 from ..models import BatchRecord
-from ..oversight.eta import failing_q, flag_q
 from ..vocabulary import SORTS, TERMINAL_STATUSES
 from .filters import Cursor, Filters
+from .flags import failing_q, flag_q
 
 
 def _day_start(day: dt.date) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from ..models import BatchRecord
+from ..models import BatchRecord, SyncState
 from ..upstream import Batch, Usage, batch_from_raw
 
 #: The status timestamps of a finished batch (at most one is set for a batch that ended normally).
@@ -71,3 +71,16 @@ def finished_at(batch: Batch) -> int | None:
 def finished_datetime(batch: Batch) -> dt.datetime | None:
     end = finished_at(batch)
     return dt.datetime.fromtimestamp(end, tz=dt.UTC) if end is not None else None
+
+
+def index_holds(project: str, batch_id: str) -> bool:
+    """Could the index stand in for this batch's page (``views/standin.py``)?"""
+    return BatchRecord.objects.filter(project=project, batch_id=batch_id).exists()
+
+
+def index_can_list(project: str, after: str | None) -> bool:
+    """Could the index stand in for this page of the list: a sync pass has filled it, and it holds the
+    cursor's batch?"""
+    if not SyncState.objects.filter(project=project, last_success__isnull=False).exists():
+        return False
+    return after is None or index_holds(project, after)

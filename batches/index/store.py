@@ -146,7 +146,7 @@ def upsert_batches(
 
 
 def _current_counts_locked(project: str) -> SyncState | None:
-    """The project's stored status counts (index/query.py: store_counts), row-locked until the write
+    """The project's stored status counts (:func:`store_counts` below), row-locked until the write
     commits, when they are current: counted at the generation the project's rows still have. Every
     writer of the project's rows passes here first, so writers take turns and a snapshot moved by its
     writer's changes is as exact as a recount."""

@@ -136,10 +136,20 @@ class Insights:
         return [self.charts[slug] for slug in CHARTS]
 
 
+def _day_index(rng: DateRange) -> dict[int, int]:
+    """{day number since the epoch: its position in ``rng.days``}."""
+    return {(rng.start_ts // DAY) + i: i for i in range(len(rng.days))}
+
+
+def cost_chart(projects: list[str], rng: DateRange) -> Chart:
+    """Only the estimated cost by model per day (the costs page compares it with the bill)."""
+    return _cost(records(projects, rng), rng.days, _day_index(rng))
+
+
 def build(projects: list[str], rng: DateRange) -> Insights:
     qs = records(projects, rng)
     days = rng.days
-    index = {(rng.start_ts // DAY) + i: i for i in range(len(days))}
+    index = _day_index(rng)
     charts = {
         "outcomes": _outcomes(qs, days, index),
         "requests": None,

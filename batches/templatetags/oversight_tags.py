@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
 
-from ..index import selectors
-from ..oversight import eta, pricing
+from ..index import flags, selectors
+from ..oversight import pricing
 from ..oversight.estimate import BYTES_PER_TOKEN, ESTIMATE_METHOD, TOKENS_PER_MESSAGE
 
 register = template.Library()
@@ -47,7 +47,7 @@ def batch_oversight(context, batch):
         "batch": batch,
         "price": pricing.batch_price(pricing.with_kept_usage(context["project"].slug, batch)),
         "price_source": pricing.price_data_label(),
-        "oversight": eta.batch_oversight(context["project"].slug, batch),
+        "oversight": flags.batch_oversight(context["project"].slug, batch),
     }
 
 

@@ -222,14 +222,20 @@ class BaseClient:
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one logical request. ``retry`` is "read" (full read policy), "connect" (only when the
-        request never reached the server) or "never"."""
+        request never reached the server) or "never". It goes through the project's breaker
+        (``breaker.py``): refused at once while the breaker is open, and a page read gets the page's
+        short deadline."""
+        attempts = lambda: self._attempts(method, path, retry, what, stream, kwargs)  # noqa: E731
+        return breaker.send(self.label or self.base_url, attempts)
+
+    def _attempts(self, method: str, path: str, retry: str, what: str, stream: bool, kwargs: dict) -> httpx.Response:
         attempt = 0
         budget = self.retry_budget
         while True:
             started = time.monotonic()
             try:
                 request = self._http.build_request(method, path, **breaker.clamp(kwargs, self.timeout))
-                response = breaker.send(self.label or self.base_url, lambda: self._http.send(request, stream=stream))
+                response = self._http.send(request, stream=stream)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
                 record_upstream(self.label, method, path, "unreachable", time.monotonic() - started)
                 error, never_sent, cause = _connect_failure(err), True, err

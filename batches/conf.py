@@ -59,6 +59,8 @@ class DashboardConf:
     sync_refresh_pages: int = _setting("DASHBOARD_SYNC_REFRESH_PAGES")
     sync_stragglers: int = _setting("DASHBOARD_SYNC_STRAGGLERS")
     sync_call_budget: int = _setting("DASHBOARD_SYNC_CALL_BUDGET")
+    # Billed costs and budgets (batches/costs/)
+    costs_sync_seconds: float = _setting("DASHBOARD_COSTS_SYNC_SECONDS")
     # Pages
     poll_seconds: float = _setting("DASHBOARD_POLL_SECONDS")
     emulator: bool = _setting("DASHBOARD_EMULATOR")
@@ -85,6 +87,9 @@ class DashboardConf:
     upstream_slow_seconds: float = _setting("DASHBOARD_UPSTREAM_SLOW_SECONDS")
     ready_queue_age_seconds: float = _setting("DASHBOARD_READY_QUEUE_AGE_SECONDS")
     task_stuck_seconds: float = _setting("DASHBOARD_TASK_STUCK_SECONDS")
+    # Jobs (batches/jobs/)
+    jobs_tick_seconds: float = _setting("DASHBOARD_JOBS_TICK_SECONDS")
+    jobs_backoff_seconds: float = _setting("DASHBOARD_JOBS_BACKOFF_SECONDS")
 
 
 _TYPES: dict[object, Callable] = {

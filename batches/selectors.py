@@ -15,7 +15,7 @@ from . import cache
 from .conf import conf
 from .index import records
 from .projects import Project
-from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, UpstreamError, client_for
+from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, ResultRecords, UpstreamError, client_for
 from .upstream.breaker import page_read
 
 T = TypeVar("T")
@@ -48,3 +48,15 @@ def batch_get(project: Project, batch_id: str) -> Batch:
 def file_content_open(project: Project, file_id: str) -> FileContent:
     """A streamed file body (never cached): iterate it or close it."""
     return client_for(project).open_file_content(file_id)
+
+
+def result_records(project: Project, batch: Batch) -> ResultRecords:
+    """A finished (or running) batch's result lines in the common shape, whatever the provider, streamed
+    once (never cached); after iterating, ``.usage`` holds their summed usage per model."""
+    return client_for(project).result_records(batch)
+
+
+def results_file_open(project: Project, batch: Batch) -> FileContent:
+    """The results file of a batch whose provider has one instead of output and error files (its
+    ``results_url``), streamed as the provider sends it (never cached)."""
+    return client_for(project).open_results(batch)

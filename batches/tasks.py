@@ -13,7 +13,7 @@ import logging
 from django.db import transaction
 from django.tasks import task
 
-from .index.query import store_counts
+from .index.store import store_counts
 from .index.store import upsert_batches
 from .models import WebhookDelivery
 from .projects import get_project

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +43,7 @@ import httpx
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import API_KEY, Stack, proc_memory_kb  # noqa: E402
+from bench.harness import API_KEY, ROOT, Stack, proc_memory_kb, python_executable  # noqa: E402
 
 ENDPOINT = "/v1/chat/completions"
 
@@ -125,6 +127,29 @@ def timed_download(client: httpx.Client, url: str) -> tuple[float, int]:
     return time.perf_counter() - t0, size
 
 
+def wait_until_checked(upstream: httpx.Client, batch_id: str) -> None:
+    """Wait until the emulator has checked the batch's input (it does so in a background thread)."""
+    deadline = time.monotonic() + 600
+    while upstream.get(f"/v1/batches/{batch_id}", timeout=120).json()["status"] == "validating":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the emulator did not finish validating in 10 minutes")
+        upstream.post("/_emulator/advance", json={"seconds": 5}, timeout=120)
+        time.sleep(0.2)
+
+
+def prepare_in_worker(stack: Stack, batch_id: str) -> float:
+    """Run the results preparation task as the task worker runs it; its own seconds (from the task's log)."""
+    code = ("import django, time; django.setup(); from batches.results.prepare import prepare_results; "
+            f"t0 = time.perf_counter(); print(prepare_results.call('default', {batch_id!r})); "
+            "print(time.perf_counter() - t0)")
+    done = subprocess.run([python_executable(), "-c", code], cwd=ROOT, env=stack.django_env(), capture_output=True,
+                          text=True, check=True)
+    outcome, seconds = done.stdout.strip().splitlines()[-2:]
+    if not outcome.startswith("ready"):
+        raise RuntimeError(f"preparing the results did not build the join: {outcome}")
+    return float(seconds)
+
+
 def wait_until_done(upstream: httpx.Client, batch_id: str) -> None:
     """Let the emulator validate (in the background for big files), then jump its clock to the end."""
     deadline = time.monotonic() + 600
@@ -144,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mb", type=int, default=200, help="input size in MB (10**6 bytes); default 200")
     parser.add_argument("--lines", type=int, default=50_000, help="requests in the input; default 50,000")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this path")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved upload rounds (median); default 3")
     parser.add_argument("--only", default="upload,download,results",
                         help="comma-separated phases to run: upload, download, results (default: all)")
     args = parser.parse_args(argv)
@@ -158,11 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         idle_rss = worker_rss_mib(stack)
 
         upstream = httpx.Client(base_url=stack.emulator_url, headers={"Authorization": f"Bearer {API_KEY}"})
-        direct_up = upload_direct(upstream, path)
-
+        # Interleaved rounds (direct, then the create page), each after the emulator has finished checking
+        # the previous upload in its background thread: both see the same machine. Median of the shares.
+        rounds = []
         fresh_phase(stack)
-        dash_up, batch_id = upload_through_create_page(stack, path)
+        for _ in range(args.rounds):
+            direct_up = upload_direct(upstream, path)
+            dash_up, batch_id = upload_through_create_page(stack, path)
+            rounds.append((direct_up, dash_up))
+            wait_until_checked(upstream, batch_id)
         up_peak = worker_peak_mib(stack)
+        direct_up = statistics.median(r[0] for r in rounds)
+        dash_up = statistics.median(r[1] for r in rounds)
+        share = statistics.median(100 * d / w for d, w in rounds)
         batch = upstream.get(f"/v1/batches/{batch_id}").raise_for_status().json()
         meta = upstream.get(f"/v1/files/{batch['input_file_id']}").raise_for_status().json()
         if meta["bytes"] != size:
@@ -185,11 +219,14 @@ def main(argv: list[str] | None = None) -> int:
             stack.start_dashboard()
             results_url = f"/projects/default/batches/{batch_id}/results/"
             with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:
+                # Before the join is ready (no task worker runs here): the preview, at once.
                 t0 = time.perf_counter()
-                built_html = dashboard.get(results_url).raise_for_status().text
-                build = time.perf_counter() - t0
-            if "results-rows" not in built_html:
-                raise RuntimeError("the first results page shows no rows: was the batch finished?")
+                preview_html = dashboard.get(results_url).raise_for_status().text
+                unprepared = time.perf_counter() - t0
+            if "is being prepared" not in preview_html or "results-rows" not in preview_html:
+                raise RuntimeError("the first view of the unprepared results is not the preview")
+            # What the task worker does when the index learns that the batch finished.
+            build = prepare_in_worker(stack, batch_id)
             results_peak = worker_peak_mib(stack)
             stack.start_dashboard()  # a fresh worker: nothing in memory, the join comes from the database
             with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:
@@ -215,19 +252,23 @@ def main(argv: list[str] | None = None) -> int:
         "dashboard_mb_s": round(mb / dash_up, 1),
         "dashboard_seconds": round(dash_up, 2),
         "direct_seconds": round(direct_up, 2),
-        "percent_of_direct": round(100 * direct_up / dash_up, 1),
+        "percent_of_direct": round(share, 1),
+        "rounds_seconds": [[round(d, 3), round(w, 3)] for d, w in rounds],
+        "load_average": round(os.getloadavg()[0], 2),
         "worker_peak_rss_mb": up_peak,
         "what": "create page: receive to disk while checking every line, stream to /v1/files, create the batch",
     }
     if "results" in phases:
         figures["results_page"] = {
+            "unprepared_first_view_seconds": round(unprepared, 3),
             "build_seconds": round(build, 3),
             "first_page_seconds": round(first_page, 3),
             "next_page_seconds": round(later_page, 3),
             "later_pages_seconds": [round(x, 3) for x in later],
             "worker_peak_rss_mb": results_peak,
-            "what": "/projects/default/batches/<id>/results/ of the finished batch: the first view builds the kept "
-                    "join; first page and later pages are timed in a restarted worker",
+            "what": "/projects/default/batches/<id>/results/ of the finished batch: the view before the join is "
+                    "ready (a preview), the join built as the task worker builds it when the batch ends, then the "
+                    "first page and later pages timed in a restarted worker",
         }
     if "download" in phases:
         figures["download"] = {
@@ -252,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     r = figures.get("results_page")
     if r is not None:
         print(
-            f"results : building the join {r['build_seconds']} s (first view ever); in a restarted worker: first page "
+            f"results : before the join is ready {r['unprepared_first_view_seconds']} s (target 0.4); preparing it "
+            f"{r['build_seconds']} s (the task worker); in a restarted worker: first page "
             f"{r['first_page_seconds']} s (target 0.15), later pages {r['next_page_seconds']} s median (target 0.05); "
             f"worker peak RSS {r['worker_peak_rss_mb']} MiB"
         )

@@ -17,9 +17,13 @@ from .measure import Upstream, ensure_batches
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
-    parser.add_argument("--page", default="/projects/default/batches/?limit=100")
+    parser.add_argument("--page", default="/projects/default/batches/?limit=100",
+                        help="the URL to profile; {batch} stands for a real batch of the emulator")
     parser.add_argument("--views", type=int, default=200)
     parser.add_argument("--html", metavar="PATH", help="write pyinstrument's HTML report here")
+    parser.add_argument("--index-rows", type=int, default=0,
+                        help="first fill the index with this many batches (bench/find.py's fill), for filtered pages")
+    parser.add_argument("--cache-seconds", default="0", help="DASHBOARD_CACHE_SECONDS (default 0: every view does its work)")
     args = parser.parse_args(argv)
 
     from pyinstrument import Profiler
@@ -27,13 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     with Stack() as stack:
         upstream = Upstream(stack)
         ensure_batches(upstream, 110)
+        if "{batch}" in args.page:  # a batch page: one real batch of the emulator
+            args.page = args.page.replace("{batch}", upstream.create_batches(1)[0])
         upstream.close()
-        os.environ.update(stack.django_env(DASHBOARD_CACHE_SECONDS="0"))
+        os.environ.update(stack.django_env(DASHBOARD_CACHE_SECONDS=args.cache_seconds))
 
         import django
         from django.test import Client
 
         django.setup()
+        if args.index_rows:
+            from bench.find import fill
+
+            fill(args.index_rows)
         client = Client(HTTP_HOST="127.0.0.1")
         for _ in range(20):
             client.get(args.page)

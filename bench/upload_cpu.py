@@ -2,11 +2,14 @@
 
     DJANGO_DEBUG=1 .venv/bin/python -m bench.upload_cpu [--mb 200] [--lines 50000] [--runs 3]
 
-Parses one multipart body holding a valid 200 MB / 50,000-line input with Django's ``MultiPartParser``
-and (1) Django's plain temporary-file handler, (2) the dashboard's handler checking every line with
-``json``, (3) the same with orjson (when installed); and, as the floor of any parser, reads the same
-bytes in 1 MB chunks, searches each for the boundary and writes it to a temporary file. CPU seconds
-(``time.process_time``), the best of ``--runs``: steadier than wall time on a shared machine.
+Receives one multipart body holding a valid 200 MB / 50,000-line input (1) the way the create page does
+now, ``batches.uploads.receive`` (streaming-form-data, the file written to an unnamed temporary file, the
+JSONL check fed each chunk), (2) with Django's ``MultiPartParser`` and its plain temporary-file handler
+(what the page used before, without the check), and the parts of (1) on their own: (3) the streaming
+parser with nothing done with the bytes, (4) the JSONL check alone over the file's bytes; and, as the
+floor of any parser, (5) reading the same bytes in 1 MB chunks, searching each for the boundary and
+writing it to a temporary file. CPU seconds (``time.process_time``), the best of ``--runs``: steadier
+than wall time on a shared machine.
 """
 
 from __future__ import annotations
@@ -30,16 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--lines", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["streamed", "django", "parser", "check", "floor"],
+                        help="run one case (for whole-process comparisons of two cases)")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     import django
 
     django.setup()
     from django.core.files.uploadhandler import TemporaryFileUploadHandler
+    from django.core.handlers.wsgi import WSGIRequest
     from django.http.multipartparser import MultiPartParser
+    from streaming_form_data import StreamingFormDataParser
+    from streaming_form_data.targets import BaseTarget
 
-    from batches import jsonl
-    from batches.uploads import CappedTemporaryFileUploadHandler
+    from batches import jsonl, uploads
     from bench.large_files import make_input
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,23 +58,58 @@ def main(argv: list[str] | None = None) -> int:
         + b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="file"; filename="x.jsonl"\r\n'
         + b"Content-Type: application/jsonl\r\n\r\n" + data + b"\r\n--" + BOUNDARY + b"--\r\n"
     )
-    meta = {"CONTENT_TYPE": "multipart/form-data; boundary=" + BOUNDARY.decode(), "CONTENT_LENGTH": str(len(body))}
+    content_type = "multipart/form-data; boundary=" + BOUNDARY.decode()
+    meta = {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(body))}
 
     class Request:
         pass
 
-    def parse(handler_class) -> float:
-        handler = handler_class(Request())
+    def django_parser() -> float:
+        handler = TemporaryFileUploadHandler(Request())
         handler.chunk_size = 1024 * 1024
         started = time.process_time()
         _, files = MultiPartParser(meta, io.BytesIO(body), [handler]).parse()
         seconds = time.process_time() - started
-        upload = files["file"]
-        check = getattr(upload, "jsonl_check", None)
-        if check is not None and not check.result(size=upload.size).ok:
+        files["file"].close()
+        return seconds
+
+    def streamed() -> float:
+        environ = {"REQUEST_METHOD": "POST", "wsgi.input": io.BytesIO(body), "CONTENT_TYPE": content_type,
+                   "CONTENT_LENGTH": str(len(body)), "PATH_INFO": "/", "SERVER_NAME": "localhost",
+                   "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+        request = WSGIRequest(environ)
+        request._dont_enforce_csrf_checks = True
+        started = time.process_time()
+        uploads.receive(request)
+        seconds = time.process_time() - started
+        upload = request.FILES["file"]
+        if not upload.jsonl_check.result(size=upload.size).ok:
             raise RuntimeError("the generated input did not pass the check")
         upload.close()
         return seconds
+
+    def parser_only() -> float:
+        class Nothing(BaseTarget):
+            def on_data_received(self, chunk):
+                pass
+
+        parser = StreamingFormDataParser(headers={"Content-Type": content_type})
+        parser.register("token", Nothing())
+        parser.register("file", Nothing())
+        source = io.BytesIO(body)
+        started = time.process_time()
+        while chunk := source.read(1024 * 1024):
+            parser.data_received(chunk)
+        return time.process_time() - started
+
+    def check_only() -> float:
+        validator = jsonl.JsonlValidator()
+        source = io.BytesIO(data)
+        started = time.process_time()
+        while chunk := source.read(1024 * 1024):
+            validator.feed(chunk)
+        validator.finish()
+        return time.process_time() - started
 
     def floor() -> float:
         source = io.BytesIO(body)
@@ -78,18 +120,17 @@ def main(argv: list[str] | None = None) -> int:
                 out.write(chunk)
         return time.process_time() - started
 
-    fast = jsonl._fast_loads
-    cases = [("Django's parser, plain temporary file", lambda: parse(TemporaryFileUploadHandler))]
-    cases.append(("... with the line check, json", lambda: (setattr(jsonl, "_fast_loads", None),
-                                                             parse(CappedTemporaryFileUploadHandler))[1]))
-    if fast is not None:
-        cases.append(("... with the line check, orjson", lambda: (setattr(jsonl, "_fast_loads", fast),
-                                                                   parse(CappedTemporaryFileUploadHandler))[1]))
-    cases.append(("read, find the boundary, write (the floor)", floor))
+    cases = [
+        ("streamed", "the create page: streamed, written, checked", streamed),
+        ("django", "before: Django's parser, temporary file, no check", django_parser),
+        ("parser", "the streaming parser alone", parser_only),
+        ("check", "the JSONL check alone (orjson)" if jsonl.orjson else "the JSONL check alone (json)", check_only),
+        ("floor", "read, find the boundary, write (the floor)", floor),
+    ]
+    cases = [(name, run) for key, name, run in cases if args.only in (None, key)]
     print(f"{len(data) / 1e6:.0f} MB, {args.lines:,} lines; CPU seconds, best of {args.runs}; load {os.getloadavg()[0]:.2f}")
     for name, run in cases:
-        print(f"  {name:<46} {min(run() for _ in range(args.runs)):.3f} s")
-    jsonl._fast_loads = fast
+        print(f"  {name:<52} {min(run() for _ in range(args.runs)):.3f} s")
     return 0
 
 

@@ -135,7 +135,7 @@ def test_a_body_over_the_upload_limit_is_refused_before_it_reaches_the_disk_and_
     from batches import uploads
 
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
-    monkeypatch.setattr(uploads.CappedTemporaryFileUploadHandler, "limit", 64 * 1024)
+    monkeypatch.setattr(uploads, "UPLOAD_LIMIT", 64 * 1024)
     response = client.post(URL, form_data(jsonl_bytes(2000)))  # about 250 KB
     assert response.status_code == 413
     assert "larger than 200 MB" in response.content.decode()
@@ -143,10 +143,10 @@ def test_a_body_over_the_upload_limit_is_refused_before_it_reaches_the_disk_and_
     assert upstream.state.counts["POST /v1/files"] == 0
 
 
-def test_a_body_within_the_upload_limit_is_accepted_by_the_capped_handler(client, upstream, monkeypatch):
+def test_a_body_within_the_upload_limit_is_accepted(client, upstream, monkeypatch):
     from batches import uploads
 
-    monkeypatch.setattr(uploads.CappedTemporaryFileUploadHandler, "limit", 1024 * 1024)
+    monkeypatch.setattr(uploads, "UPLOAD_LIMIT", 1024 * 1024)
     response = client.post(URL, form_data(jsonl_bytes(20)))
     assert response.status_code == 302
     assert upstream.state.counts["POST /v1/files"] == 1

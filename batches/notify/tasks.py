@@ -15,6 +15,7 @@ The sweep also rescues rows whose worker died mid-send, and enqueues sends whose
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -144,15 +145,31 @@ def send_due(now: datetime | None = None, limit: int = 200) -> dict[str, int]:
 
 def batch_link(project: str, batch_id: str) -> str:
     """The batch page's absolute URL, from ``DASHBOARD_PUBLIC_URL`` (which includes any path prefix)."""
-    path = reverse("batches:detail", args=[project, batch_id])
+    return public_url(reverse("batches:detail", args=[project, batch_id]))
+
+
+def public_url(path: str) -> str:
+    """The absolute URL of a dashboard path (from ``reverse``) under ``DASHBOARD_PUBLIC_URL``."""
     prefix = get_script_prefix()
     if path.startswith(prefix):
         path = path[len(prefix):]
     return f"{settings.DASHBOARD_PUBLIC_URL.rstrip('/')}/{path.lstrip('/')}"
 
 
+#: Events about something other than one batch ("budget", "drift" from batches/costs/) register how
+#: their message reads, by the event's first ``:``-separated part.
+_MESSAGES: dict[str, Callable[[Notification], Message]] = {}
+
+
+def register_message(kind: str, build: Callable[[Notification], Message]) -> None:
+    _MESSAGES[kind] = build
+
+
 def message_for(row: Notification) -> Message:
     """The message, written at send time from the index's current view of the batch."""
+    build = _MESSAGES.get(row.event.partition(":")[0])
+    if build is not None:
+        return build(row)
     project = get_project(row.project)
     project_name = project.name if project else row.project
     record = BatchRecord.objects.filter(project=row.project, batch_id=row.batch_id).first()

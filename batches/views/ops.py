@@ -23,12 +23,15 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from django_tasks_db.models import DBTaskResult
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from ..conf import conf
 from .. import taskqueue
+from ..conf import conf
+from ..models import BatchRecord, SyncState, WorkerHeartbeat
+from ..projects import all_projects
 
 logger = logging.getLogger("batches.ops")
 
@@ -126,11 +129,6 @@ class DashboardStateCollector:
     """Values read from the database at scrape time (a handful of small queries)."""
 
     def collect(self):
-        from django_tasks_db.models import DBTaskResult
-
-        from ..models import BatchRecord, SyncState, WorkerHeartbeat
-        from ..projects import all_projects
-
         up = GaugeMetricFamily("dashboard_state_up", "1 when the scrape-time database queries succeeded.")
         try:
             slugs = [project.slug for project in all_projects()]
@@ -264,8 +262,6 @@ def _check_cache() -> dict:
 
 
 def _check_worker(now: datetime) -> dict:
-    from ..models import WorkerHeartbeat
-
     if not settings.DASHBOARD_READY_REQUIRE_WORKER:
         return {"ok": True, "required": False}
     limit = taskqueue.worker_stale_after().total_seconds()
@@ -300,9 +296,6 @@ def _check_queue(now: datetime) -> dict:
 
 
 def _check_sync(now: datetime, detailed: bool) -> dict:
-    from ..models import SyncState
-    from ..projects import all_projects
-
     if not settings.DASHBOARD_READY_REQUIRE_SYNC:
         return {"ok": True, "required": False}
     limit = float(settings.DASHBOARD_READY_SYNC_LAG_SECONDS)

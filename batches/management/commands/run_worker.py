@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
+from batches.models import WorkerHeartbeat
 from batches.taskqueue import requeue_orphans
 
 logger = logging.getLogger("batches.worker")
@@ -50,8 +51,6 @@ def sweep(worker_id: str) -> None:
 
 def beat(worker_id: str, started) -> None:
     """Write one heartbeat (the row is created on the first)."""
-    from batches.models import WorkerHeartbeat
-
     WorkerHeartbeat.objects.update_or_create(
         worker_id=worker_id,
         defaults={"last_seen": timezone.now(), "started": started, "hostname": socket.gethostname()[:255],
@@ -96,8 +95,6 @@ class Command(DbWorkerCommand):
         )
 
     def handle(self, *args, heartbeat_seconds=None, **options) -> None:
-        from batches.models import WorkerHeartbeat
-
         interval = heartbeat_seconds or float(settings.DASHBOARD_WORKER_HEARTBEAT_SECONDS)
         reloading_parent = (
             options.get("reload") and not options.get("batch") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import QueryDict
 
 from .models import AuditEntry
+from .querystring import QueryForm, TextField
 
 AUDIT_PAGE_SIZE = 50
 BATCH_HISTORY_LIMIT = 20
@@ -35,21 +36,50 @@ class AuditFilters:
         return {key: value for key, value in pairs.items() if value}
 
 
+class AuditFilterForm(QueryForm):
+    """``project``, ``person``, ``action`` and ``batch`` from the query string. ``visible``: the slugs
+    of the projects this person may see; any other project is ignored as if it did not exist."""
+
+    project = TextField()
+    person = TextField()
+    action = TextField()
+    batch = TextField()
+
+    def __init__(self, data, visible: list[str]) -> None:
+        super().__init__(data)
+        self.visible = visible
+
+    def clean_project(self) -> str:
+        project = self.cleaned_data["project"]
+        if project and project not in self.visible:
+            self.problem("There is no such project, or you are not a member of it; showing every project you may see.")
+            return ""
+        return project
+
+    def clean_person(self) -> str:
+        return self.cleaned_data["person"][:254]
+
+    def clean_action(self) -> str:
+        action = self.cleaned_data["action"]
+        if action and action not in AuditEntry.Action.values:
+            self.problem(f"“{action}” is not an action the dashboard records; showing every action.")
+            return ""
+        return action
+
+    def clean_batch(self) -> str:
+        return self.cleaned_data["batch"][:200]
+
+    @property
+    def filters(self) -> AuditFilters:
+        values = self.values
+        return AuditFilters(
+            actor=values["person"], action=values["action"], batch_id=values["batch"], project=values["project"],
+            problems=self.problems,
+        )
+
+
 def audit_filters_from_query(query: QueryDict, visible: list[str]) -> AuditFilters:
-    """``visible``: the slugs of the projects this person may see; any other project is ignored as
-    if it did not exist."""
-    problems = []
-    project = query.get("project", "").strip()
-    if project and project not in visible:
-        problems.append("There is no such project, or you are not a member of it; showing every project you may see.")
-        project = ""
-    actor = query.get("person", "").strip()[:254]
-    batch_id = query.get("batch", "").strip()[:200]
-    action = query.get("action", "").strip()
-    if action and action not in AuditEntry.Action.values:
-        problems.append(f"“{action}” is not an action the dashboard records; showing every action.")
-        action = ""
-    return AuditFilters(actor=actor, action=action, batch_id=batch_id, project=project, problems=problems)
+    return AuditFilterForm(query, visible).filters
 
 
 def audit_search(filters: AuditFilters, visible: list[str]) -> QuerySet[AuditEntry]:

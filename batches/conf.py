@@ -59,6 +59,8 @@ class DashboardConf:
     sync_refresh_pages: int = _setting("DASHBOARD_SYNC_REFRESH_PAGES")
     sync_stragglers: int = _setting("DASHBOARD_SYNC_STRAGGLERS")
     sync_call_budget: int = _setting("DASHBOARD_SYNC_CALL_BUDGET")
+    # Billed costs and budgets (batches/costs/)
+    costs_sync_seconds: float = _setting("DASHBOARD_COSTS_SYNC_SECONDS")
     # Pages
     poll_seconds: float = _setting("DASHBOARD_POLL_SECONDS")
     emulator: bool = _setting("DASHBOARD_EMULATOR")
@@ -74,6 +76,20 @@ class DashboardConf:
     # Notifications (batches/notify/)
     public_url: str = _setting("DASHBOARD_PUBLIC_URL")
     notify_max_attempts: int = _setting("DASHBOARD_NOTIFY_MAX_ATTEMPTS")
+    # Hardening (docs/security.md): where webhook sends may go, hung upstreams, the task queue
+    notify_allowed_hosts: tuple[str, ...] = _setting("DASHBOARD_NOTIFY_ALLOWED_HOSTS")
+    notify_internal_hosts: tuple[str, ...] = _setting("DASHBOARD_NOTIFY_INTERNAL_HOSTS")
+    notify_send_seconds: float = _setting("DASHBOARD_NOTIFY_SEND_SECONDS")
+    page_read_seconds: float = _setting("DASHBOARD_PAGE_READ_SECONDS")
+    breaker_timeouts: int = _setting("DASHBOARD_BREAKER_TIMEOUTS")
+    breaker_open_seconds: float = _setting("DASHBOARD_BREAKER_OPEN_SECONDS")
+    upstream_page_slots: int = _setting("DASHBOARD_UPSTREAM_PAGE_SLOTS")
+    upstream_slow_seconds: float = _setting("DASHBOARD_UPSTREAM_SLOW_SECONDS")
+    ready_queue_age_seconds: float = _setting("DASHBOARD_READY_QUEUE_AGE_SECONDS")
+    task_stuck_seconds: float = _setting("DASHBOARD_TASK_STUCK_SECONDS")
+    # Jobs (batches/jobs/)
+    jobs_tick_seconds: float = _setting("DASHBOARD_JOBS_TICK_SECONDS")
+    jobs_backoff_seconds: float = _setting("DASHBOARD_JOBS_BACKOFF_SECONDS")
 
 
 _TYPES: dict[object, Callable] = {

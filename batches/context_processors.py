@@ -21,8 +21,10 @@ def _switch_url_name(request) -> str:
     """Switching project keeps the kind of page: list → list, create → create; a batch's pages (its
     id does not exist in another project) → that project's list."""
     match = getattr(request, "resolver_match", None)
-    if match is not None and match.view_name in ("batches:list", "batches:create", "batches:insights"):
+    if match is not None and match.view_name in ("batches:list", "batches:create", "batches:insights", "batches:costs"):
         return match.view_name
     if match is not None and match.view_name == "insights":
         return "batches:insights"  # from the insights of every project to one project's
+    if match is not None and match.view_name == "costs":
+        return "batches:costs"
     return "batches:list"

@@ -60,26 +60,27 @@ HTTP_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
+# (first path segment, number of segments, third segment): the operation label, or (label for POST,
+# label for any other method) where one path serves two operations.
+_OPERATIONS: dict[tuple[str, int, str], str | tuple[str, str]] = {
+    ("batches", 1, ""): ("create", "list"),
+    ("batches", 2, ""): "retrieve",
+    ("batches", 3, "cancel"): "cancel",
+    ("files", 1, ""): ("upload", "file_list"),
+    ("files", 2, ""): "file_retrieve",
+    ("files", 3, "content"): "file_content",
+}
+
+
 def upstream_operation(method: str, path: str) -> str:
     """The operation label of an upstream request path (relative to the base URL, e.g. ``batches/x``)."""
     parts = [part for part in path.split("?", 1)[0].strip("/").split("/") if part]
     if not parts:
         return "other"
-    if parts[0] == "batches":
-        if len(parts) == 1:
-            return "create" if method == "POST" else "list"
-        if len(parts) == 2:
-            return "retrieve"
-        if len(parts) == 3 and parts[2] == "cancel":
-            return "cancel"
-    elif parts[0] == "files":
-        if len(parts) == 1:
-            return "upload" if method == "POST" else "file_list"
-        if len(parts) == 2:
-            return "file_retrieve"
-        if len(parts) == 3 and parts[2] == "content":
-            return "file_content"
-    return "other"
+    label = _OPERATIONS.get((parts[0], len(parts), parts[2] if len(parts) == 3 else ""), "other")
+    if isinstance(label, tuple):
+        return label[0] if method == "POST" else label[1]
+    return label
 
 
 def record_upstream(project: str, method: str, path: str, status: int | str, seconds: float) -> None:

@@ -17,6 +17,8 @@ class AuditEntry(models.Model):
         PENDING = "pending", "pending"
         SUCCESS = "success", "success"
         ERROR = "error", "error"
+        #: Stopped by the dashboard before any upstream call (a project's budget: batches/costs/).
+        REFUSED = "refused", "refused"
 
     project = models.CharField(max_length=40, default="default", db_index=True)
     actor = models.CharField(max_length=254, db_index=True)
@@ -98,6 +100,15 @@ class BatchRecord(models.Model):
     first_seen = models.DateTimeField(auto_now_add=True)
     last_synced = models.DateTimeField()
     created_by = models.CharField(max_length=254, blank=True)
+    #: Which API the batch lives in, and that API's own word for its status (Anthropic's ``ended``).
+    #: (Database defaults too: rows written by raw SQL, as some tests and scripts do, stay valid.)
+    provider = models.CharField(max_length=16, default="openai", db_default="openai")
+    provider_status = models.CharField(max_length=32, blank=True, default="", db_default="")
+    #: The model whose prices apply when ``model`` is not one (an Azure deployment's model).
+    price_model = models.CharField(max_length=200, blank=True, default="", db_default="")
+    #: Usage summed from the result lines when the batch object reports none (Anthropic), per model:
+    #: {model: {"input": n, "cached": n, "output": n, "requests": n}}.
+    result_usage = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "batch_id"], name="batchrecord_project_batch")]
@@ -197,6 +208,8 @@ class NotificationRule(models.Model):
         FAILED_OR_EXPIRED = "failed_or_expired", "any batch failed or expired"
         AT_RISK = "at_risk", "a batch is at risk of expiring unfinished"
         FAILURE_RATE_ABOVE = "failure_rate_above", "a batch finished with a failure rate above a threshold"
+        #: batches/costs/: the month's spend reached a budget threshold, or billed costs drifted.
+        BUDGET = "budget", "the month's spend reaches a budget threshold, or billed costs drift from the estimates"
 
     class Channel(models.TextChoices):
         EMAIL = "email", "email"

@@ -18,6 +18,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import cache
+from .index.store import record_action_result, record_created_by
+from .costs.budgets import budget_enforce, file_estimate
 from .jsonl import ValidationResult, validate_jsonl
 from .models import AuditEntry, CreateSubmission
 from .projects import Project
@@ -73,6 +75,17 @@ class UploadedButNotCreated(SubmissionRefused):
         self.endpoint = endpoint
 
 
+class OverBudget(SubmissionRefused):
+    """The project's budget refuses new batches (``block_at_limit``): nothing was uploaded or created.
+    The message names the budget and the spend; the refusal is in the audit trail."""
+
+
+def _budget_check(project: Project, actor: str, fileobj=None) -> None:
+    allowed, sentence = budget_enforce(project, file_estimate(project, fileobj), actor=actor)
+    if not allowed:
+        raise OverBudget(sentence)
+
+
 class NothingToRetry(SubmissionRefused):
     """Every request of the batch succeeded: a retry batch would be empty."""
 
@@ -116,8 +129,6 @@ def _refresh_after_action(project: Project, batch: Batch | None) -> None:
     cache.invalidate(project.slug)
     if batch is not None:
         cache.remember(project.slug, ("batch", batch.id), batch)
-    from .index.store import record_action_result
-
     if batch is not None:
         record_action_result(project.slug, batch)
 
@@ -162,6 +173,18 @@ def batch_create_from_file(
             metadata=metadata,
             output_expires_after_seconds=output_expires_after_seconds,
         )
+        _record_answer(entry, batch)
+        entry.batch_id = batch.id
+    _refresh_after_action(project, batch)
+    record_created_by(project.slug, batch.id, actor)
+    return batch
+
+
+def batch_create_inline(project: Project, *, actor: str, fileobj) -> Batch:
+    """Create a batch whose requests go in the create call itself (Anthropic's Message Batches), from a
+    checked JSONL file on disk, streamed."""
+    with audited(project, actor, AuditEntry.Action.CREATE) as entry:
+        batch = client_for(project).create_batch_inline(fileobj)
         _record_answer(entry, batch)
         entry.batch_id = batch.id
     _refresh_after_action(project, batch)
@@ -227,16 +250,25 @@ def batch_create_from_upload(
 ) -> Batch:
     """Check ``upload`` (the check made while it arrived, or one now, as a stream), upload it and create
     the batch from it; or create the batch from ``input_file_id``. ``endpoint`` None: the file's."""
+    client = client_for(project)
     with submission_recorded(project, token, actor) as submission:
         if upload:
             check = getattr(upload, "jsonl_check", None)  # checked while it arrived (batches.uploads)
-            if check is not None:
+            if check is not None and check.provider == project.provider:
                 validation = check.result(endpoint=endpoint, size=upload.size)
             else:
                 upload.file.seek(0)
-                validation = validate_jsonl(upload.file, endpoint=endpoint, size=upload.size)
+                validation = validate_jsonl(upload.file, endpoint=endpoint, size=upload.size, provider=project.provider)
             if not validation.ok:
                 raise InvalidUpload(validation)
+            _budget_check(project, actor, upload.file)
+            if not client.uploads_files:
+                try:
+                    batch = batch_create_inline(project, actor=actor, fileobj=upload.file)
+                except UpstreamError as err:
+                    raise UploadFailed(err) from err
+                submission.batch_id = batch.id
+                return batch
             endpoint = endpoint or validation.url
             upload.file.seek(0)
             try:
@@ -245,6 +277,7 @@ def batch_create_from_upload(
                 raise UploadFailed(err, endpoint=endpoint) from err
             submission.file_id = uploaded.id
         else:
+            _budget_check(project, actor)
             submission.file_id = input_file_id
         return _submission_batch_create(
             project,
@@ -265,6 +298,7 @@ def batch_retry_failed(project: Project, batch: Batch, *, token: str, actor: str
         with handle:
             if count == 0:
                 raise NothingToRetry()
+            _budget_check(project, actor, handle)
             try:
                 uploaded = file_upload(project, actor=actor, fileobj=handle, filename=f"{batch.id}_retry.jsonl")
             except UpstreamError as err:

@@ -8,9 +8,10 @@ several signatures) before anything else happens: nothing is parsed, stored or q
 that does not verify.
 
 A delivery is at-least-once and unordered, and the event only says "go and look": a verified
-``batch.*`` event records its ``webhook-id`` (a unique key, so a replay does nothing a second time)
-and enqueues :func:`batches.tasks.refresh_batch`, which retrieves the batch and updates the index.
-The request never calls the upstream, so it answers at once.
+``batch.*`` event enqueues :func:`batches.tasks.refresh_batch` on the urgent queue, which retrieves the
+batch, updates the index and records the ``webhook-id`` (a unique key) in the same transaction; a
+delivery of a recorded id is a replay and does nothing. The request never calls the upstream, so it
+answers at once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookV
 
 from .models import WebhookDelivery
 from .projects import SLUG_PATTERN, Project, get_project
+from .tasks import refresh_batch
 from .upstream import ID_PATTERN
 
 logger = logging.getLogger(__name__)
@@ -96,28 +98,25 @@ def webhook_verify(slug: str, body: bytes, headers) -> WebhookEvent:
 
 
 def webhook_handle(event: WebhookEvent) -> str:
-    """Record the delivery once and queue the batch's refresh. Returns what happened: ``"queued"``,
-    ``"replay"`` or ``"ignored"`` (an event type that is not about a batch)."""
-    from .tasks import refresh_batch
+    """Queue the batch's refresh unless this delivery was handled already. Returns what happened:
+    ``"queued"``, ``"replay"`` or ``"ignored"`` (an event type that is not about a batch).
 
+    A ``webhook-id`` counts as handled once its refresh has committed (the refresh records it, in the
+    transaction that writes the index): a delivery that arrives again before that (the provider retrying
+    because the first refresh failed or its worker died) is queued again, and the refresh, which only
+    reads the batch and rewrites its row, is safe to run twice."""
     slug = event.project.slug
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                project=slug, webhook_id=event.webhook_id, event_type=event.type, batch_id=event.batch_id or ""
-            )
-    except IntegrityError:
+    if WebhookDelivery.objects.filter(project=slug, webhook_id=event.webhook_id).exists():
         logger.info("webhook %s for project %s: replay of %r, already handled", event.type, slug, event.webhook_id)
         return "replay"
     if not event.is_batch_event:
+        try:
+            with transaction.atomic():
+                WebhookDelivery.objects.create(project=slug, webhook_id=event.webhook_id, event_type=event.type)
+        except IntegrityError:
+            return "replay"
         logger.info("webhook %s for project %s: not a batch event, ignored", event.type, slug)
         return "ignored"
-    # Enqueued after the delivery row committed (the sequence above). Should enqueueing fail, the row
-    # goes again, so OpenAI's retry of this delivery is not mistaken for a replay.
-    try:
-        refresh_batch.enqueue(slug, event.batch_id)
-    except Exception:
-        WebhookDelivery.objects.filter(pk=delivery.pk).delete()
-        raise
+    refresh_batch.enqueue(slug, event.batch_id, event.webhook_id, event.type)
     logger.info("webhook %s for project %s: refresh of %s queued", event.type, slug, event.batch_id)
     return "queued"

@@ -5,12 +5,12 @@ of filtered pages with their counts against the 50 ms target (issue 11, "Scale")
     .venv/bin/python bench/find.py --rows 20000 --runs 5
 
 Rows are written with ``bulk_create`` (about 30 s for 200,000 on a quiet machine). Each figure is the median of
-``--runs`` timings (default 15) of the same code the views run (``batches.index.query.find``: the page plus its
+``--runs`` timings (default 15) of the same code the views run (``batches.index.selectors.find``: the page plus its
 GROUP BY counts); the last figures go through the whole Django view (query, rows rendered, template)
 with the test client, so they include everything but the network.
 
 The per-project status counts are cached for ``DASHBOARD_CACHE_SECONDS`` under the index's generation
-(batches/index/query.py), so repeated views within that window reuse them; the "counts not cached"
+(batches/index/selectors.py), so repeated views within that window reuse them; the "counts not cached"
 figures clear the cache before every run (the first view after any write to the index).
 
 On PostgreSQL: ``scripts/with-postgres .venv/bin/python bench/find.py`` (DATABASE_URL is taken as given).
@@ -124,7 +124,7 @@ def fill(rows: int, seed: int = 11) -> dict:
         BatchRecord.objects.bulk_create(chunk, batch_size=5000)
     from batches.models import SyncState
 
-    from batches.index.query import store_counts
+    from batches.index.store import store_counts
 
     for slug in ("default", "team-b"):
         SyncState.objects.create(project=slug, backfill_done=True, last_success=synced)
@@ -176,7 +176,8 @@ def main() -> int:
         from django.db import connection
         from django.http import QueryDict
 
-        from batches.index import query
+        from batches.index import filters as query_filters
+        from batches.index import selectors
         from batches.models import BatchRecord
 
         started = time.perf_counter()
@@ -189,16 +190,16 @@ def main() -> int:
                   f"({connection.vendor})")
 
         def run(qs: str, projects=("default",), cross=False):
-            filters, problems = query.parse_filters(QueryDict(qs), cross_project=cross)
+            filters, problems = query_filters.parse_filters(QueryDict(qs), cross_project=cross)
             assert not problems, problems
-            return lambda: query.find(list(projects), filters)
+            return lambda: selectors.find(list(projects), filters)
 
         deep_row = (
             BatchRecord.objects.filter(project="default", status="completed")
             .order_by("-created_at", "-batch_id")[100_000 * args.rows // 200_000 : 100_000 * args.rows // 200_000 + 1]
             .get()
         )
-        deep_cursor = query.Cursor(deep_row.created_at, deep_row.batch_id).encode()
+        deep_cursor = query_filters.Cursor(deep_row.created_at, deep_row.batch_id).encode()
         day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 90 * 86400))
         day2 = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 60 * 86400))
         cases = [

@@ -29,18 +29,12 @@ else:
     _directory = _made_here = tempfile.mkdtemp(prefix="batch-dashboard-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _directory
 
-
-def post_worker_init(worker):
-    """Remove temporary upload files a stopped process left behind (batches/uploads.py)."""
-    from batches.tempfiles import sweep_stale_uploads
-
-    sweep_stale_uploads()
+# Only now: prometheus-client reads PROMETHEUS_MULTIPROC_DIR when it is first imported.
+from prometheus_client import multiprocess  # noqa: E402
 
 
 def child_exit(server, worker):
     """A worker is gone: drop its live-gauge files (counters and histograms stay summed in)."""
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid, _directory)
 
 

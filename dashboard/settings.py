@@ -18,6 +18,11 @@ from django.utils.csp import CSP
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def env_text(name: str, default: str = "") -> str:
+    """The variable's value without surrounding white space; ``default`` when unset or blank."""
+    return os.environ.get(name, "").strip() or default
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
@@ -37,6 +42,13 @@ def env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as err:
         raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}.") from err
+
+
+def env_networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(cidr, strict=False) for cidr in env_list(name, default)]
+    except ValueError as err:
+        raise ImproperlyConfigured(f"{name} holds an invalid CIDR: {err}") from err
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -64,11 +76,17 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "batches",
+    "batches.jobs",
+    "batches.costs",
 ]
 
 # Triggered work (a webhook's refresh, notifications) runs through Django's Tasks framework; the
 # database backend's `manage.py db_worker` runs it. A bigger deployment swaps the backend, not the code.
-TASKS = {"default": {"BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+# "urgent" (batches.taskqueue.URGENT_QUEUE): a webhook's refresh and other work the worker takes first.
+TASKS = {"default": {
+    "BACKEND": os.environ.get("DASHBOARD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+    "QUEUES": ["default", "urgent"],
+}}
 
 MIDDLEWARE = [
     # First: every response (redirects and refusals too) carries X-Request-Id, every log line its context.
@@ -153,6 +171,8 @@ STATIC_URL = (FORCE_SCRIPT_NAME or "") + "/static/"
 # Overridable so tests (and read-only deployments) can collect static files elsewhere.
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Where the default (filesystem) storage keeps files: jobs' inputs and merged results (docs/jobs.md).
+MEDIA_ROOT = os.environ.get("DASHBOARD_MEDIA_ROOT") or str(BASE_DIR / "media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -163,9 +183,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_HANDLERS = ["batches.uploads.CappedTemporaryFileUploadHandler"]
 
-# ---------------------------------------------------------------------------
-# Security headers (issue: hardened defaults)
-# ---------------------------------------------------------------------------
+# -- Security headers (issue: hardened defaults) ---------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -187,21 +205,12 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 # Strict CSP: nothing from outside the dashboard, no inline script or style without a nonce,
 # no eval (htmx is configured with allowEval=false in base.html).
 SECURE_CSP = {
-    "default-src": [CSP.NONE],
-    "script-src": [CSP.SELF, CSP.NONCE],
-    "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
-    "connect-src": [CSP.SELF],
-    "font-src": [CSP.SELF],
-    "form-action": [CSP.SELF],
-    "frame-ancestors": [CSP.NONE],
-    "base-uri": [CSP.NONE],
-    "object-src": [CSP.NONE],
+    "default-src": [CSP.NONE], "script-src": [CSP.SELF, CSP.NONCE], "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"], "connect-src": [CSP.SELF], "font-src": [CSP.SELF], "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE], "base-uri": [CSP.NONE], "object-src": [CSP.NONE],
 }
 
-# ---------------------------------------------------------------------------
-# The upstream (names as the official SDKs use them)
-# ---------------------------------------------------------------------------
+# -- The upstream (names as the official SDKs use them) --------------------------------------------
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = (os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
 OPENAI_ORG_ID = os.environ.get("OPENAI_ORG_ID", "")
@@ -212,7 +221,7 @@ OPENAI_WEBHOOK_SECRET = os.environ.get("OPENAI_WEBHOOK_SECRET", "")
 # Several projects in one dashboard (batches/projects.py); without it the variables above are the
 # one project "default", shown under this name.
 DASHBOARD_PROJECTS_FILE = os.environ.get("DASHBOARD_PROJECTS_FILE", "")
-DASHBOARD_DEFAULT_PROJECT_NAME = os.environ.get("DASHBOARD_DEFAULT_PROJECT_NAME", "").strip() or "Default"
+DASHBOARD_DEFAULT_PROJECT_NAME = env_text("DASHBOARD_DEFAULT_PROJECT_NAME", "Default")
 
 
 def _secret_from_env(name: str) -> str:
@@ -224,6 +233,7 @@ def _secret_from_env(name: str) -> str:
 DASHBOARD_SECRET_FROM_ENV = _secret_from_env
 # How often `manage.py sync_batches` passes over each project (seconds).
 DASHBOARD_SYNC_SECONDS = env_float("DASHBOARD_SYNC_SECONDS", 30.0)
+DASHBOARD_COSTS_SYNC_SECONDS = env_float("DASHBOARD_COSTS_SYNC_SECONDS", 3600.0)
 # Per pass: at most this many backfill pages, refresh pages, and unfinished stragglers retrieved one by one.
 DASHBOARD_SYNC_BACKFILL_PAGES = int(env_float("DASHBOARD_SYNC_BACKFILL_PAGES", 50))
 DASHBOARD_SYNC_REFRESH_PAGES = int(env_float("DASHBOARD_SYNC_REFRESH_PAGES", 28))
@@ -234,14 +244,15 @@ DASHBOARD_EMULATOR = env_bool("DASHBOARD_EMULATOR", False)
 
 # How often pages of unfinished batches poll for fresh state (seconds).
 DASHBOARD_POLL_SECONDS = env_float("DASHBOARD_POLL_SECONDS", 5.0)
+# Jobs (docs/jobs.md): seconds between scheduling passes, and the first wait after token_limit_exceeded.
+DASHBOARD_JOBS_TICK_SECONDS = env_float("DASHBOARD_JOBS_TICK_SECONDS", DASHBOARD_SYNC_SECONDS)
+DASHBOARD_JOBS_BACKOFF_SECONDS = env_float("DASHBOARD_JOBS_BACKOFF_SECONDS", 60.0)
 # How long identical upstream reads are shared between viewers (seconds).
 DASHBOARD_CACHE_SECONDS = env_float("DASHBOARD_CACHE_SECONDS", 2.0)
 # Negotiated rates: JSON, or the path of a .json/.toml file (batches/oversight/pricing.py).
 DASHBOARD_PRICE_OVERRIDES = os.environ.get("DASHBOARD_PRICE_OVERRIDES", "")
 
-# ---------------------------------------------------------------------------
-# Identity and roles (SSO). See README "Deployment".
-# ---------------------------------------------------------------------------
+# -- Identity and roles (SSO). See README "Deployment". --------------------------------------------
 _auth_explicit = os.environ.get("DASHBOARD_AUTH", "").strip().lower()
 DASHBOARD_AUTH = _auth_explicit or ("none" if DEBUG else "proxy")
 if DASHBOARD_AUTH not in {"proxy", "oidc", "none"}:
@@ -249,13 +260,7 @@ if DASHBOARD_AUTH not in {"proxy", "oidc", "none"}:
 DASHBOARD_AUTH_HEADER = os.environ.get("DASHBOARD_AUTH_HEADER", "X-Forwarded-Email")
 DASHBOARD_GROUPS_HEADER = os.environ.get("DASHBOARD_GROUPS_HEADER", "X-Forwarded-Groups")
 DASHBOARD_OPERATOR_GROUPS = env_list("DASHBOARD_OPERATOR_GROUPS")
-try:
-    DASHBOARD_TRUSTED_PROXIES = [
-        ipaddress.ip_network(cidr, strict=False)
-        for cidr in env_list("DASHBOARD_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
-    ]
-except ValueError as err:
-    raise ImproperlyConfigured(f"DASHBOARD_TRUSTED_PROXIES holds an invalid CIDR: {err}") from err
+DASHBOARD_TRUSTED_PROXIES = env_networks("DASHBOARD_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
 
 # DASHBOARD_AUTH=none is only ever chosen implicitly in DEBUG; in production it must be written out
 # (and `manage.py check --deploy` still warns about it, see batches/checks.py).
@@ -276,25 +281,21 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 if DASHBOARD_AUTH == "oidc":
     # Log in directly against an OpenID Connect provider (mozilla-django-oidc; no discovery, so every
     # endpoint is configured). See docs/deployment.md.
-    _oidc_required = [
-        "OIDC_RP_CLIENT_ID",
-        "OIDC_RP_CLIENT_SECRET",
-        "OIDC_OP_AUTHORIZATION_ENDPOINT",
-        "OIDC_OP_TOKEN_ENDPOINT",
-        "OIDC_OP_USER_ENDPOINT",
-        "OIDC_OP_JWKS_ENDPOINT",
-    ]
-    _oidc_missing = [name for name in _oidc_required if not os.environ.get(name, "").strip()]
-    if _oidc_missing:
+    _oidc = {
+        name: os.environ.get(name, "").strip()
+        for name in ("OIDC_RP_CLIENT_ID", "OIDC_RP_CLIENT_SECRET", "OIDC_OP_AUTHORIZATION_ENDPOINT",
+                     "OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT")
+    }
+    if _oidc_missing := [name for name, value in _oidc.items() if not value]:
         raise ImproperlyConfigured("DASHBOARD_AUTH=oidc needs these settings: " + ", ".join(_oidc_missing) + ".")
-    OIDC_RP_CLIENT_ID = os.environ["OIDC_RP_CLIENT_ID"].strip()
-    OIDC_RP_CLIENT_SECRET = os.environ["OIDC_RP_CLIENT_SECRET"].strip()
-    OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ["OIDC_OP_AUTHORIZATION_ENDPOINT"].strip()
-    OIDC_OP_TOKEN_ENDPOINT = os.environ["OIDC_OP_TOKEN_ENDPOINT"].strip()
-    OIDC_OP_USER_ENDPOINT = os.environ["OIDC_OP_USER_ENDPOINT"].strip()
-    OIDC_OP_JWKS_ENDPOINT = os.environ["OIDC_OP_JWKS_ENDPOINT"].strip()
-    OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "").strip() or "RS256"
-    OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "").strip() or "openid email"
+    OIDC_RP_CLIENT_ID = _oidc["OIDC_RP_CLIENT_ID"]
+    OIDC_RP_CLIENT_SECRET = _oidc["OIDC_RP_CLIENT_SECRET"]
+    OIDC_OP_AUTHORIZATION_ENDPOINT = _oidc["OIDC_OP_AUTHORIZATION_ENDPOINT"]
+    OIDC_OP_TOKEN_ENDPOINT = _oidc["OIDC_OP_TOKEN_ENDPOINT"]
+    OIDC_OP_USER_ENDPOINT = _oidc["OIDC_OP_USER_ENDPOINT"]
+    OIDC_OP_JWKS_ENDPOINT = _oidc["OIDC_OP_JWKS_ENDPOINT"]
+    OIDC_RP_SIGN_ALGO = env_text("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env_text("OIDC_RP_SCOPES", "openid email")
     OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
     OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
     OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0)
@@ -304,20 +305,12 @@ if DASHBOARD_AUTH == "oidc":
     LOGIN_REDIRECT_URL_FAILURE = "oidc_login_failed"
     LOGOUT_REDIRECT_URL = "oidc_signed_out"
 # The claim that carries the person's groups (roles); read only in OIDC mode.
-OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "").strip() or "groups"
+OIDC_GROUPS_CLAIM = env_text("OIDC_GROUPS_CLAIM", "groups")
 
-# ---------------------------------------------------------------------------
-# Operations: metrics, readiness, logs (docs/operations.md)
-# ---------------------------------------------------------------------------
+# -- Operations: metrics, readiness, logs (docs/operations.md) -------------------------------------
 # Peers allowed to read /metrics (CIDRs). Everyone else, and anything relayed for someone else
 # (X-Forwarded-For / X-Real-IP naming an address outside the list), gets 404.
-try:
-    DASHBOARD_METRICS_ALLOWED = [
-        ipaddress.ip_network(cidr, strict=False)
-        for cidr in env_list("DASHBOARD_METRICS_ALLOWED", "127.0.0.1/32,::1/128")
-    ]
-except ValueError as err:
-    raise ImproperlyConfigured(f"DASHBOARD_METRICS_ALLOWED holds an invalid CIDR: {err}") from err
+DASHBOARD_METRICS_ALLOWED = env_networks("DASHBOARD_METRICS_ALLOWED", "127.0.0.1/32,::1/128")
 # prometheus-client's multiprocess mode: where this process writes its metric values (gunicorn's
 # dashboard/gunicorn_conf.py makes a fresh one per start when unset). Unset elsewhere: single process.
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
@@ -333,7 +326,7 @@ DASHBOARD_WORKER_HEARTBEAT_SECONDS = env_float("DASHBOARD_WORKER_HEARTBEAT_SECON
 # A project's sync lags when its last successful pass is older than this (default 3 sync intervals).
 DASHBOARD_READY_SYNC_LAG_SECONDS = env_float("DASHBOARD_READY_SYNC_LAG_SECONDS", 3 * DASHBOARD_SYNC_SECONDS)
 
-DJANGO_LOG_FORMAT = (os.environ.get("DJANGO_LOG_FORMAT", "").strip().lower() or "plain")
+DJANGO_LOG_FORMAT = env_text("DJANGO_LOG_FORMAT", "plain").lower()
 if DJANGO_LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured("DJANGO_LOG_FORMAT must be plain or json.")
 
@@ -349,9 +342,7 @@ LOGGING = {
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
-# ---------------------------------------------------------------------------
-# Notifications (docs/notifications.md)
-# ---------------------------------------------------------------------------
+# -- Notifications (docs/notifications.md) ---------------------------------------------------------
 # The dashboard's public address, with any path prefix: links in emails and chat messages start here.
 DASHBOARD_PUBLIC_URL = (os.environ.get("DASHBOARD_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
 # Tries per notification (with backoff 30 s, 2 min, 8 min, ...) before it is marked failed.
@@ -381,9 +372,7 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "batch-dashboard@localhost")
 
-# ---------------------------------------------------------------------------
-# Hardening (docs/security.md): where notification sends may go, hung upstreams, the task queue
-# ---------------------------------------------------------------------------
+# -- Hardening (docs/security.md): where notification sends may go, hung upstreams, the task queue ---
 # Strict mode: the only hosts webhook notifications may be sent to (e.g. hooks.slack.com; ".example.com"
 # also admits its subdomains). Empty: any public host over https.
 DASHBOARD_NOTIFY_ALLOWED_HOSTS = [h.lower() for h in env_list("DASHBOARD_NOTIFY_ALLOWED_HOSTS")]
@@ -395,11 +384,13 @@ DASHBOARD_NOTIFY_SEND_SECONDS = env_float("DASHBOARD_NOTIFY_SEND_SECONDS", 5.0)
 # A page view's upstream read, in all (the sync and the worker keep OPENAI_TIMEOUT).
 DASHBOARD_PAGE_READ_SECONDS = env_float("DASHBOARD_PAGE_READ_SECONDS", 5.0)
 # Timeouts in a row that open a project's breaker, and how long it stays open before one probe.
-DASHBOARD_BREAKER_TIMEOUTS = int(env_float("DASHBOARD_BREAKER_TIMEOUTS", 3))
+DASHBOARD_BREAKER_TIMEOUTS = int(env_float("DASHBOARD_BREAKER_TIMEOUTS", 2))
 DASHBOARD_BREAKER_OPEN_SECONDS = env_float("DASHBOARD_BREAKER_OPEN_SECONDS", 30.0)
 # Page views of one project that may wait on its upstream at once in one web process (keep it below
 # gunicorn's --threads), and how long they may wait before more are turned away at once.
 DASHBOARD_UPSTREAM_PAGE_SLOTS = int(env_float("DASHBOARD_UPSTREAM_PAGE_SLOTS", 2))
-DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 1.0)
+DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 2.0)
 # /readyz fails when the oldest task waiting in the queue has waited longer than this.
 DASHBOARD_READY_QUEUE_AGE_SECONDS = env_float("DASHBOARD_READY_QUEUE_AGE_SECONDS", 120.0)
+# A task RUNNING longer than this is reported stuck (/metrics, /readyz).
+DASHBOARD_TASK_STUCK_SECONDS = env_float("DASHBOARD_TASK_STUCK_SECONDS", 900.0)

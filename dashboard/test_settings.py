@@ -4,6 +4,7 @@ Tests talk only to loopback: the upstream is the emulator (or an httpx mock tran
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("DJANGO_DEBUG", "0")
@@ -27,6 +28,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not SQLite's shared-cache memory database: several threads and processes (leases,
     # claims, the task worker) then wait for each other's writes (busy timeout, WAL) as in production,
     # instead of failing at once with "database table is locked".
-    import tempfile
-
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"dashboard-test-{os.getpid()}.sqlite3")}  # noqa: F405

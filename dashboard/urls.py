@@ -3,8 +3,12 @@ from django.urls import include, path
 
 from django.views.generic import RedirectView
 
+from batches.views.account import oidc_login_failed, oidc_signed_out
 from batches.views.audit import audit_list
-from batches.views.find import search, search_bulk_cancel, search_cost_total, search_export
+from batches.views.bulk_cancel import search_bulk_cancel
+from batches.views.costs import all_costs
+from batches.views.find import search, search_cost_total
+from batches.views.find_export import search_export
 from batches.views.health import healthz
 from batches.views.insights import all_insights
 from batches.views.ops import metrics, readyz
@@ -24,6 +28,7 @@ urlpatterns = [
     path("batches/<path:rest>", legacy_redirect),
     path("audit/", audit_list, name="audit"),
     path("insights/", all_insights, name="insights"),
+    path("costs/", all_costs, name="costs"),
     path("notifications/", notification_history, name="notifications"),
     path("webhooks/openai/<str:project>/", openai_webhook, name="openai_webhook"),
     path("search/", search, name="search"),
@@ -33,8 +38,6 @@ urlpatterns = [
 ]
 
 if settings.DASHBOARD_AUTH == "oidc":
-    from batches.views.account import oidc_login_failed, oidc_signed_out
-
     urlpatterns += [
         path("oidc/", include("mozilla_django_oidc.urls")),
         path("oidc/failed/", oidc_login_failed, name="oidc_login_failed"),

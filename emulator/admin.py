@@ -118,7 +118,7 @@ def costs(req):
     start, width, index, limit, end = _buckets(req, COST_WIDTHS)
     groups = _groups(req, COST_GROUPS)
     line_items = set(_list(req, "line_items"))
-    skew = req.server.emu.cost_skew
+    skew = req.state.cost_skew
 
     def results_of(b_start, b_end):
         sums = collections.defaultdict(lambda: [0.0, 0])

@@ -68,8 +68,23 @@ def expire_batch(req, bid):
     req.drain()
     b = req.state.expire_batch(bid)
     if b is None:
-        raise ApiError(404, "No unfinished batch with id '%s'." % bid)
+        raise ApiError(404, "No validating or in_progress batch with id '%s'." % bid)
     req.send(200, b)
+
+
+def configure_batch(req, bid):
+    body = _checked(_object(req), {"rate", "validate_secs", "finalize_secs", "cancel_secs"}, "batch setting")
+    if bid not in req.state.batches:
+        raise ApiError(404, "No batch with id '%s'." % bid)
+    try:
+        values = {k: float(v) for k, v in body.items()}
+    except (TypeError, ValueError):
+        raise ApiError(400, "Batch settings are numbers of (emulated) seconds, and rate requests per second.") \
+            from None
+    if any(v < 0 for v in values.values()) or values.get("rate") == 0:
+        raise ApiError(400, "Batch settings must be positive.")
+    req.state.configure_batch(bid, **values)
+    req.send(200, req.state.get_batch(bid, req.state.batches[bid].project))
 
 
 def advance(req):
@@ -84,7 +99,7 @@ def advance(req):
 def reset(req):
     req.drain()
     t = time.monotonic()
-    req.server.emu.reset()
+    req.state.reset()
     req.send(200, {"ok": True, "ms": round((time.monotonic() - t) * 1000, 2)})
 
 
@@ -133,21 +148,21 @@ def set_project(req, label):
 
 def settings(req):
     body = _checked(_object(req), {"fail_percent", "cost_skew"}, "setting")
-    emu = req.server.emu
+    state = req.state
     try:
         if "fail_percent" in body:
             share = int(body["fail_percent"])
             if not 0 <= share <= 100:
                 raise ValueError("fail_percent is a percentage, 0 to 100")
-            req.state.fail_percent = share
+            state.fail_percent = share
         if "cost_skew" in body:
             skew = float(body["cost_skew"])
             if skew <= 0:
                 raise ValueError("cost_skew must be positive")
-            emu.cost_skew = skew
+            state.cost_skew = skew
     except (TypeError, ValueError) as e:
         raise ApiError(400, "Invalid setting: %s" % e) from None
-    req.send(200, {"fail_percent": req.state.fail_percent, "cost_skew": emu.cost_skew})
+    req.send(200, {"fail_percent": state.fail_percent, "cost_skew": state.cost_skew})
 
 
 ROUTES = [
@@ -158,6 +173,8 @@ ROUTES = [
     (r"^/_emulator/batch-faults$", "/_emulator/batch-faults", {"GET": list_batch_faults, "POST": add_batch_fault},
      "control"),
     (r"^/_emulator/batches/([^/]+)/expire$", "/_emulator/batches/{id}/expire", {"POST": expire_batch}, "control"),
+    (r"^/_emulator/batches/([^/]+)/configure$", "/_emulator/batches/{id}/configure", {"POST": configure_batch},
+     "control"),
     (r"^/_emulator/advance$", "/_emulator/advance", {"POST": advance}, "control"),
     (r"^/_emulator/reset$", "/_emulator/reset", {"POST": reset}, "control"),
     (r"^/_emulator/queue$", "/_emulator/queue", {"GET": queue, "POST": set_queue}, "control"),

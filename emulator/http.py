@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import ids
 from .core.faults import HANG_MAX_SECS
+from .core.outputs import anthropic_error_type
 
 CHUNK = 64 * 1024
 MAX_JSON_BODY = 10 * 1024 * 1024
@@ -326,6 +327,9 @@ class Handler(BaseHTTPRequestHandler):
             if body is None:
                 msg, typ, code = DEFAULT_FAULT_BODIES.get(f.status, ("Emulated error.", "server_error", None))
                 body = {"error": {"message": msg, "type": typ, "param": None, "code": code}}
+                if self.kind == "anthropic":  # Anthropic's error shape (provider-specs NOTES.md §1.7)
+                    body = {"type": "error", "error": {"type": anthropic_error_type(f.status), "message": msg},
+                            "request_id": self._request_id}
             self.send(f.status, body, content_type=f.content_type or "application/json", headers=f.headers)
             return True
         return False

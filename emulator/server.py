@@ -106,10 +106,10 @@ class EmulatorServer:
         self.key_projects = {k: label for label, k in keys.items()}
         self.any_key = any_key or not keys
         self.verbose = verbose
-        self.cost_skew = self._cost_skew0 = float(cost_skew)
         labels = list(keys) or ["project1"]
         self.state = EmulatorState(speed=speed, projects=labels, providers=providers, queue_tokens=queue_tokens,
-                                   options={k: v for k, v in (azure_options or {}).items()}, fail_percent=fail_percent)
+                                   options=dict(azure_options or {}), fail_percent=fail_percent,
+                                   cost_skew=cost_skew)
         try:
             seed_projects(self.state, seed=seed, seed_count=seed_count, seed_unfinished=seed_unfinished)
             if webhook_url:
@@ -123,6 +123,15 @@ class EmulatorServer:
             raise
         self.port = self._httpd.server_address[1]
         self._thread = None
+
+    @property
+    def cost_skew(self):
+        """The Admin API bills usage at batch prices x this (kept in the state, so reset restores it)."""
+        return self.state.cost_skew
+
+    @cost_skew.setter
+    def cost_skew(self, value):
+        self.state.cost_skew = float(value)
 
     @property
     def root_url(self):
@@ -145,8 +154,12 @@ class EmulatorServer:
         return None, {}, "azure" if path.startswith("/openai/") else "openai", ()
 
     def add_key(self, label, key, provider="openai", options=None):
-        """A project added at run time (``POST /_emulator/projects``)."""
+        """A project added at run time (``POST /_emulator/projects``); adding the same one again is a no-op."""
         _check_key(label, key)
+        if self.api_keys.get(label) == key and self.state.providers.get(label) == provider:
+            if options:
+                self.state.set_project_options(label, **options)
+            return
         if key in self.key_projects or key in self.admin_keys:
             raise ValueError("two projects cannot share an API key")
         self.state.add_project(label, provider, options)
@@ -182,7 +195,6 @@ class EmulatorServer:
 
     # --------------------------------------------------------------- running
     def reset(self):
-        self.cost_skew = self._cost_skew0
         self.state.reset()
 
     def start(self):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from emulator import EmulatorServer
-from tests.helpers import EMULATOR_KEY, RESEARCH_KEY
+from tests.helpers import EMULATOR_ADMIN_KEY, EMULATOR_KEY, RESEARCH_KEY
 
 # On CI (CI=true) the property tests run a fixed, derandomized set of examples, so a landing never
 # depends on a lucky draw; developers' runs keep exploring new inputs (and the database of failures).
@@ -23,7 +23,8 @@ def _emulator_server():
     """One Batch API emulator for the whole run (projects "default" and "research", keyed like the real
     API); each test gets it back in its freshly seeded state."""
     server = EmulatorServer(
-        host="127.0.0.1", port=0, api_keys={"default": EMULATOR_KEY, "research": RESEARCH_KEY}, speed=1.0, seed=True
+        host="127.0.0.1", port=0, api_keys={"default": EMULATOR_KEY, "research": RESEARCH_KEY}, speed=1.0, seed=True,
+        admin_keys=[EMULATOR_ADMIN_KEY],  # the Admin API (billed costs): tests/test_costs_emulator.py
     )
     server.start()
     try:

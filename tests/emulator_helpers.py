@@ -2,6 +2,10 @@
 
 import json
 
+import pytest
+
+from emulator import EmulatorServer
+
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
@@ -49,3 +53,20 @@ def run_to_end(s, c, batch_id, step=5.0, limit=200):
             return b
         s.state.advance(step)
     raise AssertionError("batch did not finish: %s" % b["status"])
+
+
+def module_emulator(**options):
+    """Fixtures ``(_server, srv)``: one emulator (port 0, clock moved only by ``advance``) for a test module,
+    reset before each test. ``_server, srv = module_emulator(api_keys=...)`` at module level."""
+
+    @pytest.fixture(scope="module")
+    def _server():
+        with EmulatorServer(port=0, speed=0.0, **options) as server:
+            yield server
+
+    @pytest.fixture
+    def srv(_server):
+        _server.reset()
+        return _server
+
+    return _server, srv

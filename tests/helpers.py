@@ -5,3 +5,5 @@ EMULATOR_KEY = "sk-emulator-test"
 RESEARCH_KEY = "sk-emulator-research"
 # The header htmx sends with every request it makes: ``client.get(url, headers=HTMX)``.
 HTMX = {"HX-Request": "true"}
+# The organization's admin key of the same emulator: the Admin API's billed costs and usage.
+EMULATOR_ADMIN_KEY = "sk-admin-emulator-test"

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from batches.models import BatchRecord
 
-IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default", "urgent"]}}
+DATABASE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "urgent"]}}
 
 
 def use_task_backend(settings, tasks: dict) -> None:

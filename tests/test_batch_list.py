@@ -135,7 +135,7 @@ def test_a_bad_page_size_in_an_htmx_request_puts_the_message_in_the_partial(clie
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in body
-    assert "Page size must be from 1 to 100" in body
+    assert "Page size must be a whole number from 1 to 100" in body
 
 
 def test_an_after_cursor_that_is_not_an_id_falls_back_to_the_first_page(client, upstream):

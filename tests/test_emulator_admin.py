@@ -6,26 +6,16 @@ import datetime
 import httpx
 import pytest
 
-from emulator import EmulatorServer
 from emulator.prices import batch_price
-from tests.emulator_helpers import create, line, run_to_end, upload
+from tests.emulator_helpers import create, line, module_emulator, run_to_end, upload
 
 KEY = "sk-admin-test-project"
 OTHER = "sk-admin-test-other"
 ADMIN = "sk-admin-test"
 
 
-@pytest.fixture(scope="module")
-def _server():
-    with EmulatorServer(port=0, api_keys={"main": KEY, "other": OTHER}, admin_keys=[ADMIN], speed=0.0, seed=False,
-                        fail_percent=0) as s:
-        yield s
-
-
-@pytest.fixture
-def srv(_server):
-    _server.reset()
-    return _server
+_server, srv = module_emulator(api_keys={"main": KEY, "other": OTHER}, admin_keys=[ADMIN], seed=False,
+                               fail_percent=0)
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ import httpx
 import pytest
 
 from emulator import EmulatorServer, anthropic
+from emulator.core import project_id
 from emulator.__main__ import parse_azure_options, parse_provider_keys
-from tests.emulator_helpers import jsonl, line
+from tests.emulator_helpers import jsonl, line, module_emulator
 
 OPENAI_KEY = "sk-wire-openai"
 ANTHROPIC_KEY = "sk-ant-wire"
@@ -14,17 +15,8 @@ AZURE_KEY = "azure-wire-key"
 VERSION = {"api-version": "2024-10-21"}
 
 
-@pytest.fixture(scope="module")
-def _server():
-    with EmulatorServer(port=0, api_keys={"default": OPENAI_KEY}, anthropic_keys={"claude": ANTHROPIC_KEY},
-                        azure_keys={"eu": AZURE_KEY}, speed=0.0, seed=False, fail_percent=0) as s:
-        yield s
-
-
-@pytest.fixture
-def srv(_server):
-    _server.reset()
-    return _server
+_server, srv = module_emulator(api_keys={"default": OPENAI_KEY}, anthropic_keys={"claude": ANTHROPIC_KEY},
+                               azure_keys={"eu": AZURE_KEY}, seed=False, fail_percent=0)
 
 
 @pytest.fixture
@@ -66,6 +58,13 @@ def test_anthropic_routes_take_x_api_key_or_bearer_and_answer_in_anthropics_erro
     ok = httpx.get(url, headers={"Authorization": "Bearer " + ANTHROPIC_KEY})
     assert ok.status_code == 200 and ok.headers["request-id"].startswith("req_") and "x-request-id" not in ok.headers
     assert httpx.get(srv.base_url + "/batches", headers={"Authorization": "Bearer " + ANTHROPIC_KEY}).status_code == 401
+
+
+def test_an_injected_fault_on_an_anthropic_route_answers_in_anthropics_shape(srv, claude):
+    srv.state.inject_fault(route="GET /v1/messages/batches", status=529)
+    r = claude.get("/batches")
+    assert r.status_code == 529 and r.json()["error"]["type"] == "overloaded_error"
+    assert r.json()["type"] == "error" and r.headers["request-id"] == r.json()["request_id"]
 
 
 def test_anthropic_version_may_be_absent_but_must_be_a_date(srv, claude):
@@ -183,12 +182,13 @@ def test_projects_can_be_added_at_run_time_with_a_stable_id_and_are_kept_by_rese
     control = srv.root_url + "/_emulator"
     r = httpx.post(control + "/projects", json={"label": "late", "key": "sk-ant-late", "provider": "anthropic"})
     assert r.status_code == 200 and r.json()["provider"] == "anthropic" and r.json()["id"].startswith("proj_")
+    again = httpx.post(control + "/projects", json={"label": "late", "key": "sk-ant-late", "provider": "anthropic"})
+    assert again.status_code == 200 and again.json() == r.json()  # fixtures may add their project every time
     assert httpx.post(control + "/projects", json={"label": "late", "key": "sk-x"}).status_code == 400
     assert httpx.post(control + "/projects", json={"label": "dup", "key": OPENAI_KEY}).status_code == 400
     srv.reset()
     stats = httpx.get(control + "/stats").json()["projects"]
-    assert stats["late"] == r.json() and stats["default"]["id"] == EmulatorServer(
-        port=0, api_keys={"default": "sk-z"}, seed=False).state.project_info()["default"]["id"]
+    assert stats["late"] == r.json() and stats["default"]["id"] == project_id("default")  # the same in every run
     assert httpx.get(srv.root_url + "/v1/messages/batches", headers={"x-api-key": "sk-ant-late"}).status_code == 200
 
 

@@ -10,26 +10,15 @@ import httpx
 import openai
 import pytest
 
-from emulator import EmulatorServer
+from tests.emulator_helpers import module_emulator
 
 OPENAI_KEY = "sk-oracle-openai"
 ANTHROPIC_KEY = "sk-ant-oracle"
 AZURE_KEY = "azure-oracle-key"
 ADMIN_KEY = "sk-admin-oracle"
 
-
-@pytest.fixture(scope="module")
-def _server():
-    with EmulatorServer(port=0, api_keys={"default": OPENAI_KEY}, anthropic_keys={"claude": ANTHROPIC_KEY},
-                        azure_keys={"eu": AZURE_KEY}, admin_keys=[ADMIN_KEY], speed=0.0, seed=True,
-                        fail_percent=0) as s:
-        yield s
-
-
-@pytest.fixture
-def srv(_server):
-    _server.reset()
-    return _server
+_server, srv = module_emulator(api_keys={"default": OPENAI_KEY}, anthropic_keys={"claude": ANTHROPIC_KEY},
+                               azure_keys={"eu": AZURE_KEY}, admin_keys=[ADMIN_KEY], seed=True, fail_percent=0)
 
 
 @pytest.fixture

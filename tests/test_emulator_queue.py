@@ -5,25 +5,15 @@ import threading
 import httpx
 import pytest
 
-from emulator import EmulatorServer
 from emulator.__main__ import parse_queue_tokens
-from tests.emulator_helpers import create, estimated_tokens, line, read_jsonl, run_to_end, upload
+from tests.emulator_helpers import (create, estimated_tokens, line, module_emulator, read_jsonl, run_to_end,
+                                    upload)
 
 KEY = "sk-queue"
 OTHER = "sk-queue-other"
 
 
-@pytest.fixture(scope="module")
-def _server():
-    with EmulatorServer(port=0, api_keys={"main": KEY, "other": OTHER}, speed=0.0, seed=False,
-                        queue_tokens={"gpt-4o-mini": 1000}) as s:
-        yield s
-
-
-@pytest.fixture
-def srv(_server):
-    _server.reset()
-    return _server
+_server, srv = module_emulator(api_keys={"main": KEY, "other": OTHER}, seed=False, queue_tokens={"gpt-4o-mini": 1000})
 
 
 @pytest.fixture
@@ -96,10 +86,14 @@ def test_queue_limits_are_set_per_project_at_run_time_and_reported_with_what_is_
     assert control.post("/queue", json={"project": "main", "model": "x", "tokens": 0}).status_code == 400
 
 
-def test_reset_restores_the_start_up_queue_limits(srv, control):
+def test_reset_restores_the_start_up_queue_limits_settings_and_faults(srv, control):
     control.post("/queue", json={"project": "main", "model": "gpt-4o-mini", "tokens": 7})
-    srv.reset()
+    control.post("/settings", json={"fail_percent": 50, "cost_skew": 2})
+    control.post("/batch-faults", json={"expire_after": 0.1, "times": None})
+    srv.state.reset()
     assert srv.state.queue_limits == {"main": {"gpt-4o-mini": 1000}, "other": {"gpt-4o-mini": 1000}}
+    assert (srv.state.fail_percent, srv.state.cost_skew) == (5, 1.0)
+    assert control.get("/batch-faults").json() == {"data": []}
 
 
 def test_queue_tokens_option_is_parsed_from_model_equals_tokens():
@@ -177,11 +171,43 @@ def test_the_expire_endpoint_ends_a_running_batch_now(srv, c, control):
     assert control.post("/batches/%s/expire" % bid).status_code == 404  # already finished
 
 
+def test_one_batch_can_be_slowed_down_and_its_cancel_lengthened_at_run_time(srv, c, control):
+    bid = submit(c, lines("slow", 30, model="gpt-4.1-mini"))
+    r = control.post("/batches/%s/configure" % bid, json={"rate": 1, "cancel_secs": 600})
+    assert r.status_code == 200 and r.json()["id"] == bid
+    srv.state.advance(12)  # 2 s validating, then 10 requests at 1 per second
+    counts = c.get("/batches/" + bid).json()["request_counts"]
+    assert counts["completed"] + counts["failed"] == 10
+    assert c.post("/batches/%s/cancel" % bid).json()["status"] == "cancelling"
+    srv.state.advance(599)
+    assert c.get("/batches/" + bid).json()["status"] == "cancelling"
+    srv.state.advance(1)
+    assert c.get("/batches/" + bid).json()["status"] == "cancelled"
+    assert control.post("/batches/batch_nope/configure", json={"rate": 1}).status_code == 404
+    assert control.post("/batches/%s/configure" % bid, json={"rate": "fast"}).status_code == 400
+
+
 def test_fail_percent_zero_answers_every_request(srv, c, control):
     assert control.post("/settings", json={"fail_percent": 0}).json() == {"fail_percent": 0, "cost_skew": 1.0}
     batch = run_to_end(srv, c, submit(c, lines("z", 300, model="gpt-4.1-mini")))
     assert batch["request_counts"] == {"total": 300, "completed": 300, "failed": 0}
     assert control.post("/settings", json={"fail_percent": 101}).status_code == 400
+
+
+def test_random_server_errors_are_transient_while_random_bad_requests_fail_every_time(srv, c, control):
+    control.post("/settings", json={"fail_percent": 20})
+    batch_lines = lines("t", 400, model="gpt-4.1-mini")
+
+    def failures():
+        batch = run_to_end(srv, c, submit(c, batch_lines))
+        return {x["custom_id"]: x["response"]["status_code"] for x in read_jsonl(c, batch["error_file_id"])}
+
+    first, second = failures(), failures()
+    bad = {cid for cid, status in first.items() if status == 400}
+    server = {cid for cid, status in first.items() if status == 500}
+    assert 20 <= len(bad) <= 60 and 20 <= len(server) <= 60  # about 10 % each
+    assert bad == {cid for cid, status in second.items() if status == 400}
+    assert len(server & set(second)) <= len(server) // 3  # a resubmission mostly succeeds
 
 
 # ----------------------------------------------------------------------- hang

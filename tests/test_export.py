@@ -9,7 +9,7 @@ import json
 import pytest
 from django.http import StreamingHttpResponse
 
-from batches.views.find import csv_cell
+from batches.export import csv_cell
 from find_factory import index, batch_json, make, synced
 
 pytestmark = pytest.mark.django_db

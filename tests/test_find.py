@@ -13,7 +13,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from batches.index import query
+from batches.index import query, selectors
+from batches.index.filters import parse_filters
+from batches.index.store import store_counts
+from batches.vocabulary import SORTS
 from find_factory import DAY, T0, batch_json, index, make, synced
 from tests.helpers import HTMX
 
@@ -164,7 +167,7 @@ def _walk(client, qs: str) -> list[str]:
     seen: list[str] = []
     url = f"{URL}?{qs}"
     for _ in range(100):
-        body = client.get(url).content.decode()
+        body = client.get(url, follow=True).content.decode()  # ?sort=-created (the default) is shortened
         seen.extend(ids(body))
         url = next_link(body)
         if url is None:
@@ -194,9 +197,9 @@ def test_keyset_pages_cover_every_row_once_in_order_for_each_sort(client, sort, 
     assert len(got) == len(set(got)), "a row appeared on two pages"
     from batches.models import BatchRecord
 
-    filters, problems = query.parse_filters(__import__("django.http", fromlist=["QueryDict"]).QueryDict(f"sort={sort}{extra}"))
+    filters, problems = parse_filters(__import__("django.http", fromlist=["QueryDict"]).QueryDict(f"sort={sort}{extra}"))
     assert not problems
-    column, desc = query.SORTS[sort]
+    column, desc = SORTS[sort]
     expected = list(query.filtered(BatchRecord.objects.filter(project="default"), filters))
 
     def key(r):
@@ -270,8 +273,46 @@ def test_the_form_reflects_the_filters(client, mixed):
 
 
 def test_an_empty_submitted_form_is_the_live_list(client, upstream, mixed):
-    body = get(client, "status=&q=&endpoint=&model=&created_after=&created_before=&meta=&sort=-created&limit=20").content.decode()
-    assert ids(body) == [b["id"] for b in upstream.state.list_batches()[:20]]
+    response = client.get(f"{URL}?status=&q=&endpoint=&model=&created_after=&created_before=&meta=&sort=-created&limit=20", follow=True)
+    assert response.redirect_chain == [(URL, 302)]
+    assert ids(response.content.decode()) == [b["id"] for b in upstream.state.list_batches()[:20]]
+
+
+def test_a_form_submitted_without_javascript_is_redirected_to_the_url_of_only_the_set_filters(client, mixed):
+    response = client.get(f"{URL}?status=failed&q=&endpoint=&model=&created_after=&created_before=&meta=&flag=&sort=-created&limit=20")
+    assert (response.status_code, response["Location"]) == (302, f"{URL}?status=failed")
+    response = client.get(f"{URL}?status=failed&status=expired&q=ads&sort=expires&limit=50&meta=")
+    assert response["Location"] == f"{URL}?status=failed&status=expired&q=ads&sort=expires&limit=50"
+
+
+def test_each_set_filter_is_a_chip_whose_link_removes_only_that_filter(client, mixed):
+    body = get(client, "status=failed&status=expired&q=ads&sort=expires&meta=team:search").content.decode()
+    nav = body.split('id="active-filters"', 1)[1].split("</nav>", 1)[0]
+    chips = re.findall(r'<a class="find-active-chip" href="([^"]+)"[^>]*>([^<]+) <span', nav)
+    assert chips == [
+        (f"{URL}?status=expired&amp;q=ads&amp;meta=team:search&amp;sort=expires", "status: failed"),
+        (f"{URL}?status=failed&amp;q=ads&amp;meta=team:search&amp;sort=expires", "status: expired"),
+        (f"{URL}?status=failed&amp;status=expired&amp;meta=team:search&amp;sort=expires", "search: ads"),
+        (f"{URL}?status=failed&amp;status=expired&amp;q=ads&amp;sort=expires", "team: search"),
+        (f"{URL}?status=failed&amp;status=expired&amp;q=ads&amp;meta=team:search", "expiring soonest"),
+    ]
+    assert '<summary class="find-fold-toggle">Filters <span class="find-count">5</span></summary>' in body
+
+
+def test_a_short_url_and_an_htmx_request_are_never_redirected(client, mixed):
+    assert client.get(f"{URL}?status=failed").status_code == 200
+    assert client.get(f"{URL}?status=failed&q=&sort=-created", headers=HTMX).status_code == 200
+
+
+def test_search_shortens_a_form_submitted_without_javascript_too(client, mixed):
+    response = client.get("/search/?q=&status=failed&endpoint=&sort=-created&limit=20")
+    assert (response.status_code, response["Location"]) == (302, "/search/?status=failed")
+
+
+def test_a_bad_value_survives_the_redirect_and_still_gets_its_sentence(client, mixed):
+    response = client.get(f"{URL}?status=failed&q=&created_before=someday", follow=True)
+    assert response.redirect_chain == [(f"{URL}?status=failed&created_before=someday", 302)]
+    assert response.status_code == 400 and "is not a date like 2025-03-31" in response.content.decode()
 
 
 def test_freshness_says_when_the_project_was_synced(client, mixed):
@@ -393,7 +434,7 @@ def test_project_counts_are_cached_until_the_index_changes(client, mixed):
     body = get(client, "status=failed&q=batch_").content.decode()
     assert ids(body) == ["batch_e1", "batch_d2", "batch_a2", "batch_a1"]
     assert chip_of(body, "failed") == "4"
-    assert query.project_status_counts(query.scope(["default"]))["default"]["failed"] == 4
+    assert selectors.project_status_counts(selectors.scope(["default"]))["default"]["failed"] == 4
 
 
 def test_counts_are_not_cached_with_the_read_cache_off(client, mixed, settings):
@@ -403,12 +444,12 @@ def test_counts_are_not_cached_with_the_read_cache_off(client, mixed, settings):
 
 
 def test_cached_counts_are_per_scope(mixed):
-    assert query.project_status_counts(query.scope(["default"])) == {
+    assert selectors.project_status_counts(selectors.scope(["default"])) == {
         "default": {"failed": 2, "in_progress": 1, "completed": 2, "expired": 1, "validating": 1, "cancelled": 1}
     }
-    assert query.project_status_counts(query.scope(["other"])) == {"other": {"failed": 1}}
-    assert query.project_status_counts(query.scope(["default", "other"]))["other"] == {"failed": 1}
-    assert query.project_status_counts(query.scope(["default"]).filter(pk__in=[])) == {}
+    assert selectors.project_status_counts(selectors.scope(["other"])) == {"other": {"failed": 1}}
+    assert selectors.project_status_counts(selectors.scope(["default", "other"]))["other"] == {"failed": 1}
+    assert selectors.project_status_counts(selectors.scope(["default"]).filter(pk__in=[])) == {}
 
 
 @pytest.mark.parametrize("q, expected", [
@@ -437,34 +478,34 @@ def test_glob_pattern_escapes_its_wildcards():
 
 
 def test_the_live_pages_chips_are_cached_until_the_index_changes(mixed):
-    scope = query.scope(["default"])
+    scope = selectors.scope(["default"])
     with CaptureQueriesContext(connection) as queries:
-        assert query.status_counts(scope)["failed"] == 2
-        assert query.status_counts(scope)["failed"] == 2
+        assert selectors.project_status_counts(scope)["default"]["failed"] == 2
+        assert selectors.project_status_counts(scope)["default"]["failed"] == 2
     assert sum(1 for q in queries.captured_queries if "GROUP BY" in q["sql"].upper()) == 1
     make("default", id="batch_e2", status="failed", created_at=T0 + 9 * DAY)
-    assert query.status_counts(scope)["failed"] == 3
+    assert selectors.project_status_counts(scope)["default"]["failed"] == 3
 
 
 def test_counts_outlive_the_read_cache_because_any_index_write_changes_their_key(mixed, settings, monkeypatch):
     settings.DASHBOARD_CACHE_SECONDS = 2
     lifetimes = []
-    real_set = query.cache.set
-    monkeypatch.setattr(query.cache, "set", lambda key, value, timeout=None: lifetimes.append(timeout) or real_set(key, value, timeout))
-    query.project_status_counts(query.scope(["default"]))
-    assert lifetimes == [query.COUNTS_SECONDS]
+    real_set = cache.set
+    monkeypatch.setattr(cache, "set", lambda key, value, timeout=None: lifetimes.append(timeout) or real_set(key, value, timeout))
+    selectors.project_status_counts(selectors.scope(["default"]))
+    assert lifetimes == [selectors.COUNTS_SECONDS]
 
 
 def test_after_a_sync_pass_the_counts_come_from_its_snapshot_and_a_later_write_is_counted_again(client, mixed):
     """The sync (and a webhook's refresh) count each project once and keep the counts with the
     project's generation; page views then need no GROUP BY, in any process, until a row is written."""
-    expected = query.project_status_counts(query.scope(["default"]))["default"]
-    assert query.store_counts("default") == expected
-    query.cache.clear()  # nothing in the read cache: the counts must come from the snapshot
+    expected = selectors.project_status_counts(selectors.scope(["default"]))["default"]
+    assert store_counts("default") == expected
+    cache.clear()  # nothing in the read cache: the counts must come from the snapshot
     assert group_bys(client, "status=failed&q=ads") == 1  # only the filter's own counts
     body = get(client, "status=failed&q=batch_").content.decode()
     assert chip_of(body, "failed") == str(expected["failed"])
     make("default", id="batch_e9", status="failed", created_at=T0 + 9 * DAY)  # a write the snapshot missed
     body = get(client, "status=failed&q=batch_").content.decode()
     assert chip_of(body, "failed") == str(expected["failed"] + 1)
-    assert query.counts_by_project(["default"])["default"]["failed"] == expected["failed"] + 1
+    assert selectors.counts_by_project(["default"])["default"]["failed"] == expected["failed"] + 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from datetime import timedelta
 
@@ -12,7 +13,8 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
-from batches.index.signals import batches_changed
+from batches.index.flags import flagged_ids
+from batches.index.signals import batches_changed, sync_pass_finished
 from batches.models import BatchSample, Notification, NotificationRule, Watch
 from batches.notify import rules
 from batches.notify.rules import notification_record, notifications_for_changes, notify_at_risk
@@ -155,6 +157,19 @@ def test_an_invalid_rule_is_refused_with_a_reason(client, projects, data, error)
     assert response.status_code == 400
     assert error in response.content.decode()
     assert not NotificationRule.objects.exists()
+
+
+def test_the_threshold_field_sits_under_the_failure_rate_kind_alone(client, projects):
+    body = client.get("/projects/alpha/notifications/", headers=OPERATOR).content.decode()
+    kinds = body.split('<div class="rule-kind">')[1:]
+    values = [kind.split('value="', 1)[1].split('"', 1)[0] for kind in kinds]
+    assert values == ["failed_or_expired", "at_risk", "failure_rate_above", "budget"]
+    assert [('name="threshold"' in kind) for kind in kinds] == [False, False, True, False]
+    assert '<div class="rule-kind-fields">' in kinds[2]
+    assert re.search(r'<input type="radio" name="kind" value="failed_or_expired"[^>]* checked', kinds[0])
+    # Channel and target apply to every kind: once each, outside the kinds.
+    assert body.count('name="channel"') == 1 and body.count('name="target"') == 1
+    assert 'name="channel"' not in "".join(kinds).split("</fieldset>")[0]
 
 
 def test_a_reader_sees_the_rules_but_cannot_add_or_delete(client, projects):
@@ -340,9 +355,35 @@ def test_the_at_risk_verdict_the_rules_use_compares_the_pace_with_the_expiry():
     for minutes in (10, 0):
         BatchSample.objects.create(project="default", batch_id="batch_stuck", taken_at=now - timedelta(minutes=minutes), status="in_progress", total_requests=1000, completed_requests=5)
     # 10 requests in 10 minutes leaves 890 for 60 minutes: at risk. 300 in 10 minutes: fine.
-    from batches.oversight.eta import flagged_ids
-
     assert flagged_ids("default", "at-risk", now=now.timestamp()) == {"batch_slow"}
+
+
+def late_batch(batch_id: str = "batch_late") -> None:
+    """An unfinished batch whose pace (10 requests in 5 minutes) cannot finish 1,000 before its expiry."""
+    now = timezone.now()
+    batch_record(batch_id=batch_id, status="in_progress", total=1000, completed=10, last_synced=now, expires_at=int((now + timedelta(minutes=30)).timestamp()))
+    for minutes, done in ((5, 0), (0, 10)):
+        BatchSample.objects.create(project="default", batch_id=batch_id, taken_at=now - timedelta(minutes=minutes), status="in_progress", total_requests=1000, completed_requests=done)
+
+
+def test_a_finished_sync_pass_tells_the_at_risk_rules_through_its_signal():
+    NotificationRule.objects.create(project="default", kind="at_risk", channel="email", target="oncall@example.com", created_by="ops")
+    late_batch()
+    answers = sync_pass_finished.send(sender="sync", project="default")
+    assert answers == [(rules.on_sync_pass_finished, None)]
+    assert keys() == [("batch_late", "at_risk", "email:oncall@example.com")]
+
+
+def test_an_at_risk_bug_is_logged_and_never_raised_into_the_sync(monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(rules, "notify_at_risk", broken)
+    with caplog.at_level(logging.ERROR, logger=rules.logger.name):
+        sync_pass_finished.send(sender="sync", project="default")
+    [record] = [r for r in caplog.records if r.name == rules.logger.name]
+    assert record.getMessage() == "at-risk notifications for project default could not be recorded"
+    assert record.exc_info[0] is RuntimeError
 
 
 def test_the_sweep_command_raises_at_risk_notifications_and_sends_them():

@@ -233,6 +233,21 @@ def test_a_filtered_view_with_unfinished_rows_polls_itself_and_stops_when_all_ha
     assert 'hx-trigger="every ' not in section(done, "batch-table")[:300]
 
 
+def test_search_with_unfinished_rows_polls_itself_and_stops_when_all_have_finished(client, indexed):
+    table = section(client.get("/search/?status=in_progress").content.decode(), "batch-table")
+    assert table.startswith('id="batch-table" class="table-section find-section"\n         hx-get="/search/?status=in_progress"')
+    assert 'hx-trigger="every ' in table[:300]
+    done = client.get("/search/?status=completed").content.decode()
+    assert 'hx-trigger="every ' not in section(done, "batch-table")[:300]
+
+
+def test_the_cost_footnote_has_no_brackets_inside_brackets(client, indexed):
+    total = client.get(f"{LIST}cost/?status=completed", headers=HTMX).content.decode()
+    footnote = total.split("</strong>", 1)[1]
+    assert footnote.startswith(". <span class=\"muted\">Batch API rates from genai-prices ")
+    assert "))" not in total and "(Batch API" not in total
+
+
 def test_a_poll_of_a_filtered_view_does_not_swap_the_filter_form_but_a_chip_click_does(client, indexed):
     poll = client.get(f"{LIST}?status=in_progress", headers={**HTMX, "HX-Trigger": "batch-table"}).content.decode()
     assert 'id="filter-form"' not in poll

@@ -24,7 +24,8 @@ from batches.upstream import (
     validate_id,
 )
 from batches.upstream.errors import parse_retry_after as _parse_retry_after
-from batches.views.browse import DEFAULT_LIMIT, MAX_LIMIT, MAX_TRAIL, _parse_list_params
+from batches.live_list import MAX_TRAIL, parse_list_params
+from batches.vocabulary import DEFAULT_LIMIT, MAX_LIMIT
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ID_CHARS = string.ascii_letters + string.digits + "_.:-"
@@ -91,7 +92,7 @@ def _as_int(text: str) -> int:
 @example(after=None, limit="²", prev=None)  # a "digit" that int() refuses: found by hypothesis in CI
 def test_list_parameters_always_parse_to_a_safe_position(after, limit, prev):
     # The HTTP layer never delivers NUL or surrogates in a query; RequestFactory would refuse to encode them.
-    position, problems = _parse_list_params(_params(after=after, limit=limit, prev=prev))
+    position, problems = parse_list_params(_params(after=after, limit=limit, prev=prev).GET)
     assert 1 <= position.limit <= MAX_LIMIT
     if position.after is not None:
         validate_id(position.after)
@@ -107,11 +108,11 @@ def test_list_parameters_always_parse_to_a_safe_position(after, limit, prev):
 @FAST
 @given(after=st.none() | valid_ids, limit=st.integers(1, MAX_LIMIT), trail=st.lists(valid_ids, max_size=MAX_TRAIL))
 def test_every_list_address_the_dashboard_builds_reads_back_as_the_same_page(after, limit, trail):
-    position, problems = _parse_list_params(_params(after=after, limit=str(limit), prev=",".join(trail) or None))
+    position, problems = parse_list_params(_params(after=after, limit=str(limit), prev=",".join(trail) or None).GET)
     assert not problems
     url = position.self_url
     path, _, query = url.partition("?")
-    again, problems = _parse_list_params(RequestFactory().get(url))
+    again, problems = parse_list_params(RequestFactory().get(url).GET)
     assert not problems
     assert again == position
 

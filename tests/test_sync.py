@@ -19,7 +19,7 @@ from django.db import connection
 from django.utils import timezone
 
 from batches.index import lease
-from batches.index.signals import batches_changed
+from batches.index.signals import batches_changed, sync_pass_finished
 from batches.index.sync import sync_project
 from batches.models import BatchRecord, BatchSample, SyncState
 from batches.projects import get_project
@@ -397,3 +397,21 @@ def test_a_refresh_pass_keeps_within_its_call_budget_and_never_starves_straggler
     settings.DASHBOARD_SYNC_CALL_BUDGET = 1  # the page used it all: still one straggler
     result = run(project, client)
     assert result.ok and result.refresh_pages == 1 and result.stragglers == 1 and result.calls == 2
+
+
+@pytest.mark.django_db
+def test_only_a_successful_pass_says_so_with_its_signal(frozen, project, client):
+    heard = []
+
+    def listener(sender, project, **kwargs):
+        heard.append((sender, project))
+
+    sync_pass_finished.connect(listener)
+    try:
+        assert run(project, client).ok
+        assert heard == [("sync", "default")]
+        frozen.state.inject_fault(route="GET /v1/batches", status=500, times=None)
+        assert not run(project, client).ok
+        assert heard == [("sync", "default")]
+    finally:
+        sync_pass_finished.disconnect(listener)

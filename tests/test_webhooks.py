@@ -28,6 +28,7 @@ from batches.upstream import Batch
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
 URL = "/webhooks/openai/default/"
+REFRESH = "batches.tasks.refresh_batch"
 
 
 def sign(body: bytes, secret: str, webhook_id: str, timestamp: int) -> str:
@@ -139,7 +140,7 @@ def test_only_post_is_accepted(client, secret):
 
 
 @pytest.mark.django_db
-def test_a_valid_batch_event_is_recorded_and_queued_without_calling_upstream(client, secret, upstream, caplog):
+def test_a_valid_batch_event_is_queued_on_the_urgent_queue_without_calling_upstream(client, secret, upstream, caplog):
     caplog.set_level(logging.INFO)
     upstream.state.reset_counts()
     started = time.monotonic()
@@ -149,11 +150,11 @@ def test_a_valid_batch_event_is_recorded_and_queued_without_calling_upstream(cli
     assert response.status_code == 200
     assert time.monotonic() - started < 1.0
     assert upstream.state.total_requests() == 0  # the refresh is a task, not part of the request
-    delivery = WebhookDelivery.objects.get()
-    assert (delivery.project, delivery.webhook_id, delivery.event_type, delivery.batch_id) == (
-        "default", "wh_1", "batch.completed", "batch_abc123")
+    assert not WebhookDelivery.objects.exists()  # handled only once the refresh has committed
     task = DBTaskResult.objects.get()
-    assert task.task_path == "batches.tasks.refresh_batch" and task.args_kwargs["args"] == ["default", "batch_abc123"]
+    assert task.task_path == "batches.tasks.refresh_batch"
+    assert task.args_kwargs["args"] == ["default", "batch_abc123", "wh_1", "batch.completed"]
+    assert (task.queue_name, task.priority) == ("urgent", 50)
     assert len(our_log_lines(caplog)) == 1
 
 
@@ -164,20 +165,41 @@ def test_several_signatures_pass_when_one_of_them_is_valid(client, secret):
     good = sign(body, SECRET, "wh_1", now)
     bad = sign(body, OTHER_SECRET, "wh_1", now)
     response = deliver(client, body, timestamp=now, signature=f"v2,{good[3:]} {bad} {good}")
-    assert response.status_code == 200
-    assert WebhookDelivery.objects.count() == 1
+    assert response.status_code == 200 and response.content == b"queued\n"
+    assert DBTaskResult.objects.count() == 1
 
 
-@pytest.mark.django_db
-def test_a_replayed_delivery_answers_200_and_has_no_second_effect(client, secret):
-    body = event()
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection when done
+def test_a_delivery_counts_as_handled_only_once_its_refresh_has_committed(client, secret, upstream):
+    batch_id = index_running_batch(upstream)
+    body = event(batch_id, "batch.cancelled")
     now = int(time.time())
     first = deliver(client, body, timestamp=now)
+    # Delivered again before any refresh committed (the first one failed, or its worker died): queued again.
     again = deliver(client, body, timestamp=now)
-    assert first.status_code == again.status_code == 200
-    assert again.content == b"replay\n"
+    assert first.content == again.content == b"queued\n"
+    assert DBTaskResult.objects.filter(task_path=REFRESH).count() == 2
+    run_worker_batch()
+    assert list(WebhookDelivery.objects.values_list("webhook_id", "batch_id")) == [("wh_1", batch_id)]
+    # Now it is handled: a third delivery is a replay and queues nothing.
+    third = deliver(client, body, timestamp=now)
+    assert third.status_code == 200 and third.content == b"replay\n"
+    assert DBTaskResult.objects.filter(task_path=REFRESH).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection when done
+def test_a_refresh_that_fails_upstream_leaves_the_delivery_unhandled(client, secret, upstream):
+    batch_id = index_running_batch(upstream)
+    upstream.state.inject_fault(route="GET /v1/batches/{id}", status=500, times=None)
+    deliver(client, event(batch_id, "batch.cancelled"))
+    run_worker_batch()
+    assert DBTaskResult.objects.filter(task_path=REFRESH).get().status == "FAILED"
+    assert not WebhookDelivery.objects.exists()
+    upstream.state.clear_faults()
+    assert deliver(client, event(batch_id, "batch.cancelled")).content == b"queued\n"  # the provider's retry
+    run_worker_batch()
+    assert BatchRecord.objects.get(batch_id=batch_id).status == "cancelled"
     assert WebhookDelivery.objects.count() == 1
-    assert DBTaskResult.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -209,10 +231,20 @@ def test_each_project_verifies_with_its_own_secret(client, write_projects):
     assert deliver(client, event(), url="/webhooks/openai/alpha/", secret=OTHER_SECRET, webhook_id="wh_2").status_code == 400
     assert deliver(client, event(), url="/webhooks/openai/beta/", webhook_id="wh_3").status_code == 400
     assert deliver(client, event(), url="/webhooks/openai/default/", webhook_id="wh_4").status_code == 400
-    assert list(WebhookDelivery.objects.values_list("project", "webhook_id")) == [("alpha", "wh_1")]
+    assert [task.args_kwargs["args"][:3] for task in DBTaskResult.objects.all()] == [["alpha", "batch_abc123", "wh_1"]]
 
 
 # -- the refresh --------------------------------------------------------------------------------
+
+
+def run_worker_batch() -> None:
+    """``manage.py run_worker --batch``: every queued task (the urgent queue first), then exit."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
+    try:
+        call_command("run_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=io.StringIO(), stderr=io.StringIO())
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 def index_running_batch(upstream) -> str:
@@ -256,12 +288,7 @@ def test_the_database_worker_runs_the_queued_refresh(client, secret, upstream):
     assert deliver(client, event(batch_id, "batch.cancelled")).status_code == 200
     assert BatchRecord.objects.get(batch_id=batch_id).status == "in_progress"
 
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
-    try:
-        call_command("db_worker", "--batch", "--no-startup-delay", stdout=io.StringIO(), stderr=io.StringIO())
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+    run_worker_batch()
 
     assert BatchRecord.objects.get(batch_id=batch_id).status == "cancelled"
     assert DBTaskResult.objects.get(task_path="batches.tasks.refresh_batch").status == "SUCCESSFUL"

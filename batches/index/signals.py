@@ -18,8 +18,14 @@ or ``"dashboard"`` (a create or cancel through the dashboard). ``project`` is th
 ``changes`` maps ``batch_id`` to ``(old status or None, new status)``. Receivers run in the writer's
 process (the sync command, the task worker or a web worker): keep them quick, and hand slow work
 (mail, chat) to a task. A receiver that raises is logged and does not stop the writer.
+
+``sync_pass_finished`` is sent (``sender="sync"``, ``project=slug``) after each successful sync pass
+over a project: its index is fresh, so whatever judges every unfinished batch (the "at risk" rules)
+may run now. Like ``batches_changed``, it lets the index tell others without importing them; its
+receivers must not raise either.
 """
 
 from django.dispatch import Signal
 
 batches_changed = Signal()
+sync_pass_finished = Signal()

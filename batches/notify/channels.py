@@ -18,6 +18,7 @@ import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from ..conf import conf
 from . import egress
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class SlackChannel:
             raise ChannelRefused(f"Not sent to {where}: {err}") from err
         except httpx.TimeoutException as err:
             raise ChannelError(
-                f"The webhook at {where} did not answer within {settings.DASHBOARD_NOTIFY_SEND_SECONDS:g} s."
+                f"The webhook at {where} did not answer within {conf().notify_send_seconds:g} s."
             ) from err
         except (httpx.HTTPError, OSError) as err:
             raise ChannelError(f"The webhook at {where} could not be reached ({type(err).__name__}).") from err

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
-from django.conf import settings
+from ..conf import conf
 
 #: The most of a receiver's reply that is read (for the log); the rest is not waited for.
 REPLY_LIMIT = 64 * 1024
@@ -44,7 +44,7 @@ def _matches(host: str, entries: list[str]) -> bool:
 
 
 def is_internal(host: str) -> bool:
-    return _matches(host, list(settings.DASHBOARD_NOTIFY_INTERNAL_HOSTS))
+    return _matches(host, list(conf().notify_internal_hosts))
 
 
 def address_problem(address: str) -> str | None:
@@ -83,7 +83,7 @@ def check_url(url: str) -> tuple[str, int]:
     internal = is_internal(host)
     if scheme == "http" and not internal:
         raise EgressRefused(f"Only https:// webhook URLs are allowed; {host} is not one of the internal hosts that may use http:// (DASHBOARD_NOTIFY_INTERNAL_HOSTS).")
-    allowed = list(settings.DASHBOARD_NOTIFY_ALLOWED_HOSTS)
+    allowed = list(conf().notify_allowed_hosts)
     if allowed and not internal and not _matches(host, allowed):
         raise EgressRefused(f"Notifications may only be sent to {', '.join(allowed)} (DASHBOARD_NOTIFY_ALLOWED_HOSTS); {host} is not one of them.")
     if not internal:
@@ -130,7 +130,7 @@ def check_url_now(url: str) -> None:
     if is_internal(host):
         return
     try:
-        resolve_public(host, port, time.monotonic() + float(settings.DASHBOARD_NOTIFY_SEND_SECONDS))
+        resolve_public(host, port, time.monotonic() + conf().notify_send_seconds)
     except (OSError, httpcore.ConnectTimeout):
         return
 
@@ -206,7 +206,7 @@ def post_json(url: str, payload: Any, headers: dict[str, str]) -> tuple[int, byt
     """POST ``payload`` as JSON to a checked ``url`` within the send's time; returns the status and at
     most :data:`REPLY_LIMIT` bytes of the reply. Raises :class:`EgressRefused` or an ``httpx`` error."""
     check_url(url)
-    seconds = float(settings.DASHBOARD_NOTIFY_SEND_SECONDS)
+    seconds = conf().notify_send_seconds
     deadline = time.monotonic() + seconds
     with httpx.Client(transport=_CheckedTransport(deadline), trust_env=False, follow_redirects=False,
                       timeout=seconds) as client:

@@ -14,10 +14,10 @@ Channel = NotificationRule.Channel
 
 
 class RuleForm(forms.Form):
-    kind = forms.ChoiceField(label="When", choices=Kind.choices)
+    kind = forms.ChoiceField(label="When", choices=Kind.choices, initial=Kind.FAILED_OR_EXPIRED, widget=forms.RadioSelect)
     threshold = forms.FloatField(
         label="Failure rate above (%)", required=False, min_value=0, max_value=100,
-        help_text="Only for the failure-rate rule: failed requests ÷ all requests, 0–100 %.",
+        help_text="Failed requests ÷ all requests, 0–100 %.",
     )
     channel = forms.ChoiceField(label="Send by", choices=Channel.choices)
     target = forms.CharField(
@@ -25,9 +25,27 @@ class RuleForm(forms.Form):
         help_text="An email address, or a Slack-compatible incoming-webhook URL (https://).",
     )
 
+    #: The fields that only some rule kinds take; the page shows each under its kind, and only while
+    #: that kind is picked (CSS on the radio's :checked state, so without JavaScript too).
+    KIND_FIELDS = {Kind.FAILURE_RATE_ABOVE: ("threshold",)}
+
     def __init__(self, *args, project: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.project = project
+
+    @property
+    def kind_options(self) -> list[dict]:
+        """Each rule kind with its radio button and the fields that apply to it alone."""
+        return [
+            {"radio": radio, "fields": [self[name] for name in self.KIND_FIELDS.get(radio.data["value"], ())]}
+            for radio in self["kind"]
+        ]
+
+    @property
+    def common_fields(self) -> list:
+        """The fields every rule kind takes."""
+        only_some = {name for names in self.KIND_FIELDS.values() for name in names}
+        return [field for field in self if field.name != "kind" and field.name not in only_some]
 
     def clean(self):
         data = super().clean()

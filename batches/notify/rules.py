@@ -20,9 +20,11 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..models import BatchRecord, BatchSample, Notification, NotificationRule, Watch
+from ..models import BatchRecord, Notification, NotificationRule, Watch
 from ..index.records import batch_from_record, finished_datetime
+from ..index.flags import flagged_ids
 from ..vocabulary import TERMINAL_STATUSES
+from .tasks import enqueue_send
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,16 @@ def on_batches_changed(sender, project: str, changes: dict, **kwargs) -> None:
         notifications_for_changes(project, changes)
     except Exception:
         logger.exception("notifications for %d change(s) in project %s could not be recorded", len(changes), project)
+
+
+def on_sync_pass_finished(sender, project: str, **kwargs) -> None:
+    """The ``sync_pass_finished`` receiver: tell the "batch at risk" rules about every batch whose ETA
+    is now past its expiry (the notifications keep one message per batch and recipient, so repeating a
+    batch is harmless). A bug here is logged, never raised into the sync."""
+    try:
+        notify_at_risk(project, flagged_ids(project, "at-risk"))
+    except Exception:
+        logger.exception("at-risk notifications for project %s could not be recorded", project)
 
 
 def notifications_for_changes(project: str, changes: dict[str, tuple[str | None, str]], now: datetime | None = None) -> list[int]:
@@ -79,7 +91,7 @@ def notify_at_risk(project: str, batch_ids: Iterable[str], now: datetime | None 
     Calling it again for the same batch is harmless (the unique key keeps one row per recipient), so
     the caller may pass every batch currently at risk after each pass: the sync does after each
     pass, and ``manage.py send_notifications`` on each sweep, both with the oversight ETA's verdict
-    (``batches.oversight.eta.flagged_ids(project, "at-risk")``)."""
+    (``batches.index.flags.flagged_ids(project, "at-risk")``)."""
     now = now or timezone.now()
     rules = list(NotificationRule.objects.filter(project=project, kind=NotificationRule.Kind.AT_RISK))
     created: list[int] = []
@@ -114,8 +126,6 @@ def notification_record(project: str, batch_id: str, event: str, recipient: str,
 
 
 def _record(project: str, batch_id: str, event: str, recipient: str, reason: str, now: datetime) -> list[int]:
-    from .tasks import enqueue_send
-
     row_id = notification_record(project, batch_id, event, recipient, reason, now)
     if row_id is None:
         return []

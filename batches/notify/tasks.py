@@ -15,6 +15,7 @@ The sweep also rescues rows whose worker died mid-send, and enqueues sends whose
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from django.utils import timezone
 from ..metrics import NOTIFICATIONS
 from ..models import BatchRecord, Notification
 from ..projects import get_project
+from ..taskqueue import RETRY_PRIORITY
 from .channels import ChannelError, Message, channel_for
 
 logger = logging.getLogger(__name__)
@@ -33,8 +35,9 @@ logger = logging.getLogger(__name__)
 #: First retry after this long; each later one waits four times longer, up to BACKOFF_MAX.
 BACKOFF_FIRST = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
-#: A row claimed longer ago than this is taken to belong to a worker that died.
-STALE_CLAIM = timedelta(minutes=10)
+#: A row claimed longer ago than this is taken to belong to a worker that died: every send is over well
+#: before (a webhook has DASHBOARD_NOTIFY_SEND_SECONDS in all, mail EMAIL_TIMEOUT per step).
+STALE_CLAIM = timedelta(minutes=2)
 
 EVENT_LABELS = {
     "completed": "completed",
@@ -56,7 +59,8 @@ def enqueue_send(notification_id: int, run_after: datetime | None = None) -> Non
     """Queue the send. A lost enqueue is not fatal: the sweep finds pending rows that are due."""
     try:
         if run_after is not None and default_task_backend.supports_defer:
-            notification_send.using(run_after=run_after).enqueue(notification_id)
+            # A retry goes after fresh work (batches/taskqueue.py): old failures must not delay new sends.
+            notification_send.using(run_after=run_after, priority=RETRY_PRIORITY).enqueue(notification_id)
         elif run_after is None:
             notification_send.enqueue(notification_id)
     except Exception:
@@ -74,7 +78,7 @@ def deliver(notification_id: int, now: datetime | None = None) -> str:
         pk=notification_id, state=Notification.State.PENDING, next_attempt_at__lte=now
     ).update(state=Notification.State.SENDING, attempts=F("attempts") + 1, claimed_at=now)
     if claimed != 1:
-        return "not claimed"  # sent already, being sent by another worker, or not yet due
+        return _not_claimed(notification_id, now)
     row = Notification.objects.get(pk=notification_id)
     channel = row.recipient.partition(":")[0]
     try:
@@ -90,6 +94,25 @@ def deliver(notification_id: int, now: datetime | None = None) -> str:
     Notification.objects.filter(pk=row.pk).update(state=Notification.State.SENT, sent_at=timezone.now(), last_error="")
     logger.info("notification %s sent: %s %s %s", row.pk, row.project, row.batch_id, row.event)
     return "sent"
+
+
+def _not_claimed(notification_id: int, now: datetime) -> str:
+    """Sent already, being sent by another worker, or not yet due. A row still "sending" may belong to a
+    worker that was killed (this task is then its re-run, batches/taskqueue.py): look again once that
+    claim has gone stale, so the notification is not left to the sweep alone."""
+    claimed_at = (
+        Notification.objects.filter(pk=notification_id, state=Notification.State.SENDING)
+        .values_list("claimed_at", flat=True).first()
+    )
+    if claimed_at is None:
+        return "not claimed"
+    if claimed_at < now - STALE_CLAIM:
+        rescued = Notification.objects.filter(
+            pk=notification_id, state=Notification.State.SENDING, claimed_at=claimed_at
+        ).update(state=Notification.State.PENDING, next_attempt_at=now)
+        return deliver(notification_id, now) if rescued else "not claimed"
+    enqueue_send(notification_id, run_after=claimed_at + STALE_CLAIM)
+    return "claimed elsewhere; looking again later"
 
 
 def _failed(row: Notification, error: str, now: datetime, *, permanent: bool = False) -> str:
@@ -122,15 +145,31 @@ def send_due(now: datetime | None = None, limit: int = 200) -> dict[str, int]:
 
 def batch_link(project: str, batch_id: str) -> str:
     """The batch page's absolute URL, from ``DASHBOARD_PUBLIC_URL`` (which includes any path prefix)."""
-    path = reverse("batches:detail", args=[project, batch_id])
+    return public_url(reverse("batches:detail", args=[project, batch_id]))
+
+
+def public_url(path: str) -> str:
+    """The absolute URL of a dashboard path (from ``reverse``) under ``DASHBOARD_PUBLIC_URL``."""
     prefix = get_script_prefix()
     if path.startswith(prefix):
         path = path[len(prefix):]
     return f"{settings.DASHBOARD_PUBLIC_URL.rstrip('/')}/{path.lstrip('/')}"
 
 
+#: Events about something other than one batch ("budget", "drift" from batches/costs/) register how
+#: their message reads, by the event's first ``:``-separated part.
+_MESSAGES: dict[str, Callable[[Notification], Message]] = {}
+
+
+def register_message(kind: str, build: Callable[[Notification], Message]) -> None:
+    _MESSAGES[kind] = build
+
+
 def message_for(row: Notification) -> Message:
     """The message, written at send time from the index's current view of the batch."""
+    build = _MESSAGES.get(row.event.partition(":")[0])
+    if build is not None:
+        return build(row)
     project = get_project(row.project)
     project_name = project.name if project else row.project
     record = BatchRecord.objects.filter(project=row.project, batch_id=row.batch_id).first()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, QuerySet, Sum
 from django.utils import timezone
 
 from ..models import BatchRecord
+from ..querystring import MAX_DATE, MIN_DATE, QueryForm, TextField
 from ..vocabulary import BAD_OUTCOMES, TERMINAL_STATUSES
 from . import pricing
 from .charts import Chart, Series
@@ -57,35 +59,55 @@ class DateRange:
         return {"from": self.start.isoformat(), "to": self.end.isoformat()}
 
 
+class RangeForm(QueryForm):
+    """``from``/``to`` ISO dates (inclusive); the last 14 days by default. A bad value becomes a
+    sentence in ``problems`` and its default is used."""
+
+    def __init__(self, data, today: date) -> None:
+        super().__init__(data)
+        self.today = today
+        # "from" is a Python keyword: the fields are named here rather than as class attributes.
+        self.fields["from"] = TextField()
+        self.fields["to"] = TextField()
+
+    def _date(self, name: str) -> date | None:
+        value = self.cleaned_data[name]
+        if not value:
+            return None
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            self.problem(f"“{name}” must be a date like 2026-01-31, not “{value[:40]}”.")
+            return None
+        if not MIN_DATE <= parsed <= MAX_DATE:
+            self.problem(f"“{name}” ({value}) is out of range.")
+            return None
+        return parsed
+
+    def clean_from(self) -> date | None:
+        return self._date("from")
+
+    def clean_to(self) -> date | None:
+        return self._date("to")
+
+    @property
+    def range(self) -> DateRange:
+        values = self.values
+        end = values["to"] or self.today
+        start = values["from"] or end - timedelta(days=DEFAULT_DAYS - 1)
+        if start > end:
+            self.problem(
+                f"“from” ({start.isoformat()}) is after “to” ({end.isoformat()}); showing the {DEFAULT_DAYS} days up to “to”."
+            )
+            start = end - timedelta(days=DEFAULT_DAYS - 1)
+        if (end - start).days + 1 > MAX_DAYS:
+            self.problem(f"A range can span at most {MAX_DAYS} days; showing the {MAX_DAYS} days up to {end.isoformat()}.")
+            start = end - timedelta(days=MAX_DAYS - 1)
+        return DateRange(start, end, self.problems)
+
+
 def parse_range(query, today: date | None = None) -> DateRange:
-    """``from``/``to`` ISO dates (inclusive) from the query string; the last 14 days by default. A bad
-    value becomes a sentence in ``problems`` and its default is used."""
-    today = today or timezone.now().astimezone(UTC).date()
-    problems: list[str] = []
-    end = _iso_date(query.get("to"), "to", problems) or today
-    start = _iso_date(query.get("from"), "from", problems) or end - timedelta(days=DEFAULT_DAYS - 1)
-    if start > end:
-        problems.append(f"“from” ({start.isoformat()}) is after “to” ({end.isoformat()}); showing the {DEFAULT_DAYS} days up to “to”.")
-        start = end - timedelta(days=DEFAULT_DAYS - 1)
-    if (end - start).days + 1 > MAX_DAYS:
-        problems.append(f"A range can span at most {MAX_DAYS} days; showing the {MAX_DAYS} days up to {end.isoformat()}.")
-        start = end - timedelta(days=MAX_DAYS - 1)
-    return DateRange(start, end, problems)
-
-
-def _iso_date(value: str | None, name: str, problems: list[str]) -> date | None:
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        problems.append(f"“{name}” must be a date like 2026-01-31, not “{value[:40]}”.")
-        return None
-    if parsed.year < 2000 or parsed.year > 2999:
-        problems.append(f"“{name}” ({value}) is out of range.")
-        return None
-    return parsed
+    return RangeForm(query, today or timezone.now().astimezone(UTC).date()).range
 
 
 def records(projects: list[str], rng: DateRange) -> QuerySet:
@@ -114,10 +136,20 @@ class Insights:
         return [self.charts[slug] for slug in CHARTS]
 
 
+def _day_index(rng: DateRange) -> dict[int, int]:
+    """{day number since the epoch: its position in ``rng.days``}."""
+    return {(rng.start_ts // DAY) + i: i for i in range(len(rng.days))}
+
+
+def cost_chart(projects: list[str], rng: DateRange) -> Chart:
+    """Only the estimated cost by model per day (the costs page compares it with the bill)."""
+    return _cost(records(projects, rng), rng.days, _day_index(rng))
+
+
 def build(projects: list[str], rng: DateRange) -> Insights:
     qs = records(projects, rng)
     days = rng.days
-    index = {(rng.start_ts // DAY) + i: i for i in range(len(days))}
+    index = _day_index(rng)
     charts = {
         "outcomes": _outcomes(qs, days, index),
         "requests": None,
@@ -202,7 +234,7 @@ def _cost(qs: QuerySet, days: list[date], index: dict[int, int]) -> Chart:
     rows = (
         qs.filter(pricing.has_usage_q())
         .annotate(day=day_expression())
-        .values("day", "model")
+        .values("day", "model", "provider", "price_model")
         .annotate(input=Sum("input_tokens"), cached=Sum("cached_tokens"), output=Sum("output_tokens"))
         .order_by()
     )
@@ -210,8 +242,11 @@ def _cost(qs: QuerySet, days: list[date], index: dict[int, int]) -> Chart:
         i = index.get(row["day"])
         if i is None:
             continue
+        target = pricing.pricing_model(SimpleNamespace(**row))  # per provider (an Azure deployment's model)
+        if isinstance(target, pricing.NoPrice):
+            continue
         try:
-            rates = pricing.rates_for(row["model"] or "")
+            rates = pricing.rates_for(*target)
         except pricing.NoPrice:
             continue
         amount = rates.cost(row["input"] or 0, row["cached"] or 0, row["output"] or 0)

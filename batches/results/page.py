@@ -12,6 +12,7 @@ from django.db.models.functions import Substr
 
 from ..models import ResultsJoin, ResultsJoinRow
 from ..projects import Project
+from ..querystring import QueryForm, TextField
 from ..upstream import Batch
 from .join import FileJoin
 from .kept import kept_join
@@ -30,6 +31,39 @@ from .records import (
 )
 
 PER_PAGE = 50
+CUSTOM_ID_MAX = 200
+
+
+class ResultsQueryForm(QueryForm):
+    """The results page's query string: ``filter`` (``failed``: only the requests that did not
+    succeed), ``custom_id`` (a prefix) and ``page``. A bad value is a sentence and its default."""
+
+    filter = TextField()
+    custom_id = TextField()
+    page = TextField()
+
+    def clean_filter(self) -> str:
+        raw = self.cleaned_data["filter"]
+        if raw not in ("", "failed"):
+            self.problem(f"“{raw[:40]}” is not a filter of results (only “failed” is); showing every request.")
+            return ""
+        return raw
+
+    def clean_custom_id(self) -> str:
+        raw = self.cleaned_data["custom_id"]
+        if len(raw) > CUSTOM_ID_MAX:
+            self.problem(f"A custom_id search is at most {CUSTOM_ID_MAX} characters; showing every custom_id.")
+            return ""
+        return raw
+
+    def clean_page(self) -> int:
+        raw = self.cleaned_data["page"]
+        if not raw:
+            return 1
+        if not raw.isdigit() or int(raw) < 1:
+            self.problem(f"“{raw[:40]}” is not a page number; showing the first page.")
+            return 1
+        return int(raw)
 
 
 @dataclass(frozen=True)
@@ -39,8 +73,12 @@ class ResultsPage:
     pages: int
     total: int
     failed_only: bool
-    counts: dict[str, int]
     input_available: bool
+    # The whole batch's requests by outcome, whatever the filters.
+    succeeded: int
+    failed: int
+    expired: int
+    not_run: int
     #: A preview while the kept join is being prepared (``prepare.py``): counts and the first results only.
     preparing: bool = False
 
@@ -53,24 +91,17 @@ class ResultsPage:
         return self.page < self.pages
 
     @property
-    def succeeded(self) -> int:
-        return self.counts.get(SUCCEEDED, 0)
-
-    @property
-    def failed(self) -> int:
-        return self.counts.get(FAILED, 0)
-
-    @property
-    def expired(self) -> int:
-        return self.counts.get(EXPIRED, 0)
-
-    @property
-    def not_run(self) -> int:
-        return self.counts.get(NOT_RUN, 0)
-
-    @property
     def unsucceeded(self) -> int:
         return self.failed + self.expired + self.not_run
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {SUCCEEDED: self.succeeded, FAILED: self.failed, EXPIRED: self.expired, NOT_RUN: self.not_run}
+
+
+def _by_outcome(counts: dict[str, int]) -> dict[str, int]:
+    """:class:`ResultsPage`'s count fields from counts keyed by outcome."""
+    return {"succeeded": counts[SUCCEEDED], "failed": counts[FAILED], "expired": counts[EXPIRED], "not_run": counts[NOT_RUN]}
 
 
 def _page_and_pages(total: int, page: int, per_page: int) -> tuple[int, int]:
@@ -120,8 +151,8 @@ def page_from_kept(join: ResultsJoin, *, page: int, failed_only: bool, per_page:
         pages=pages,
         total=total,
         failed_only=failed_only,
-        counts=counts,
         input_available=join.input_available,
+        **_by_outcome(counts),
     )
 
 
@@ -179,6 +210,6 @@ def page_from_files(
         pages=pages,
         total=len(chosen),
         failed_only=failed_only,
-        counts=counts,
         input_available=files.input_available,
+        **_by_outcome(counts),
     )

@@ -3,7 +3,7 @@
 
 * batch page: ``{% batch_oversight batch %}`` (cost with its reason or rates, ETA, flags explained);
 * a total over a queryset of ``BatchRecord``: ``{% cost_total records %}``;
-* create page: ``{% cost_estimate estimate %}`` for :func:`batches.oversight.pricing.estimate_jsonl`;
+* create page: ``{% cost_estimate estimate %}`` for :func:`batches.oversight.estimate.estimate_jsonl`;
 * list pages: ``{% index_progress %}``, how far the index's backfill has come ("12,400 batches indexed
   back to 2 March; backfill running"), from the counts the page already has.
 """
@@ -13,10 +13,13 @@ from __future__ import annotations
 import datetime as dt
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
 
-from ..oversight import eta, pricing
+from ..index import flags, selectors
+from ..oversight import pricing
+from ..oversight.estimate import BYTES_PER_TOKEN, ESTIMATE_METHOD, TOKENS_PER_MESSAGE
 
 register = template.Library()
 
@@ -37,20 +40,14 @@ def money(value) -> str:
     return pricing.money(value)
 
 
-def _project_slug(context, batch) -> str:
-    project = context.get("project")
-    slug = getattr(project, "slug", None) or getattr(batch, "project", None)
-    return slug or ""
-
-
 @register.inclusion_tag(f"{PARTIALS}#oversight-batch", takes_context=True)
 def batch_oversight(context, batch):
     """The batch page's panel: price (or why none), ETA and flags with their sentences."""
     return {
         "batch": batch,
-        "price": pricing.batch_price(batch),
+        "price": pricing.batch_price(pricing.with_kept_usage(context["project"].slug, batch)),
         "price_source": pricing.price_data_label(),
-        "oversight": eta.batch_oversight(_project_slug(context, batch), batch),
+        "oversight": flags.batch_oversight(context["project"].slug, batch),
     }
 
 
@@ -68,14 +65,12 @@ def cost_estimate(estimate):
 def estimate_panel(context):
     """The create page's estimate before upload: ``static/batches/create.js`` counts the chosen file in
     the browser by this rule and asks ``batches:price`` for the model's rates."""
-    from django.urls import reverse
-
     project = context["project"]
     return {
         "price_url": reverse("batches:price", args=[project.slug]),
-        "bytes_per_token": pricing.BYTES_PER_TOKEN,
-        "tokens_per_message": pricing.TOKENS_PER_MESSAGE,
-        "method": pricing.ESTIMATE_METHOD,
+        "bytes_per_token": BYTES_PER_TOKEN,
+        "tokens_per_message": TOKENS_PER_MESSAGE,
+        "method": ESTIMATE_METHOD,
     }
 
 
@@ -111,8 +106,6 @@ def _progress_lines(context) -> list[str]:
     """A filtered view has what the line needs already (``freshness``: each project's ``SyncState``;
     ``found.project_counts``: its per-status counts), so the line costs no query; the live list sums
     its status chips and reads the project's ``SyncState`` (one query)."""
-    from ..models import SyncState
-
     lines = []
     found = context.get("found")
     freshness = context.get("freshness")
@@ -125,7 +118,7 @@ def _progress_lines(context) -> list[str]:
         project = context.get("project")
         if project is not None:
             chips = context.get("index_chips") or ()
-            state = SyncState.objects.filter(project=project.slug).first()
+            state = selectors.sync_state_of(project.slug)
             lines.append(backfill_sentence(state, sum(chip["count"] for chip in chips)))
     return lines
 

@@ -4,22 +4,17 @@ Each view makes at most one upstream call per page view (cancel: one cancel, plu
 when the cancel was refused, to show the batch's fresh state). Views pick the full page or an htmx
 partial with a visible ``if``; upstream failures become an honest status code and a sentence.
 
-Paging follows the API's forward-only ``after`` cursor (shared/openai-spec/NOTES.md §1.2: there is no
-``before``). "Previous" works from a trail of earlier cursors kept in the query string (``prev``), so
-every page, including its way back, is a URL an operator can paste to a teammate.
+Where in the list a request is (cursor, page size, the way back) is ``live_list.py``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
@@ -27,106 +22,24 @@ from .. import selectors, services
 from ..access import actor_name, may_operate, project_view
 from ..projects import Project
 from ..upstream import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
-from ..index.query import has_filters
-from ..vocabulary import DEFAULT_LIMIT, MAX_LIMIT, PAGE_SIZES, poll_seconds_text
+from ..index.filters import Filters, has_filters
+from ..live_list import parse_list_params
+from ..vocabulary import PAGE_SIZES, STATUS_ORDER, poll_seconds_text
 from . import find, standin
 from .errors import upstream_error_response, with_retry_after
 
 logger = logging.getLogger("batches.views")
 
-# The "Previous" trail holds at most this many cursors (about 2 KB of URL); beyond it the oldest are
-# dropped, and "Previous" from the deepest pages eventually lands on the first page.
-MAX_TRAIL = 50
-
-
-@dataclass(frozen=True)
-class ListPosition:
-    """Where in the list a request is: the cursor, the page size and the trail of earlier cursors."""
-
-    project: str
-    after: str | None
-    limit: int
-    trail: tuple[str, ...] = ()
-
-    def url(self, after: str | None, trail: tuple[str, ...]) -> str:
-        params: dict[str, str] = {}
-        if after:
-            params["after"] = after
-        if self.limit != DEFAULT_LIMIT:
-            params["limit"] = str(self.limit)
-        if after and trail:
-            params["prev"] = ",".join(trail[-MAX_TRAIL:])
-        base = reverse("batches:list", args=[self.project])
-        return f"{base}?{urlencode(params, safe=',')}" if params else base
-
-    @property
-    def self_url(self) -> str:
-        return self.url(self.after, self.trail)
-
-    @property
-    def first_url(self) -> str | None:
-        return self.url(None, ()) if self.after else None
-
-    @property
-    def prev_url(self) -> str | None:
-        if not self.after:
-            return None
-        if not self.trail:
-            return self.url(None, ())
-        return self.url(self.trail[-1], self.trail[:-1])
-
-    def next_url(self, next_after: str | None) -> str | None:
-        if not next_after:
-            return None
-        trail = (*self.trail, self.after) if self.after else ()
-        return self.url(next_after, trail)
-
-
-def _parse_list_params(request: HttpRequest, project: str = "default") -> tuple[ListPosition, list[str]]:
-    """Read ``after``, ``limit`` and ``prev`` from the query string. Bad values are replaced by safe
-    defaults and explained in ``problems`` (shown on the page), never turned into a server error."""
-    problems = []
-    after = request.GET.get("after") or None
-    if after is not None:
-        try:
-            validate_id(after)
-        except InvalidId:
-            problems.append("The “after” cursor in the address is not a valid batch id; showing the first page instead.")
-            after = None
-    raw_limit = request.GET.get("limit", "").strip()
-    limit = DEFAULT_LIMIT
-    if raw_limit:
-        try:
-            limit = int(raw_limit)
-        except ValueError:
-            problems.append(f"Page size must be a whole number from 1 to {MAX_LIMIT}; showing {DEFAULT_LIMIT} per page.")
-            limit = DEFAULT_LIMIT
-        else:
-            if not 1 <= limit <= MAX_LIMIT:
-                problems.append(f"Page size must be from 1 to {MAX_LIMIT}; showing {DEFAULT_LIMIT} per page.")
-                limit = DEFAULT_LIMIT
-    trail: tuple[str, ...] = ()
-    raw_prev = request.GET.get("prev", "")
-    if after and raw_prev:
-        candidates = tuple(item for item in raw_prev.split(",") if item)
-        try:
-            for item in candidates:
-                validate_id(item)
-        except InvalidId:
-            # A mangled trail only costs the "Previous" link its memory; "First page" still works.
-            candidates = ()
-        trail = candidates[-MAX_TRAIL:]
-    return ListPosition(project=project, after=after, limit=limit, trail=trail), problems
-
-
 @require_safe
 @vary_on_headers("HX-Request")
 @project_view
 def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
+    if (short := find.compact_redirect(request)) is not None:
+        return short
     if has_filters(request.GET):
         # Any filter: served from the dashboard's index (views/find.py); without one, the API live.
         return find.project_find(request, project)
-    position, problems = _parse_list_params(request, project.slug)
+    position, problems = parse_list_params(request.GET, project.slug)
     context = {
         "position": position,
         "problems": problems,
@@ -168,7 +81,8 @@ def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
     if request.htmx:
         template += "#batch-table"
     else:
-        context.update(find.filter_form_context(project), index_chips=find.project_chips(project))
+        # The filter form, empty (its own page-size list gives way to the live list's).
+        context = {**find.form_choices(Filters(), list(STATUS_ORDER)), **context, "index_chips": find.project_chips(project)}
     return with_retry_after(render(request, template, context, status=status), error)
 
 

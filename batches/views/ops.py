@@ -23,14 +23,18 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from django_tasks_db.models import DBTaskResult
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from .. import taskqueue
+from ..conf import conf
+from ..models import BatchRecord, SyncState, WorkerHeartbeat
+from ..projects import all_projects
+
 logger = logging.getLogger("batches.ops")
 
-# /readyz: the worker is gone after this many missed heartbeat intervals.
-WORKER_STALE_INTERVALS = 4
 
 
 # -- who may read /metrics ----------------------------------------------------------------------
@@ -125,11 +129,6 @@ class DashboardStateCollector:
     """Values read from the database at scrape time (a handful of small queries)."""
 
     def collect(self):
-        from django_tasks_db.models import DBTaskResult
-
-        from ..models import BatchRecord, SyncState, WorkerHeartbeat
-        from ..projects import all_projects
-
         up = GaugeMetricFamily("dashboard_state_up", "1 when the scrape-time database queries succeeded.")
         try:
             slugs = [project.slug for project in all_projects()]
@@ -138,6 +137,8 @@ class DashboardStateCollector:
                 BatchRecord.objects.filter(project__in=slugs).values("project", "status").annotate(n=Count("id"))
             )
             queue = list(DBTaskResult.objects.ready().values("queue_name").annotate(n=Count("id")))
+            waits = taskqueue.oldest_waits()
+            stuck = taskqueue.stuck_tasks()
             last_beat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
         except DatabaseError as err:
             logger.warning("metrics: state queries failed: %s", type(err).__name__)
@@ -201,6 +202,18 @@ class DashboardStateCollector:
             depth.add_metric([row["queue_name"]], row["n"])
         yield depth
 
+        oldest = GaugeMetricFamily(
+            "dashboard_task_queue_oldest_wait_seconds",
+            "How long the oldest task ready to run has waited, by queue (absent: nothing waits).", labels=["queue"])
+        for name, seconds in sorted(waits.items()):
+            oldest.add_metric([name], seconds)
+        yield oldest
+
+        stuck_gauge = GaugeMetricFamily(
+            "dashboard_tasks_stuck", "Tasks RUNNING that will not finish: their worker stopped, or they run too long.")
+        stuck_gauge.add_metric([], len(stuck))
+        yield stuck_gauge
+
         beat = GaugeMetricFamily(
             "dashboard_worker_heartbeat_age_seconds",
             "Seconds since the freshest task worker heartbeat (absent: no worker ever ran).")
@@ -249,11 +262,9 @@ def _check_cache() -> dict:
 
 
 def _check_worker(now: datetime) -> dict:
-    from ..models import WorkerHeartbeat
-
     if not settings.DASHBOARD_READY_REQUIRE_WORKER:
         return {"ok": True, "required": False}
-    limit = WORKER_STALE_INTERVALS * float(settings.DASHBOARD_WORKER_HEARTBEAT_SECONDS)
+    limit = taskqueue.worker_stale_after().total_seconds()
     freshest = WorkerHeartbeat.objects.order_by("-last_seen").first()
     if freshest is None:
         return {"ok": False, "problem": "no task worker has ever sent a heartbeat (manage.py run_worker)",
@@ -265,10 +276,26 @@ def _check_worker(now: datetime) -> dict:
     return {"ok": True, "last_seen": _iso(freshest.last_seen)}
 
 
-def _check_sync(now: datetime, detailed: bool) -> dict:
-    from ..models import SyncState
-    from ..projects import all_projects
+def _check_queue(now: datetime) -> dict:
+    """The oldest waiting task must not be older than ``DASHBOARD_READY_QUEUE_AGE_SECONDS`` (the worker
+    keeps up), and no task may be stuck (a dead worker's task not yet run again, or one running too long)."""
+    limit = conf().ready_queue_age_seconds
+    waits = taskqueue.oldest_waits(now)
+    stuck = taskqueue.stuck_tasks(now)
+    result: dict = {"ok": True, "oldest_wait_seconds": {name: round(s, 1) for name, s in sorted(waits.items())},
+                    "stuck": len(stuck)}
+    problems = [f"the oldest task in queue “{name}” has waited {s:.0f}s (allowed {limit:.0f}s)"
+                for name, s in sorted(waits.items()) if s > limit]
+    if stuck:
+        problems.append(f"{len(stuck)} task{'s' if len(stuck) != 1 else ''} stuck: {stuck[0]['why']}")
+    if not settings.DASHBOARD_READY_REQUIRE_WORKER:
+        result["required"] = False  # no worker expected (development): nothing waits for one
+    elif problems:
+        result.update(ok=False, problem="; ".join(problems))
+    return result
 
+
+def _check_sync(now: datetime, detailed: bool) -> dict:
     if not settings.DASHBOARD_READY_REQUIRE_SYNC:
         return {"ok": True, "required": False}
     limit = float(settings.DASHBOARD_READY_SYNC_LAG_SECONDS)
@@ -303,11 +330,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if checks["database"]["ok"]:
         try:
             checks["worker"] = _check_worker(now)
+            checks["queue"] = _check_queue(now)
             checks["sync"] = _check_sync(now, detailed=metrics_peer_allowed(request))
         except DatabaseError as err:
-            checks["worker"] = checks["sync"] = {"ok": False, "problem": f"not checked ({type(err).__name__})"}
+            checks["worker"] = checks["queue"] = checks["sync"] = {"ok": False, "problem": f"not checked ({type(err).__name__})"}
     else:
-        checks["worker"] = checks["sync"] = {"ok": False, "problem": "not checked: the database is unreachable"}
+        checks["worker"] = checks["queue"] = checks["sync"] = {"ok": False, "problem": "not checked: the database is unreachable"}
     failing = [name for name, result in checks.items() if not result["ok"]]
     body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks, "time": _iso(now)}
     return JsonResponse(body, status=503 if failing else 200)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from ..index import query
-from ..models import BatchRecord, SyncState
-from ..projects import Project
 from ..describe import duration
-from ..upstream import Batch, BatchPage, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from ..index import selectors
 from ..index.records import batch_from_record
+from ..projects import Project
+from ..upstream import Batch, BatchPage, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 #: The faults the index can stand in for: the API did not answer at all (an HTTP error status is an
 #: answer, shown as it is).
@@ -34,7 +33,7 @@ def stand_in_batch(project: Project, batch_id: str, err: UpstreamError) -> tuple
     """The batch as the index last saw it, and the notice for its page; None when the index cannot stand in."""
     if not _no_answer(err):
         return None
-    record = BatchRecord.objects.filter(project=project.slug, batch_id=batch_id).first()
+    record = selectors.record_of(project.slug, batch_id)
     if record is None:
         return None
     text = (f"{err} This is the batch as the dashboard's index last saw it ({_ago(record.last_synced)}); "
@@ -44,17 +43,14 @@ def stand_in_batch(project: Project, batch_id: str, err: UpstreamError) -> tuple
 
 def stand_in_page(project: Project, after: str | None, limit: int, err: UpstreamError) -> tuple[BatchPage, str] | None:
     """A page of the list from the index (newest first, as the API lists), and the sentence saying so."""
-    state = SyncState.objects.filter(project=project.slug).first()
+    state = selectors.sync_state_of(project.slug)
     if not _no_answer(err) or state is None or state.last_success is None:
         return None  # an index never filled by a sync pass would show "no batches", which is not true
-    cursor = None
-    if after:
-        record = BatchRecord.objects.filter(project=project.slug, batch_id=after).only("created_at").first()
-        if record is None:
-            return None
-        cursor = query.Cursor(key=record.created_at, batch_id=after)
-    rows, next_cursor = query.keyset_page(query.scope([project.slug]), query.Filters(after=cursor, limit=limit))
-    page = BatchPage(data=tuple(batch_from_record(row) for row in rows), has_more=next_cursor is not None)
+    found = selectors.newest_page(project.slug, after, limit)
+    if found is None:
+        return None
+    rows, has_more = found
+    page = BatchPage(data=tuple(batch_from_record(row) for row in rows), has_more=has_more)
     sentence = (f"{err} The list below comes from the dashboard's index "
                 f"({_ago(state.last_success)}) and refreshes by itself.")
     return page, sentence

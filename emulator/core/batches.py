@@ -164,14 +164,6 @@ class BatchesMixin:
             self._tick(b, self.now())
             return self._public(b)
 
-    def batch_record(self, batch_id, project=None):
-        """The ticked record itself (``Batch`` or bulk row) for a provider's renderer, or None."""
-        with self.lock:
-            b = self._lookup(batch_id, self.project(project))
-            if b is not None:
-                self._tick(b, self.now())
-            return b
-
     def list_batches(self, project=None):
         """All batches of a project, ticked, newest first (created_at desc, then id desc)."""
         with self.lock:
@@ -184,13 +176,13 @@ class BatchesMixin:
                 out.append(self._public(b))
             return out
 
-    def list_page(self, after=None, limit=20, project=None, before=None, records=False):
+    def list_page(self, after=None, limit=20, project=None, before=None):
         """One page, newest first: (batches, has_more), or None when the cursor is not in this project.
 
         The index is sorted ascending, so "after X, newest first" is the slice just below X's
         position: a bisect and a slice, never a scan. ``before=X`` (Anthropic's ``before_id``) is the
         page just newer than X, and ``has_more`` then says whether even newer ones exist. Only the
-        page's batches are ticked. ``records=True`` returns the records instead of dicts.
+        page's batches are ticked.
         """
         with self.lock:
             project = self.project(project)
@@ -211,7 +203,7 @@ class BatchesMixin:
             for key in reversed(keys[start:end]):
                 b = self.batches[key[1]]
                 self._tick(b, now)
-                page.append(b if records else self._public(b))
+                page.append(self._public(b))
             return page, (end < len(keys) if before is not None and after is None else start > 0)
 
     def cancel_batch(self, batch_id, at=None, project=None, secs=None, rng=None):
@@ -240,7 +232,7 @@ class BatchesMixin:
     def expire_batch(self, batch_id):
         """A fault: the batch's window ends now (processed requests stay, the rest become ``batch_expired``).
 
-        Returns the batch dict, or None for an unknown or already finished batch.
+        Returns the batch dict, or None unless the batch is validating or in progress.
         """
         with self.lock:
             b = self.batches.get(batch_id)
@@ -248,7 +240,7 @@ class BatchesMixin:
                 return None
             now = self.now()
             self._tick(b, now)
-            if b.data["status"] in TERMINAL or b.data["status"] == "cancelling":
+            if b.data["status"] not in ("validating", "in_progress"):  # finalizing ones are done with requests
                 return None
             b.expires = True
             b.expire_t = now

@@ -93,7 +93,6 @@ class Batch:
         self.validating_thread = None
         self.output_expires_secs = None
         self.expires = True  # Azure may run past its window (provider-specs NOTES.md §2.5)
-        self.expire_fraction = None  # a fault: expire once this share of the requests is done
         self.expire_t = None  # when it expires, if not at created + 24 h
         self.done = 0  # processed requests, in processing order
         self.t0 = None  # processing epoch

@@ -36,7 +36,7 @@ def project_id(label):
 
 class EmulatorState(FilesMixin, BatchesMixin, LifecycleMixin, QueueMixin, FaultsMixin):
     def __init__(self, speed=1.0, tmpdir=None, projects=("project1",), providers=None, options=None,
-                 queue_tokens=None, fail_percent=FAIL_PERCENT):
+                 queue_tokens=None, fail_percent=FAIL_PERCENT, cost_skew=1.0):
         projects = list(projects)
         if not projects or len(set(projects)) != len(projects):
             raise ValueError("projects must be a non-empty list of distinct labels")
@@ -61,6 +61,7 @@ class EmulatorState(FilesMixin, BatchesMixin, LifecycleMixin, QueueMixin, Faults
         self.requests_by_project = collections.Counter()
         self.connections = 0
         self._fail_percent0 = self.fail_percent = int(fail_percent)
+        self._cost_skew0 = self.cost_skew = float(cost_skew)  # the Admin API bills usage x this
         self._init_faults()
         self._init_queue(queue_tokens)
         self._n = 0
@@ -238,7 +239,7 @@ class EmulatorState(FilesMixin, BatchesMixin, LifecycleMixin, QueueMixin, Faults
         """Back to the freshly seeded state, with the clock offset at 0.
 
         Seeded timestamps move forward by the real time elapsed since seeding (so batches keep
-        their ages); faults (hung requests are released), queue limits, the failure share, counters
+        their ages); faults (hung requests are released), queue limits, the failure share, cost skew, counters
         and webhook records are back to their start values; files created since are removed from disk.
         Bulk rows are shared with the snapshot (they never change).
         """
@@ -268,6 +269,7 @@ class EmulatorState(FilesMixin, BatchesMixin, LifecycleMixin, QueueMixin, Faults
                 self.options[p] = dict(o)
             self.queue_limits = {p: dict(self._default_queue) for p in self.projects}
             self.fail_percent = self._fail_percent0
+            self.cost_skew = self._cost_skew0
             self._faults.clear()
             self._batch_faults.clear()
             self.counts.clear()

@@ -38,13 +38,23 @@ def _anthropic_outcome(params):
     return 0
 
 
-def _forced_outcome(fail, h, fail_percent):
+def _forced_outcome(fail, h, fail_percent, salt):
+    """The outcome a line asks for (``"fail": true`` or a status), else a random failure.
+
+    About ``fail_percent`` % of requests fail at random: half of them with 400, chosen by custom_id, so
+    a bad request fails every time it is sent; half with 500, chosen by custom_id and batch (``salt``), so
+    a server error is transient and a resubmission in another batch usually succeeds (NOTES.md §6.6).
+    """
     if fail is True:
         return 400
     if isinstance(fail, int) and not isinstance(fail, bool) and 400 <= fail <= 599:
         return {400: 400, 500: 500, 429: 429}.get(fail, 500 if fail >= 500 else 400)
-    if h % 100 < fail_percent:
-        return (400, 500)[(h >> 8) % 2]
+    if not fail_percent:
+        return 0
+    if h % 100 < fail_percent and (h >> 8) % 2 == 0:
+        return 400
+    if ((h ^ salt) * 0x9E3779B97F4A7C15 >> 24) % 200 < fail_percent:
+        return 500
     return 0
 
 
@@ -64,6 +74,7 @@ def validate(b, path, fail_percent, want_custom_ids=False):
     custom_ids = [] if want_custom_ids else None
     lineno = 0
     first_model = None
+    salt = stable_hash(b.data["id"])
 
     def err(code, message, param=None, line=None):
         if len(errors) < 100:
@@ -114,7 +125,7 @@ def validate(b, path, fail_percent, want_custom_ids=False):
                 if first_model is None and isinstance(model, str):
                     first_model = (model, lineno)
                 outcome = _anthropic_outcome(params) or _forced_outcome(
-                    params.get("fail") if isinstance(params, dict) else None, h, fail_percent)
+                    params.get("fail") if isinstance(params, dict) else None, h, fail_percent, salt)
                 i_t, o_t = token_counts("anthropic", len(raw), h)
             else:
                 if obj.get("method") != "POST":
@@ -141,7 +152,7 @@ def validate(b, path, fail_percent, want_custom_ids=False):
                             % (model, first_model[0], first_model[1]),
                             "body.model", lineno)
                         continue
-                outcome = _forced_outcome(body.get("fail"), h, fail_percent)
+                outcome = _forced_outcome(body.get("fail"), h, fail_percent, salt)
                 i_t, o_t = token_counts(endpoint, len(raw), h)
             offsets.append(start)
             outcomes.append(outcome)

@@ -124,6 +124,15 @@
     return "$" + amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   }
 
+  // The project's budget (batches/costs/): say before anything is uploaded that this file would cross it.
+  function budgetNote(budget, amount) {
+    if (!budget) { return ""; }
+    var monthly = parseFloat(budget.monthly_usd), total = parseFloat(budget.spend_usd) + amount;
+    if (total <= monthly) { return ""; }
+    return " With it, this month's spend would be " + formatMoney(total) + ", over the budget of " + formatMoney(monthly)
+      + (budget.block_at_limit ? ": the dashboard will refuse to create this batch." : ".");
+  }
+
   function estimate(file) {
     var panel = document.getElementById("cost-estimate");
     if (!panel || !window.TextDecoder || !window.fetch) { return; }
@@ -157,7 +166,8 @@
           var amount = state.tokens * parseFloat(price.rates.input) / price.per_tokens;
           setText("estimate-result", "Estimated input cost: " + formatMoney(amount) + " (" + about + " for "
             + (state.model || "the model") + " at $" + price.rates.input + " per 1M input tokens, batch rate, "
-            + price.price_data + "; estimate; OpenAI's bill is authoritative). Output tokens are billed on top.");
+            + price.price_data + "; estimate; OpenAI's bill is authoritative). Output tokens are billed on top."
+            + budgetNote(price.budget, amount));
         });
     }).catch(function (err) {
       if (run === estimateRun && (!err || err.message !== "superseded")) {

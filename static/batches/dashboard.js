@@ -28,6 +28,25 @@
   document.addEventListener("htmx:responseError", function (event) { markStale(event, true); });
   document.addEventListener("htmx:sendError", function (event) { markStale(event, true); });
 
+  // A filter form submits only what is set: empty fields, and selects left at their default
+  // (data-default), are disabled for the moment the form is read, by the browser or by htmx, so the
+  // URL an operator pastes holds only the filters in force. Without JavaScript the server redirects
+  // such a URL to its short form.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-compact]")) { return; }
+    var disabled = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.disabled || el.type === "checkbox" || el.type === "submit") { return; }
+      var preset = el.getAttribute("data-default");
+      if (el.value.trim() === "" || (preset !== null && el.value === preset)) {
+        el.disabled = true;
+        disabled.push(el);
+      }
+    });
+    setTimeout(function () { disabled.forEach(function (el) { el.disabled = false; }); }, 0);
+  }, true);
+
   // The project switcher is a <details> dropdown: close it on a click elsewhere or on Escape, as a
   // menu would (without JavaScript it still opens and closes from its own summary).
   function closeSwitchers(except) {

@@ -8,7 +8,10 @@ a daemon thread, updates its :class:`~batches.models.WorkerHeartbeat` row every
 ``/readyz`` fails when the freshest heartbeat is older than four intervals.
 
 The heartbeat says the process is alive and reaches the database; a task that runs for a long time
-does not stop it.
+does not stop it. With every beat (and once at start) the worker also puts back in the queue the tasks
+whose own worker stopped beating (killed, out of memory, its machine gone): see
+``batches/taskqueue.py``. By default it serves every queue (``--queue-name '*'``), taking the urgent
+queue's work (webhook refreshes) first, by priority.
 """
 
 from __future__ import annotations
@@ -25,16 +28,29 @@ from django.utils import timezone
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
+from batches.models import WorkerHeartbeat
+from batches.taskqueue import requeue_orphans
+
 logger = logging.getLogger("batches.worker")
 
 # Rows of workers gone for longer than this are removed when a worker starts.
 FORGET_AFTER = timedelta(days=1)
 
 
+def sweep(worker_id: str) -> None:
+    """Requeue the tasks of dead workers; a failure is logged, never fatal to the heartbeat."""
+    try:
+        outcome = requeue_orphans()
+    except DatabaseError as err:
+        logger.warning("orphaned tasks not checked: %s", type(err).__name__, extra={"worker_id": worker_id})
+        return
+    if any(outcome.values()):
+        logger.warning("tasks of stopped workers: %(requeued)d run again, %(failed)d failed", outcome,
+                       extra={"worker_id": worker_id})
+
+
 def beat(worker_id: str, started) -> None:
     """Write one heartbeat (the row is created on the first)."""
-    from batches.models import WorkerHeartbeat
-
     WorkerHeartbeat.objects.update_or_create(
         worker_id=worker_id,
         defaults={"last_seen": timezone.now(), "started": started, "hostname": socket.gethostname()[:255],
@@ -59,6 +75,7 @@ class Heartbeat(threading.Thread):
                 except DatabaseError as err:
                     logger.warning("worker heartbeat not written: %s", type(err).__name__,
                                    extra={"worker_id": self.worker_id})
+                sweep(self.worker_id)
         finally:
             connection.close()
 
@@ -71,14 +88,13 @@ class Command(DbWorkerCommand):
 
     def add_arguments(self, parser) -> None:
         super().add_arguments(parser)
+        parser.set_defaults(queue_name="*")  # every queue; the urgent one first, by priority
         parser.add_argument(
             "--heartbeat-seconds", type=float, default=None,
             help="How often the heartbeat is written (default: DASHBOARD_WORKER_HEARTBEAT_SECONDS).",
         )
 
     def handle(self, *args, heartbeat_seconds=None, **options) -> None:
-        from batches.models import WorkerHeartbeat
-
         interval = heartbeat_seconds or float(settings.DASHBOARD_WORKER_HEARTBEAT_SECONDS)
         reloading_parent = (
             options.get("reload") and not options.get("batch") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"
@@ -89,6 +105,7 @@ class Command(DbWorkerCommand):
             worker_id = options["worker_id"]
             WorkerHeartbeat.objects.filter(last_seen__lt=started - FORGET_AFTER).delete()
             beat(worker_id, started)
+            sweep(worker_id)
             heartbeat = Heartbeat(worker_id, interval, started)
             heartbeat.start()
             logger.info("worker %s: heartbeat every %gs", worker_id, interval, extra={"worker_id": worker_id})

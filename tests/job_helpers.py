@@ -1,0 +1,66 @@
+"""Helpers for the jobs tests: input files, and running scheduling passes in the test process."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+
+from batches.jobs import passes, services
+from batches.jobs.models import Job
+from batches.jobs.results import results_blocks
+from batches.projects import get_project
+from batches.upstream import client_for
+
+ENDPOINT = "/v1/chat/completions"
+MODEL = "gpt-4o-mini"
+
+
+def request_line(index: int, *, fail: int | bool | None = None, custom_id: str | None = None, model: str = MODEL) -> str:
+    body = {"model": model, "messages": [{"role": "user", "content": f"Classify ticket {index}."}]}
+    if fail is not None:
+        body["fail"] = fail
+    return json.dumps({"custom_id": custom_id or f"req-{index}", "method": "POST", "url": ENDPOINT, "body": body})
+
+
+def jsonl(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode()
+
+
+def make_job(data: bytes, *, slug: str = "default", name: str = "test job", max_attempts: int = 3) -> Job:
+    project = get_project(slug)
+    result = services.ingest_blocks(project, [data])
+    assert result.ok, [error.text for error in result.errors]
+    return services.create_job(project, result, name=name, actor="ops@example.com", max_attempts=max_attempts)
+
+
+def run_pass(slug: str = "default", worker: str = "test-worker"):
+    project = get_project(slug)
+    return passes.run_pass(project, client_for(project), worker)
+
+
+def drive(emulator, job: Job, *, step: float = 120.0, passes_max: int = 40) -> Job:
+    """Passes with the emulator's clock moved on between them, until the job ends."""
+    for _ in range(passes_max):
+        run_pass(job.project)
+        job.refresh_from_db()
+        if job.ended and not job.chunks.filter(state__in=passes.ACTIVE).exists():
+            return job
+        emulator.state.advance(step)
+    chunks = [(c.number, c.attempt, c.state, c.batch_status) for c in job.chunks.all()]
+    raise AssertionError(f"job {job.pk} did not end: {job.status}; chunks {chunks}")
+
+
+def result_lines(job: Job) -> list[dict]:
+    return [orjson.loads(line) for line in b"".join(results_blocks(job)).splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def job_storage(settings, tmp_path):
+    """Job files in the test's own directory (imported by each jobs test module)."""
+    location = tmp_path / "storage"
+    location.mkdir()
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(location)}}}
+    return location

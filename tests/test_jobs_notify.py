@@ -1,0 +1,63 @@
+"""Job notifications through the existing rules and channels, exactly once: finished, held > 1 h."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from batches.jobs.models import Job
+from batches.models import Notification, NotificationRule
+from batches.notify.tasks import message_for
+from job_helpers import job_storage  # noqa: F401 (autouse)
+from job_helpers import drive, jsonl, make_job, request_line, run_pass
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def rule():
+    return NotificationRule.objects.create(project="default", kind=NotificationRule.Kind.FAILED_OR_EXPIRED,
+                                           channel="email", target="team@example.com", created_by="ops@example.com")
+
+
+def test_a_finished_job_is_told_once_to_each_rule_and_its_creator_with_a_link_to_the_job(upstream, rule, settings):
+    settings.DASHBOARD_JOBS_BACKOFF_SECONDS = 0
+    job = drive(upstream, make_job(jsonl([request_line(i) for i in range(5)]), name="nightly"))
+    run_pass()
+    run_pass()
+    rows = Notification.objects.filter(batch_id=f"job-{job.pk}", event="job_finished").order_by("recipient")
+    assert [row.recipient for row in rows] == ["email:ops@example.com", "email:team@example.com"]
+    message = message_for(rows[0])
+    assert message.subject == "[Default] Job nightly: finished"
+    assert message.body.startswith("Job “nightly” is completed: ")
+    assert message.link.endswith(f"/projects/default/jobs/{job.pk}/")
+
+
+def test_a_job_held_by_the_queue_for_more_than_an_hour_is_told_once(upstream, rule, write_projects):
+    write_projects(
+        f"""
+[projects.default]
+api_key_env = "K"
+base_url = "{upstream.base_url}"
+[projects.default.limits]
+queue_tokens = {{ "gpt-4o-mini" = 1000 }}
+max_requests_per_batch = 5
+""",
+        K="sk-emulator-test",
+    )
+    job = make_job(jsonl([request_line(i) for i in range(10)]))
+    run_pass()  # one chunk (~700 estimated tokens) fits the budget and goes
+    job.refresh_from_db()
+    assert job.held_since is None
+    run_pass()  # nothing moves: the second one is held
+    run_pass()
+    job.refresh_from_db()
+    assert job.held_since is not None and job.events.filter(kind="held").count() == 1
+    assert not Notification.objects.filter(event="job_held").exists()
+    Job.objects.filter(pk=job.pk).update(held_since=timezone.now() - timedelta(hours=1, minutes=1))
+    run_pass()
+    run_pass()
+    assert list(Notification.objects.filter(event="job_held").values_list("recipient", flat=True).order_by("recipient")) == [
+        "email:ops@example.com", "email:team@example.com"]

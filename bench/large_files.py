@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {size:,} bytes, {args.lines:,} lines in {time.perf_counter() - t0:.1f} s")
         idle_rss = worker_rss_mib(stack)
 
-        upstream = httpx.Client(base_url=stack.emulator_url, headers={"Authorization": f"Bearer {API_KEY}"})
+        upstream = httpx.Client(base_url=stack.emulator_url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120)
         # Interleaved rounds (direct, then the create page), each after the emulator has finished checking
         # the previous upload in its background thread: both see the same machine. Median of the shares.
         rounds = []

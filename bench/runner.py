@@ -42,6 +42,7 @@ FIGURE_PROVIDERS: list[tuple[str, str]] = [
     ("find", "Index: filtered list page with counts over 200,000 batches (bench/find.py)"),
     ("sync", "Index: one refresh pass with 200,000 indexed batches, 2,000 unfinished (bench/sync.py)"),
     ("webhook_load", "Webhooks with two task workers on PostgreSQL (bench/webhook_load.py, under scripts/with-postgres)"),
+    ("cpu_per_view", "CPU per view against the floor, in-process (bench/cpu_per_view.py)"),
     ("saturation", "Load against its floor: filtered list and batch page at saturation and half load (bench/saturation.py)"),
 ]
 

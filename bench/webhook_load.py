@@ -85,6 +85,19 @@ def wait_indexed(batch_ids: list[str], timeout: float) -> tuple[dict[str, dateti
         time.sleep(0.05)
 
 
+def task_times(batch_ids: list[str]) -> dict:
+    """Median seconds a refresh task waited in the queue and ran (django-tasks-db's own timestamps)."""
+    from django_tasks_db.models import DBTaskResult
+
+    wanted = set(batch_ids)
+    runs = [r for r in DBTaskResult.objects.filter(task_path="batches.tasks.refresh_batch", finished_at__isnull=False)
+            if r.args_kwargs.get("args", [None, None])[1] in wanted]
+    if not runs:
+        return {}
+    return {"queued_s_median": round(statistics.median((r.started_at - r.enqueued_at).total_seconds() for r in runs), 3),
+            "ran_s_median": round(statistics.median((r.finished_at - r.started_at).total_seconds() for r in runs), 3)}
+
+
 def refresh_tasks(batch_ids: list[str], timeout: float = 60) -> tuple[int, int]:
     """(refresh tasks for these batches, how many of them succeeded), once none is queued or running (a
     task's row is written before its result is recorded)."""
@@ -189,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             p = paced(stack.dashboard_url, second, rate)
             every = first + second
             tasks, successful = refresh_tasks(every)
+            timings = {"burst": task_times(first), "paced": task_times(second)}
             lost = len(every) - len(b["rows"]) - len(p["rows"])
         finally:
             for worker in workers:
@@ -215,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {figure['name']}: {figure['value']} {figure['unit']} {verdict}")
     if args.json:
         args.json.write_text(json.dumps({"figures": figures, "events": len(every), "tasks": tasks,
-                                         "successful": successful, "non_200": bad_codes, "load_average": load}, indent=2))
+                                         "successful": successful, "non_200": bad_codes, "load_average": load,
+                                         "refresh_task_seconds": timings}, indent=2))
+    print(f"  refresh tasks (median): {timings}")
     return 0
 
 

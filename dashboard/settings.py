@@ -389,7 +389,7 @@ DASHBOARD_BREAKER_OPEN_SECONDS = env_float("DASHBOARD_BREAKER_OPEN_SECONDS", 30.
 # Page views of one project that may wait on its upstream at once in one web process (keep it below
 # gunicorn's --threads), and how long they may wait before more are turned away at once.
 DASHBOARD_UPSTREAM_PAGE_SLOTS = int(env_float("DASHBOARD_UPSTREAM_PAGE_SLOTS", 2))
-DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 0.5)
+DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 2.0)
 # /readyz fails when the oldest task waiting in the queue has waited longer than this.
 DASHBOARD_READY_QUEUE_AGE_SECONDS = env_float("DASHBOARD_READY_QUEUE_AGE_SECONDS", 120.0)
 # A task RUNNING longer than this is reported stuck (/metrics, /readyz).

@@ -4,6 +4,7 @@
 
 from .kept import kept_join
 from .page import ResultsPage, ResultsQueryForm, results_page
+from .prepare import page_or_preview, prepare_results
 from .records import ResultRow, summarize_body
 from .retry import iter_retry_lines, write_retry_file
 
@@ -13,6 +14,8 @@ __all__ = [
     "ResultsQueryForm",
     "iter_retry_lines",
     "kept_join",
+    "page_or_preview",
+    "prepare_results",
     "results_page",
     "summarize_body",
     "write_retry_file",

@@ -79,6 +79,8 @@ class ResultsPage:
     failed: int
     expired: int
     not_run: int
+    #: A preview while the kept join is being prepared (``prepare.py``): counts and the first results only.
+    preparing: bool = False
 
     @property
     def has_previous(self) -> bool:

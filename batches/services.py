@@ -188,8 +188,6 @@ def batch_create_inline(project: Project, *, actor: str, fileobj) -> Batch:
         _record_answer(entry, batch)
         entry.batch_id = batch.id
     _refresh_after_action(project, batch)
-    from .index.store import record_created_by
-
     record_created_by(project.slug, batch.id, actor)
     return batch
 

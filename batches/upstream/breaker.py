@@ -5,7 +5,8 @@ such pages hold every thread, and even ``/healthz`` queues behind them (issue #2
 defences, all per project and all in this module:
 
 * **Bulkhead** (:func:`page_read`): at most ``DASHBOARD_UPSTREAM_PAGE_SLOTS`` page views of one project
-  in one process wait on its upstream at once (coalesced waiters of one shared read included). One more
+  in one process wait on its upstream at once (only the viewer that asks it: viewers answered from the
+  shared cache, or waiting for that one read, hold no place; see ``selectors.py``). One more
   is answered from the index at once where the index can stand in (the list, a batch's page); else it
   waits for a place while the holders have waited less than ``DASHBOARD_UPSTREAM_SLOW_SECONDS``, and
   after that gets the "not answering" page at once. So the other threads stay free for index pages,

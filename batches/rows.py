@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
-from cachetools import LRUCache
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.template import Context
 from django.template.loader import get_template
@@ -29,6 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from .cache import LocalCache
 from .describe import UNUSUAL_ID_HINT, batch_hint, not_run, pct_class, pending_label, status_class, status_label
 from .index.flags import samples_by_batch
 from .index.records import finished_at
@@ -220,8 +219,7 @@ def page_oversight(project: str, batches, now: float | None = None) -> dict[str,
 
 ROW_CACHE_SIZE = 4000
 CSRF_MARK = "CSRFTOKENMARK0000"
-ROW_CACHE: LRUCache = LRUCache(maxsize=ROW_CACHE_SIZE)
-_row_cache_lock = threading.Lock()
+ROW_CACHE: LocalCache[tuple, str] = LocalCache(maxsize=ROW_CACHE_SIZE)
 
 
 def _age_bucket(batch: Batch, now: float) -> int:
@@ -283,11 +281,10 @@ def rendered_rows(batches, ctx: RowContext, *, oversight: dict | None = None, ex
         parts.append(cached)
     if missing:
         rendered = render_row_views(view for _, _, view in missing)
-        with _row_cache_lock:
-            for (index, key, _), markup in zip(missing, rendered):
-                parts[index] = markup
-                if key is not None:
-                    ROW_CACHE[key] = markup
+        for (index, key, _), markup in zip(missing, rendered):
+            parts[index] = markup
+            if key is not None:
+                ROW_CACHE.put(key, markup)
     # Tokens are alphanumeric (Django's masked CSRF token); escaped anyway, as every value in a row is.
     token = html.escape(ctx.csrf_token)
     return [SafeString(part.replace(CSRF_MARK, token)) for part in parts]

@@ -65,6 +65,7 @@ def render_find_rows(records: list[BatchRecord], *, csrf_token: str, operators: 
                 form_id=form_id,
                 project_name=names.get(slug, slug) if show_project else "",
                 project_url=reverse("batches:list", args=[slug]) if show_project else "",
+                provider_label=batch.provider_info.label if show_project else "",
                 stale_ago=stale,
             )
         page = {batch.id: oversight[slug, batch.id] for batch in batches}

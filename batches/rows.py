@@ -78,12 +78,16 @@ class FindExtras:
     form_id: str = ""
     project_name: str = ""
     project_url: str = ""
+    provider_label: str = ""
     stale_ago: str = ""
 
 
 def badge_of(batch: Batch, *, large: bool = False, element_id: str = "") -> dict:
+    """The status badge, and the provider's own word beside it when it differs (Anthropic's ``ended``)."""
     css = f"badge badge-lg {status_class(batch.status)}" if large else f"badge {status_class(batch.status)}"
-    return {"css": css, "hint": batch_hint(batch), "label": status_label(batch.status), "element_id": element_id}
+    native = batch.provider_status if batch.shows_provider_status else ""
+    return {"css": css, "hint": batch_hint(batch), "label": status_label(batch.status), "element_id": element_id,
+            "native": native, "native_title": f"{batch.provider_info.label}'s own status" if native else ""}
 
 
 def progress_of(batch: Batch, *, large: bool = False) -> dict:
@@ -92,6 +96,10 @@ def progress_of(batch: Batch, *, large: bool = False) -> dict:
     counts = batch.request_counts
     if not counts or not counts.total:
         return {"counted": False, "empty_text": "not counted yet" if batch.status == "validating" else "—"}
+    if not batch.counts_live and not batch.is_terminal:
+        # The counts move only when the whole batch ends: no bar to fill, no percentage.
+        return {"counted": True, "unknown": True, "css": "progress progress-lg" if large else "progress",
+                "total_n": counts.total, "processing": f"{batch.processing:,}"}
     skipped = not_run(batch)
     words = ""
     if batch.is_terminal:
@@ -156,29 +164,30 @@ def row_view(batch: Batch, ctx: RowContext, oversight: eta.Oversight, price: pri
 
 
 class PagePricer:
-    """Prices the batches of one page, as ``pricing.batch_price`` does, looking each model's rates up
-    once per page rather than once per row."""
+    """Prices the batches of one page, as ``pricing.batch_price`` does (per provider), looking each
+    model's rates up once per page rather than once per row."""
 
     def __init__(self) -> None:
-        self._rates: dict[str, pricing.Rates | pricing.NoPrice] = {}
+        self._rates: dict[tuple[str, str], pricing.Rates | pricing.NoPrice] = {}
 
     def __call__(self, batch: Batch) -> pricing.Price:
-        usage = batch.usage
-        if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
-            return pricing.Price(None, pricing.NO_USAGE)
-        model = batch.model or ""
-        rates = self._rates.get(model)
+        input_tokens, cached_tokens, output_tokens = pricing.batch_tokens(batch)
+        if input_tokens is None and output_tokens is None:
+            return pricing.Price(None, pricing.no_usage_reason(batch.provider))
+        target = pricing.pricing_model(batch)
+        if isinstance(target, pricing.NoPrice):
+            return pricing.Price(None, str(target))
+        rates = self._rates.get(target)
         if rates is None:
             try:
-                rates = pricing.rates_for(model)
+                rates = pricing.rates_for(*target)
             except pricing.NoPrice as err:
                 rates = err
-            self._rates[model] = rates
+            self._rates[target] = rates
         if isinstance(rates, pricing.NoPrice):
             return pricing.Price(None, str(rates))
-        return pricing.Price(
-            rates.cost(usage.input_tokens or 0, usage.cached_tokens or 0, usage.output_tokens or 0), rates=rates
-        )
+        price = pricing.Price(rates.cost(input_tokens or 0, cached_tokens or 0, output_tokens or 0), rates=rates)
+        return pricing.priced(price, target[1])
 
 
 #: A finished batch without failures: no ETA, no flag (shared, never mutated).

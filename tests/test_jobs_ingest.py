@@ -3,10 +3,12 @@ their line numbers, chunks cut by the project's limits, nothing stored for an in
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.files.storage import default_storage
 
-from batches.jobs.ingest import JobIngest
+from batches.jobs.ingest import JobIngest, estimate_tokens
 from batches.jobs.limits import JobLimits
 from job_helpers import jsonl, request_line
 
@@ -84,3 +86,11 @@ def test_an_invalid_file_leaves_nothing_in_storage(tmp_path, settings):
     assert not result.ok
     assert not list((tmp_path / "store").rglob("*.jsonl"))
     assert default_storage.listdir("")[1] == []
+
+
+def test_the_token_estimate_is_never_below_the_bytes_of_the_message_text():
+    text = "Grüße aus Köln — 東京 🚀 " * 20
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+    line = json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": body},
+                      ensure_ascii=False).encode()  # raw UTF-8, the fewest bytes a line can hold its text in
+    assert estimate_tokens(line) >= len(text.encode("utf-8")) + 4  # + the API's few tokens per message

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from batches.jobs import submit
+from batches.jobs import passes, submit
 from batches.jobs.models import Chunk
 from batches.projects import get_project
 from batches.upstream import client_for
@@ -83,3 +83,41 @@ def test_a_worker_killed_after_create_but_before_recording_it_is_adopted_not_cre
     assert chunk.batch_id == created.id
     made = [b for b in upstream.state.list_batches() if (b.get("metadata") or {}).get("dashboard_job") == str(job.pk)]
     assert len(made) == 1
+
+
+def test_two_workers_running_passes_at_once_create_each_chunk_once(write_projects, upstream):
+    write_projects(
+        f"""
+[projects.default]
+api_key_env = "K"
+base_url = "{upstream.base_url}"
+[projects.default.limits]
+max_requests_per_batch = 4
+queue_tokens = {{ "gpt-4o-mini" = 1000000 }}
+""",
+        K="sk-emulator-test",
+    )
+    job = make_job(jsonl([request_line(i) for i in range(40)]))
+    project = get_project("default")
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def worker(name: str) -> None:
+        try:
+            barrier.wait()
+            passes.run_pass(project, client_for(project), name)
+        except Exception as err:  # surfaced below
+            errors.append(err)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("w1", "w2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    made = [b for b in upstream.state.list_batches() if (b.get("metadata") or {}).get("dashboard_job") == str(job.pk)]
+    chunks = sorted((b["metadata"]["dashboard_chunk"], b["metadata"]["dashboard_submission"]) for b in made)
+    assert chunks == sorted((str(n), "1") for n in range(1, 11))
+    assert job.chunks.filter(state=Chunk.State.SUBMITTED).count() == 10

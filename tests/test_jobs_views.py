@@ -67,6 +67,9 @@ def test_results_are_409_with_a_sentence_until_the_job_ends_then_one_line_per_re
     summary = client.get(f"/projects/default/jobs/{job.pk}/summary.json").json()
     assert summary["status"] == "completed" and summary["requests"]["total"] == 10
     assert summary["requests"]["pending"] == 0 and summary["batches"][0]["attempt"] == 1
+    assert isinstance(summary["cost_usd"], float) and summary["cost_usd"] > 0
+    page = client.get(f"/projects/default/jobs/{job.pk}/").content.decode()
+    assert "Cost so far: <strong>$" in page and "hx-trigger" not in page
     table = client.get(f"/projects/default/jobs/{job.pk}/results/?failed=1")
     assert b"req-2" in table.content and b"req-3</code>" not in table.content
     found = client.get(f"/projects/default/jobs/{job.pk}/results/?custom_id=req-7", headers=HTMX)
@@ -139,3 +142,14 @@ def test_creating_and_steering_need_the_csrf_token(upstream):
     assert strict.post(f"/projects/default/jobs/{job.pk}/pause/").status_code == 403
     job.refresh_from_db()
     assert job.status == Job.Status.QUEUED
+
+
+def test_the_create_form_answers_htmx_with_its_partial_and_the_list_has_status_chips(client, upstream):
+    bad = client.post("/projects/default/jobs/new/", {"name": "x", "file": SimpleUploadedFile("in.jsonl", b"[1]\n")},
+                      headers=HTMX)
+    assert bad.status_code == 400 and b"<html" not in bad.content and b"Line 1</strong> is an array" in bad.content
+    make_job(jsonl([request_line(0)]), name="first")
+    listing = client.get("/projects/default/jobs/?status=queued")
+    body = listing.content.decode()
+    assert "first" in body and 'href="?status=queued" aria-current="true"' in body
+    assert "first" not in client.get("/projects/default/jobs/?status=running").content.decode()

@@ -34,6 +34,8 @@ def filtered(base: QuerySet, filters: Filters, *, with_status: bool = True) -> Q
     qs = base
     if with_status and filters.statuses:
         qs = qs.filter(status__in=filters.statuses)
+    if filters.providers:
+        qs = qs.filter(provider__in=filters.providers)
     if filters.endpoint:
         qs = qs.filter(endpoint=filters.endpoint)
     if filters.model:

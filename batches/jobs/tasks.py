@@ -22,14 +22,13 @@ from django.utils import timezone
 
 from ..conf import conf
 from ..projects import get_project
+from ..taskqueue import URGENT_PRIORITY, URGENT_QUEUE
 from ..upstream import TERMINAL_STATUSES, client_for
 from .models import Chunk, ProjectTick
 from .passes import SOURCE, has_work, run_pass
 
 logger = logging.getLogger("batches.jobs")
 
-#: The task queue of the scheduler (the worker serves it with ``--queue-name``).
-QUEUE_NAME = "default"
 
 
 def tick_seconds() -> float:
@@ -40,7 +39,8 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-@task(queue_name=QUEUE_NAME)
+# Scheduling keeps jobs moving: the urgent queue, claimed before notification sends (batches/taskqueue.py).
+@task(queue_name=URGENT_QUEUE, priority=URGENT_PRIORITY)
 def advance_jobs(project_slug: str, seq: int) -> str:
     """One scheduling pass over the project's jobs, then the next pass if there is work left."""
     project = get_project(project_slug)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..models import BatchRecord, BatchSample, Notification, NotificationRule, Watch
+from ..models import BatchRecord, Notification, NotificationRule, Watch
 from ..index.records import batch_from_record, finished_datetime
 from ..index.flags import flagged_ids
 from ..vocabulary import TERMINAL_STATUSES

@@ -23,6 +23,11 @@ Flags, each with one sentence:
 * **failing**: more than :data:`FAILING_RATIO` of finished requests failed (this one also applies to
   finished batches, and is a plain SQL filter).
 
+A provider whose counts do not move while a batch runs (Anthropic's stay in ``processing`` until the
+whole batch has ended, provider-specs/NOTES.md §1.3) gets no rate, no ETA and no "stalled" from them:
+nothing would be measured but silence. Time still tells one thing truthfully: a batch still processing
+with less than :data:`LAST_HOUR` seconds to its expiry is **at risk**.
+
 :func:`batches.index.flags.flag_q` builds the ``flag=`` filter for the list and the search; ``index/flags.py``
 reads the samples. This module reads nothing.
 """
@@ -44,6 +49,8 @@ RATE_WINDOW = 15 * 60
 MIN_RATE_SPAN = 5 * 60
 STALL_SECONDS = 30 * 60
 FAILING_RATIO = 0.10
+#: A batch whose counts do not move is at risk once it is still processing this close to its expiry.
+LAST_HOUR = 3600
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ def batch_state(batch: Batch, seen_at: float | None = None) -> dict:
     """The fields the ETA needs from a batch, and when its counts were read (unix time, if known)."""
     counts = batch.request_counts
     return {
+        "counts_live": batch.counts_live,
         "status": batch.status,
         "total": counts.total if counts else 0,
         "completed": counts.completed if counts else 0,
@@ -159,6 +167,8 @@ def compute(batch: Batch, samples: Iterable, observed_at: float | None = None) -
 
     done = state["completed"] + state["failed"]
     result.remaining = max(state["total"] - done, 0)
+    if not state["counts_live"]:
+        return _without_live_counts(result, state, failing)
     points = _history(state, samples)
     if state["status"] == "validating" or state["total"] <= 0:
         result.explanation = "No ETA yet: the batch has not started counting its requests."
@@ -185,6 +195,28 @@ def compute(batch: Batch, samples: Iterable, observed_at: float | None = None) -
         )
     if stalled:
         result.flags.append(stalled)
+    if failing:
+        result.flags.append(failing)
+    return result
+
+
+def _without_live_counts(result: Oversight, state: dict, failing: Flag | None) -> Oversight:
+    """A batch whose counts only move when it ends: no rate and no ETA, but the time to expiry."""
+    result.explanation = (
+        f"No ETA: {result.remaining:,} requests processing, and this provider reports no progress "
+        "until the whole batch has ended."
+    )
+    expires, now = state["expires_at"], state["seen_at"] or timezone.now().timestamp()
+    if expires is not None and state["status"] in PROGRESSING_STATUSES and expires - now < LAST_HOUR:
+        left = max(expires - now, 0)
+        result.flags.append(
+            Flag(
+                "at-risk",
+                "at risk",
+                f"Still processing {_minutes(left)} before it expires at {_when(expires)}: requests not done by then "
+                "will expire unfinished.",
+            )
+        )
     if failing:
         result.flags.append(failing)
     return result

@@ -29,6 +29,7 @@ from ..index.filters import Filters, parse_filters
 from ..oversight import pricing
 from ..access import may_operate, project_view, visible_projects
 from ..projects import Project
+from ..upstream import PROVIDERS
 from ..vocabulary import DEFAULT_LIMIT, DEFAULT_SORT, FLAG_LABELS, PAGE_SIZES, SORT_LABELS, STATUS_ORDER, TERMINAL_STATUSES, poll_seconds_text
 
 FORM_ID = "bulk-cancel-form"
@@ -93,6 +94,8 @@ def _active_filters(filters: Filters, base_url: str) -> list[dict]:
 
     for status in filters.statuses:
         chip(f"status: {status_label(status)}", statuses=tuple(s for s in filters.statuses if s != status))
+    for provider in filters.providers:
+        chip(f"provider: {provider}", providers=tuple(p for p in filters.providers if p != provider))
     for name in ("q", "endpoint", "model", "flag"):
         if getattr(filters, name):
             chip(f"{'search' if name == 'q' else name}: {getattr(filters, name)}", **{name: ""})
@@ -159,6 +162,7 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: Filter
         "freshness": freshness,
         "never_synced": [f for f in freshness if f.never_synced],
         "show_project": show_project,
+        "provider_choices": [(info.name, info.label) for info in PROVIDERS.values()],
         "can_operate_any": any(operators.values()),
         "form_id": FORM_ID,
         "cancel_url": cancel_url,

@@ -101,10 +101,11 @@ class BatchRecord(models.Model):
     last_synced = models.DateTimeField()
     created_by = models.CharField(max_length=254, blank=True)
     #: Which API the batch lives in, and that API's own word for its status (Anthropic's ``ended``).
-    provider = models.CharField(max_length=16, default="openai")
-    provider_status = models.CharField(max_length=32, blank=True)
+    #: (Database defaults too: rows written by raw SQL, as some tests and scripts do, stay valid.)
+    provider = models.CharField(max_length=16, default="openai", db_default="openai")
+    provider_status = models.CharField(max_length=32, blank=True, default="", db_default="")
     #: The model whose prices apply when ``model`` is not one (an Azure deployment's model).
-    price_model = models.CharField(max_length=200, blank=True)
+    price_model = models.CharField(max_length=200, blank=True, default="", db_default="")
     #: Usage summed from the result lines when the batch object reports none (Anthropic), per model:
     #: {model: {"input": n, "cached": n, "output": n, "requests": n}}.
     result_usage = models.JSONField(null=True, blank=True)

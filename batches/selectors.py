@@ -29,10 +29,17 @@ def longest_read_seconds() -> float:
 
 
 def _shared(project: Project, parts: tuple[Hashable, ...], loader: Callable[[], T], stand_in=None) -> T:
-    """``stand_in`` says whether the index could stand in for this read: then a view that finds every
-    place of the project's bulkhead taken is answered from the index at once (``upstream/breaker.py``)."""
-    with page_read(project.slug, stand_in):
-        return cache.shared_read(project.slug, parts, loader, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
+    """``loader()`` shared between viewers. Only the viewer that actually asks the upstream takes a place
+    in the project's bulkhead (``upstream/breaker.py``): viewers answered from the cache, or waiting for
+    that one read (at most its page deadline), hold none, so a burst on one slow page is still one read.
+    ``stand_in`` says whether the index could stand in for this read: then a view that finds every place
+    taken is answered from the index at once."""
+
+    def read_upstream() -> T:
+        with page_read(project.slug, stand_in):
+            return loader()
+
+    return cache.shared_read(project.slug, parts, read_upstream, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
 
 
 def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchPage:

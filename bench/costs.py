@@ -6,7 +6,7 @@ before a create computes afresh, over N batches created this month (1 in 20 stil
     DATABASE_URL=postgres://… .venv/bin/python -m bench.costs --rows 20000
 
 Prints the median, min and max of 9 runs for each size. ``--file-mb 200`` also times the estimate a
-blocking budget reads from an upload before it is sent (``pricing.estimate_jsonl``, 50,000 lines).
+blocking budget reads from an upload before it is sent (``oversight.estimate.estimate_jsonl``, 50,000 lines).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main() -> None:
 def measure_file(path: Path, megabytes: int, lines: int = 50_000) -> str:
     import json
 
-    from batches.oversight.pricing import estimate_jsonl
+    from batches.oversight.estimate import estimate_jsonl
 
     text = "x " * (megabytes * 1024 * 1024 // lines // 2 - 80)
     with path.open("w") as out:

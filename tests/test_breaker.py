@@ -36,6 +36,7 @@ class Clock:
 @pytest.fixture
 def quick(settings):
     """Deadlines small enough for a test: page reads 0.3 s, two timeouts open the breaker for 30 s."""
+    settings.OPENAI_TIMEOUT = 30  # far above the page deadline, so a page that waits it out is caught
     settings.DASHBOARD_PAGE_READ_SECONDS = 0.3
     settings.DASHBOARD_BREAKER_TIMEOUTS = 2
     settings.DASHBOARD_BREAKER_OPEN_SECONDS = 30
@@ -151,9 +152,9 @@ def test_a_frozen_upstream_opens_the_breaker_and_the_batch_page_answers_at_once_
     batches = index_seeded(frozen)
     batch_id = next(b["id"] for b in batches if b["status"] == "in_progress")
     url = f"/projects/default/batches/{batch_id}/"
-    for _ in range(2):  # each waits out the 0.3 s page deadline, not the 15 s read timeout
+    for _ in range(2):  # each waits out the 0.3 s page deadline, not the 30 s read timeout
         response, took = timed(client, url)
-        assert response.status_code == 200 and took < 5
+        assert response.status_code == 200 and took < 15
         assert "did not answer the batch lookup in time" in response.content.decode()
     before = frozen.state.counts.get(BATCH_ROUTE, 0)
     response, took = timed(client, url)
@@ -207,6 +208,7 @@ def test_while_one_view_waits_on_a_hung_upstream_the_next_is_answered_at_once(fr
     """The bulkhead: one place per project (in this test); a second view of the hung project does not
     wait for a place (however long it may wait) but is answered from the index at once."""
     settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 5
+    settings.DASHBOARD_PAGE_READ_SECONDS = 5  # the holder waits out the whole 2 s freeze
     batches = index_seeded(frozen)
     batch_id = batches[0]["id"]
     def hang() -> None:
@@ -224,7 +226,8 @@ def test_while_one_view_waits_on_a_hung_upstream_the_next_is_answered_at_once(fr
         response, took = timed(Client(), f"/projects/default/batches/{batch_id}/")
     finally:
         first.join()
-    assert response.status_code == 200 and took < 0.5
+    # "busy" is said only by a view refused without waiting for a place (the holder held it ~2 s).
+    assert response.status_code == 200 and took < 2.0
     body = response.content.decode()
     assert "The Batch API is busy: 1 page views of this project are already waiting for it on this server." in body
     assert "This is the batch as the dashboard&#x27;s index last saw it" in body

@@ -238,7 +238,7 @@ def test_an_azure_batch_event_is_verified_like_openais_and_refreshes_through_the
         with django_capture_on_commit_callbacks(execute=True):
             response = deliver(client, event(batch["id"], "batch.completed"), url="/webhooks/openai/az/")
     assert response.status_code == 200
-    assert azure.seen[-1].url.path == f"/openai/batches/{batch['id']}"
+    assert f"/openai/batches/{batch['id']}" in [request.url.path for request in azure.seen]
     record = BatchRecord.objects.get(project="az", batch_id=batch["id"])
     assert (record.status, record.provider, record.provider_status, record.output_file_id) == ("completed", "azure", "Completed", "file-out")
 

@@ -28,6 +28,7 @@ from batches.upstream import Batch
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
 URL = "/webhooks/openai/default/"
+REFRESH = "batches.tasks.refresh_batch"
 
 
 def sign(body: bytes, secret: str, webhook_id: str, timestamp: int) -> str:
@@ -177,13 +178,13 @@ def test_a_delivery_counts_as_handled_only_once_its_refresh_has_committed(client
     # Delivered again before any refresh committed (the first one failed, or its worker died): queued again.
     again = deliver(client, body, timestamp=now)
     assert first.content == again.content == b"queued\n"
-    assert DBTaskResult.objects.count() == 2
+    assert DBTaskResult.objects.filter(task_path=REFRESH).count() == 2
     run_worker_batch()
     assert list(WebhookDelivery.objects.values_list("webhook_id", "batch_id")) == [("wh_1", batch_id)]
     # Now it is handled: a third delivery is a replay and queues nothing.
     third = deliver(client, body, timestamp=now)
     assert third.status_code == 200 and third.content == b"replay\n"
-    assert DBTaskResult.objects.count() == 2
+    assert DBTaskResult.objects.filter(task_path=REFRESH).count() == 2
 
 
 @pytest.mark.django_db(transaction=True)  # the worker closes its connection when done
@@ -192,7 +193,7 @@ def test_a_refresh_that_fails_upstream_leaves_the_delivery_unhandled(client, sec
     upstream.state.inject_fault(route="GET /v1/batches/{id}", status=500, times=None)
     deliver(client, event(batch_id, "batch.cancelled"))
     run_worker_batch()
-    assert DBTaskResult.objects.get().status == "FAILED"
+    assert DBTaskResult.objects.filter(task_path=REFRESH).get().status == "FAILED"
     assert not WebhookDelivery.objects.exists()
     upstream.state.clear_faults()
     assert deliver(client, event(batch_id, "batch.cancelled")).content == b"queued\n"  # the provider's retry

@@ -135,7 +135,8 @@ def test_the_oldest_waiting_task_is_in_metrics_and_fails_readyz_past_the_thresho
     from batches.management.commands.run_worker import beat
 
     refresh_batch.enqueue("default", "batch_waiting", "", "")
-    with time_machine.travel(timezone.now() + timedelta(seconds=300), tick=False):
+    enqueued = DBTaskResult.objects.get().enqueued_at
+    with time_machine.travel(enqueued + timedelta(seconds=300), tick=False):
         beat("worker-alive", timezone.now())  # a worker is alive; it just does not keep up
         body = Client().get("/readyz").json()
         metrics = Client().get("/metrics").content.decode()
@@ -164,7 +165,7 @@ def test_a_worker_killed_mid_refresh_leaves_a_stuck_task_that_the_next_worker_ru
     os.kill(first.pid, signal.SIGKILL)
     first.wait(10)
 
-    task = DBTaskResult.objects.get()
+    task = DBTaskResult.objects.get(task_path="batches.tasks.refresh_batch")
     assert task.status == "RUNNING"  # nobody will finish it
     with time_machine.travel(timezone.now() + timedelta(seconds=5), tick=False):  # the heartbeat is stale now
         ready = client.get("/readyz").json()
@@ -178,7 +179,8 @@ def test_a_worker_killed_mid_refresh_leaves_a_stuck_task_that_the_next_worker_ru
     assert not WebhookDelivery.objects.exists()
 
     worker()
-    wait_until(lambda: DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 2, what="both refreshes")
+    wait_until(lambda: DBTaskResult.objects.filter(task_path="batches.tasks.refresh_batch", status="SUCCESSFUL").count() == 2,
+               what="both refreshes")
     task.refresh_from_db()
     assert task.status == "SUCCESSFUL" and len(task.worker_ids) == 2  # run again, by the second worker
     assert status_of(batch_id) == "cancelled"

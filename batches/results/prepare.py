@@ -23,13 +23,13 @@ from django.core.cache import cache
 from django.tasks import task
 from django.utils import timezone
 
+from .. import selectors
 from ..index.records import batch_from_record
 from ..models import BatchRecord, ResultsJoin
 from ..projects import Project, get_project
 from ..upstream import TERMINAL_STATUSES, Batch, UpstreamNotFound
 from ..upstream.registry import client_for
 from .kept import kept_join, ready_join
-from .lines import file_objects
 from .page import PER_PAGE, ResultsPage, results_page
 from .records import shown_row
 
@@ -45,7 +45,7 @@ ASK_AGAIN_SECONDS = 60
 
 def has_results(batch: Batch) -> bool:
     """Whether the batch has anything for its results page: result files, or requests that never ran."""
-    return bool(batch.output_file_id or batch.error_file_id or batch.status in ("cancelled", "expired"))
+    return bool(batch.has_results or batch.status in ("cancelled", "expired"))
 
 
 @task()
@@ -119,14 +119,12 @@ def preview(project: Project, batch: Batch, *, rows: int = PER_PAGE) -> ResultsP
     """What can be shown at once: the batch's own request counts and its first ``rows`` results as they
     stand in the output file (then the error file), without their input lines."""
     shown = []
-    for file_id in (batch.output_file_id, batch.error_file_id):
-        if not file_id or len(shown) >= rows:
-            continue
-        with closing(file_objects(project, file_id)) as lines:
-            for line in lines:
-                shown.append(shown_row(line.obj))
-                if len(shown) >= rows:
-                    break
+    # The output file, then the error file (or a provider's results file), in the common line shape.
+    with closing(iter(selectors.result_records(project, batch))) as records:
+        for record in records:
+            shown.append(shown_row(record))
+            if len(shown) >= rows:
+                break
     counts = batch.request_counts
     total = counts.total if counts else len(shown)
     return ResultsPage(

@@ -130,7 +130,6 @@ class ResultRecords:
         self._sources = list(sources)
         self._convert = convert
         self.usage: dict[str, UsageTally] = {}
-        self.complete = False
 
     def __iter__(self) -> Iterator[dict]:
         for where, open_body in self._sources:
@@ -142,7 +141,6 @@ class ResultRecords:
                     yield record
             finally:
                 content.close()
-        self.complete = True
 
     def _tally(self, record: dict) -> None:
         response = record.get("response")

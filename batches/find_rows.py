@@ -71,4 +71,4 @@ def render_find_rows(records: list[BatchRecord], *, csrf_token: str, operators: 
         page = {batch.id: oversight[slug, batch.id] for batch in batches}
         for batch, row in zip(batches, rows.rendered_rows(batches, ctx, oversight=page, extras=extras, price=price)):
             rendered[slug, batch.id] = row
-    return SafeString("".join(rendered[record.project, record.batch_id] for record in records))
+    return rows.with_token("".join(rendered[record.project, record.batch_id] for record in records), csrf_token)

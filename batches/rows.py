@@ -269,10 +269,11 @@ def render_row_views(views: Iterable[dict]) -> list[str]:
 
 
 def rendered_rows(batches, ctx: RowContext, *, oversight: dict | None = None, extras: dict | None = None,
-                  notices: dict | None = None, price=None) -> list[SafeString]:
-    """The row of each of ``batches``, from the cache when nothing it shows has changed. ``oversight``,
-    ``extras`` and ``notices`` are keyed by batch id; without ``oversight`` the page's flags are read
-    here (one query)."""
+                  notices: dict | None = None, price=None) -> list[str]:
+    """The row of each of ``batches``, from the cache when nothing it shows has changed, with
+    :data:`CSRF_MARK` where the request's token goes (:func:`with_token` puts it in, once per page).
+    ``oversight``, ``extras`` and ``notices`` are keyed by batch id; without ``oversight`` the page's
+    flags are read here (one query)."""
     batches = list(batches)
     oversight = oversight if oversight is not None else page_oversight(ctx.project, batches)
     price = price or PagePricer()
@@ -294,14 +295,18 @@ def rendered_rows(batches, ctx: RowContext, *, oversight: dict | None = None, ex
             parts[index] = markup
             if key is not None:
                 ROW_CACHE.put(key, markup)
-    # Tokens are alphanumeric (Django's masked CSRF token); escaped anyway, as every value in a row is.
-    token = html.escape(ctx.csrf_token)
-    return [SafeString(part.replace(CSRF_MARK, token)) for part in parts]
+    return parts
+
+
+def with_token(markup: str, csrf_token: str) -> SafeString:
+    """Rendered rows with this request's CSRF token in place of :data:`CSRF_MARK`. Tokens are
+    alphanumeric (Django's masked CSRF token); escaped anyway, as every value in a row is."""
+    return SafeString(markup.replace(CSRF_MARK, html.escape(csrf_token)))
 
 
 def render_rows(batches, ctx: RowContext, **page) -> SafeString:
     """All rows of a list table (see :func:`rendered_rows`)."""
-    return SafeString("".join(rendered_rows(batches, ctx, **page)))
+    return with_token("".join(rendered_rows(batches, ctx, **page)), ctx.csrf_token)
 
 
 def render_row(batch: Batch, ctx: RowContext, notice: dict | None = None) -> SafeString:

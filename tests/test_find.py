@@ -299,6 +299,14 @@ def test_each_set_filter_is_a_chip_whose_link_removes_only_that_filter(client, m
     assert '<summary class="find-fold-toggle">Filters <span class="find-count">5</span></summary>' in body
 
 
+def test_a_provider_filter_is_a_removable_chip_too(client, mixed):
+    body = get(client, "status=failed&provider=openai").content.decode()
+    nav = body.split('id="active-filters"', 1)[1].split("</nav>", 1)[0]
+    assert re.findall(r'href="([^"]+)"[^>]*>([^<]+) <span', nav) == [
+        (f"{URL}?provider=openai", "status: failed"), (f"{URL}?status=failed", "provider: openai"),
+    ]
+
+
 def test_a_short_url_and_an_htmx_request_are_never_redirected(client, mixed):
     assert client.get(f"{URL}?status=failed").status_code == 200
     assert client.get(f"{URL}?status=failed&q=&sort=-created", headers=HTMX).status_code == 200

@@ -12,12 +12,16 @@ from batches.upstream import Batch
 
 pytestmark = pytest.mark.django_db
 
+#: One clock reading for every batch built here: a batch built twice must be the same JSON (a second
+#: ticking between two builds would make it another row's content).
+NOW = int(time.time())
+
 
 def batch(batch_id: str, status: str = "in_progress", completed: int = 1, created: int | None = None) -> Batch:
     return Batch.from_api({
         "id": batch_id, "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": "file-x",
-        "completion_window": "24h", "status": status, "created_at": created or int(time.time()) - 3600,
-        "expires_at": int(time.time()) + 20 * 3600,
+        "completion_window": "24h", "status": status, "created_at": created or NOW - 3600,
+        "expires_at": NOW + 20 * 3600,
         "request_counts": {"total": 10, "completed": completed, "failed": 0},
     })
 

@@ -13,10 +13,6 @@ import datetime as dt
 from ..models import BatchRecord, SyncState
 from ..upstream import Batch, Usage, batch_from_raw
 
-#: The status timestamps of a finished batch (at most one is set for a batch that ended normally).
-FINISH_FIELDS = ("completed_at", "failed_at", "expired_at", "cancelled_at")
-
-
 def batch_from_record(record: BatchRecord) -> Batch:
     """The row as the upstream object it was indexed from (its raw JSON), so a filtered view renders
     exactly as the live list does. A row without usable raw JSON (or read with ``raw`` deferred, as
@@ -64,7 +60,7 @@ def _raw_from_columns(record: BatchRecord) -> dict:
 
 def finished_at(batch: Batch) -> int | None:
     """When a finished batch reached its final status (unix time): the latest of its final stamps."""
-    stamps = [stamp for stamp in (getattr(batch, name) for name in FINISH_FIELDS) if stamp is not None]
+    stamps = [s for s in (batch.completed_at, batch.failed_at, batch.expired_at, batch.cancelled_at) if s is not None]
     return max(stamps) if stamps else None
 
 

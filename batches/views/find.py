@@ -94,6 +94,8 @@ def _active_filters(filters: Filters, base_url: str) -> list[dict]:
 
     for status in filters.statuses:
         chip(f"status: {status_label(status)}", statuses=tuple(s for s in filters.statuses if s != status))
+    for provider in filters.providers:
+        chip(f"provider: {provider}", providers=tuple(p for p in filters.providers if p != provider))
     for name in ("q", "endpoint", "model", "flag"):
         if getattr(filters, name):
             chip(f"{'search' if name == 'q' else name}: {getattr(filters, name)}", **{name: ""})

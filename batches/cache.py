@@ -51,6 +51,7 @@ POLL_SECONDS = 0.02
 
 _OK = "ok"
 _ERR = "err"
+_MISSING = object()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -67,6 +68,7 @@ class LocalCache(Generic[K, V]):
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
+        """The value kept under ``key``, None when there is none."""
         with self._lock:
             return self._entries.get(key)
 
@@ -75,10 +77,11 @@ class LocalCache(Generic[K, V]):
             self._entries[key] = value
 
     def get_or_make(self, key: K, make: Callable[[], V]) -> V:
-        """The value kept under ``key``, or ``make()`` kept under it (made outside the lock: two
-        threads may both make it, and the later one is kept). What ``make`` raises is not kept."""
-        value = self.get(key)
-        if value is None:
+        """The value kept under ``key`` (None too), or ``make()`` kept under it (made outside the lock:
+        two threads may both make it, and the later one is kept). What ``make`` raises is not kept."""
+        with self._lock:
+            value = self._entries.get(key, _MISSING)
+        if value is _MISSING:
             value = make()
             self.put(key, value)
         return value

@@ -6,7 +6,7 @@ Plain text for templates and pages (they escape it); the markup lives in ``templ
 from __future__ import annotations
 
 from .index.records import finished_at
-from .upstream import Batch
+from .upstream import Batch, provider_info
 from .vocabulary import KNOWN_STATUSES
 
 STATUS_HINTS = {
@@ -53,7 +53,7 @@ def batch_hint(batch: Batch) -> str:
     """One true sentence about this batch's state: its status's meaning, with the counts that the
     status alone cannot tell (whether a completed batch's requests all succeeded, what never ran)."""
     counts = batch.request_counts
-    hint = status_hint(batch.status)
+    hint = provider_info(batch.provider).status_hints.get(batch.status) or status_hint(batch.status)
     if not counts or not counts.total:
         return hint
     if batch.status == "completed":

@@ -22,6 +22,7 @@ EXPORT_COLUMNS = (
     "completed_at", "failed_at", "expired_at", "cancelling_at", "cancelled_at", "expires_at", "total_requests",
     "completed_requests", "failed_requests", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
     "total_tokens", "input_file_id", "output_file_id", "error_file_id", "metadata", "created_by", "last_synced",
+    "provider", "provider_status",
 )
 #: Added to each exported row: the estimated cost in dollars at Batch API rates (empty when unknown),
 #: the price's source or why there is none, and the trouble flags (``at-risk stalled failing``).

@@ -10,6 +10,7 @@ from django.utils.safestring import SafeString
 
 from . import rows
 from .describe import duration
+from .index.flags import oversight_for
 from .index.records import batch_from_record
 from .index.selectors import stale_before
 from .models import BatchRecord
@@ -30,7 +31,7 @@ def records_oversight(records: list[BatchRecord]) -> dict[tuple[str, str], eta.O
         else:
             by_project.setdefault(record.project, []).append(record)
     for slug, group in by_project.items():
-        for batch_id, info in eta.oversight_for(slug, group).items():
+        for batch_id, info in oversight_for(slug, group).items():
             out[slug, batch_id] = info
     return out
 
@@ -64,6 +65,7 @@ def render_find_rows(records: list[BatchRecord], *, csrf_token: str, operators: 
                 form_id=form_id,
                 project_name=names.get(slug, slug) if show_project else "",
                 project_url=reverse("batches:list", args=[slug]) if show_project else "",
+                provider_label=batch.provider_info.label if show_project else "",
                 stale_ago=stale,
             )
         page = {batch.id: oversight[slug, batch.id] for batch in batches}

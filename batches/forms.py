@@ -50,9 +50,14 @@ class BatchCreateForm(forms.Form):
         help_text="Optional, 1 to 720 hours (30 days). Empty: the API's default of 30 days.",
     )
 
-    def __init__(self, *args, upload_too_large: bool = False, **kwargs) -> None:
+    def __init__(self, *args, upload_too_large: bool = False, uses_files: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.upload_too_large = upload_too_large
+        #: False for a provider whose batches take their requests inline (Anthropic): no file ids, no metadata.
+        self.uses_files = uses_files
+        if not uses_files:
+            for name in ("endpoint", "completion_window"):
+                self.fields[name].required = False
         self.metadata: dict[str, str] = {}
         self.metadata_rows: list[tuple[str, str]] = []
         if self.is_bound:
@@ -93,6 +98,11 @@ class BatchCreateForm(forms.Form):
         if file_id and cleaned.get("endpoint") == AUTO_ENDPOINT:
             self.add_error("endpoint", "Choose the endpoint: it is read from the file only when you upload one.")
         self.metadata = self._clean_metadata()
+        if not self.uses_files:
+            if file_id:
+                self.add_error("input_file_id", "This project's batches take their requests from a file uploaded here; they have no file ids.")
+            if self.metadata:
+                self.add_error(None, "This project's batches have no metadata: leave the metadata pairs empty.")
         return cleaned
 
     def _clean_metadata(self) -> dict[str, str]:

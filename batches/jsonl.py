@@ -27,12 +27,12 @@ accept exactly what ``json`` accepts and report it the same way.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import IO
 
-from .upstream import ENDPOINTS
+from .jsonl_lines import LineRules, _json_type, rules_for
+from .upstream import provider_info
 
 try:  # optional speed-up, pinned in requirements.txt
     import orjson
@@ -42,17 +42,18 @@ except ImportError:  # pragma: no cover - exercised by tests that hide orjson
     orjson = None
     _fast_loads = None
 
-MAX_REQUESTS = 50_000  # NOTES.md §6.2: "up to 50,000 requests"
-MAX_BYTES = 200 * 1024 * 1024  # NOTES.md §6.2: "can be up to 200 MB"
+# OpenAI's limits (NOTES.md §6.2: "up to 50,000 requests", "can be up to 200 MB"); each provider's own
+# are in batches/upstream/providers.py and apply to its projects' files.
+MAX_REQUESTS = 50_000
+MAX_BYTES = 200 * 1024 * 1024
+# The largest file any provider accepts (Anthropic: 256 MB), for the upload handler's first cap.
+MAX_BYTES_ANY = 256 * 1024 * 1024
 MAX_LINE_BYTES = 16 * 1024 * 1024  # the dashboard's own bound: one request line in memory at a time
 MAX_LISTED_ERRORS = 20
 BOM = b"\xef\xbb\xbf"
 # A NUL byte never occurs in UTF-8 JSON text; it is the cheapest sure sign of a binary file.
 BINARY_SNIFF_BYTES = 8192
 READ_CHUNK = 1024 * 1024
-# A custom_id longer than this is remembered by a 16-byte digest, not kept whole: what the check holds per
-# line stays bounded (120 lines with 1 MB ids once kept 120 MB in a web worker).
-KEPT_ID_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -89,31 +90,26 @@ class ValidationResult:
             self.errors.append(LineError(line, message))
 
 
-def _short(value: object, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _json_type(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if value is None:
-        return "null"
-    return "an object"
+def limits(info) -> tuple[int, int]:
+    """(requests, bytes) one batch of ``info``'s provider takes. OpenAI's are this module's constants
+    (read when a check starts, so tests can lower them)."""
+    if info.name == "openai":
+        return MAX_REQUESTS, MAX_BYTES
+    return info.max_requests, info.max_bytes
 
 
 class JsonlValidator:
     """Feed the bytes of a file in chunks of any size (:meth:`feed`), call :meth:`finish` at its end,
     then read the outcome with :meth:`result`, which takes the endpoint chosen on the form (known only
-    once the whole request has been parsed) and the file's size."""
+    once the whole request has been parsed) and the file's size. ``provider`` picks the line shape and
+    the limits (OpenAI's by default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, provider: str | None = None) -> None:
+        info = provider_info(provider)
+        self.provider = info.name
+        self.max_requests, self.max_bytes = limits(info)
+        self._limit_mb = info.max_bytes // (1024 * 1024)  # the documented figure, for the sentences
+        self._rules: LineRules = rules_for(info.line_shape)
         self._checked = ValidationResult()
         self._head = bytearray()
         self._head_done = False
@@ -125,12 +121,7 @@ class JsonlValidator:
         self._too_long = False
         self._number = 0
         self._total_bytes = 0
-        self._seen: dict[str | bytes, int] = {}
         self._blank_lines: list[int] = []
-        self._first_url: tuple[str, int] | None = None
-        # Where the endpoint check of the first url goes among the errors: (error_count then, line, url).
-        self._url_check: tuple[int, int, str] | None = None
-        self._first_model: tuple[str, int] | None = None
         self._too_many_reported = False
 
     # -- input ---------------------------------------------------------------------------------------
@@ -247,9 +238,9 @@ class JsonlValidator:
             self._blank_lines.clear()
 
         result.requests += 1
-        if result.requests > MAX_REQUESTS:
+        if result.requests > self.max_requests:
             if not self._too_many_reported:
-                result.add(number, f"is one too many: the file has more than {MAX_REQUESTS:,} requests, the most one batch accepts.")
+                result.add(number, f"is one too many: the file has more than {self.max_requests:,} requests, the most one batch accepts.")
                 self._too_many_reported = True
             return
         obj = _parse(raw, number, result)
@@ -259,61 +250,13 @@ class JsonlValidator:
             result.add(number, f"is {_json_type(obj)}, not a JSON object.")
             return
 
-        custom_id = obj.get("custom_id")
-        if not isinstance(custom_id, str) or not custom_id:
-            problem = "has no custom_id" if custom_id is None else "has a custom_id that is not a non-empty string"
-            result.add(number, f"{problem}.")
-        else:
-            key = custom_id if len(custom_id) <= KEPT_ID_CHARS else _digest(custom_id)
-            first = self._seen.setdefault(key, number)
-            if first != number:
-                result.add(
-                    number,
-                    f"repeats custom_id “{_short(custom_id)}” (first used on line {first}); "
-                    "each custom_id must be unique.",
-                )
-
-        method = obj.get("method")
-        if method != "POST":
-            result.add(number, f"has method {_short(method)}; only POST is allowed.")
-
-        url = obj.get("url")
-        if not isinstance(url, str) or not url:
-            result.add(number, "has no url.")
-        elif self._first_url is None:
-            self._first_url = (url, number)
-            # Checked against the form's endpoint in result(): the form's fields are not known yet.
-            self._url_check = (result.error_count, number, url)
-        elif url != self._first_url[0]:
-            result.add(
-                number,
-                f"has url “{_short(url)}”, but line {self._first_url[1]} has “{_short(self._first_url[0])}”; "
-                "every line must use the same url.",
-            )
-
-        body = obj.get("body")
-        if not isinstance(body, dict):
-            result.add(number, f"has a body that is {_json_type(body)}, not a JSON object.")
-            return
-        model = body.get("model")
-        if model is None:
-            return
-        if not isinstance(model, str):
-            result.add(number, "has a body.model that is not a string.")
-        elif self._first_model is None:
-            self._first_model = (model, number)
-        elif model != self._first_model[0]:
-            result.add(
-                number,
-                f"uses model “{_short(model)}”, but line {self._first_model[1]} uses "
-                f"“{_short(self._first_model[0])}”; a batch file may use only one model.",
-            )
+        self._rules.check(obj, number, result)
 
     # -- output --------------------------------------------------------------------------------------
 
     def custom_ids(self):
         """The custom_ids seen so far, in order (a job checks them across its chunks)."""
-        return iter(self._seen)
+        return iter(self._rules.seen)
 
     def result(self, *, endpoint: str | None = None, size: int | None = None) -> ValidationResult:
         """The outcome for the endpoint chosen on the form (None: "take it from the file", whose first url
@@ -321,10 +264,11 @@ class JsonlValidator:
         if not self._finished:
             raise RuntimeError("result() before finish()")
         out = ValidationResult()
+        limit_mb = self._limit_mb
         if size is not None:
             out.size = size
-            if size > MAX_BYTES:
-                out.add(None, f"The file is {size / 1024 / 1024:.1f} MB; the Batch API accepts at most 200 MB.")
+            if size > self.max_bytes:
+                out.add(None, f"The file is {size / 1024 / 1024:.1f} MB; the Batch API accepts at most {limit_mb} MB.")
                 return out
         if self._whole_file_error is not None:
             out.add(*self._whole_file_error)
@@ -333,35 +277,25 @@ class JsonlValidator:
         out.errors = list(checked.errors)
         out.error_count = checked.error_count
         out.requests = checked.requests
-        if self._url_check is not None:
-            position, number, url = self._url_check
-            message = None
-            if endpoint is not None and url != endpoint:
-                message = f"has url “{_short(url)}”, but the chosen endpoint is {endpoint}."
-            elif endpoint is None and url not in ENDPOINTS:
-                message = f"has url “{_short(url)}”, which is not a Batch API endpoint."
-            if message is not None:
-                out.error_count += 1
-                if position < MAX_LISTED_ERRORS:
-                    out.errors.insert(position, LineError(number, message))
-                    del out.errors[MAX_LISTED_ERRORS:]
+        problem = self._rules.url_problem(endpoint)
+        if problem is not None:
+            position, number, message = problem
+            out.error_count += 1
+            if position < MAX_LISTED_ERRORS:
+                out.errors.insert(position, LineError(number, message))
+                del out.errors[MAX_LISTED_ERRORS:]
         if size is None:
             out.size = self._total_bytes
-            if self._total_bytes > MAX_BYTES:
-                out.add(None, "The file is larger than 200 MB, the most the Batch API accepts.")
+            if self._total_bytes > self.max_bytes:
+                out.add(None, f"The file is larger than {limit_mb} MB, the most the Batch API accepts.")
         if out.requests == 0 and out.error_count == 0:
             out.add(None, "The file has no requests: every line is blank.")
-        out.url = self._first_url[0] if self._first_url else None
-        out.model = self._first_model[0] if self._first_model else None
+        out.url = self._rules.url
+        out.model = self._rules.model
         return out
 
 
 _INVALID = object()
-
-
-def _digest(custom_id: str) -> bytes:
-    """A long custom_id's stand-in among the seen ids (bytes: never equal to a kept str id)."""
-    return hashlib.blake2b(custom_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _parse(raw: bytes, number: int, result: ValidationResult):
@@ -385,12 +319,15 @@ def _parse(raw: bytes, number: int, result: ValidationResult):
     return _INVALID
 
 
-def validate_jsonl(fileobj: IO[bytes], *, endpoint: str | None = None, size: int | None = None) -> ValidationResult:
+def validate_jsonl(
+    fileobj: IO[bytes], *, endpoint: str | None = None, size: int | None = None, provider: str | None = None
+) -> ValidationResult:
     """Check a batch input file read from ``fileobj`` (from its current position). ``endpoint`` None
     means "take it from the file" (the first line's url must then be one of the API's endpoints).
-    ``size`` is the file's length if the caller knows it: a file over the limit is refused unread."""
-    validator = JsonlValidator()
-    if size is None or size <= MAX_BYTES:
+    ``size`` is the file's length if the caller knows it: a file over the limit is refused unread.
+    ``provider`` picks the line shape and limits (OpenAI's by default)."""
+    validator = JsonlValidator(provider)
+    if size is None or size <= validator.max_bytes:
         while chunk := fileobj.read(READ_CHUNK):
             validator.feed(chunk)
     validator.finish()

@@ -100,6 +100,14 @@ class BatchRecord(models.Model):
     first_seen = models.DateTimeField(auto_now_add=True)
     last_synced = models.DateTimeField()
     created_by = models.CharField(max_length=254, blank=True)
+    #: Which API the batch lives in, and that API's own word for its status (Anthropic's ``ended``).
+    provider = models.CharField(max_length=16, default="openai")
+    provider_status = models.CharField(max_length=32, blank=True)
+    #: The model whose prices apply when ``model`` is not one (an Azure deployment's model).
+    price_model = models.CharField(max_length=200, blank=True)
+    #: Usage summed from the result lines when the batch object reports none (Anthropic), per model:
+    #: {model: {"input": n, "cached": n, "output": n, "requests": n}}.
+    result_usage = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "batch_id"], name="batchrecord_project_batch")]

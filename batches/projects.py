@@ -13,6 +13,9 @@ stay in the environment and the file names the variables that hold them::
     webhook_secret_env = "OPENAI_WEBHOOK_SECRET_PROD"
     viewer_groups = ["ml-team"]                   # absent or empty: every signed-in person
     operator_groups = ["ml-oncall"]               # absent: the DASHBOARD_OPERATOR_GROUPS rule
+    provider = "openai"                           # or "azure", "anthropic" (docs/providers.md)
+    api_version = "2024-10-21"                    # Azure: the versioned paths; Anthropic: anthropic-version
+    deployments = {my-deployment = "gpt-4o-mini"} # Azure: each deployment's model, for prices
 
 Without the file, ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``
 (and ``OPENAI_WEBHOOK_SECRET``) define one project, ``default``. A bad file is a system check error
@@ -22,6 +25,7 @@ Without the file, ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_ORG_ID`` /
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,12 +36,14 @@ from .cache import LocalCache
 from .conf import conf
 from .costs.config import Budget, parse_budget, parse_organization
 from .jobs.limits import JobLimits, parse_limits
+from .upstream.providers import DEFAULT_PROVIDER, PROVIDER_NAMES, ProviderInfo, provider_info
 from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
 
 KNOWN_FIELDS = frozenset(
     {"name", "api_key_env", "base_url", "organization", "project", "webhook_secret_env", "viewer_groups", "operator_groups",
-     "limits", "budget"}
+     "provider", "api_version", "deployments", "limits", "budget"}
 )
+API_VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -53,10 +59,21 @@ class Project:
     #: None: the global DASHBOARD_OPERATOR_GROUPS rule applies.
     operator_groups: frozenset[str] | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    #: "openai", "azure" or "anthropic": which client speaks to it (batches/upstream/).
+    provider: str = DEFAULT_PROVIDER
+    #: Azure: the api-version of the versioned paths (empty: the /openai/v1 form). Anthropic: the
+    #: anthropic-version header (empty: the client's default).
+    api_version: str = ""
+    #: Azure: deployment name -> the OpenAI model it serves (prices).
+    deployments: dict[str, str] = field(default_factory=dict, compare=False)
     #: [projects.<slug>.limits]: batch size and enqueued-token budgets for jobs (batches/jobs/limits.py).
     limits: JobLimits = JobLimits()
     #: ``[projects.<slug>.budget]`` (batches/costs/config.py), None without one.
     budget: Budget | None = None
+
+    @property
+    def provider_info(self) -> ProviderInfo:
+        return provider_info(self.provider)
 
 
 class ProjectsConfigError(ImproperlyConfigured):
@@ -78,6 +95,48 @@ def _string(table: dict, key: str, where: str, problems: list[str], default: str
         problems.append(f"{where}.{key} must be a string.")
         return default
     return value.strip()
+
+
+def _deployments(value, where: str, problems: list[str]) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()):
+        problems.append(f'{where}: deployments must be a table of deployment name = "model" (strings), e.g. {{my-deployment = "gpt-4o-mini"}}.')
+        return {}
+    return {key.strip(): model.strip() for key, model in value.items()}
+
+
+def _provider_fields(table: dict, where: str, problems: list[str]) -> tuple[str, str, dict[str, str], str]:
+    """(provider, api_version, deployments, base_url), with a problem for each field that does not fit
+    the provider, by what ``batches.upstream.providers`` says each one takes (docs/providers.md)."""
+    provider = _string(table, "provider", where, problems, DEFAULT_PROVIDER) or DEFAULT_PROVIDER
+    if provider not in PROVIDER_NAMES:
+        problems.append(f"{where}: provider must be one of {', '.join(PROVIDER_NAMES)}, not “{provider}”.")
+        provider = DEFAULT_PROVIDER
+    info = provider_info(provider)
+    api_version = _string(table, "api_version", where, problems)
+    if api_version and not info.api_version_is:
+        problems.append(f"{where}: api_version is for Azure and Anthropic projects; {info.label}'s API has none.")
+    elif api_version and not API_VERSION_PATTERN.fullmatch(api_version):
+        problems.append(f"{where}: api_version “{api_version[:40]}” is not a version (such as 2024-10-21).")
+    deployments = _deployments(table["deployments"], where, problems) if "deployments" in table else {}
+    if deployments and not info.model_is_deployment:
+        problems.append(f'{where}: deployments is for Azure projects only (provider = "azure").')
+    given_url = _string(table, "base_url", where, problems).rstrip("/")
+    default_url = conf().openai_base_url if info.default_base_url is None else info.default_base_url
+    base_url = given_url or default_url
+    suffix = info.unversioned_suffix
+    if not base_url:
+        problems.append(f"{where}: base_url is required for {info.label}: the resource's endpoint (https://<resource>.openai.azure.com).")
+    elif suffix and api_version and base_url.endswith(suffix):
+        problems.append(f"{where}: api_version goes with the resource's endpoint; a base_url ending in {suffix} takes none.")
+    elif suffix and not api_version and not base_url.endswith(suffix):
+        problems.append(f"{where}: an {info.label} base_url without api_version must end in {suffix}; or set api_version (such as 2024-10-21).")
+    if not info.openai_headers:
+        for key in ("organization", "project"):
+            if _string(table, key, where, problems):
+                problems.append(f"{where}: {key} is an OpenAI header; {info.label} projects have none (a key belongs to one workspace).")
+    if base_url and not base_url.startswith(("http://", "https://")):
+        problems.append(f"{where}: base_url must start with http:// or https://.")
+    return provider, api_version, deployments, base_url
 
 
 def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[Project]:
@@ -126,9 +185,10 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
         secret_env = _string(table, "webhook_secret_env", where, problems)
         viewer_groups = _groups(table["viewer_groups"], f"{where}: viewer_groups", problems) if "viewer_groups" in table else frozenset()
         operator_groups = _groups(table["operator_groups"], f"{where}: operator_groups", problems) if "operator_groups" in table else None
-        base_url = _string(table, "base_url", where, problems) or conf().openai_base_url
-        if not base_url.startswith(("http://", "https://")):
-            problems.append(f"{where}: base_url must start with http:// or https://.")
+        provider, api_version, deployments, base_url = _provider_fields(table, where, problems)
+        if secret_env and not provider_info(provider).webhooks:
+            label = provider_info(provider).label
+            problems.append(f"{where}: webhook_secret_env is set, but {label} sends no webhooks for batches (the sync keeps it fresh).")
         projects.append(
             Project(
                 slug=slug,
@@ -141,6 +201,9 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
                 viewer_groups=viewer_groups or frozenset(),
                 operator_groups=operator_groups,
                 api_key_env=key_env,
+                provider=provider,
+                api_version=api_version,
+                deployments=deployments,
                 limits=parse_limits(table.get("limits"), where, problems),
                 budget=parse_budget(table.get("budget"), where, problems),
             )
@@ -164,7 +227,7 @@ def _default_project() -> Project:
 
 
 # The projects as last read, under what they were read from (the file's stamp, or the settings).
-_read = LocalCache[tuple, tuple[Project, ...]](maxsize=1)
+_read: LocalCache[tuple, tuple[Project, ...]] = LocalCache(maxsize=1)
 
 
 def _config_key() -> tuple:

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
-from cachetools import LRUCache
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.template import Context
 from django.template.loader import get_template
@@ -29,7 +27,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from .cache import LocalCache
 from .describe import UNUSUAL_ID_HINT, batch_hint, not_run, pct_class, pending_label, status_class, status_label
+from .index.flags import samples_by_batch
 from .index.records import finished_at
 from .oversight import eta, pricing
 from .upstream import Batch
@@ -78,12 +78,16 @@ class FindExtras:
     form_id: str = ""
     project_name: str = ""
     project_url: str = ""
+    provider_label: str = ""
     stale_ago: str = ""
 
 
 def badge_of(batch: Batch, *, large: bool = False, element_id: str = "") -> dict:
+    """The status badge, and the provider's own word beside it when it differs (Anthropic's ``ended``)."""
     css = f"badge badge-lg {status_class(batch.status)}" if large else f"badge {status_class(batch.status)}"
-    return {"css": css, "hint": batch_hint(batch), "label": status_label(batch.status), "element_id": element_id}
+    native = batch.provider_status if batch.shows_provider_status else ""
+    return {"css": css, "hint": batch_hint(batch), "label": status_label(batch.status), "element_id": element_id,
+            "native": native, "native_title": f"{batch.provider_info.label}'s own status" if native else ""}
 
 
 def progress_of(batch: Batch, *, large: bool = False) -> dict:
@@ -92,6 +96,10 @@ def progress_of(batch: Batch, *, large: bool = False) -> dict:
     counts = batch.request_counts
     if not counts or not counts.total:
         return {"counted": False, "empty_text": "not counted yet" if batch.status == "validating" else "—"}
+    if not batch.counts_live and not batch.is_terminal:
+        # The counts move only when the whole batch ends: no bar to fill, no percentage.
+        return {"counted": True, "unknown": True, "css": "progress progress-lg" if large else "progress",
+                "total_n": counts.total, "processing": f"{batch.processing:,}"}
     skipped = not_run(batch)
     words = ""
     if batch.is_terminal:
@@ -112,7 +120,13 @@ def cancel_of(batch: Batch, ctx: RowContext, *, in_row: bool) -> dict | None:
     """The cancel form's values, or None when this person may not cancel this batch."""
     if not (ctx.can_operate and batch.can_cancel and batch.is_linkable):
         return None
-    return {"url": ctx.url(ctx.cancel_url, batch.id), "batch_id": batch.id, "in_row": in_row}
+    if in_row:  # the row swaps itself; the batch page swaps its live region
+        where = {"form_class": "", "target": "closest tr", "sync": "#batch-table:replace", "button": "danger small",
+                 "label": "Cancel"}
+    else:
+        where = {"form_class": "cancel-form", "target": "#batch-live", "sync": "#batch-live:replace", "button": "danger",
+                 "label": "Cancel batch"}
+    return {"url": ctx.url(ctx.cancel_url, batch.id), "batch_id": batch.id, **where}
 
 
 def _stamp(label: str, unix: int | None, tz: dt.tzinfo) -> dict | None:
@@ -150,29 +164,30 @@ def row_view(batch: Batch, ctx: RowContext, oversight: eta.Oversight, price: pri
 
 
 class PagePricer:
-    """Prices the batches of one page, as ``pricing.batch_price`` does, looking each model's rates up
-    once per page rather than once per row."""
+    """Prices the batches of one page, as ``pricing.batch_price`` does (per provider), looking each
+    model's rates up once per page rather than once per row."""
 
     def __init__(self) -> None:
-        self._rates: dict[str, pricing.Rates | pricing.NoPrice] = {}
+        self._rates: dict[tuple[str, str], pricing.Rates | pricing.NoPrice] = {}
 
     def __call__(self, batch: Batch) -> pricing.Price:
-        usage = batch.usage
-        if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
-            return pricing.Price(None, pricing.NO_USAGE)
-        model = batch.model or ""
-        rates = self._rates.get(model)
+        input_tokens, cached_tokens, output_tokens = pricing.batch_tokens(batch)
+        if input_tokens is None and output_tokens is None:
+            return pricing.Price(None, pricing.no_usage_reason(batch.provider))
+        target = pricing.pricing_model(batch)
+        if isinstance(target, pricing.NoPrice):
+            return pricing.Price(None, str(target))
+        rates = self._rates.get(target)
         if rates is None:
             try:
-                rates = pricing.rates_for(model)
+                rates = pricing.rates_for(*target)
             except pricing.NoPrice as err:
                 rates = err
-            self._rates[model] = rates
+            self._rates[target] = rates
         if isinstance(rates, pricing.NoPrice):
             return pricing.Price(None, str(rates))
-        return pricing.Price(
-            rates.cost(usage.input_tokens or 0, usage.cached_tokens or 0, usage.output_tokens or 0), rates=rates
-        )
+        price = pricing.Price(rates.cost(input_tokens or 0, cached_tokens or 0, output_tokens or 0), rates=rates)
+        return pricing.priced(price, target[1])
 
 
 #: A finished batch without failures: no ETA, no flag (shared, never mutated).
@@ -193,7 +208,7 @@ def page_oversight(project: str, batches, now: float | None = None) -> dict[str,
     just read from the API are the freshest point of each history."""
     observed = now if now is not None else time.time()
     unfinished = [batch.id for batch in batches if not batch.is_terminal]
-    samples = eta.samples_by_batch(project, unfinished, observed) if unfinished and project else {}
+    samples = samples_by_batch(project, unfinished, observed) if unfinished and project else {}
     out = {}
     for batch in batches:
         if batch.is_terminal:
@@ -213,8 +228,7 @@ def page_oversight(project: str, batches, now: float | None = None) -> dict[str,
 
 ROW_CACHE_SIZE = 4000
 CSRF_MARK = "CSRFTOKENMARK0000"
-ROW_CACHE: LRUCache = LRUCache(maxsize=ROW_CACHE_SIZE)
-_row_cache_lock = threading.Lock()
+ROW_CACHE: LocalCache[tuple, str] = LocalCache(maxsize=ROW_CACHE_SIZE)
 
 
 def _age_bucket(batch: Batch, now: float) -> int:
@@ -276,11 +290,10 @@ def rendered_rows(batches, ctx: RowContext, *, oversight: dict | None = None, ex
         parts.append(cached)
     if missing:
         rendered = render_row_views(view for _, _, view in missing)
-        with _row_cache_lock:
-            for (index, key, _), markup in zip(missing, rendered):
-                parts[index] = markup
-                if key is not None:
-                    ROW_CACHE[key] = markup
+        for (index, key, _), markup in zip(missing, rendered):
+            parts[index] = markup
+            if key is not None:
+                ROW_CACHE.put(key, markup)
     # Tokens are alphanumeric (Django's masked CSRF token); escaped anyway, as every value in a row is.
     token = html.escape(ctx.csrf_token)
     return [SafeString(part.replace(CSRF_MARK, token)) for part in parts]

@@ -13,8 +13,9 @@ from typing import TypeVar
 
 from . import cache
 from .conf import conf
+from .index import records
 from .projects import Project
-from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, UpstreamError, client_for
+from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, ResultRecords, UpstreamError, client_for
 from .upstream.breaker import page_read
 
 T = TypeVar("T")
@@ -27,19 +28,35 @@ def longest_read_seconds() -> float:
     return settings.openai_connect_timeout + settings.openai_timeout + RETRY_BUDGET_SECONDS + 1.0
 
 
-def _shared(project: Project, parts: tuple[Hashable, ...], loader: Callable[[], T]) -> T:
-    with page_read(project.slug):
+def _shared(project: Project, parts: tuple[Hashable, ...], loader: Callable[[], T], stand_in=None) -> T:
+    """``stand_in`` says whether the index could stand in for this read: then a view that finds every
+    place of the project's bulkhead taken is answered from the index at once (``upstream/breaker.py``)."""
+    with page_read(project.slug, stand_in):
         return cache.shared_read(project.slug, parts, loader, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
 
 
 def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchPage:
-    return _shared(project, ("list", after or "", limit), lambda: client_for(project).list_batches(after=after, limit=limit))
+    return _shared(project, ("list", after or "", limit), lambda: client_for(project).list_batches(after=after, limit=limit),
+                   stand_in=lambda: records.index_can_list(project.slug, after))
 
 
 def batch_get(project: Project, batch_id: str) -> Batch:
-    return _shared(project, ("batch", batch_id), lambda: client_for(project).retrieve_batch(batch_id))
+    return _shared(project, ("batch", batch_id), lambda: client_for(project).retrieve_batch(batch_id),
+                   stand_in=lambda: records.index_holds(project.slug, batch_id))
 
 
 def file_content_open(project: Project, file_id: str) -> FileContent:
     """A streamed file body (never cached): iterate it or close it."""
     return client_for(project).open_file_content(file_id)
+
+
+def result_records(project: Project, batch: Batch) -> ResultRecords:
+    """A finished (or running) batch's result lines in the common shape, whatever the provider, streamed
+    once (never cached); after iterating, ``.usage`` holds their summed usage per model."""
+    return client_for(project).result_records(batch)
+
+
+def results_file_open(project: Project, batch: Batch) -> FileContent:
+    """The results file of a batch whose provider has one instead of output and error files (its
+    ``results_url``), streamed as the provider sends it (never cached)."""
+    return client_for(project).open_results(batch)

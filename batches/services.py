@@ -180,6 +180,20 @@ def batch_create_from_file(
     return batch
 
 
+def batch_create_inline(project: Project, *, actor: str, fileobj) -> Batch:
+    """Create a batch whose requests go in the create call itself (Anthropic's Message Batches), from a
+    checked JSONL file on disk, streamed."""
+    with audited(project, actor, AuditEntry.Action.CREATE) as entry:
+        batch = client_for(project).create_batch_inline(fileobj)
+        _record_answer(entry, batch)
+        entry.batch_id = batch.id
+    _refresh_after_action(project, batch)
+    from .index.store import record_created_by
+
+    record_created_by(project.slug, batch.id, actor)
+    return batch
+
+
 def submission_claim(project: Project, token: str, actor: str) -> CreateSubmission:
     """Claim ``token`` for this submit: its new (or failed, hence reusable) submission row. Raises
     :class:`DuplicateSubmission` or :class:`SubmissionInProgress` when another submit holds it. The
@@ -236,17 +250,25 @@ def batch_create_from_upload(
 ) -> Batch:
     """Check ``upload`` (the check made while it arrived, or one now, as a stream), upload it and create
     the batch from it; or create the batch from ``input_file_id``. ``endpoint`` None: the file's."""
+    client = client_for(project)
     with submission_recorded(project, token, actor) as submission:
         if upload:
             check = getattr(upload, "jsonl_check", None)  # checked while it arrived (batches.uploads)
-            if check is not None:
+            if check is not None and check.provider == project.provider:
                 validation = check.result(endpoint=endpoint, size=upload.size)
             else:
                 upload.file.seek(0)
-                validation = validate_jsonl(upload.file, endpoint=endpoint, size=upload.size)
+                validation = validate_jsonl(upload.file, endpoint=endpoint, size=upload.size, provider=project.provider)
             if not validation.ok:
                 raise InvalidUpload(validation)
             _budget_check(project, actor, upload.file)
+            if not client.uploads_files:
+                try:
+                    batch = batch_create_inline(project, actor=actor, fileobj=upload.file)
+                except UpstreamError as err:
+                    raise UploadFailed(err) from err
+                submission.batch_id = batch.id
+                return batch
             endpoint = endpoint or validation.url
             upload.file.seek(0)
             try:

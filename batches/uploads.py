@@ -31,8 +31,8 @@ Temporary files: the upload goes to :func:`tempfile.TemporaryFile`, which on Lin
 file with no name (elsewhere it is unlinked as soon as it is made): when the process stops, however it
 stops, the kernel frees it, so a web process killed mid-upload leaves nothing behind. Named leftovers
 of Django's own temporary upload files (``tmp*.upload*``, from before this module or from a process
-killed while Django's parser held one) are removed at start (:mod:`batches.tempfiles`, from gunicorn's
-``post_worker_init``). After a large upload the freed heap is handed back to the system.
+killed while Django's parser held one) are removed at start (:mod:`batches.tempfiles`, called as
+``dashboard/wsgi.py`` loads in each worker). After a large upload the freed heap is handed back to the system.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ import httpx
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import API_KEY, Stack, proc_memory_kb  # noqa: E402
+from bench.harness import API_KEY, ROOT, Stack, proc_memory_kb, python_executable  # noqa: E402
 
 ENDPOINT = "/v1/chat/completions"
 
@@ -129,11 +130,24 @@ def timed_download(client: httpx.Client, url: str) -> tuple[float, int]:
 def wait_until_checked(upstream: httpx.Client, batch_id: str) -> None:
     """Wait until the emulator has checked the batch's input (it does so in a background thread)."""
     deadline = time.monotonic() + 600
-    while upstream.get(f"/v1/batches/{batch_id}").json()["status"] == "validating":
+    while upstream.get(f"/v1/batches/{batch_id}", timeout=120).json()["status"] == "validating":
         if time.monotonic() > deadline:
             raise RuntimeError("the emulator did not finish validating in 10 minutes")
-        upstream.post("/_emulator/advance", json={"seconds": 5})
+        upstream.post("/_emulator/advance", json={"seconds": 5}, timeout=120)
         time.sleep(0.2)
+
+
+def prepare_in_worker(stack: Stack, batch_id: str) -> float:
+    """Run the results preparation task as the task worker runs it; its own seconds (from the task's log)."""
+    code = ("import django, time; django.setup(); from batches.results.prepare import prepare_results; "
+            f"t0 = time.perf_counter(); print(prepare_results.call('default', {batch_id!r})); "
+            "print(time.perf_counter() - t0)")
+    done = subprocess.run([python_executable(), "-c", code], cwd=ROOT, env=stack.django_env(), capture_output=True,
+                          text=True, check=True)
+    outcome, seconds = done.stdout.strip().splitlines()[-2:]
+    if not outcome.startswith("ready"):
+        raise RuntimeError(f"preparing the results did not build the join: {outcome}")
+    return float(seconds)
 
 
 def wait_until_done(upstream: httpx.Client, batch_id: str) -> None:
@@ -205,11 +219,14 @@ def main(argv: list[str] | None = None) -> int:
             stack.start_dashboard()
             results_url = f"/projects/default/batches/{batch_id}/results/"
             with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:
+                # Before the join is ready (no task worker runs here): the preview, at once.
                 t0 = time.perf_counter()
-                built_html = dashboard.get(results_url).raise_for_status().text
-                build = time.perf_counter() - t0
-            if "results-rows" not in built_html:
-                raise RuntimeError("the first results page shows no rows: was the batch finished?")
+                preview_html = dashboard.get(results_url).raise_for_status().text
+                unprepared = time.perf_counter() - t0
+            if "is being prepared" not in preview_html or "results-rows" not in preview_html:
+                raise RuntimeError("the first view of the unprepared results is not the preview")
+            # What the task worker does when the index learns that the batch finished.
+            build = prepare_in_worker(stack, batch_id)
             results_peak = worker_peak_mib(stack)
             stack.start_dashboard()  # a fresh worker: nothing in memory, the join comes from the database
             with httpx.Client(base_url=stack.dashboard_url, timeout=900) as dashboard:
@@ -243,13 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "results" in phases:
         figures["results_page"] = {
+            "unprepared_first_view_seconds": round(unprepared, 3),
             "build_seconds": round(build, 3),
             "first_page_seconds": round(first_page, 3),
             "next_page_seconds": round(later_page, 3),
             "later_pages_seconds": [round(x, 3) for x in later],
             "worker_peak_rss_mb": results_peak,
-            "what": "/projects/default/batches/<id>/results/ of the finished batch: the first view builds the kept "
-                    "join; first page and later pages are timed in a restarted worker",
+            "what": "/projects/default/batches/<id>/results/ of the finished batch: the view before the join is "
+                    "ready (a preview), the join built as the task worker builds it when the batch ends, then the "
+                    "first page and later pages timed in a restarted worker",
         }
     if "download" in phases:
         figures["download"] = {
@@ -274,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     r = figures.get("results_page")
     if r is not None:
         print(
-            f"results : building the join {r['build_seconds']} s (first view ever); in a restarted worker: first page "
+            f"results : before the join is ready {r['unprepared_first_view_seconds']} s (target 0.4); preparing it "
+            f"{r['build_seconds']} s (the task worker); in a restarted worker: first page "
             f"{r['first_page_seconds']} s (target 0.15), later pages {r['next_page_seconds']} s median (target 0.05); "
             f"worker peak RSS {r['worker_peak_rss_mb']} MiB"
         )

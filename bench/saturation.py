@@ -51,7 +51,7 @@ def fill(rows: int, batch_id: str, emulator_url: str, api_key: str) -> None:
 
     django.setup()
     from bench.find import fill as fill_rows
-    from batches.index.query import store_counts
+    from batches.index.store import store_counts
     from batches.index.store import upsert_batches
     from batches.upstream import Batch
 

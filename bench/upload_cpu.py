@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--lines", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["streamed", "django", "parser", "check", "floor"],
+                        help="run one case (for whole-process comparisons of two cases)")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     import django
@@ -119,12 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         return time.process_time() - started
 
     cases = [
-        ("the create page: streamed, written, checked", streamed),
-        ("before: Django's parser, temporary file, no check", django_parser),
-        ("the streaming parser alone", parser_only),
-        ("the JSONL check alone (orjson)" if jsonl.orjson else "the JSONL check alone (json)", check_only),
-        ("read, find the boundary, write (the floor)", floor),
+        ("streamed", "the create page: streamed, written, checked", streamed),
+        ("django", "before: Django's parser, temporary file, no check", django_parser),
+        ("parser", "the streaming parser alone", parser_only),
+        ("check", "the JSONL check alone (orjson)" if jsonl.orjson else "the JSONL check alone (json)", check_only),
+        ("floor", "read, find the boundary, write (the floor)", floor),
     ]
+    cases = [(name, run) for key, name, run in cases if args.only in (None, key)]
     print(f"{len(data) / 1e6:.0f} MB, {args.lines:,} lines; CPU seconds, best of {args.runs}; load {os.getloadavg()[0]:.2f}")
     for name, run in cases:
         print(f"  {name:<52} {min(run() for _ in range(args.runs)):.3f} s")

@@ -33,13 +33,6 @@ else:
 from prometheus_client import multiprocess  # noqa: E402
 
 
-def post_worker_init(worker):
-    """Remove temporary upload files a stopped process left behind (batches/uploads.py)."""
-    from batches.tempfiles import sweep_stale_uploads
-
-    sweep_stale_uploads()
-
-
 def child_exit(server, worker):
     """A worker is gone: drop its live-gauge files (counters and histograms stay summed in)."""
     multiprocess.mark_process_dead(worker.pid, _directory)

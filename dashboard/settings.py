@@ -18,6 +18,11 @@ from django.utils.csp import CSP
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def env_text(name: str, default: str = "") -> str:
+    """The variable's value without surrounding white space; ``default`` when unset or blank."""
+    return os.environ.get(name, "").strip() or default
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
@@ -178,9 +183,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_HANDLERS = ["batches.uploads.CappedTemporaryFileUploadHandler"]
 
-# ---------------------------------------------------------------------------
-# Security headers (issue: hardened defaults)
-# ---------------------------------------------------------------------------
+# -- Security headers (issue: hardened defaults) ---------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -202,21 +205,12 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 # Strict CSP: nothing from outside the dashboard, no inline script or style without a nonce,
 # no eval (htmx is configured with allowEval=false in base.html).
 SECURE_CSP = {
-    "default-src": [CSP.NONE],
-    "script-src": [CSP.SELF, CSP.NONCE],
-    "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
-    "connect-src": [CSP.SELF],
-    "font-src": [CSP.SELF],
-    "form-action": [CSP.SELF],
-    "frame-ancestors": [CSP.NONE],
-    "base-uri": [CSP.NONE],
-    "object-src": [CSP.NONE],
+    "default-src": [CSP.NONE], "script-src": [CSP.SELF, CSP.NONCE], "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"], "connect-src": [CSP.SELF], "font-src": [CSP.SELF], "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE], "base-uri": [CSP.NONE], "object-src": [CSP.NONE],
 }
 
-# ---------------------------------------------------------------------------
-# The upstream (names as the official SDKs use them)
-# ---------------------------------------------------------------------------
+# -- The upstream (names as the official SDKs use them) --------------------------------------------
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = (os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
 OPENAI_ORG_ID = os.environ.get("OPENAI_ORG_ID", "")
@@ -227,7 +221,7 @@ OPENAI_WEBHOOK_SECRET = os.environ.get("OPENAI_WEBHOOK_SECRET", "")
 # Several projects in one dashboard (batches/projects.py); without it the variables above are the
 # one project "default", shown under this name.
 DASHBOARD_PROJECTS_FILE = os.environ.get("DASHBOARD_PROJECTS_FILE", "")
-DASHBOARD_DEFAULT_PROJECT_NAME = os.environ.get("DASHBOARD_DEFAULT_PROJECT_NAME", "").strip() or "Default"
+DASHBOARD_DEFAULT_PROJECT_NAME = env_text("DASHBOARD_DEFAULT_PROJECT_NAME", "Default")
 
 
 def _secret_from_env(name: str) -> str:
@@ -258,9 +252,7 @@ DASHBOARD_CACHE_SECONDS = env_float("DASHBOARD_CACHE_SECONDS", 2.0)
 # Negotiated rates: JSON, or the path of a .json/.toml file (batches/oversight/pricing.py).
 DASHBOARD_PRICE_OVERRIDES = os.environ.get("DASHBOARD_PRICE_OVERRIDES", "")
 
-# ---------------------------------------------------------------------------
-# Identity and roles (SSO). See README "Deployment".
-# ---------------------------------------------------------------------------
+# -- Identity and roles (SSO). See README "Deployment". --------------------------------------------
 _auth_explicit = os.environ.get("DASHBOARD_AUTH", "").strip().lower()
 DASHBOARD_AUTH = _auth_explicit or ("none" if DEBUG else "proxy")
 if DASHBOARD_AUTH not in {"proxy", "oidc", "none"}:
@@ -289,25 +281,21 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 if DASHBOARD_AUTH == "oidc":
     # Log in directly against an OpenID Connect provider (mozilla-django-oidc; no discovery, so every
     # endpoint is configured). See docs/deployment.md.
-    _oidc_required = [
-        "OIDC_RP_CLIENT_ID",
-        "OIDC_RP_CLIENT_SECRET",
-        "OIDC_OP_AUTHORIZATION_ENDPOINT",
-        "OIDC_OP_TOKEN_ENDPOINT",
-        "OIDC_OP_USER_ENDPOINT",
-        "OIDC_OP_JWKS_ENDPOINT",
-    ]
-    _oidc_missing = [name for name in _oidc_required if not os.environ.get(name, "").strip()]
-    if _oidc_missing:
+    _oidc = {
+        name: os.environ.get(name, "").strip()
+        for name in ("OIDC_RP_CLIENT_ID", "OIDC_RP_CLIENT_SECRET", "OIDC_OP_AUTHORIZATION_ENDPOINT",
+                     "OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT")
+    }
+    if _oidc_missing := [name for name, value in _oidc.items() if not value]:
         raise ImproperlyConfigured("DASHBOARD_AUTH=oidc needs these settings: " + ", ".join(_oidc_missing) + ".")
-    OIDC_RP_CLIENT_ID = os.environ["OIDC_RP_CLIENT_ID"].strip()
-    OIDC_RP_CLIENT_SECRET = os.environ["OIDC_RP_CLIENT_SECRET"].strip()
-    OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ["OIDC_OP_AUTHORIZATION_ENDPOINT"].strip()
-    OIDC_OP_TOKEN_ENDPOINT = os.environ["OIDC_OP_TOKEN_ENDPOINT"].strip()
-    OIDC_OP_USER_ENDPOINT = os.environ["OIDC_OP_USER_ENDPOINT"].strip()
-    OIDC_OP_JWKS_ENDPOINT = os.environ["OIDC_OP_JWKS_ENDPOINT"].strip()
-    OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "").strip() or "RS256"
-    OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "").strip() or "openid email"
+    OIDC_RP_CLIENT_ID = _oidc["OIDC_RP_CLIENT_ID"]
+    OIDC_RP_CLIENT_SECRET = _oidc["OIDC_RP_CLIENT_SECRET"]
+    OIDC_OP_AUTHORIZATION_ENDPOINT = _oidc["OIDC_OP_AUTHORIZATION_ENDPOINT"]
+    OIDC_OP_TOKEN_ENDPOINT = _oidc["OIDC_OP_TOKEN_ENDPOINT"]
+    OIDC_OP_USER_ENDPOINT = _oidc["OIDC_OP_USER_ENDPOINT"]
+    OIDC_OP_JWKS_ENDPOINT = _oidc["OIDC_OP_JWKS_ENDPOINT"]
+    OIDC_RP_SIGN_ALGO = env_text("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env_text("OIDC_RP_SCOPES", "openid email")
     OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
     OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
     OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0)
@@ -317,11 +305,9 @@ if DASHBOARD_AUTH == "oidc":
     LOGIN_REDIRECT_URL_FAILURE = "oidc_login_failed"
     LOGOUT_REDIRECT_URL = "oidc_signed_out"
 # The claim that carries the person's groups (roles); read only in OIDC mode.
-OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "").strip() or "groups"
+OIDC_GROUPS_CLAIM = env_text("OIDC_GROUPS_CLAIM", "groups")
 
-# ---------------------------------------------------------------------------
-# Operations: metrics, readiness, logs (docs/operations.md)
-# ---------------------------------------------------------------------------
+# -- Operations: metrics, readiness, logs (docs/operations.md) -------------------------------------
 # Peers allowed to read /metrics (CIDRs). Everyone else, and anything relayed for someone else
 # (X-Forwarded-For / X-Real-IP naming an address outside the list), gets 404.
 DASHBOARD_METRICS_ALLOWED = env_networks("DASHBOARD_METRICS_ALLOWED", "127.0.0.1/32,::1/128")
@@ -340,7 +326,7 @@ DASHBOARD_WORKER_HEARTBEAT_SECONDS = env_float("DASHBOARD_WORKER_HEARTBEAT_SECON
 # A project's sync lags when its last successful pass is older than this (default 3 sync intervals).
 DASHBOARD_READY_SYNC_LAG_SECONDS = env_float("DASHBOARD_READY_SYNC_LAG_SECONDS", 3 * DASHBOARD_SYNC_SECONDS)
 
-DJANGO_LOG_FORMAT = (os.environ.get("DJANGO_LOG_FORMAT", "").strip().lower() or "plain")
+DJANGO_LOG_FORMAT = env_text("DJANGO_LOG_FORMAT", "plain").lower()
 if DJANGO_LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured("DJANGO_LOG_FORMAT must be plain or json.")
 
@@ -356,9 +342,7 @@ LOGGING = {
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
-# ---------------------------------------------------------------------------
-# Notifications (docs/notifications.md)
-# ---------------------------------------------------------------------------
+# -- Notifications (docs/notifications.md) ---------------------------------------------------------
 # The dashboard's public address, with any path prefix: links in emails and chat messages start here.
 DASHBOARD_PUBLIC_URL = (os.environ.get("DASHBOARD_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
 # Tries per notification (with backoff 30 s, 2 min, 8 min, ...) before it is marked failed.
@@ -388,9 +372,7 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "batch-dashboard@localhost")
 
-# ---------------------------------------------------------------------------
-# Hardening (docs/security.md): where notification sends may go, hung upstreams, the task queue
-# ---------------------------------------------------------------------------
+# -- Hardening (docs/security.md): where notification sends may go, hung upstreams, the task queue ---
 # Strict mode: the only hosts webhook notifications may be sent to (e.g. hooks.slack.com; ".example.com"
 # also admits its subdomains). Empty: any public host over https.
 DASHBOARD_NOTIFY_ALLOWED_HOSTS = [h.lower() for h in env_list("DASHBOARD_NOTIFY_ALLOWED_HOSTS")]
@@ -407,7 +389,7 @@ DASHBOARD_BREAKER_OPEN_SECONDS = env_float("DASHBOARD_BREAKER_OPEN_SECONDS", 30.
 # Page views of one project that may wait on its upstream at once in one web process (keep it below
 # gunicorn's --threads), and how long they may wait before more are turned away at once.
 DASHBOARD_UPSTREAM_PAGE_SLOTS = int(env_float("DASHBOARD_UPSTREAM_PAGE_SLOTS", 2))
-DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 0.5)
+DASHBOARD_UPSTREAM_SLOW_SECONDS = env_float("DASHBOARD_UPSTREAM_SLOW_SECONDS", 2.0)
 # /readyz fails when the oldest task waiting in the queue has waited longer than this.
 DASHBOARD_READY_QUEUE_AGE_SECONDS = env_float("DASHBOARD_READY_QUEUE_AGE_SECONDS", 120.0)
 # A task RUNNING longer than this is reported stuck (/metrics, /readyz).

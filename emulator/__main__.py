@@ -89,7 +89,7 @@ def parse_secrets(values):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m emulator", description="OpenAI Batch + Files API emulator")
+    p = argparse.ArgumentParser(prog="python -m emulator", description="Batch API emulator: OpenAI (Batch + Files), Azure OpenAI and Anthropic Message Batches shapes")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8100)
     p.add_argument("--api-key", action="append", metavar="[LABEL=]KEY",
@@ -101,7 +101,7 @@ def build_parser():
     p.add_argument("--speed", type=float, default=1.0, help="clock speed multiplier")
     p.add_argument("--no-seed", action="store_true", help="start without the ~65 hand-planned seeded batches")
     p.add_argument("--seed-count", type=int, default=0, metavar="N",
-                   help="add N cheap bulk batches per project (over the past 60 days)")
+                   help="add N cheap bulk batches per OpenAI project (over the past 60 days)")
     p.add_argument("--seed-unfinished", type=int, default=10, metavar="M",
                    help="how many of the --seed-count batches are still running (default 10)")
     p.add_argument("--webhook-url", metavar="URL", help="POST signed batch.* events here ({project} = label)")
@@ -119,7 +119,8 @@ def build_parser():
     p.add_argument("--queue-tokens", action="append", metavar="MODEL=TOKENS",
                    help="enqueued-token limit per project for a model (repeatable), e.g. gpt-4o-mini=2000000")
     p.add_argument("--fail-percent", type=int, default=5, metavar="P",
-                   help="share of requests that fail at random, chosen by custom_id hash (default 5)")
+                   help="percent of requests that fail at random: 400s by custom_id, transient 500s by custom_id "
+                        "and batch (default 5)")
     p.add_argument("--cost-skew", type=float, default=1.0, metavar="X",
                    help="multiply the Admin API's billed costs by X (drift demos; default 1.0)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")

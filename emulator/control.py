@@ -68,8 +68,23 @@ def expire_batch(req, bid):
     req.drain()
     b = req.state.expire_batch(bid)
     if b is None:
-        raise ApiError(404, "No unfinished batch with id '%s'." % bid)
+        raise ApiError(404, "No validating or in_progress batch with id '%s'." % bid)
     req.send(200, b)
+
+
+def configure_batch(req, bid):
+    body = _checked(_object(req), {"rate", "validate_secs", "finalize_secs", "cancel_secs"}, "batch setting")
+    if bid not in req.state.batches:
+        raise ApiError(404, "No batch with id '%s'." % bid)
+    try:
+        values = {k: float(v) for k, v in body.items()}
+    except (TypeError, ValueError):
+        raise ApiError(400, "Batch settings are numbers of (emulated) seconds, and rate requests per second.") \
+            from None
+    if any(v < 0 for v in values.values()) or values.get("rate") == 0:
+        raise ApiError(400, "Batch settings must be positive.")
+    req.state.configure_batch(bid, **values)
+    req.send(200, req.state.get_batch(bid, req.state.batches[bid].project))
 
 
 def advance(req):
@@ -158,6 +173,8 @@ ROUTES = [
     (r"^/_emulator/batch-faults$", "/_emulator/batch-faults", {"GET": list_batch_faults, "POST": add_batch_fault},
      "control"),
     (r"^/_emulator/batches/([^/]+)/expire$", "/_emulator/batches/{id}/expire", {"POST": expire_batch}, "control"),
+    (r"^/_emulator/batches/([^/]+)/configure$", "/_emulator/batches/{id}/configure", {"POST": configure_batch},
+     "control"),
     (r"^/_emulator/advance$", "/_emulator/advance", {"POST": advance}, "control"),
     (r"^/_emulator/reset$", "/_emulator/reset", {"POST": reset}, "control"),
     (r"^/_emulator/queue$", "/_emulator/queue", {"GET": queue, "POST": set_queue}, "control"),

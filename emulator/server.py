@@ -125,6 +125,15 @@ class EmulatorServer:
         self._thread = None
 
     @property
+    def cost_skew(self):
+        """The Admin API bills usage at batch prices x this (kept in the state, so reset restores it)."""
+        return self.state.cost_skew
+
+    @cost_skew.setter
+    def cost_skew(self, value):
+        self.state.cost_skew = float(value)
+
+    @property
     def root_url(self):
         return "http://%s:%d" % (self.host, self.port)
 

@@ -9,7 +9,9 @@ import json
 from typing import IO
 
 from batches import jsonl
-from batches.jsonl import ValidationResult, _json_type, _short
+from batches.jsonl import ValidationResult
+from batches.jsonl_lines import _json_type, _short
+from batches.upstream import ENDPOINTS
 
 
 def _read_lines(fileobj: IO[bytes]):
@@ -128,7 +130,7 @@ def reference_validate_jsonl(fileobj: IO[bytes], *, endpoint: str | None = None,
             first_url = (url, number)
             if endpoint is not None and url != endpoint:
                 result.add(number, f"has url “{_short(url)}”, but the chosen endpoint is {endpoint}.")
-            elif endpoint is None and url not in jsonl.ENDPOINTS:
+            elif endpoint is None and url not in ENDPOINTS:
                 result.add(number, f"has url “{_short(url)}”, which is not a Batch API endpoint.")
         elif url != first_url[0]:
             result.add(

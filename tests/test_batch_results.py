@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape as html_escape
 
 import pytest
 from django.urls import reverse
@@ -338,3 +339,19 @@ def test_each_result_row_has_a_one_line_summary_of_the_answer(body, expected):
 def test_a_long_summary_is_cut_with_an_ellipsis():
     summary = results.summarize_body({"choices": [{"message": {"content": "x" * 500}}]})
     assert len(summary) == records.SUMMARY_CHARS and summary.endswith("…")
+
+
+@pytest.mark.parametrize(("query", "sentence"), [
+    ({"page": "x"}, "“x” is not a page number; showing the first page."),
+    ({"page": "0"}, "“0” is not a page number; showing the first page."),
+    ({"filter": "weird"}, "“weird” is not a filter of results (only “failed” is); showing every request."),
+    ({"custom_id": "c" * 201}, "A custom_id search is at most 200 characters; showing every custom_id."),
+])
+def test_a_bad_parameter_is_a_sentence_and_its_default(client, upstream, tmp_path, query, sentence):
+    batch = make_batch(upstream, tmp_path)
+    for headers in ({}, HTMX):
+        response = client.get(url(batch, **query), headers=headers)
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert f'<div class="message message-warning" role="alert">{html_escape(sentence)}</div>' in html
+        assert shown_ids(html) == INPUT_IDS  # every request, first page

@@ -205,8 +205,8 @@ def test_an_http_error_status_is_an_answer_and_is_shown_as_it_is(client, upstrea
 @pytest.mark.django_db(transaction=True)
 def test_while_one_view_waits_on_a_hung_upstream_the_next_is_answered_at_once(frozen, settings):
     """The bulkhead: one place per project (in this test); a second view of the hung project does not
-    wait out the deadline but is answered from the index."""
-    settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 0  # the holder counts as hung at once: no waiting for a place
+    wait for a place (however long it may wait) but is answered from the index at once."""
+    settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 5
     batches = index_seeded(frozen)
     batch_id = batches[0]["id"]
     def hang() -> None:
@@ -225,7 +225,9 @@ def test_while_one_view_waits_on_a_hung_upstream_the_next_is_answered_at_once(fr
     finally:
         first.join()
     assert response.status_code == 200 and took < 0.5
-    assert "The Batch API is slow to answer: 1 page views of this project have been waiting for it for 0 s or more" in response.content.decode()
+    body = response.content.decode()
+    assert "The Batch API is busy: 1 page views of this project are already waiting for it on this server." in body
+    assert "This is the batch as the dashboard&#x27;s index last saw it" in body
 
 
 def test_a_timeout_from_the_client_counts_towards_opening(upstream, settings):
@@ -272,3 +274,26 @@ def test_with_the_upstream_frozen_healthz_answers_at_once_from_a_real_gunicorn(t
     assert healthz_took < 1.0
     assert statuses == [503, 503, 503, 503, 504, 504]  # four turned away at once, two timed out after 2 s
     assert frozen.state.counts.get(BATCH_ROUTE, 0) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_an_index_row_a_view_waits_for_a_place_then_is_turned_away_once_the_holder_looks_hung(frozen, settings):
+    settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 0.2
+
+    def hang() -> None:
+        try:
+            Client().get("/projects/default/batches/batch_notindexed1/")
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=hang)
+    first.start()
+    try:
+        deadline = time.monotonic() + 2
+        while not breaker_for("default").holders and time.monotonic() < deadline:
+            time.sleep(0.01)
+        response, took = timed(Client(), "/projects/default/batches/batch_notindexed2/")
+    finally:
+        first.join()
+    assert response.status_code == 503 and took < 0.6
+    assert "The Batch API is slow to answer: 1 page views of this project have been waiting for it" in response.content.decode()

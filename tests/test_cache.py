@@ -60,6 +60,18 @@ def test_concurrent_viewers_of_one_batch_share_a_single_upstream_read(upstream, 
     assert upstream.state.counts[BATCH_ROUTE] == 1
 
 
+def test_viewers_waiting_for_the_one_read_take_no_place_in_the_bulkhead(upstream, settings, running_batch):
+    """One place per project, and a holder counts as slow at once: still every viewer of the slow page
+    gets it, because only the viewer that asks the upstream holds the place."""
+    settings.DASHBOARD_CACHE_SECONDS = 2.0
+    settings.DASHBOARD_UPSTREAM_PAGE_SLOTS = 1
+    settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 0
+    upstream.state.inject_fault(route=BATCH_ROUTE, delay=0.3, times=1)
+    statuses = _concurrently(VIEWERS, f"/projects/default/batches/{running_batch}/")
+    assert statuses == [200] * VIEWERS
+    assert upstream.state.counts[BATCH_ROUTE] == 1
+
+
 def test_concurrent_viewers_of_the_list_share_a_single_upstream_read(upstream, settings):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
     upstream.state.inject_fault(route=LIST_ROUTE, delay=0.3, times=1)
@@ -86,8 +98,8 @@ def test_polling_viewers_cause_one_upstream_read_per_cache_period(client, upstre
 
 def test_different_pages_are_not_shared(client, upstream, settings, running_batch):
     settings.DASHBOARD_CACHE_SECONDS = 2.0
-    client.get("/projects/default/batches/?limit=10")
-    client.get("/projects/default/batches/?limit=20")
+    assert client.get("/projects/default/batches/?limit=10").status_code == 200
+    assert client.get("/projects/default/batches/?limit=50").status_code == 200  # (limit=20 is the default: redirected)
     client.get(f"/projects/default/batches/{running_batch}/")
     assert upstream.state.counts[LIST_ROUTE] == 2
     assert upstream.state.counts[BATCH_ROUTE] == 1
@@ -283,3 +295,11 @@ def test_what_the_local_cache_fails_to_make_is_not_kept():
     with pytest.raises(ValueError):
         local.get_or_make("x", broken)
     assert local.get("x") is None and len(local) == 0
+
+
+def test_the_local_cache_keeps_a_made_none_too():
+    local = shared.LocalCache(maxsize=2)
+    made = []
+    assert local.get_or_make("nothing", lambda: made.append(1)) is None
+    assert local.get_or_make("nothing", lambda: made.append(1)) is None
+    assert made == [1] and len(local) == 1

@@ -69,6 +69,9 @@ def instances(tmp_path_factory):
             OPENAI_API_KEY=EMULATOR_KEY,
             REDIS_URL=redis_url,
             DASHBOARD_CACHE_SECONDS=str(CACHE_SECONDS),
+            # This is about coalescing: on a loaded machine 40 viewers of a 0.5 s read may wait longer than
+            # the bulkhead's 2 s before it judges the upstream hung (tests/test_breaker.py tests that).
+            DASHBOARD_UPSTREAM_SLOW_SECONDS="10",
         )
         # Two instances on one database and one Redis, as behind a load balancer; 2 workers each.
         a = stack.enter_context(run_gunicorn(env, "--workers", "2"))

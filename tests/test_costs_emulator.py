@@ -109,7 +109,7 @@ def test_a_project_key_is_refused_by_the_emulators_admin_api_and_the_pass_says_s
 
 def test_a_skewed_bill_raises_one_drift_alert_a_day(organization, immediate_tasks):
     emulator = organization(budget="[projects.default.budget]\nmonthly_usd = 1000000\ndrift_alert = 0.15\n")
-    emulator.cost_skew = 3.0  # the emulator bills three times its batch prices
+    emulator.state.cost_skew = 3.0  # the emulator bills three times its batch prices (reset after the test)
     now = datetime.now(UTC)
     billing_pass("worker-1", now, force=True)
     (alert,) = CostAlert.objects.filter(kind="drift")

@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from batches.index import query
+from batches.index import selectors
+from batches.index.store import store_counts
 from batches.index.store import record_action_result, upsert_batches
 from batches.models import BatchRecord, SyncState
 from batches.upstream import Batch
@@ -26,7 +27,7 @@ def recount(project: str = "default") -> dict[str, int]:
 
 def counts_without_group_by(project: str = "default") -> dict[str, int]:
     with CaptureQueriesContext(connection) as queries:
-        counts = query.counts_by_project([project])[project]
+        counts = selectors.counts_by_project([project])[project]
     assert not [q["sql"] for q in queries.captured_queries if "GROUP BY" in q["sql"].upper()]
     return counts
 
@@ -36,8 +37,8 @@ def counted():
     index("default", batch_json(id="batch_run1", status="in_progress"), batch_json(id="batch_run2", status="in_progress"),
           batch_json(id="batch_done", status="completed"), batch_json(id="batch_bad", status="failed"))
     index("other", batch_json(id="batch_elsewhere", status="in_progress"))
-    query.store_counts("default")
-    query.store_counts("other")
+    store_counts("default")
+    store_counts("other")
     return {"in_progress": 2, "completed": 1, "failed": 1}
 
 
@@ -70,7 +71,7 @@ def test_a_write_after_an_uncounted_change_leaves_the_snapshot_stale_and_the_vie
     BatchRecord.objects.filter(batch_id="batch_done").update(status="expired", last_synced="2031-01-01T00:00:00Z")
     record_action_result("default", Batch.from_api(batch_json(id="batch_run1", status="cancelling")))
     assert SyncState.objects.get(project="default").status_counts == {"in_progress": 2, "completed": 1, "failed": 1}
-    assert query.counts_by_project(["default"])["default"] == recount() == {
+    assert selectors.counts_by_project(["default"])["default"] == recount() == {
         "in_progress": 1, "cancelling": 1, "expired": 1, "failed": 1,
     }
 
@@ -78,4 +79,4 @@ def test_a_write_after_an_uncounted_change_leaves_the_snapshot_stale_and_the_vie
 def test_a_project_never_counted_gets_no_snapshot_from_a_write():
     record_action_result("default", Batch.from_api(batch_json(id="batch_lone", status="validating")))
     assert not SyncState.objects.filter(project="default").exists()
-    assert query.counts_by_project(["default"])["default"] == {"validating": 1}
+    assert selectors.counts_by_project(["default"])["default"] == {"validating": 1}

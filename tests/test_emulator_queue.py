@@ -171,6 +171,22 @@ def test_the_expire_endpoint_ends_a_running_batch_now(srv, c, control):
     assert control.post("/batches/%s/expire" % bid).status_code == 404  # already finished
 
 
+def test_one_batch_can_be_slowed_down_and_its_cancel_lengthened_at_run_time(srv, c, control):
+    bid = submit(c, lines("slow", 30, model="gpt-4.1-mini"))
+    r = control.post("/batches/%s/configure" % bid, json={"rate": 1, "cancel_secs": 600})
+    assert r.status_code == 200 and r.json()["id"] == bid
+    srv.state.advance(12)  # 2 s validating, then 10 requests at 1 per second
+    counts = c.get("/batches/" + bid).json()["request_counts"]
+    assert counts["completed"] + counts["failed"] == 10
+    assert c.post("/batches/%s/cancel" % bid).json()["status"] == "cancelling"
+    srv.state.advance(599)
+    assert c.get("/batches/" + bid).json()["status"] == "cancelling"
+    srv.state.advance(1)
+    assert c.get("/batches/" + bid).json()["status"] == "cancelled"
+    assert control.post("/batches/batch_nope/configure", json={"rate": 1}).status_code == 404
+    assert control.post("/batches/%s/configure" % bid, json={"rate": "fast"}).status_code == 400
+
+
 def test_fail_percent_zero_answers_every_request(srv, c, control):
     assert control.post("/settings", json={"fail_percent": 0}).json() == {"fail_percent": 0, "cost_skew": 1.0}
     batch = run_to_end(srv, c, submit(c, lines("z", 300, model="gpt-4.1-mini")))

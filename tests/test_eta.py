@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from batches.index.store import upsert_batches
 from batches.models import BatchRecord, BatchSample
+from batches.index import flags
 from batches.oversight import eta
 from batches.upstream import Batch
 
@@ -44,7 +45,7 @@ def samples(batch_id: str, points: list[tuple[float, int]], *, status="in_progre
 
 
 def oversight(rec: BatchRecord, now: float) -> eta.Oversight:
-    return eta.oversight_for(rec.project, [rec], now)[rec.batch_id]
+    return flags.oversight_for(rec.project, [rec], now)[rec.batch_id]
 
 
 def test_a_steady_batch_gets_remaining_divided_by_its_rate():
@@ -142,7 +143,7 @@ def test_a_batch_stuck_in_finalizing_is_stalled():
 def test_failing_when_more_than_ten_percent_of_finished_requests_failed(completed, failed, flagged):
     rec = record("b", completed=completed, failed=failed, seen=T0 + MIN)
     assert ("failing" in oversight(rec, T0 + MIN).flag_slugs) is flagged
-    assert (eta.flagged_ids("default", "failing") == {"b"}) is flagged, "the SQL filter agrees"
+    assert (flags.flagged_ids("default", "failing") == {"b"}) is flagged, "the SQL filter agrees"
 
 
 def test_failing_also_marks_a_finished_batch_and_nothing_else_does():
@@ -164,16 +165,16 @@ def test_flagged_ids_and_flag_q_select_each_flag_within_the_projects_asked():
     record("stuck", completed=300, seen=now, project="hidden")
     samples("stuck", [(T0 + 10 * MIN, 300)], project="hidden")
 
-    assert eta.flagged_ids("default", "at-risk", now) == {"late"}
-    assert eta.flagged_ids("default", "stalled", now) == {"stuck"}
-    assert eta.flagged_ids("default", "failing", now) == {"broken"}
-    stalled = BatchRecord.objects.filter(eta.flag_q("stalled", ["default"], now))
+    assert flags.flagged_ids("default", "at-risk", now) == {"late"}
+    assert flags.flagged_ids("default", "stalled", now) == {"stuck"}
+    assert flags.flagged_ids("default", "failing", now) == {"broken"}
+    stalled = BatchRecord.objects.filter(flags.flag_q("stalled", ["default"], now))
     assert {(r.project, r.batch_id) for r in stalled} == {("default", "stuck")}
-    both = BatchRecord.objects.filter(eta.flag_q("stalled", ["default", "hidden"], now))
+    both = BatchRecord.objects.filter(flags.flag_q("stalled", ["default", "hidden"], now))
     assert {(r.project, r.batch_id) for r in both} == {("default", "stuck"), ("hidden", "stuck")}
-    assert not BatchRecord.objects.filter(eta.flag_q("at-risk", [], now)).exists()
+    assert not BatchRecord.objects.filter(flags.flag_q("at-risk", [], now)).exists()
     with pytest.raises(ValueError):
-        eta.flagged_ids("default", "sad", now)
+        flags.flagged_ids("default", "sad", now)
 
 
 def test_the_batch_page_tag_explains_eta_and_flags_for_an_upstream_batch():

@@ -490,8 +490,8 @@ def test_the_live_pages_chips_are_cached_until_the_index_changes(mixed):
 def test_counts_outlive_the_read_cache_because_any_index_write_changes_their_key(mixed, settings, monkeypatch):
     settings.DASHBOARD_CACHE_SECONDS = 2
     lifetimes = []
-    real_set = selectors.cache.set
-    monkeypatch.setattr(selectors.cache, "set", lambda key, value, timeout=None: lifetimes.append(timeout) or real_set(key, value, timeout))
+    real_set = cache.set
+    monkeypatch.setattr(cache, "set", lambda key, value, timeout=None: lifetimes.append(timeout) or real_set(key, value, timeout))
     selectors.project_status_counts(selectors.scope(["default"]))
     assert lifetimes == [selectors.COUNTS_SECONDS]
 
@@ -501,7 +501,7 @@ def test_after_a_sync_pass_the_counts_come_from_its_snapshot_and_a_later_write_i
     project's generation; page views then need no GROUP BY, in any process, until a row is written."""
     expected = selectors.project_status_counts(selectors.scope(["default"]))["default"]
     assert store_counts("default") == expected
-    selectors.cache.clear()  # nothing in the read cache: the counts must come from the snapshot
+    cache.clear()  # nothing in the read cache: the counts must come from the snapshot
     assert group_bys(client, "status=failed&q=ads") == 1  # only the filter's own counts
     body = get(client, "status=failed&q=batch_").content.decode()
     assert chip_of(body, "failed") == str(expected["failed"])

@@ -13,6 +13,7 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
+from batches.index.flags import flagged_ids
 from batches.index.signals import batches_changed, sync_pass_finished
 from batches.models import BatchSample, Notification, NotificationRule, Watch
 from batches.notify import rules
@@ -161,8 +162,10 @@ def test_an_invalid_rule_is_refused_with_a_reason(client, projects, data, error)
 def test_the_threshold_field_sits_under_the_failure_rate_kind_alone(client, projects):
     body = client.get("/projects/alpha/notifications/", headers=OPERATOR).content.decode()
     kinds = body.split('<div class="rule-kind">')[1:]
-    assert [('name="threshold"' in kind) for kind in kinds] == [False, False, True]
-    assert 'value="failure_rate_above"' in kinds[2] and '<div class="rule-kind-fields">' in kinds[2]
+    values = [kind.split('value="', 1)[1].split('"', 1)[0] for kind in kinds]
+    assert values == ["failed_or_expired", "at_risk", "failure_rate_above", "budget"]
+    assert [('name="threshold"' in kind) for kind in kinds] == [False, False, True, False]
+    assert '<div class="rule-kind-fields">' in kinds[2]
     assert re.search(r'<input type="radio" name="kind" value="failed_or_expired"[^>]* checked', kinds[0])
     # Channel and target apply to every kind: once each, outside the kinds.
     assert body.count('name="channel"') == 1 and body.count('name="target"') == 1
@@ -352,8 +355,6 @@ def test_the_at_risk_verdict_the_rules_use_compares_the_pace_with_the_expiry():
     for minutes in (10, 0):
         BatchSample.objects.create(project="default", batch_id="batch_stuck", taken_at=now - timedelta(minutes=minutes), status="in_progress", total_requests=1000, completed_requests=5)
     # 10 requests in 10 minutes leaves 890 for 60 minutes: at risk. 300 in 10 minutes: fine.
-    from batches.oversight.eta import flagged_ids
-
     assert flagged_ids("default", "at-risk", now=now.timestamp()) == {"batch_slow"}
 
 

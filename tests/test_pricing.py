@@ -15,6 +15,7 @@ from batches.index.records import batch_from_record
 from batches.rows import PagePricer
 from batches.models import BatchRecord
 from batches.oversight import pricing
+from batches.oversight.estimate import estimate_jsonl
 from batches.upstream import Batch
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +191,7 @@ def test_the_estimate_counts_four_bytes_a_token_plus_three_per_message_at_batch_
     text = "x" * 400  # 100 tokens by the rule
     body = {"model": "gpt-4.1", "messages": [{"role": "system", "content": text}, {"role": "user", "content": [{"type": "text", "text": text}]}]}
     data = b"\n".join(line(f"r{i}", body) for i in range(10)) + b"\n"
-    estimate = pricing.estimate_jsonl(data)
+    estimate = estimate_jsonl(data)
     assert estimate.model == "gpt-4.1" and estimate.requests == 10
     assert estimate.input_tokens == 10 * (200 + 2 * 3)
     assert estimate.input_price.amount == Decimal(2060) * Decimal(1) / Decimal(1_000_000)
@@ -203,14 +204,14 @@ def test_the_estimate_gives_an_upper_bound_when_every_line_sets_max_tokens_and_r
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"\r\n".join(line(f"r{i}", {"model": "gpt-4o-mini", "input": "abcd" * 25, "max_output_tokens": 1000}) for i in range(4)))
     with path.open("rb") as handle:
-        estimate = pricing.estimate_jsonl(handle)
+        estimate = estimate_jsonl(handle)
         assert handle.tell() == 0, "the file is rewound for the upload"
     assert estimate.input_tokens == 4 * 25 and estimate.max_output_tokens == 4000
     assert estimate.max_price.amount == direct("gpt-4o-mini", 100, 0, 4000)
 
 
 def test_the_estimate_for_an_unknown_model_says_no_price():
-    estimate = pricing.estimate_jsonl(line("r1", {"model": "mystery", "prompt": "hello"}))
+    estimate = estimate_jsonl(line("r1", {"model": "mystery", "prompt": "hello"}))
     assert estimate.input_price.amount is None
     html = Template("{% load oversight_tags %}{% cost_estimate e %}").render(Context({"e": estimate}))
     assert "no price" in html and "$0" not in html

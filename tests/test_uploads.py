@@ -296,7 +296,7 @@ def test_a_custom_id_is_kept_whole_when_short_and_as_a_digest_when_long():
     result = validator.result()
     assert [(e.line, e.message[:30]) for e in result.errors] == [(4, "repeats custom_id “xxxxxxxxxxx")]
     assert "first used on line 2" in result.errors[0].message
-    assert sum(len(key) for key in validator._seen) < 100
+    assert sum(len(key) for key in validator.custom_ids()) < 100
 
 
 @pytest.mark.parametrize("disposition", [

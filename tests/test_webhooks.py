@@ -290,4 +290,4 @@ def test_the_database_worker_runs_the_queued_refresh(client, secret, upstream):
     run_worker_batch()
 
     assert BatchRecord.objects.get(batch_id=batch_id).status == "cancelled"
-    assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+    assert DBTaskResult.objects.get(task_path="batches.tasks.refresh_batch").status == "SUCCESSFUL"

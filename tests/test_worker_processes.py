@@ -33,7 +33,7 @@ from batches.tasks import refresh_batch
 from batches.upstream import Batch
 from notify_helpers import SlowReceiver, batch_record
 from tests.test_notification_channels import database_tasks  # noqa: F401 (a fixture)
-from tests.conftest import EMULATOR_KEY
+from tests.helpers import EMULATOR_KEY
 from tests.servers import REPO, dashboard_env
 from tests.test_webhooks import SECRET, deliver, event
 

@@ -13,7 +13,7 @@ the dashboard's own creates) and on every billing pass; drifts on every billing 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -53,10 +53,13 @@ def check_budget(slug: str, now: datetime | None = None) -> list[CostAlert]:
     if state is None:
         return []
     now = state.spend.now
+    period = f"{now.astimezone(UTC):%Y-%m}"
     spend, monthly = state.spend.spend, state.budget.monthly_usd
+    # Told already: skip without an insert (the unique key still decides any race that gets past this).
+    told = set(CostAlert.objects.filter(project=slug, kind=CostAlert.Kind.BUDGET, period=period).values_list("level", flat=True))
     raised = []
     for threshold in state.budget.alert_at:
-        if spend < monthly * Decimal(str(threshold)):
+        if spend < monthly * Decimal(str(threshold)) or level_of(threshold) in told:
             continue
         sentence = (
             f"{project.name} has reached {level_of(threshold)} % of its budget this month: an estimated "
@@ -64,7 +67,7 @@ def check_budget(slug: str, now: datetime | None = None) -> list[CostAlert]:
         )
         if state.budget.block_at_limit and state.reached:
             sentence += " New batches and jobs are refused until the month ends or the budget is raised."
-        alert = _record_alert(project, CostAlert.Kind.BUDGET, f"{now:%Y-%m}", level_of(threshold), spend, monthly, sentence, now)
+        alert = _record_alert(project, CostAlert.Kind.BUDGET, period, level_of(threshold), spend, monthly, sentence, now)
         if alert is not None:
             raised.append(alert)
     return raised
@@ -73,7 +76,7 @@ def check_budget(slug: str, now: datetime | None = None) -> list[CostAlert]:
 def raise_drift(project: Project, estimated: Decimal, billed: Decimal, sentence: str, now: datetime | None = None) -> CostAlert | None:
     """Record (and notify) a drift between billed and estimated costs, at most once per UTC day."""
     now = now or timezone.now()
-    return _record_alert(project, CostAlert.Kind.DRIFT, f"{now:%Y-%m-%d}", "", estimated, billed, sentence, now)
+    return _record_alert(project, CostAlert.Kind.DRIFT, f"{now.astimezone(UTC):%Y-%m-%d}", "", estimated, billed, sentence, now)
 
 
 def _record_alert(project: Project, kind: str, period: str, level: str, estimated: Decimal, reference: Decimal,

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from ..models import AuditEntry
 from ..oversight import pricing
+from ..oversight.estimate import estimate_jsonl
 from ..projects import Project
 from .config import Budget
 from .spend import MonthSpend, month_spend
@@ -119,6 +120,6 @@ def file_estimate(project: Project, fileobj) -> Decimal | None:
     line sets one, else the input tokens' cost (output cannot be known before the batch runs)."""
     if fileobj is None or project.budget is None or not project.budget.block_at_limit:
         return None
-    estimate = pricing.estimate_jsonl(fileobj)
+    estimate = estimate_jsonl(fileobj)
     price = estimate.max_price if estimate.max_price is not None and estimate.max_price.known else estimate.input_price
     return price.amount

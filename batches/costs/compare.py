@@ -113,7 +113,7 @@ def comparison(projects: list[Project], rng: insights.DateRange, now: datetime |
     today = (now or timezone.now()).astimezone(UTC).date()
     slugs = [project.slug for project in projects]
     ids = [project.project_id for project in projects if project.project_id]
-    estimated = insights.build(slugs, rng).charts["cost"].totals()
+    estimated = insights.cost_chart(slugs, rng).totals()
     covered = coverage() if ids else None
     billed_rows = BilledCost.objects.filter(upstream_project__in=ids, day__gte=rng.start, day__lte=rng.end)
     billed = dict(billed_rows.filter(currency="usd").values_list("day").annotate(total=Sum("amount")).order_by())

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from ..cache import LocalCache
 from ..conf import conf
 
 DEFAULT_ALERT_AT = (0.5, 0.8, 1.0)
@@ -134,8 +134,8 @@ def parse_organization(table, problems: list[str], secret: Callable[[str], str])
     return Organization(admin_key_env=key_env, admin_key=admin_key, base_url=base_url.rstrip("/"))
 
 
-_lock = threading.Lock()
-_cache: dict[tuple, Organization | None] = {}
+# The organization as last read, under the file's path and modification time.
+_read: LocalCache[tuple, Organization | None] = LocalCache(maxsize=1)
 
 
 def organization() -> Organization | None:
@@ -149,17 +149,15 @@ def organization() -> Organization | None:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
         return None
-    key = (path, stamp, settings.openai_base_url)
-    if key in _cache:
-        return _cache[key]
+    return _read.get_or_make((path, stamp, settings.openai_base_url), lambda: _read_organization(path))
+
+
+def _read_organization(path: str) -> Organization | None:
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError):
         data = {}
     problems: list[str] = []
-    found = parse_organization(data.get("organization"), problems, settings.secret_from_env)
-    with _lock:
-        _cache.clear()
-        _cache[key] = None if problems else found
-    return _cache[key]
+    found = parse_organization(data.get("organization"), problems, conf().secret_from_env)
+    return None if problems else found

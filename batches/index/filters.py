@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
 from ..querystring import ListField, QueryForm, TextField
-from ..upstream import ID_PATTERN
+from ..upstream import ID_PATTERN, PROVIDER_NAMES
 from ..vocabulary import (
     DEFAULT_LIMIT,
     DEFAULT_SORT,
@@ -26,7 +26,7 @@ from ..vocabulary import (
 )
 
 #: The parameters that make the list a filtered view served from the index.
-FILTER_PARAMS = ("status", "endpoint", "model", "created_after", "created_before", "q", "meta", "flag", "sort")
+FILTER_PARAMS = ("status", "endpoint", "model", "created_after", "created_before", "q", "meta", "flag", "sort", "provider")
 STATUS_FORM = re.compile(r"[a-z_]{1,32}")
 MAX_Q = 200
 MAX_META = 5
@@ -73,6 +73,8 @@ class Filters:
     sort: str = DEFAULT_SORT
     after: Cursor | None = None
     limit: int = DEFAULT_LIMIT
+    #: Providers picked ("openai", "azure", "anthropic"; repeatable): which APIs the batches live in.
+    providers: tuple[str, ...] = ()
     cross_project: bool = field(default=False, compare=False)
     #: Set when ``q`` was already turned into a set of candidate rows (see ``_q_candidates``).
     _q_applied: bool = field(default=False, compare=False, repr=False)
@@ -82,7 +84,7 @@ class Filters:
         """Is anything narrowing or reordering the list (what makes it an index view)?"""
         return bool(
             self.statuses or self.endpoint or self.model or self.created_after or self.created_before
-            or self.q or self.meta or self.flag or self.sort != DEFAULT_SORT
+            or self.q or self.meta or self.flag or self.sort != DEFAULT_SORT or self.providers
         )
 
     @property
@@ -90,12 +92,13 @@ class Filters:
         """Does anything besides the status pick rows (so the filter's counts differ from the project's)?"""
         return bool(
             self.endpoint or self.model or self.created_after or self.created_before or self.q or self.meta
-            or self.flag or self._q_applied
+            or self.flag or self._q_applied or self.providers
         )
 
     def params(self, *, with_cursor: bool = True, with_limit: bool = True) -> list[tuple[str, str]]:
         """The canonical query string of this view, as (name, value) pairs, defaults left out."""
         out: list[tuple[str, str]] = [("status", status) for status in self.statuses]
+        out.extend(("provider", provider) for provider in self.providers)
         for name in ("endpoint", "model", "q"):
             if getattr(self, name):
                 out.append((name, getattr(self, name)))
@@ -137,6 +140,7 @@ class FilterForm(QueryForm):
     ignored; ``filters`` is what the page shows."""
 
     status = ListField()
+    provider = ListField()
     endpoint = TextField()
     model = TextField()
     created_after = TextField()
@@ -162,6 +166,16 @@ class FilterForm(QueryForm):
             else:
                 self.problem(f"There is no status “{value[:40]}”; that status filter is ignored.")
         return tuple(statuses)
+
+    def clean_provider(self) -> tuple[str, ...]:
+        providers: list[str] = []
+        for value in self.cleaned_data["provider"]:
+            if value in PROVIDER_NAMES:
+                if value not in providers:
+                    providers.append(value)
+            else:
+                self.problem(f"There is no provider “{value[:40]}” (only {', '.join(PROVIDER_NAMES)}); that filter is ignored.")
+        return tuple(providers)
 
     def clean_endpoint(self) -> str:
         endpoint = self.cleaned_data["endpoint"]
@@ -249,7 +263,7 @@ class FilterForm(QueryForm):
             statuses=values["status"], endpoint=values["endpoint"], model=values["model"],
             created_after=values["created_after"], created_before=values["created_before"], q=values["q"],
             meta=values["meta"], flag=values["flag"], sort=values["sort"], after=values["after"], limit=values["limit"],
-            cross_project=self.cross_project,
+            providers=values["provider"], cross_project=self.cross_project,
         )
 
 

@@ -20,9 +20,9 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
 from ..models import BatchRecord
-from ..oversight.eta import failing_q, flag_q
 from ..vocabulary import SORTS, TERMINAL_STATUSES
 from .filters import Cursor, Filters
+from .flags import failing_q, flag_q
 
 
 def _day_start(day: dt.date) -> int:
@@ -34,6 +34,8 @@ def filtered(base: QuerySet, filters: Filters, *, with_status: bool = True) -> Q
     qs = base
     if with_status and filters.statuses:
         qs = qs.filter(status__in=filters.statuses)
+    if filters.providers:
+        qs = qs.filter(provider__in=filters.providers)
     if filters.endpoint:
         qs = qs.filter(endpoint=filters.endpoint)
     if filters.model:

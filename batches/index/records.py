@@ -7,10 +7,11 @@ and nothing bridges the two with ``getattr``/``hasattr``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
-from ..models import BatchRecord
-from ..upstream import Batch
+from ..models import BatchRecord, SyncState
+from ..upstream import Batch, Usage, batch_from_raw
 
 #: The status timestamps of a finished batch (at most one is set for a batch that ended normally).
 FINISH_FIELDS = ("completed_at", "failed_at", "expired_at", "cancelled_at")
@@ -23,9 +24,18 @@ def batch_from_record(record: BatchRecord) -> Batch:
     raw = None
     if "raw" not in record.get_deferred_fields():
         raw = record.raw if isinstance(record.raw, dict) and record.raw.get("id") == record.batch_id else None
+    provider = record.provider or "openai"
     if raw is None:
-        raw = _raw_from_columns(record)
-    return Batch.from_api(raw)
+        batch = Batch.from_api(_raw_from_columns(record), provider=provider)
+        return dataclasses.replace(batch, price_model=record.price_model or None)
+    # Each provider's raw object is read by its own client's parser (an Anthropic batch is not OpenAI-shaped).
+    batch = batch_from_raw(provider, raw, price_model=record.price_model)
+    if batch.usage is None and (record.input_tokens is not None or record.output_tokens is not None):
+        # Usage the index summed from the result lines (a provider whose batch reports none).
+        usage = Usage(input_tokens=record.input_tokens, cached_tokens=record.cached_tokens,
+                      output_tokens=record.output_tokens, total_tokens=record.total_tokens)
+        batch = dataclasses.replace(batch, usage=usage, model=batch.model or record.model or None)
+    return batch
 
 
 def _raw_from_columns(record: BatchRecord) -> dict:
@@ -61,3 +71,16 @@ def finished_at(batch: Batch) -> int | None:
 def finished_datetime(batch: Batch) -> dt.datetime | None:
     end = finished_at(batch)
     return dt.datetime.fromtimestamp(end, tz=dt.UTC) if end is not None else None
+
+
+def index_holds(project: str, batch_id: str) -> bool:
+    """Could the index stand in for this batch's page (``views/standin.py``)?"""
+    return BatchRecord.objects.filter(project=project, batch_id=batch_id).exists()
+
+
+def index_can_list(project: str, after: str | None) -> bool:
+    """Could the index stand in for this page of the list: a sync pass has filled it, and it holds the
+    cursor's batch?"""
+    if not SyncState.objects.filter(project=project, last_success__isnull=False).exists():
+        return False
+    return after is None or index_holds(project, after)

@@ -13,13 +13,13 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
-from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from ..cache import shared_value
+from ..conf import conf
 from ..models import BatchRecord, SyncState
 from ..vocabulary import KNOWN_STATUSES, SORTS, STATUS_ORDER, stale_after_seconds
 from .filters import Cursor, Filters
@@ -51,22 +51,16 @@ def cached_aggregate(grouped: QuerySet, build, *, at_least: float = 0.0):
     """``build(grouped)``, cached for ``DASHBOARD_CACHE_SECONDS`` (0: not cached), or ``at_least``
     seconds, under the SQL of ``grouped`` and :func:`index_generation`: any write to the index makes
     a new key, so a longer life never serves a stale answer."""
-    seconds = float(getattr(settings, "DASHBOARD_CACHE_SECONDS", 2.0))
+    seconds = conf().cache_seconds
     if seconds <= 0:
         return build(grouped)
-    seconds = max(seconds, at_least)
     try:
         sql, params = grouped.query.sql_with_params()
     except EmptyResultSet:  # e.g. pk__in=[]: nothing can match
         return build([])
     digest = hashlib.sha256(repr((sql, params)).encode()).hexdigest()[:32]
     key = f"index-counts:{digest}:{index_generation()}"
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
-    value = build(grouped)
-    cache.set(key, value, timeout=seconds)
-    return value
+    return shared_value(key, lambda: build(grouped), seconds=max(seconds, at_least))
 
 
 def index_generation() -> str:

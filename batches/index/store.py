@@ -11,12 +11,15 @@ from django.db.models import Count
 from django.utils import timezone
 
 from ..models import BatchRecord, BatchSample, SyncState
-from ..upstream import TERMINAL_STATUSES, Batch
+from ..upstream import TERMINAL_STATUSES, Batch, batch_from_raw
 from ..upstream.types import STATUS_TIMESTAMPS
 from .selectors import project_generation
 from .signals import batches_changed
 
 logger = logging.getLogger(__name__)
+
+#: What the results' line usage sets (``record_result_usage``), kept while the batch reports none.
+RESULT_USAGE_FIELDS = ("model", "input_tokens", "cached_tokens", "output_tokens", "total_tokens")
 
 
 def search_text(batch: Batch) -> str:
@@ -57,6 +60,9 @@ def row_values(batch: Batch, now=None) -> dict:
         "search_text": search_text(batch),
         "raw": dict(batch.raw),
         "last_synced": now or timezone.now(),
+        "provider": batch.provider[:16],
+        "provider_status": (batch.provider_status or "")[:32],
+        "price_model": (batch.price_model or "")[:200],
     }
 
 
@@ -90,6 +96,8 @@ def upsert_batches(
         for batch in batches:
             values = row_values(batch, now)
             record = existing.get(batch.id)
+            if record is not None and record.result_usage is not None and batch.usage is None:
+                values.update({name: getattr(record, name) for name in RESULT_USAGE_FIELDS})
             if samples and _needs_sample(record, values):
                 sample_rows.append(
                     BatchSample(
@@ -106,7 +114,7 @@ def upsert_batches(
                 # A snapshot older than the row (a list page read before a webhook's refresh landed):
                 # the status stays, only what the row lacks is gained (NOTES.md §4.2).
                 logger.info("index: %s %s stays %s (a snapshot said %s)", project, batch.id, record.status, values["status"])
-                values = row_values(Batch.from_api(_gains(record, batch)), now)
+                values = row_values(batch_from_raw(batch.provider, _gains(record, batch), price_model=batch.price_model or ""), now)
             if record is None:
                 new_rows.append(BatchRecord(project=project, batch_id=batch.id, **values))
                 changes[batch.id] = (None, values["status"])
@@ -138,7 +146,7 @@ def upsert_batches(
 
 
 def _current_counts_locked(project: str) -> SyncState | None:
-    """The project's stored status counts (index/query.py: store_counts), row-locked until the write
+    """The project's stored status counts (:func:`store_counts` below), row-locked until the write
     commits, when they are current: counted at the generation the project's rows still have. Every
     writer of the project's rows passes here first, so writers take turns and a snapshot moved by its
     writer's changes is as exact as a recount."""
@@ -192,7 +200,9 @@ def _gains(record: BatchRecord, batch: Batch) -> dict:
         if not merged.get(key) and incoming.get(key):
             merged[key] = incoming[key]
     mine, theirs = merged.get("request_counts"), incoming.get("request_counts")
-    if isinstance(theirs, dict):
+    # Counts that only move when the batch ends (Anthropic's) are whole in the stored row already:
+    # an older snapshot's "processing" must not be added back.
+    if isinstance(theirs, dict) and batch.counts_live:
         mine = mine if isinstance(mine, dict) else {}
         merged["request_counts"] = {
             key: max(value for value in (mine.get(key), theirs.get(key)) if isinstance(value, int))
@@ -231,6 +241,28 @@ def _send_changed(source: str, project: str, changes: dict) -> None:
 def record_action_result(project: str, batch: Batch) -> dict:
     """The index learns what a create or cancel through the dashboard answered, at once."""
     return upsert_batches(project, [batch], samples=True, source="dashboard")
+
+
+def record_result_usage(project: str, batch_id: str, usage: dict) -> int:
+    """Keep the usage summed from a finished batch's result lines (``{model: UsageTally}``) on its row,
+    for a batch whose object reports none (Anthropic's never does). The token columns (what prices and
+    totals read) are set when the lines name one model; with several, each model's sum is kept in
+    ``result_usage`` and the batch page prices them one by one. Returns the rows updated (0 when the
+    batch is not indexed, or reports its own usage)."""
+    kept = {
+        model: {"input": t.input_tokens, "cached": t.cached_tokens, "output": t.output_tokens, "requests": t.requests}
+        for model, t in usage.items()
+    }
+    fields: dict = {"result_usage": kept}
+    if len(kept) == 1:
+        (model, tally), = usage.items()
+        fields.update(
+            model=model[:200], input_tokens=tally.input_tokens, cached_tokens=tally.cached_tokens,
+            output_tokens=tally.output_tokens, total_tokens=tally.input_tokens + tally.output_tokens,
+        )
+    rows = BatchRecord.objects.filter(project=project, batch_id=batch_id)
+    # A batch whose object reported usage keeps it: the lines then add nothing the API did not say.
+    return rows.filter(result_usage__isnull=False).update(**fields) or rows.filter(input_tokens__isnull=True).update(**fields)
 
 
 def record_created_by(project: str, batch_id: str, actor: str) -> None:

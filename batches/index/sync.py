@@ -1,7 +1,8 @@
 """Keeping the index in step with the Batch API: one *pass* per project.
 
-The API lists batches newest first (``created_at`` desc), at most 100 per call, with an ``after``
-cursor and no filter (NOTES.md §1.2, §3). A pass therefore has three parts:
+Every provider lists batches newest first (``created_at`` desc), at most 100 per call here, with a
+cursor and no filter (NOTES.md §1.2, §3; Anthropic's ``after_id``, provider-specs/NOTES.md §1.2); each
+client's ``list_page`` hides which, returning the page's ``next_cursor``. A pass therefore has three parts:
 
 **Refresh** (once the backfill has started): list from the top, page by page, while a page still
 brings batches the index has never seen (so a burst of new batches is never skipped) and until the
@@ -52,9 +53,10 @@ class CountingClient:
         self._client = client
         self.calls = 0
 
-    def list_batches(self, *, after: str | None, limit: int) -> BatchPage:
+    def list_page(self, *, after: str | None, limit: int) -> BatchPage:
+        """Every provider's client pages the same way: a page and its ``next_cursor``."""
         self.calls += 1
-        return self._client.list_batches(after=after, limit=limit)
+        return self._client.list_page(after=after, limit=limit)
 
     def retrieve_batch(self, batch_id: str) -> Batch:
         self.calls += 1
@@ -137,7 +139,7 @@ class ProjectSync:
         page_cap = conf().sync_refresh_pages
         after, last_page = None, None
         while not self.should_stop():
-            page = self.client.list_batches(after=after, limit=self.page_size)
+            page = self.client.list_page(after=after, limit=self.page_size)
             self.result.refresh_pages += 1
             changes = self.write(page.data)
             if not page.data or not page.has_more:
@@ -145,7 +147,7 @@ class ProjectSync:
                 break
             last_page = page.data
             last = page.data[-1]
-            after = last.id
+            after = page.next_cursor
             if changes.get(last.id, ("known",))[0] is None:
                 continue  # still above the part of the list already indexed: new batches
             if target is not None and _key(last) > tuple(target) and self.result.refresh_pages < page_cap:
@@ -200,7 +202,7 @@ class ProjectSync:
         while not self.should_stop():
             if self.backfill_pages is not None and self.result.backfill_pages >= self.backfill_pages:
                 return
-            page = self.client.list_batches(after=after, limit=self.page_size)
+            page = self.client.list_page(after=after, limit=self.page_size)
             self.result.backfill_pages += 1
             if not page.data and page.has_more:
                 raise UpstreamError("The Batch API sent an empty page that says more follow; the backfill waits.")
@@ -209,12 +211,13 @@ class ProjectSync:
                 created = [batch.created_at for batch in page.data if batch.created_at is not None]
                 if created:
                     oldest = min([*created, *([oldest] if oldest is not None else [])])
-                fields.update(backfill_after=page.data[-1].id[:200], backfill_oldest_created_at=oldest)
+                cursor = page.next_cursor or page.data[-1].id
+                fields.update(backfill_after=cursor[:200], backfill_oldest_created_at=oldest)
             self.write(page.data, **fields)
             if not page.has_more:
                 self.result.backfill_done = True
                 return
-            after = page.data[-1].id
+            after = page.next_cursor
 
     # -- the pass --------------------------------------------------------------------------------
 

@@ -8,11 +8,5 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from ..index.signals import batches_changed
-        from ..notify.tasks import register_message
-        from . import notify
-        from .tasks import on_batches_changed
-
-        batches_changed.connect(on_batches_changed, dispatch_uid="batches.jobs")
-        register_message(notify.FINISHED, notify.message)
-        register_message(notify.HELD, notify.message)
+        # Models are loaded only now: the receivers that need them are switched on here, once.
+        from . import receivers  # noqa: F401

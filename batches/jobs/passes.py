@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
+from ..costs.budgets import budget_allows
 from ..index.store import upsert_batches
 from ..models import BatchRecord
 from ..projects import Project
@@ -196,6 +197,10 @@ def _schedule(project: Project, client: BatchClient, worker: str, report: PassRe
     if not candidates:
         Job.objects.filter(project=project.slug, held_since__isnull=False).update(held_since=None)
         return
+    allowed, why = budget_allows(project, None, now)
+    if not allowed:  # the month's spend reached a blocking budget: no new batch; running ones go on
+        _held_by_budget(candidates, why, now)
+        return
     models = sorted({c.model for c in candidates})
     own = set(Chunk.objects.filter(job__project=project.slug).exclude(batch_id="").values_list("batch_id", flat=True))
     foreign = {model: _foreign_tokens(project, client, model, own) for model in models}
@@ -236,6 +241,12 @@ def _mark_held(project: Project, candidates, plan: decide.Plan, won: list[int], 
             continue
         if Job.objects.filter(pk=job_id, held_since__isnull=True).update(held_since=now) == 1:
             JobEvent.objects.create(job_id=job_id, kind="held", message=f"Held by the queue: {why}")
+
+
+def _held_by_budget(candidates, why: str, now: datetime) -> None:
+    for job_id in set(Chunk.objects.filter(pk__in=[c.chunk_id for c in candidates]).values_list("job_id", flat=True)):
+        if Job.objects.filter(pk=job_id, held_since__isnull=True).update(held_since=now) == 1:
+            JobEvent.objects.create(job_id=job_id, kind="held", message=f"Held by the budget: {why}")
 
 
 def _fail_too_big(chunk_id: int, worker: str) -> None:

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from ..costs.budgets import budget_enforce
+from ..oversight import pricing
 from ..projects import Project
 from ..services import audited
 from . import merge, storage
@@ -49,6 +51,7 @@ def create_job(project: Project, result: IngestResult, *, name: str, actor: str,
     """The job for an ingested file (refused, with its problems, when the file was not valid)."""
     if not result.ok:
         raise InvalidJobFile(result)
+    _budget_check(project, result, actor)
     name = (name.strip() or f"{result.requests:,} requests")[:MAX_NAME]
     with audited(project, actor, "job-create") as entry, transaction.atomic():
         job = Job.objects.create(
@@ -71,6 +74,18 @@ def create_job(project: Project, result: IngestResult, *, name: str, actor: str,
         entry.message = f"Job {job.pk} “{name}”: {result.requests:,} requests."
     wake(project.slug)
     return job
+
+
+def _budget_check(project: Project, result: IngestResult, actor: str) -> None:
+    """The project's budget (batches/costs/) may refuse the job before anything is sent: its estimated
+    total (the input tokens the ingest counted, at batch rates) against what is left this month. A
+    refusal is audited and leaves nothing stored."""
+    estimated = pricing.price_usage(result.model, result.estimated_tokens, 0, 0).amount
+    allowed, sentence = budget_enforce(project, estimated, actor=actor, action="job-create")
+    if not allowed:
+        for plan in result.chunks:
+            storage.delete(plan.stored_path)
+        raise JobRefused(sentence)
 
 
 def _event(job: Job, kind: str, message: str) -> None:

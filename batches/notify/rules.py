@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..models import BatchRecord, BatchSample, Notification, NotificationRule, Watch
+from ..models import BatchRecord, Notification, NotificationRule, Watch
 from ..index.records import batch_from_record, finished_datetime
-from ..oversight.eta import flagged_ids
+from ..index.flags import flagged_ids
 from ..vocabulary import TERMINAL_STATUSES
 from .tasks import enqueue_send
 
@@ -91,7 +91,7 @@ def notify_at_risk(project: str, batch_ids: Iterable[str], now: datetime | None 
     Calling it again for the same batch is harmless (the unique key keeps one row per recipient), so
     the caller may pass every batch currently at risk after each pass: the sync does after each
     pass, and ``manage.py send_notifications`` on each sweep, both with the oversight ETA's verdict
-    (``batches.oversight.eta.flagged_ids(project, "at-risk")``)."""
+    (``batches.index.flags.flagged_ids(project, "at-risk")``)."""
     now = now or timezone.now()
     rules = list(NotificationRule.objects.filter(project=project, kind=NotificationRule.Kind.AT_RISK))
     created: list[int] = []

@@ -23,34 +23,34 @@ Flags, each with one sentence:
 * **failing**: more than :data:`FAILING_RATIO` of finished requests failed (this one also applies to
   finished batches, and is a plain SQL filter).
 
-:func:`flag_q` builds the ``flag=`` filter for the list and the search.
+A provider whose counts do not move while a batch runs (Anthropic's stay in ``processing`` until the
+whole batch has ended, provider-specs/NOTES.md §1.3) gets no rate, no ETA and no "stalled" from them:
+nothing would be measured but silence. Time still tells one thing truthfully: a batch still processing
+with less than :data:`LAST_HOUR` seconds to its expiry is **at risk**.
+
+:func:`batches.index.flags.flag_q` builds the ``flag=`` filter for the list and the search; ``index/flags.py``
+reads the samples. This module reads nothing.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from datetime import timezone as dt_timezone
 
-from django.db.models import F, Q
-from django.db.models.lookups import GreaterThan
 from django.utils import dateformat, timezone
 
-from ..index.records import batch_from_record
-from ..models import BatchRecord, BatchSample
 from ..upstream import Batch
-from ..vocabulary import FLAGS, PROGRESSING_STATUSES, TERMINAL_STATUSES
+from ..vocabulary import PROGRESSING_STATUSES, TERMINAL_STATUSES
 
 RATE_WINDOW = 15 * 60
 #: A rate measured over less than this is replaced by the rate since the batch started.
 MIN_RATE_SPAN = 5 * 60
 STALL_SECONDS = 30 * 60
 FAILING_RATIO = 0.10
-#: How far back the flag filter reads samples: a stall longer than this still shows (the run of equal
-#: counts simply starts at the horizon), and it bounds the rows read per unfinished batch.
-SAMPLE_HORIZON = 3 * 3600
+#: A batch whose counts do not move is at risk once it is still processing this close to its expiry.
+LAST_HOUR = 3600
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,7 @@ def batch_state(batch: Batch, seen_at: float | None = None) -> dict:
     """The fields the ETA needs from a batch, and when its counts were read (unix time, if known)."""
     counts = batch.request_counts
     return {
+        "counts_live": batch.counts_live,
         "status": batch.status,
         "total": counts.total if counts else 0,
         "completed": counts.completed if counts else 0,
@@ -166,6 +167,8 @@ def compute(batch: Batch, samples: Iterable, observed_at: float | None = None) -
 
     done = state["completed"] + state["failed"]
     result.remaining = max(state["total"] - done, 0)
+    if not state["counts_live"]:
+        return _without_live_counts(result, state, failing)
     points = _history(state, samples)
     if state["status"] == "validating" or state["total"] <= 0:
         result.explanation = "No ETA yet: the batch has not started counting its requests."
@@ -192,6 +195,28 @@ def compute(batch: Batch, samples: Iterable, observed_at: float | None = None) -
         )
     if stalled:
         result.flags.append(stalled)
+    if failing:
+        result.flags.append(failing)
+    return result
+
+
+def _without_live_counts(result: Oversight, state: dict, failing: Flag | None) -> Oversight:
+    """A batch whose counts only move when it ends: no rate and no ETA, but the time to expiry."""
+    result.explanation = (
+        f"No ETA: {result.remaining:,} requests processing, and this provider reports no progress "
+        "until the whole batch has ended."
+    )
+    expires, now = state["expires_at"], state["seen_at"] or timezone.now().timestamp()
+    if expires is not None and state["status"] in PROGRESSING_STATUSES and expires - now < LAST_HOUR:
+        left = max(expires - now, 0)
+        result.flags.append(
+            Flag(
+                "at-risk",
+                "at risk",
+                f"Still processing {_minutes(left)} before it expires at {_when(expires)}: requests not done by then "
+                "will expire unfinished.",
+            )
+        )
     if failing:
         result.flags.append(failing)
     return result
@@ -241,75 +266,3 @@ def _stalled(state: dict, points: list[Point]) -> Flag | None:
     doing = "in progress" if newest.status == "in_progress" else "finalizing"
     what = "no request has finished" if newest.status == "in_progress" else "the batch has not moved on"
     return Flag("stalled", "stalled", f"Stalled: {what} for {_minutes(quiet)} while the batch is {doing}.")
-
-
-# -- many batches at once ------------------------------------------------------------------------
-
-
-def samples_by_batch(project: str, batch_ids: Iterable[str], now: float | None = None) -> dict[str, list]:
-    """Recent samples (within :data:`SAMPLE_HORIZON`) of ``batch_ids``, in one query."""
-    ids = list(batch_ids)
-    if not ids:
-        return {}
-    now_dt = datetime.fromtimestamp(now, tz=dt_timezone.utc) if now is not None else timezone.now()
-    grouped: dict[str, list] = defaultdict(list)
-    rows = BatchSample.objects.filter(
-        project=project, batch_id__in=ids, taken_at__gte=now_dt - timedelta(seconds=SAMPLE_HORIZON)
-    ).order_by("batch_id", "taken_at")
-    for sample in rows:
-        grouped[sample.batch_id].append(sample)
-    return grouped
-
-
-def batch_oversight(project: str, batch: Batch, now: float | None = None) -> Oversight:
-    """ETA and flags of one upstream ``Batch`` just read; reads its samples only when it is unfinished."""
-    if batch.status in TERMINAL_STATUSES:
-        return compute(batch, [])
-    samples = samples_by_batch(project, [batch.id], now)
-    fresh = now if now is not None else timezone.now().timestamp()
-    return compute(batch, samples.get(batch.id, []), observed_at=fresh)
-
-
-def oversight_for(project: str, records: Iterable[BatchRecord], now: float | None = None) -> dict[str, Oversight]:
-    """``{batch_id: Oversight}`` for many index rows of one project, with one sample query."""
-    records = list(records)
-    unfinished = [record.batch_id for record in records if record.status not in TERMINAL_STATUSES]
-    samples = samples_by_batch(project, unfinished, now)
-    return {
-        record.batch_id: compute(
-            batch_from_record(record), samples.get(record.batch_id, []),
-            observed_at=record.last_synced.timestamp() if record.last_synced else None,
-        )
-        for record in records
-    }
-
-
-def failing_q() -> Q:
-    """Batches where more than 10 % of finished requests failed, in SQL: failed × 10 > finished."""
-    return Q(GreaterThan(F("failed_requests") * 10, F("completed_requests") + F("failed_requests")))
-
-
-def flagged_ids(project: str, flag: str, now: float | None = None) -> set[str]:
-    """Ids of ``project``'s batches that carry ``flag`` (``at-risk``, ``stalled`` or ``failing``).
-
-    at-risk and stalled are computed in Python over the project's unfinished batches only (they are
-    few: a batch lives at most its 24 h window), with one query for their recent samples."""
-    if flag == "failing":
-        return set(BatchRecord.objects.filter(failing_q(), project=project).values_list("batch_id", flat=True))
-    if flag not in FLAGS:
-        raise ValueError(f"unknown flag {flag!r}")
-    records = BatchRecord.objects.filter(project=project, status__in=PROGRESSING_STATUSES)
-    return {batch_id for batch_id, info in oversight_for(project, records, now).items() if flag in info.flag_slugs}
-
-
-def flag_q(flag: str, projects: Iterable[str], now: float | None = None) -> Q:
-    """A ``Q`` for ``BatchRecord`` querysets: the batches of ``projects`` that carry ``flag``.
-    Unknown flags raise ValueError (the caller turns that into a message)."""
-    if flag == "failing":
-        return failing_q() & Q(project__in=list(projects))
-    query = Q(pk__in=[])
-    for project in projects:
-        ids = flagged_ids(project, flag, now)
-        if ids:
-            query |= Q(project=project, batch_id__in=ids)
-    return query

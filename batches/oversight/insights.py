@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, QuerySet, Sum
 from django.utils import timezone
@@ -135,10 +136,20 @@ class Insights:
         return [self.charts[slug] for slug in CHARTS]
 
 
+def _day_index(rng: DateRange) -> dict[int, int]:
+    """{day number since the epoch: its position in ``rng.days``}."""
+    return {(rng.start_ts // DAY) + i: i for i in range(len(rng.days))}
+
+
+def cost_chart(projects: list[str], rng: DateRange) -> Chart:
+    """Only the estimated cost by model per day (the costs page compares it with the bill)."""
+    return _cost(records(projects, rng), rng.days, _day_index(rng))
+
+
 def build(projects: list[str], rng: DateRange) -> Insights:
     qs = records(projects, rng)
     days = rng.days
-    index = {(rng.start_ts // DAY) + i: i for i in range(len(days))}
+    index = _day_index(rng)
     charts = {
         "outcomes": _outcomes(qs, days, index),
         "requests": None,
@@ -223,7 +234,7 @@ def _cost(qs: QuerySet, days: list[date], index: dict[int, int]) -> Chart:
     rows = (
         qs.filter(pricing.has_usage_q())
         .annotate(day=day_expression())
-        .values("day", "model")
+        .values("day", "model", "provider", "price_model")
         .annotate(input=Sum("input_tokens"), cached=Sum("cached_tokens"), output=Sum("output_tokens"))
         .order_by()
     )
@@ -231,8 +242,11 @@ def _cost(qs: QuerySet, days: list[date], index: dict[int, int]) -> Chart:
         i = index.get(row["day"])
         if i is None:
             continue
+        target = pricing.pricing_model(SimpleNamespace(**row))  # per provider (an Azure deployment's model)
+        if isinstance(target, pricing.NoPrice):
+            continue
         try:
-            rates = pricing.rates_for(row["model"] or "")
+            rates = pricing.rates_for(*target)
         except pricing.NoPrice:
             continue
         amount = rates.cost(row["input"] or 0, row["cached"] or 0, row["output"] or 0)

@@ -33,9 +33,10 @@ import logging
 import os
 import threading
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from types import SimpleNamespace
 
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
@@ -43,6 +44,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.formats import number_format
 
 from ..conf import conf
+from ..models import BatchRecord
+from ..upstream import Usage, provider_info
 
 logger = logging.getLogger("batches.oversight")
 
@@ -114,6 +117,13 @@ class CostTotal:
         if self.unpriced:
             text += f"; {number_format(self.unpriced, force_grouping=True)} without a known price"
         return text
+
+    def add_model(self, model: str, amount: Decimal | None, batches: int) -> None:
+        """One group's share of a model (a model may come in several groups: one per provider)."""
+        known, count = self.by_model.get(model, (None, 0))
+        if amount is not None:
+            known = (known or Decimal(0)) + amount
+        self.by_model[model] = (known, count + batches)
 
     def _leave_out(self, reason: str, count: int) -> None:
         self.unpriced += count
@@ -254,11 +264,11 @@ def check_price_overrides(app_configs=None, **kwargs):
     return []
 
 
-def _genai_model(model: str):
+def _genai_model(model: str, prices_id: str = PROVIDER_ID):
     from genai_prices import data_snapshot
 
     try:
-        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, PROVIDER_ID, None)
+        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, prices_id, None)
     except LookupError:
         return None
     return info
@@ -275,7 +285,15 @@ def _base(value) -> Decimal | None:
 def _genai_rates(model: str, info) -> Rates:
     from genai_prices.types import TieredPrices
 
-    prices = info.get_prices(datetime.now(tz=UTC), PRICE_CONTEXT)
+    now = datetime.now(tz=UTC)
+    prices = info.get_prices(now, PRICE_CONTEXT)
+    if prices == info.get_prices(now, None):
+        # Without a batch variant genai-prices returns the standard price for the batch context
+        # (provider-specs/NOTES.md §1.8: Opus 4.1, Sonnet 4.0, Claude 3.x): never shown as a batch price.
+        raise NoPrice(
+            f"{price_data_version()} has no batch price for “{model}”, only its standard price, "
+            "which the dashboard does not present as a batch price; add its batch rates to DASHBOARD_PRICE_OVERRIDES."
+        )
     rate_in = _base(getattr(prices, "input_mtok", None))
     rate_out = _base(getattr(prices, "output_mtok", None))
     if rate_in is None and rate_out is None:
@@ -299,18 +317,20 @@ def _genai_rates(model: str, info) -> Rates:
 _rates_cache: dict[str, Rates | NoPrice] = {}
 
 
-def rates_for(model: str) -> Rates:
-    """Batch rates for ``model``, an override first; raises :class:`NoPrice` with the reason."""
+def rates_for(model: str, provider: str = "") -> Rates:
+    """Batch rates for ``model`` of ``provider``'s batches (default OpenAI), an override first; raises
+    :class:`NoPrice` with the reason."""
     model = (model or "").strip()
     if not model:
         raise NoPrice("The batch names no model, so its price cannot be looked up.")
     loaded = _load_overrides()
     if isinstance(loaded, ImproperlyConfigured):
         raise NoPrice(f"Prices are off until DASHBOARD_PRICE_OVERRIDES is fixed: {loaded}")
-    key = model.lower()
+    info = provider_info(provider)
+    key = f"{info.prices_id}:{model.lower()}"
     cached = _rates_cache.get(key)
     if cached is None:
-        cached = _resolve(model, loaded)
+        cached = _resolve(model, loaded, info.prices_id)
         if len(_rates_cache) > 2000:
             _rates_cache.clear()
         _rates_cache[key] = cached
@@ -319,11 +339,11 @@ def rates_for(model: str) -> Rates:
     return cached
 
 
-def _resolve(model: str, loaded: dict[str, Rates]) -> Rates | NoPrice:
+def _resolve(model: str, loaded: dict[str, Rates], prices_id: str = PROVIDER_ID) -> Rates | NoPrice:
     lowered = model.lower()
     if lowered in loaded:
         return loaded[lowered]
-    info = _genai_model(model)
+    info = _genai_model(model, prices_id)
     if info is not None and info.id.lower() in loaded:
         return loaded[info.id.lower()]
     prefixes = sorted((key for key in loaded if key.endswith("*")), key=len, reverse=True)
@@ -356,16 +376,80 @@ def price_usage(model: str, input_tokens: int | None, cached_tokens: int | None,
     return Price(rates.cost(input_tokens or 0, cached_tokens or 0, output_tokens or 0), rates=rates)
 
 
-def batch_price(batch) -> Price:
-    """The price of an upstream :class:`~batches.upstream.Batch` or an index ``BatchRecord``."""
+def batch_tokens(batch) -> tuple[int | None, int | None, int | None]:
+    """(input, cached, output) of an upstream ``Batch`` or an index ``BatchRecord``."""
     usage = getattr(batch, "usage", None)
     if usage is not None and hasattr(usage, "input_tokens"):
-        tokens = (usage.input_tokens, usage.cached_tokens, usage.output_tokens)
-    elif hasattr(batch, "input_tokens"):
-        tokens = (batch.input_tokens, batch.cached_tokens, batch.output_tokens)
-    else:
-        tokens = (None, None, None)
-    return price_usage(getattr(batch, "model", "") or "", *tokens)
+        return usage.input_tokens, usage.cached_tokens, usage.output_tokens
+    if hasattr(batch, "input_tokens"):
+        return batch.input_tokens, batch.cached_tokens, batch.output_tokens
+    return None, None, None
+
+
+def pricing_model(batch) -> tuple[str, str] | NoPrice:
+    """(model to price, provider) of a batch, or why it has none: an Azure batch names a deployment,
+    priced only when the projects file says which model it serves."""
+    provider = getattr(batch, "provider", "") or ""
+    model = getattr(batch, "model", "") or ""
+    price_model = getattr(batch, "price_model", "") or ""
+    if provider_info(provider).model_is_deployment and model and not price_model:
+        return NoPrice(
+            f"“{model}” is a deployment whose model the projects file does not name "
+            f'(deployments = {{{model} = "gpt-…"}}), so it has no price.'
+        )
+    return price_model or model, provider
+
+
+def priced(price: Price, provider: str) -> Price:
+    """A known price labelled with what it is for this provider (Azure: OpenAI's rates)."""
+    note = provider_info(provider).price_note
+    if not price.known or not note or price.rates is None:
+        return price
+    return Price(price.amount, rates=replace(price.rates, note="; ".join(filter(None, (price.rates.note, note)))))
+
+
+def batch_price(batch) -> Price:
+    """The price of an upstream :class:`~batches.upstream.Batch` or an index ``BatchRecord``."""
+    tokens = batch_tokens(batch)
+    if tokens[0] is None and tokens[2] is None:
+        return Price(None, no_usage_reason(getattr(batch, "provider", "")))
+    target = pricing_model(batch)
+    if isinstance(target, NoPrice):
+        return Price(None, str(target))
+    model, provider = target
+    try:
+        rates = rates_for(model, provider)
+    except NoPrice as err:
+        return Price(None, str(err))
+    return priced(Price(rates.cost(tokens[0] or 0, tokens[1] or 0, tokens[2] or 0), rates=rates), provider)
+
+
+def with_kept_usage(project: str, batch):
+    """An upstream ``Batch`` whose provider reports no usage, with the usage the index kept from its
+    result lines (``index.store.record_result_usage``), when there is one; else ``batch`` itself."""
+    if getattr(batch, "usage", None) is not None or provider_info(getattr(batch, "provider", "")).reports_usage:
+        return batch
+    record = (
+        BatchRecord.objects.filter(project=project, batch_id=batch.id, input_tokens__isnull=False)
+        .only("model", "input_tokens", "cached_tokens", "output_tokens", "total_tokens")
+        .first()
+    )
+    if record is None:
+        return batch
+    usage = Usage(
+        input_tokens=record.input_tokens, cached_tokens=record.cached_tokens,
+        output_tokens=record.output_tokens, total_tokens=record.total_tokens,
+    )
+    return replace(batch, usage=usage, model=batch.model or record.model or None)
+
+
+def no_usage_reason(provider: str) -> str:
+    if provider_info(provider).reports_usage:
+        return NO_USAGE
+    return (
+        f"{provider_info(provider).label}'s batch reports no token usage: it is summed from the result lines "
+        "once the batch has ended and its results page has been opened."
+    )
 
 
 def has_usage_q() -> Q:
@@ -376,7 +460,7 @@ def usage_by_model(queryset: QuerySet) -> QuerySet:
     """Token sums per model of ``queryset`` (BatchRecord rows): one grouped SQL query."""
     return (
         queryset.order_by()
-        .values("model")
+        .values("model", "provider", "price_model")
         .annotate(
             batches=Count("id"),
             with_usage=Count("id", filter=has_usage_q()),
@@ -398,139 +482,24 @@ def total_of(rows) -> CostTotal:
     total = CostTotal()
     for row in rows:
         model = row["model"] or ""
+        provider = row.get("provider") or ""
         total.batches += row["batches"]
         missing = row["batches"] - row["with_usage"]
         if missing:
-            total._leave_out(NO_USAGE, missing)
+            total._leave_out(no_usage_reason(provider), missing)
         if not row["with_usage"]:
-            total.by_model[model] = (None, row["batches"])
+            total.add_model(model, None, row["batches"])
             continue
         try:
-            rates = rates_for(model)
+            target = pricing_model(SimpleNamespace(**row))
+            if isinstance(target, NoPrice):
+                raise target
+            rates = rates_for(*target)
         except NoPrice as err:
             total._leave_out(str(err), row["with_usage"])
-            total.by_model[model] = (None, row["batches"])
+            total.add_model(model, None, row["batches"])
             continue
         amount = rates.cost(row["input"] or 0, row["cached"] or 0, row["output"] or 0)
         total.amount += amount
-        total.by_model[model] = (amount, row["batches"])
+        total.add_model(model, amount, row["batches"])
     return total
-
-
-# -- estimate before upload ----------------------------------------------------------------------
-
-#: The rule of thumb OpenAI documents for English text: one token is about four characters; we count
-#: UTF-8 bytes of the request's text (so non-Latin scripts, which take more bytes, estimate higher).
-BYTES_PER_TOKEN = 4
-#: Each chat message carries a few tokens of framing (role, separators); OpenAI's cookbook counts 3.
-TOKENS_PER_MESSAGE = 3
-ESTIMATE_METHOD = (
-    "Input tokens are estimated as the UTF-8 bytes of each request's text (messages, input or prompt) "
-    f"divided by {BYTES_PER_TOKEN}, plus {TOKENS_PER_MESSAGE} per chat message; images, audio and tool "
-    "schemas are not counted. Output tokens cannot be known before the batch runs."
-)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """An estimate of a batch input file's cost, before anything is uploaded."""
-
-    model: str
-    requests: int
-    input_tokens: int
-    input_price: Price
-    #: The cost if every request used its max output tokens (only when every line sets a maximum).
-    max_output_tokens: int | None = None
-    max_price: Price | None = None
-    method: str = ESTIMATE_METHOD
-
-
-def _text_bytes(value) -> tuple[int, int]:
-    """(bytes of text, messages) in a request body's text fields, recursively through parts."""
-    if isinstance(value, str):
-        return len(value.encode("utf-8")), 0
-    if isinstance(value, list):
-        total = messages = 0
-        for item in value:
-            size, count = _text_bytes(item)
-            total += size
-            messages += count
-        return total, messages
-    if isinstance(value, dict):
-        total = messages = 0
-        if "role" in value:
-            messages += 1
-        for key in ("content", "text", "input", "prompt", "instructions"):
-            if key in value:
-                size, count = _text_bytes(value[key])
-                total += size
-                messages += count
-        return total, messages
-    return 0, 0
-
-
-def _line_tokens(body: dict) -> int:
-    size = messages = 0
-    for key in ("messages", "input", "prompt", "instructions"):
-        if key in body:
-            part_size, part_messages = _text_bytes(body[key])
-            size += part_size
-            messages += part_messages
-    return -(-size // BYTES_PER_TOKEN) + TOKENS_PER_MESSAGE * messages
-
-
-def _max_output(body: dict) -> int | None:
-    for key in ("max_completion_tokens", "max_output_tokens", "max_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-    return None
-
-
-def estimate_jsonl(source, model: str | None = None) -> Estimate:
-    """Estimate the input tokens and cost of a batch input file (bytes or a binary file object, already
-    validated). ``model`` defaults to the first line's ``body.model``; the estimate is at batch rates."""
-    import io
-
-    from ..jsonl import MAX_LINE_BYTES
-
-    fileobj = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-    if hasattr(fileobj, "seek"):
-        fileobj.seek(0)
-    requests = input_tokens = max_output = 0
-    every_line_has_max = True
-    # The file was validated first, so every line fits in MAX_LINE_BYTES; one line is held at a time.
-    for raw in iter(lambda: fileobj.readline(MAX_LINE_BYTES + 1), b""):
-        if len(raw) > MAX_LINE_BYTES or not raw.strip():
-            continue
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            continue
-        body = line.get("body") if isinstance(line, dict) else None
-        if not isinstance(body, dict):
-            continue
-        requests += 1
-        if model is None and isinstance(body.get("model"), str):
-            model = body["model"]
-        input_tokens += _line_tokens(body)
-        line_max = _max_output(body)
-        if line_max is None:
-            every_line_has_max = False
-        else:
-            max_output += line_max
-    if hasattr(fileobj, "seek"):
-        fileobj.seek(0)
-    model = model or ""
-    input_price = price_usage(model, input_tokens, 0, 0)
-    max_price = None
-    if requests and every_line_has_max:
-        max_price = price_usage(model, input_tokens, 0, max_output)
-    return Estimate(
-        model=model,
-        requests=requests,
-        input_tokens=input_tokens,
-        input_price=input_price,
-        max_output_tokens=max_output if requests and every_line_has_max else None,
-        max_price=max_price,
-    )

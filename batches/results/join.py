@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from .. import selectors
 from ..projects import Project
-from ..upstream import Batch, UpstreamNotFound
+from ..upstream import Batch, UsageTally, UpstreamNotFound
 from .lines import file_objects
 from .records import outcome_of
 
@@ -41,6 +42,8 @@ class FileJoin:
         self.batch = batch
         self.input_available = False
         self.size = 0
+        #: The usage of the successful result lines per model, once iterated (for a batch that reports none).
+        self.usage: dict[str, UsageTally] = {}
 
     def _input(self) -> tuple[list[str], list[int]]:
         """The custom_id and line number of each request of the input file ([] without one)."""
@@ -67,22 +70,22 @@ class FileJoin:
         answered = bytearray(len(input_ids))
         others: set[str] = set()
         next_position = len(input_ids)
-        for file_id in (self.batch.output_file_id, self.batch.error_file_id):
-            if not file_id:
+        # The output and error files, or a provider's results file: the same line shape either way.
+        records = selectors.result_records(self.project, self.batch)
+        for record in records:
+            custom_id = record.get("custom_id")
+            if not isinstance(custom_id, str):
                 continue
-            for line in file_objects(self.project, file_id):
-                custom_id = line.obj.get("custom_id")
-                if not isinstance(custom_id, str):
-                    continue
-                position = positions.get(custom_id)
-                if position is not None:
-                    if not answered[position]:
-                        answered[position] = 1
-                        yield Joined(position, custom_id, input_lines[position], line.obj)
-                elif custom_id not in others:
-                    others.add(custom_id)
-                    yield Joined(next_position, custom_id, None, line.obj)
-                    next_position += 1
+            position = positions.get(custom_id)
+            if position is not None:
+                if not answered[position]:
+                    answered[position] = 1
+                    yield Joined(position, custom_id, input_lines[position], record)
+            elif custom_id not in others:
+                others.add(custom_id)
+                yield Joined(next_position, custom_id, None, record)
+                next_position += 1
+        self.usage = records.usage
         for position, custom_id in enumerate(input_ids):
             if not answered[position]:
                 yield Joined(position, custom_id, input_lines[position], None)
@@ -90,12 +93,10 @@ class FileJoin:
 
 
 def result_outcomes(project: Project, batch: Batch) -> dict[str, str]:
-    """custom_id -> the outcome of its first result line, from the output and error files."""
+    """custom_id -> the outcome of its first result line (output and error files, or results file)."""
     outcomes: dict[str, str] = {}
-    for file_id in (batch.output_file_id, batch.error_file_id):
-        if file_id:
-            for line in file_objects(project, file_id):
-                custom_id = line.obj.get("custom_id")
-                if isinstance(custom_id, str):
-                    outcomes.setdefault(custom_id, outcome_of(line.obj))
+    for record in selectors.result_records(project, batch):
+        custom_id = record.get("custom_id")
+        if isinstance(custom_id, str):
+            outcomes.setdefault(custom_id, outcome_of(record))
     return outcomes

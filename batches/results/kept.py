@@ -18,6 +18,7 @@ from datetime import timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ..index.store import record_result_usage
 from ..models import ResultsJoin, ResultsJoinRow
 from ..projects import Project
 from ..upstream import Batch
@@ -140,6 +141,9 @@ def _build(project: Project, batch: Batch, join: ResultsJoin) -> None:
     )
     if not updated:
         raise RuntimeError("the results join was taken over while it was being built")
+    if files.usage:
+        # The lines' usage is kept for a batch that reports none itself (Anthropic's never does).
+        record_result_usage(project.slug, batch.id, files.usage)
     join.refresh_from_db()
     logger.info("results join of %s/%s built: %d rows in %.2f s", project.slug, batch.id, files.size, seconds)
 

@@ -12,6 +12,7 @@ from django.db.models.functions import Substr
 
 from ..models import ResultsJoin, ResultsJoinRow
 from ..projects import Project
+from ..querystring import QueryForm, TextField
 from ..upstream import Batch
 from .join import FileJoin
 from .kept import kept_join
@@ -30,6 +31,39 @@ from .records import (
 )
 
 PER_PAGE = 50
+CUSTOM_ID_MAX = 200
+
+
+class ResultsQueryForm(QueryForm):
+    """The results page's query string: ``filter`` (``failed``: only the requests that did not
+    succeed), ``custom_id`` (a prefix) and ``page``. A bad value is a sentence and its default."""
+
+    filter = TextField()
+    custom_id = TextField()
+    page = TextField()
+
+    def clean_filter(self) -> str:
+        raw = self.cleaned_data["filter"]
+        if raw not in ("", "failed"):
+            self.problem(f"“{raw[:40]}” is not a filter of results (only “failed” is); showing every request.")
+            return ""
+        return raw
+
+    def clean_custom_id(self) -> str:
+        raw = self.cleaned_data["custom_id"]
+        if len(raw) > CUSTOM_ID_MAX:
+            self.problem(f"A custom_id search is at most {CUSTOM_ID_MAX} characters; showing every custom_id.")
+            return ""
+        return raw
+
+    def clean_page(self) -> int:
+        raw = self.cleaned_data["page"]
+        if not raw:
+            return 1
+        if not raw.isdigit() or int(raw) < 1:
+            self.problem(f"“{raw[:40]}” is not a page number; showing the first page.")
+            return 1
+        return int(raw)
 
 
 @dataclass(frozen=True)
@@ -45,6 +79,8 @@ class ResultsPage:
     failed: int
     expired: int
     not_run: int
+    #: A preview while the kept join is being prepared (``prepare.py``): counts and the first results only.
+    preparing: bool = False
 
     @property
     def has_previous(self) -> bool:

@@ -11,6 +11,8 @@ import json
 import zlib
 from dataclasses import dataclass, replace
 
+from ..upstream.lines import CANCELLED_CODE, EXPIRED_CODE
+
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 EXPIRED = "expired"
@@ -42,10 +44,13 @@ class ResultRow:
 
 
 def outcome_of(record: dict) -> str:
-    """The outcome of one output/error line."""
+    """The outcome of one output/error line (in the common shape of ``batches.upstream.lines``). A
+    request a cancel stopped (Anthropic's ``canceled`` line) never ran."""
     error = record.get("error")
-    if isinstance(error, dict) and error.get("code") == "batch_expired":
+    if isinstance(error, dict) and error.get("code") == EXPIRED_CODE:
         return EXPIRED
+    if isinstance(error, dict) and error.get("code") == CANCELLED_CODE:
+        return NOT_RUN
     response = record.get("response")
     status = response.get("status_code") if isinstance(response, dict) else None
     if error or not isinstance(status, int) or status >= 400:

@@ -3,7 +3,7 @@
 
 * batch page: ``{% batch_oversight batch %}`` (cost with its reason or rates, ETA, flags explained);
 * a total over a queryset of ``BatchRecord``: ``{% cost_total records %}``;
-* create page: ``{% cost_estimate estimate %}`` for :func:`batches.oversight.pricing.estimate_jsonl`;
+* create page: ``{% cost_estimate estimate %}`` for :func:`batches.oversight.estimate.estimate_jsonl`;
 * list pages: ``{% index_progress %}``, how far the index's backfill has come ("12,400 batches indexed
   back to 2 March; backfill running"), from the counts the page already has.
 """
@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
 
-from ..index import selectors
-from ..oversight import eta, pricing
+from ..index import flags, selectors
+from ..oversight import pricing
+from ..oversight.estimate import BYTES_PER_TOKEN, ESTIMATE_METHOD, TOKENS_PER_MESSAGE
 
 register = template.Library()
 
@@ -44,9 +45,9 @@ def batch_oversight(context, batch):
     """The batch page's panel: price (or why none), ETA and flags with their sentences."""
     return {
         "batch": batch,
-        "price": pricing.batch_price(batch),
+        "price": pricing.batch_price(pricing.with_kept_usage(context["project"].slug, batch)),
         "price_source": pricing.price_data_label(),
-        "oversight": eta.batch_oversight(context["project"].slug, batch),
+        "oversight": flags.batch_oversight(context["project"].slug, batch),
     }
 
 
@@ -67,9 +68,9 @@ def estimate_panel(context):
     project = context["project"]
     return {
         "price_url": reverse("batches:price", args=[project.slug]),
-        "bytes_per_token": pricing.BYTES_PER_TOKEN,
-        "tokens_per_message": pricing.TOKENS_PER_MESSAGE,
-        "method": pricing.ESTIMATE_METHOD,
+        "bytes_per_token": BYTES_PER_TOKEN,
+        "tokens_per_message": TOKENS_PER_MESSAGE,
+        "method": ESTIMATE_METHOD,
     }
 
 

@@ -1,17 +1,24 @@
-"""The only code that speaks HTTP to the upstream Batch and Files API.
+"""The only code that speaks HTTP to a provider's batch API.
 
 ``errors`` holds the :class:`UpstreamError` family, ``types`` the typed values and their tolerant
-parsing, ``client`` the transport with its retry policy, ``registry`` one pooled client per project.
+parsing, ``client`` the transport every provider shares (retries, timeouts, error mapping), ``openai``,
+``azure`` and ``anthropic`` one client each (paths, headers, parsing), ``lines`` result lines in one
+shape, ``providers`` what differs between providers as data, ``registry`` one pooled client per project.
 """
 
+from .anthropic import AnthropicClient
+from .azure import AzureClient
 from .client import (
     MAX_RETRIES,
     RETRY_BUDGET_SECONDS,
     USER_AGENT,
-    BatchClient,
+    BaseClient,
     FileContent,
     validate_id,
 )
+from .lines import ResultRecords, UsageTally
+from .openai import BatchClient, OpenAIClient
+from .providers import DEFAULT_PROVIDER, PROVIDER_NAMES, PROVIDERS, ProviderInfo, provider_info
 from .errors import (
     InvalidId,
     UpstreamAuthError,
@@ -27,7 +34,7 @@ from .errors import (
     error_from_response,
     retry_after_seconds,
 )
-from .registry import client_for
+from .registry import batch_from_raw, client_for
 from .types import (
     CANCELLABLE_STATUSES,
     COMPLETION_WINDOWS,

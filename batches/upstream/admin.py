@@ -15,7 +15,7 @@ Two endpoints, as the official SDK describes them (``openai`` 3.51,
 Both answer a ``page`` object (``data``, ``has_more``, ``next_page``); the next request passes
 ``page=<next_page>``. Arrays go as ``group_by[]=…`` (the SDK's ``array_format="brackets"``).
 
-The transport is the Batch API client's (:class:`~batches.upstream.client.BatchClient`): one pooled
+The transport is the Batch API client's (:class:`~batches.upstream.openai.OpenAIClient`, on the shared transport of ``client.py``): one pooled
 ``httpx.Client`` per process, explicit timeouts, the read retry policy, the ``UpstreamError`` family
 and log lines with status and ``x-request-id`` only. The admin key is in no log line, no error
 message (an upstream message that quotes it is scrubbed) and no ``repr``.
@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..conf import conf
-from .client import BatchClient
+from .openai import OpenAIClient
 from .errors import UpstreamAuthError, UpstreamBadResponse, UpstreamError, UpstreamForbidden
 
 BUCKET_WIDTH = "1d"
@@ -125,7 +125,7 @@ def _page(body: Any, result_object: str, parse) -> tuple[list[Bucket], str | Non
     return buckets, cursor if body.get("has_more") is True else None
 
 
-class AdminClient(BatchClient):
+class AdminClient(OpenAIClient):
     """Typed, paged access to the organization's costs and usage with an admin key."""
 
     def __init__(self, *, admin_key: str, **kwargs: Any) -> None:

@@ -6,13 +6,15 @@ defences, all per project and all in this module:
 
 * **Bulkhead** (:func:`page_read`): at most ``DASHBOARD_UPSTREAM_PAGE_SLOTS`` page views of one project
   in one process wait on its upstream at once (coalesced waiters of one shared read included). One more
-  waits for a place while the holders have waited less than ``DASHBOARD_UPSTREAM_SLOW_SECONDS``; after
-  that it gets the "not answering" page at once, so the other threads stay free for index pages,
+  is answered from the index at once where the index can stand in (the list, a batch's page); else it
+  waits for a place while the holders have waited less than ``DASHBOARD_UPSTREAM_SLOW_SECONDS``, and
+  after that gets the "not answering" page at once. So the other threads stay free for index pages,
   ``/healthz`` and other projects.
 * **Short deadline for page reads** (:func:`page_read`, :func:`clamp`): inside a page view an upstream
   read has ``DASHBOARD_PAGE_READ_SECONDS`` in all (connect, send, answer); the sync and the task worker
   keep the client's longer timeouts.
-* **Breaker** (:func:`send`): after ``DASHBOARD_BREAKER_TIMEOUTS`` timeouts in a row the project's
+* **Breaker** (:func:`send`): after ``DASHBOARD_BREAKER_TIMEOUTS`` requests in a row end in a timeout
+  (a request's own retries count once) the project's
   breaker opens for ``DASHBOARD_BREAKER_OPEN_SECONDS``: every call answers at once with
   :class:`UpstreamNotAnswering` (503, ``Retry-After``), and the views show what the index holds instead
   where it can stand in. Then one call goes through as a probe: an answer (any HTTP status) closes the
@@ -27,16 +29,20 @@ process that saw no timeout.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
-from ..conf import conf
-from .errors import UpstreamUnavailable
 
+from ..conf import conf
+from .errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+
+logger = logging.getLogger("batches.client")
 T = TypeVar("T")
+
 
 class UpstreamNotAnswering(UpstreamUnavailable):
     default_message = "The Batch API is not answering: its last requests timed out."
@@ -90,12 +96,20 @@ class Breaker:
             if probe:
                 self.probing = False
             if not timed_out:
+                if self.open_until:
+                    logger.warning("upstream %s answers again: breaker closed", self.key)
                 self.timeouts, self.open_until = 0, 0.0
                 return
             self.timeouts += 1
             if probe or self.timeouts >= conf().breaker_timeouts:
-                self.open_until = self.clock() + conf().breaker_open_seconds
+                seconds = conf().breaker_open_seconds
+                self.open_until = self.clock() + seconds
                 self.timeouts = 0
+                logger.warning("upstream %s is not answering: breaker open for %gs", self.key, seconds)
+
+    def end_probe(self) -> None:
+        with self.lock:
+            self.probing = False
 
     @property
     def is_open(self) -> bool:
@@ -105,10 +119,12 @@ class Breaker:
     # -- the bulkhead --------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        """A place among the page views waiting on this upstream. While every place is taken, wait for
-        one as long as the oldest holder has waited less than ``DASHBOARD_UPSTREAM_SLOW_SECONDS`` (a slow
-        but living API frees places in time); past that, the upstream looks hung: refuse at once."""
+    def slot(self, stand_in: Callable[[], bool] | None = None) -> Iterator[None]:
+        """A place among the page views waiting on this upstream. While every place is taken: when the
+        index can stand in (``stand_in()``), refuse at once, so the view answers from the index without
+        holding a thread; else wait for a place as long as the oldest holder has waited less than
+        ``DASHBOARD_UPSTREAM_SLOW_SECONDS`` (a slow but living API frees places in time), and past that
+        refuse at once: the upstream looks hung."""
         slots = max(conf().upstream_page_slots, 1)
         slow = conf().upstream_slow_seconds
         token = object()
@@ -116,6 +132,13 @@ class Breaker:
             error = self._open_error()
             if error is not None:
                 raise error
+            busy = len(self.holders)
+        if busy >= slots and stand_in is not None and stand_in():  # a query: not under the lock
+            raise UpstreamNotAnswering(
+                f"The Batch API is busy: {busy} page views of this project are already waiting for it on this server.",
+                retry_after=5.0,
+            )
+        with self.lock:
             while len(self.holders) >= slots:
                 waited = self.clock() - min(self.holders.values())
                 if waited >= slow:
@@ -154,10 +177,10 @@ def reset() -> None:
 
 
 @contextlib.contextmanager
-def page_read(key: str) -> Iterator[None]:
+def page_read(key: str, stand_in: Callable[[], bool] | None = None) -> Iterator[None]:
     """Around a page view's upstream read (selectors): a slot of the project's bulkhead, and the short
     page deadline for every request made inside."""
-    with breaker_for(key).slot():
+    with breaker_for(key).slot(stand_in):
         previous = getattr(_page, "deadline", None)
         _page.deadline = time.monotonic() + conf().page_read_seconds
         try:
@@ -181,19 +204,25 @@ def clamp(kwargs: dict[str, Any], default: httpx.Timeout) -> dict[str, Any]:
 
 
 def send(key: str, call: Callable[[], T]) -> T:
-    """Make one upstream request through the project's breaker: refused at once while it is open; a
-    timeout counts towards opening it, any answer closes it."""
+    """Make one logical upstream request (its retries included) through the project's breaker: refused
+    at once while it is open; a request that ends in a timeout counts towards opening it, one the API
+    answered (with any HTTP status) closes it, one that could not connect does neither."""
     breaker = breaker_for(key)
     probe = breaker.admit()
     try:
         response = call()
-    except httpx.TimeoutException:
+    except UpstreamTimeout:
         breaker.record(True, probe)
         raise
+    except UpstreamError as err:
+        if err.status_code is not None:  # an HTTP answer, even an error, is a sign of life
+            breaker.record(False, probe)
+        elif probe:  # refused or reset: not a hang, but the probe is over; the next call probes again
+            breaker.end_probe()
+        raise
     except BaseException:
-        if probe:  # refused or reset: not a hang, but the probe is over; the next call probes again
-            with breaker.lock:
-                breaker.probing = False
+        if probe:
+            breaker.end_probe()
         raise
     breaker.record(False, probe)
     return response

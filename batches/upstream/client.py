@@ -1,6 +1,6 @@
 """Transport and retries: the one seam to the upstream Batch and Files API.
 
-Every HTTP request to an OpenAI-compatible upstream goes through :class:`BatchClient`. Each project has one
+Every HTTP request to an OpenAI-compatible upstream goes through :class:`BaseClient`. Each project has one
 pooled ``httpx.Client`` per process (``registry.py``) (keep-alive is reused across page views), sends the bearer key and
 the optional ``OpenAI-Organization`` / ``OpenAI-Project`` headers, returns typed values and raises only
 the :class:`UpstreamError` family, whose messages are sentences fit for a page.
@@ -35,7 +35,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -48,10 +48,11 @@ from .errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
     error_from_response,
+    request_id_of,
 )
 from ..metrics import record_upstream, record_upstream_retry
 from . import breaker
-from .types import ID_PATTERN, Batch, BatchPage, FileObject, _str_or_none
+from .types import ID_PATTERN, Batch, FileObject
 
 logger = logging.getLogger("batches.client")
 
@@ -60,7 +61,8 @@ MAX_RETRIES = 2
 RETRY_BUDGET_SECONDS = 4.0
 BACKOFF_INITIAL_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 2.0
-RETRYABLE_READ_STATUSES = frozenset({429, 500, 502, 503, 504})
+# 529: Anthropic's overloaded_error (provider-specs/NOTES.md §1.7).
+RETRYABLE_READ_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
 STREAM_CHUNK_BYTES = 64 * 1024
 
 
@@ -120,7 +122,7 @@ def _connect_failure(err: httpx.TransportError) -> UpstreamError:
 
 
 def _log_response(method: str, path: str, response: httpx.Response, elapsed: float, label: str = "") -> None:
-    request_id = response.headers.get("x-request-id")
+    request_id = request_id_of(response)
     record_upstream(label, method, path, response.status_code, elapsed)
     extra = {"upstream_request_id": request_id, "duration_ms": round(elapsed * 1000, 1),
              "upstream_status": response.status_code}
@@ -156,8 +158,14 @@ def _retry_delay(error: UpstreamError, attempt: int) -> float:
     return min(BACKOFF_INITIAL_SECONDS * 2**attempt, BACKOFF_MAX_SECONDS) * (1 - 0.25 * random.random())
 
 
-class BatchClient:
-    """Typed access to the Batch and Files API over one pooled ``httpx.Client``."""
+class BaseClient:
+    """The transport every provider's client shares: one pooled ``httpx.Client``, the retry policy,
+    the timeouts, the error mapping and the logging. Subclasses (``openai.py``, ``azure.py``,
+    ``anthropic.py``) add the paths, headers and parsing of their API; none of them sends HTTP any
+    other way than through :meth:`_send`."""
+
+    #: Which API this client speaks ("openai", "azure", "anthropic"); set by each subclass.
+    provider = ""
 
     def __init__(
         self,
@@ -173,12 +181,10 @@ class BatchClient:
         transport: httpx.BaseTransport | None = None,
         sleep=time.sleep,
         label: str = "",
+        params: Mapping[str, str] | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT, "Accept": "application/json"}
-        if organization:
-            headers["OpenAI-Organization"] = organization
-        if project:
-            headers["OpenAI-Project"] = project
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        headers.update(self.auth_headers(api_key, organization=organization, project=project))
         self.base_url = base_url.rstrip("/")
         # The project slug in metrics (dashboard_upstream_*{project=...}); set by the registry.
         self.label = label
@@ -193,7 +199,12 @@ class BatchClient:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
             transport=transport,
             follow_redirects=False,
+            params=params,
         )
+
+    def auth_headers(self, api_key: str, *, organization: str | None, project: str | None) -> dict[str, str]:
+        """The headers that authenticate every request (the key is never logged)."""
+        raise NotImplementedError
 
     def close(self) -> None:
         self._http.close()
@@ -211,14 +222,20 @@ class BatchClient:
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one logical request. ``retry`` is "read" (full read policy), "connect" (only when the
-        request never reached the server) or "never"."""
+        request never reached the server) or "never". It goes through the project's breaker
+        (``breaker.py``): refused at once while the breaker is open, and a page read gets the page's
+        short deadline."""
+        attempts = lambda: self._attempts(method, path, retry, what, stream, kwargs)  # noqa: E731
+        return breaker.send(self.label or self.base_url, attempts)
+
+    def _attempts(self, method: str, path: str, retry: str, what: str, stream: bool, kwargs: dict) -> httpx.Response:
         attempt = 0
         budget = self.retry_budget
         while True:
             started = time.monotonic()
             try:
                 request = self._http.build_request(method, path, **breaker.clamp(kwargs, self.timeout))
-                response = breaker.send(self.label or self.base_url, lambda: self._http.send(request, stream=stream))
+                response = self._http.send(request, stream=stream)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
                 record_upstream(self.label, method, path, "unreachable", time.monotonic() - started)
                 error, never_sent, cause = _connect_failure(err), True, err
@@ -261,7 +278,7 @@ class BatchClient:
             raise UpstreamBadResponse(
                 "The Batch API sent an answer the dashboard could not read (not valid JSON).",
                 status_code=response.status_code,
-                request_id=response.headers.get("x-request-id"),
+                request_id=request_id_of(response),
             ) from err
         if parse is None:
             return body
@@ -269,104 +286,28 @@ class BatchClient:
             value = parse(body)
         except UpstreamBadResponse as err:
             err.status_code = err.status_code or response.status_code
-            err.request_id = err.request_id or response.headers.get("x-request-id")
+            err.request_id = err.request_id or request_id_of(response)
             raise
         if isinstance(value, (Batch, FileObject)):
             value = dataclasses.replace(
-                value, http_status=response.status_code, request_id=response.headers.get("x-request-id")
+                value, http_status=response.status_code, request_id=request_id_of(response)
             )
         return value
 
-    def _get_json(self, path: str, what: str, parse=None, **kwargs: Any) -> Any:
-        response = self._send("GET", path, retry="read", what=what, **kwargs)
-        return self._json(response, parse)
-
-    # -- batches -------------------------------------------------------------
-
-    def list_batches(self, *, after: str | None = None, limit: int = 20) -> BatchPage:
-        if not 1 <= limit <= 100:
-            raise ValueError("limit must be between 1 and 100")
-        params: dict[str, Any] = {"limit": limit}
-        if after:
-            validate_id(after)
-            params["after"] = after
-        return self._get_json("batches", "list of batches", self._page_from_api, params=params)
-
-    @staticmethod
-    def _page_from_api(body: Any) -> BatchPage:
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise UpstreamBadResponse("The Batch API sent a list of batches in a shape the dashboard does not know.")
-        batches = tuple(Batch.from_api(item) for item in body["data"])
-        has_more = body.get("has_more")
-        return BatchPage(
-            data=batches,
-            has_more=has_more is True,
-            first_id=_str_or_none(body.get("first_id")),
-            last_id=_str_or_none(body.get("last_id")),
-        )
-
-    def retrieve_batch(self, batch_id: str) -> Batch:
-        path = f"batches/{validate_id(batch_id)}"
-        return self._get_json(path, "batch lookup", Batch.from_api)
-
-    def cancel_batch(self, batch_id: str) -> Batch:
-        path = f"batches/{validate_id(batch_id)}/cancel"
-        response = self._send("POST", path, retry="connect", what="cancel")
-        return self._json(response, Batch.from_api)
-
-    def create_batch(
-        self,
-        *,
-        input_file_id: str,
-        endpoint: str,
-        completion_window: str = "24h",
-        metadata: Mapping[str, str] | None = None,
-        output_expires_after_seconds: int | None = None,
-    ) -> Batch:
-        validate_id(input_file_id, "file")
-        payload: dict[str, Any] = {
-            "input_file_id": input_file_id,
-            "endpoint": endpoint,
-            "completion_window": completion_window,
-        }
-        if metadata:
-            payload["metadata"] = dict(metadata)
-        if output_expires_after_seconds is not None:
-            payload["output_expires_after"] = {"anchor": "created_at", "seconds": int(output_expires_after_seconds)}
-        response = self._send("POST", "batches", retry="connect", what="new batch", json=payload)
-        return self._json(response, Batch.from_api)
-
-    # -- files ---------------------------------------------------------------
-
-    def upload_file(self, fileobj: IO[bytes], filename: str, *, purpose: str = "batch", upload_timeout: float = 600.0) -> FileObject:
-        """Upload ``fileobj`` as multipart/form-data; httpx streams it from disk in chunks."""
-        timeout = httpx.Timeout(upload_timeout, connect=self.timeout.connect)
-        response = self._send(
-            "POST",
-            "files",
-            retry="never",
-            what="file upload",
-            files={"file": (filename, fileobj, "application/jsonl")},
-            data={"purpose": purpose},
-            timeout=timeout,
-        )
-        return self._json(response, FileObject.from_api)
-
-    def retrieve_file(self, file_id: str) -> FileObject:
-        path = f"files/{validate_id(file_id, 'file')}"
-        return self._get_json(path, "file lookup", FileObject.from_api)
-
-    def open_file_content(self, file_id: str, *, read_timeout: float = 120.0) -> FileContent:
-        """Start streaming a file's bytes. The caller must iterate or ``close()`` the result."""
-        path = f"files/{validate_id(file_id, 'file')}/content"
+    def _open_stream(self, path: str, what: str, *, read_timeout: float) -> FileContent:
+        """Start streaming a body (a file, a results file); the caller iterates or closes it."""
         response = self._send(
             "GET",
             path,
             retry="read",
-            what="file download",
+            what=what,
             stream=True,
-            headers={"Accept": "application/binary"},
+            headers={"Accept": "application/binary"},  # what the official SDKs send for file bodies
             timeout=httpx.Timeout(read_timeout, connect=self.timeout.connect),
         )
         return FileContent(response)
+
+    def _get_json(self, path: str, what: str, parse=None, **kwargs: Any) -> Any:
+        response = self._send("GET", path, retry="read", what=what, **kwargs)
+        return self._json(response, parse)
 

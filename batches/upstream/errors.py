@@ -168,6 +168,19 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: Where each provider puts the id of a request for its support: OpenAI ``x-request-id``, Anthropic
+#: ``request-id`` (provider-specs/NOTES.md §1.1), Azure's gateway ``apim-request-id`` (unverified, §"Could not verify").
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id")
+
+
+def request_id_of(response: httpx.Response) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        value = response.headers.get(name)
+        if value:
+            return value
+    return None
+
+
 def _error_details(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
     """(message, code, param) from an OpenAI error body (NOTES.md §5.1), tolerating anything else (an
     HTML gateway page, an empty body, truncated JSON)."""
@@ -178,7 +191,11 @@ def _error_details(response: httpx.Response) -> tuple[str | None, str | None, st
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):
         return None, None, None
-    return _str_or_none(err.get("message")), _str_or_none(err.get("code")), _str_or_none(err.get("param"))
+    # Anthropic's body is {"type": "error", "error": {"type", "message", "details"?: {"error_code"}}}
+    # (provider-specs/NOTES.md §1.7): its sub-code stands in for OpenAI's ``code``.
+    details = err.get("details")
+    code = _str_or_none(err.get("code")) or (_str_or_none(details.get("error_code")) if isinstance(details, dict) else None)
+    return _str_or_none(err.get("message")), code, _str_or_none(err.get("param"))
 
 
 def _retry_phrase(seconds: float | None) -> str:
@@ -194,7 +211,7 @@ def error_from_response(response: httpx.Response, what: str = "request") -> Upst
     message, code, param = _error_details(response)
     retry_after = parse_retry_after(response.headers)
     kwargs: dict[str, Any] = dict(
-        status_code=status, request_id=response.headers.get("x-request-id"), code=code, param=param,
+        status_code=status, request_id=request_id_of(response), code=code, param=param,
         upstream_message=message,
     )
     detail = f" The API said: “{message}”" if message else ""
@@ -208,6 +225,9 @@ def error_from_response(response: httpx.Response, what: str = "request") -> Upst
         return UpstreamNotFound(f"The Batch API has no such object.{detail}", **kwargs)
     if status == 409:
         return UpstreamConflict(f"The Batch API refused the {what}.{detail}", **kwargs)
+    if status == 413:
+        # Anthropic's request_too_large: more than 256 MB or 100,000 requests in one batch (NOTES.md §1.4).
+        return UpstreamBadRequest(f"The Batch API refused the {what} as too large.{detail}", **kwargs)
     if status == 429:
         return UpstreamRateLimited(
             f"The Batch API is rate limiting the dashboard. {_retry_phrase(retry_after)}", retry_after=retry_after, **kwargs

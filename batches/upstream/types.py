@@ -8,6 +8,7 @@ render as they are.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 from ..vocabulary import CANCELLABLE_STATUSES, KNOWN_STATUSES, TERMINAL_STATUSES
 from .errors import UpstreamBadResponse
+from .providers import provider_info
 
 # IDs are opaque (NOTES.md §7): we only insist on a safe character set and a bounded length. The first
 # character must be alphanumeric, so "." and ".." can never form a path segment.
@@ -53,6 +55,43 @@ def _str_or_none(value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def _time_or_none(value: Any) -> int | None:
+    """Unix seconds from an int, or from an RFC 3339 / ISO 8601 string: Anthropic sends strings
+    (``2026-12-07T06:00:00.123456Z`` or ``+00:00``), and Azure's REST examples show them too
+    (provider-specs/NOTES.md §1.3, §2.7). A string without a zone is read as UTC."""
+    number = _int_or_none(value)
+    if number is not None or not isinstance(value, str) or not value.strip():
+        return number
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp())
+
+
+def _file_id_or_none(value: Any) -> str | None:
+    """A file id, with ``""`` read as absent (Azure's fail-fast example sends ``"output_file_id": ""``)."""
+    text = _str_or_none(value)
+    return text or None
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _status(value: Any) -> str:
+    """The status in the common snake_case vocabulary: Azure's REST examples show ``Validating``, so
+    ``InProgress`` and ``IN_PROGRESS`` read as ``in_progress`` too."""
+    text = (_str_or_none(value) or "").strip()
+    return _CAMEL_BOUNDARY.sub("_", text).lower() if text else "unknown"
 
 
 @dataclass(frozen=True)
@@ -137,6 +176,20 @@ class Batch:
     errors: tuple[BatchError, ...] = ()
     usage: Usage | None = None
     metadata: dict[str, str] | None = None
+    #: Which API this came from ("openai", "azure", "anthropic") and its own word for the status
+    #: (Anthropic's ``ended``, Azure's ``Validating``), shown beside the common ``status``.
+    provider: str = "openai"
+    provider_status: str | None = None
+    #: The provider's own request counters, as (name, count) pairs in its order (Anthropic's five).
+    native_counts: tuple[tuple[str, int], ...] = ()
+    #: False when the counts do not move while the batch runs (Anthropic's stay in ``processing``
+    #: until the whole batch ends): no percentage, no rate, no "stalled" from them.
+    counts_live: bool = True
+    #: Where the results are read when the provider has no output files (Anthropic's ``results_url``).
+    results_url: str | None = None
+    #: The model whose prices apply when ``model`` is not one (an Azure deployment's underlying
+    #: model, from the projects file); None: ``model`` itself.
+    price_model: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     #: The HTTP status and ``x-request-id`` of the answer this came from (for the audit trail).
     http_status: int | None = field(default=None, compare=False, repr=False)
@@ -162,6 +215,30 @@ class Batch:
         return self.status in KNOWN_STATUSES
 
     @property
+    def shows_provider_status(self) -> bool:
+        """Whether the provider's own word differs from the common status (then both are shown)."""
+        return bool(self.provider_status) and _status(self.provider_status) != self.status
+
+    @property
+    def has_results(self) -> bool:
+        """Whether there is anything to read on the results page (files, or Anthropic's results_url)."""
+        return bool(self.output_file_id or self.error_file_id or self.results_url)
+
+    @property
+    def provider_info(self):
+        return provider_info(self.provider)
+
+    @property
+    def priced_model(self) -> str:
+        return self.price_model or self.model or ""
+
+    @property
+    def processing(self) -> int:
+        """Requests without an outcome yet (Anthropic's ``processing`` counter while it runs)."""
+        counts = self.request_counts
+        return counts.pending if counts and not self.is_terminal else 0
+
+    @property
     def description(self) -> str | None:
         return (self.metadata or {}).get("description")
 
@@ -181,11 +258,13 @@ class Batch:
         return bool(counts and counts.total and counts.failed >= counts.total)
 
     @classmethod
-    def from_api(cls, data: Any) -> Batch:
+    def from_api(cls, data: Any, provider: str = "openai") -> Batch:
+        """An OpenAI-shaped Batch object (OpenAI, and Azure OpenAI with its looser examples)."""
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
             raise UpstreamBadResponse("The Batch API sent a batch without an id.")
         counts = data.get("request_counts")
         request_counts = None
+        # Azure's REST examples show null members (NOTES.md §2.7): each reads as 0.
         if isinstance(counts, dict):
             request_counts = RequestCounts(
                 total=_int_or_none(counts.get("total")) or 0,
@@ -226,22 +305,24 @@ class Batch:
             metadata = None
         return cls(
             id=data["id"],
-            status=_str_or_none(data.get("status")) or "unknown",
+            status=_status(data.get("status")),
+            provider=provider,
+            provider_status=_str_or_none(data.get("status")),
             endpoint=_str_or_none(data.get("endpoint")) or "",
-            input_file_id=_str_or_none(data.get("input_file_id")),
+            input_file_id=_file_id_or_none(data.get("input_file_id")),
             completion_window=_str_or_none(data.get("completion_window")),
-            created_at=_int_or_none(data.get("created_at")),
+            created_at=_time_or_none(data.get("created_at")),
             model=_str_or_none(data.get("model")),
-            output_file_id=_str_or_none(data.get("output_file_id")),
-            error_file_id=_str_or_none(data.get("error_file_id")),
-            in_progress_at=_int_or_none(data.get("in_progress_at")),
-            expires_at=_int_or_none(data.get("expires_at")),
-            finalizing_at=_int_or_none(data.get("finalizing_at")),
-            completed_at=_int_or_none(data.get("completed_at")),
-            failed_at=_int_or_none(data.get("failed_at")),
-            expired_at=_int_or_none(data.get("expired_at")),
-            cancelling_at=_int_or_none(data.get("cancelling_at")),
-            cancelled_at=_int_or_none(data.get("cancelled_at")),
+            output_file_id=_file_id_or_none(data.get("output_file_id")),
+            error_file_id=_file_id_or_none(data.get("error_file_id")),
+            in_progress_at=_time_or_none(data.get("in_progress_at")),
+            expires_at=_time_or_none(data.get("expires_at")),
+            finalizing_at=_time_or_none(data.get("finalizing_at")),
+            completed_at=_time_or_none(data.get("completed_at")),
+            failed_at=_time_or_none(data.get("failed_at")),
+            expired_at=_time_or_none(data.get("expired_at")),
+            cancelling_at=_time_or_none(data.get("cancelling_at")),
+            cancelled_at=_time_or_none(data.get("cancelled_at")),
             request_counts=request_counts,
             errors=tuple(errors),
             usage=usage,
@@ -252,18 +333,40 @@ class Batch:
 
 @dataclass(frozen=True)
 class BatchPage:
+    """One page of a provider's list, newest first. ``next_cursor`` is what the next page's ``after``
+    is, whatever the provider calls it (OpenAI's ``after``, Anthropic's ``after_id``); the client
+    that read the page sets it, so callers never need to know how a provider pages."""
+
     data: tuple[Batch, ...]
     has_more: bool
     first_id: str | None = None
     last_id: str | None = None
+    cursor: str | None = None
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The cursor for the next page, None on the last. By default the id of the last item of
+        ``data``, as the official OpenAI SDKs do (NOTES.md §3), not ``last_id``, which may be absent."""
+        if not self.has_more or not self.data:
+            return None
+        return self.cursor or self.data[-1].id
 
     @property
     def next_after(self) -> str | None:
-        """The cursor for the next page: the id of the last item of ``data``, as the official SDKs do
-        (NOTES.md §3), not ``last_id``, which may be absent."""
-        if not self.has_more or not self.data:
-            return None
-        return self.data[-1].id
+        return self.next_cursor
+
+    @classmethod
+    def from_openai(cls, body: Any, parse=None) -> BatchPage:
+        """The OpenAI list envelope (``object``, ``data``, ``has_more``, optional ``first_id``/``last_id``)."""
+        parse = parse or Batch.from_api
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise UpstreamBadResponse("The Batch API sent a list of batches in a shape the dashboard does not know.")
+        return cls(
+            data=tuple(parse(item) for item in body["data"]),
+            has_more=body.get("has_more") is True,
+            first_id=_str_or_none(body.get("first_id")),
+            last_id=_str_or_none(body.get("last_id")),
+        )
 
 
 @dataclass(frozen=True)
@@ -286,11 +389,11 @@ class FileObject:
         return cls(
             id=data["id"],
             bytes=_int_or_none(data.get("bytes")),
-            created_at=_int_or_none(data.get("created_at")),
+            created_at=_time_or_none(data.get("created_at")),
             filename=_str_or_none(data.get("filename")),
             purpose=_str_or_none(data.get("purpose")),
             status=_str_or_none(data.get("status")),
-            expires_at=_int_or_none(data.get("expires_at")),
+            expires_at=_time_or_none(data.get("expires_at")),
             raw=data,
         )
 

@@ -13,7 +13,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from .. import services
 from ..access import actor_name, may_operate, project_view
 from ..projects import Project
-from ..upstream import ENDPOINTS, InvalidId, validate_id
+from .. import uploads
+from ..jsonl import MAX_BYTES, JsonlValidator, limits
+from ..upstream import ENDPOINTS, InvalidId, provider_info, validate_id
 from ..uploads import streamed_upload
 from ..forms import AUTO_ENDPOINT, METADATA_MAX_PAIRS, BatchCreateForm, new_form_token
 from ..jsonl import MAX_LISTED_ERRORS
@@ -64,6 +66,7 @@ def _render(request: HttpRequest, context: dict, status: int = 200) -> HttpRespo
     context.setdefault("can_operate", may_operate(request, request.project))
     context.setdefault("metadata_max", METADATA_MAX_PAIRS)
     context.setdefault("listed_errors_max", MAX_LISTED_ERRORS)
+    context.setdefault("provider", provider_info(request.project.provider))
     template = TEMPLATE
     if request.htmx:
         template += "#create-form"
@@ -77,17 +80,33 @@ def _go_to_batch(request: HttpRequest, project: Project, batch_id: str) -> HttpR
     return redirect(url)
 
 
+def _upload_limit(request: HttpRequest) -> int:
+    """The most body bytes written: the upload limit, grown by what the project's provider accepts beyond
+    OpenAI's 200 MB (Anthropic: 256 MB)."""
+    return uploads.UPLOAD_LIMIT + max(limits(provider_info(request.project.provider))[1] - MAX_BYTES, 0)
+
+
+def _line_check(request: HttpRequest) -> JsonlValidator:
+    """The project's provider's line shape and limits, checked while the file arrives."""
+    return JsonlValidator(request.project.provider)
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @vary_on_headers("HX-Request")
 @project_view
-@streamed_upload("file", allowed=lambda request: may_operate(request, request.project))
+@streamed_upload(
+    "file", allowed=lambda request: may_operate(request, request.project), limit=_upload_limit, check=_line_check
+)
 def batch_create(request: HttpRequest, project: Project) -> HttpResponse:
     if not may_operate(request, project):
         return _render(request, {"form": None, "forbidden": True}, status=403)
     if request.method != "POST":
         return _render(request, {"form": BatchCreateForm(initial=_initial_from_query(request))})
 
-    form = BatchCreateForm(request.POST, request.FILES, upload_too_large=request.upload_too_large)
+    form = BatchCreateForm(
+        request.POST, request.FILES, upload_too_large=request.upload_too_large,
+        uses_files=provider_info(project.provider).files,
+    )
     if not form.is_valid():
         form.data = form.data.copy()
         form.data["token"] = new_form_token()

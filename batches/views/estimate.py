@@ -2,7 +2,7 @@
 page's estimate (``static/batches/create.js``).
 
 The browser already has the file the person chose: it counts the requests and the input tokens itself
-(the rule of :func:`batches.oversight.pricing.estimate_jsonl`: UTF-8 bytes of each request's text ÷ 4,
+(the rule of :func:`batches.oversight.estimate.estimate_jsonl`: UTF-8 bytes of each request's text ÷ 4,
 plus 3 per chat message) and asks only for the rates, so nothing is uploaded for an estimate. The
 answer comes from the bundled price data or the configured overrides: no upstream call.
 """
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 from ..access import project_view
 from ..costs.budgets import budget_state
 from ..oversight import pricing
+from ..oversight.estimate import BYTES_PER_TOKEN, ESTIMATE_METHOD, TOKENS_PER_MESSAGE
 from ..projects import Project
 
 MAX_MODEL_LENGTH = 200
@@ -29,9 +30,9 @@ def model_price(request: HttpRequest, project: Project) -> JsonResponse:
         "price_data": pricing.price_data_version(),
         "source": pricing.price_data_label(),
         "per_tokens": 1_000_000,
-        "bytes_per_token": pricing.BYTES_PER_TOKEN,
-        "tokens_per_message": pricing.TOKENS_PER_MESSAGE,
-        "method": pricing.ESTIMATE_METHOD,
+        "bytes_per_token": BYTES_PER_TOKEN,
+        "tokens_per_message": TOKENS_PER_MESSAGE,
+        "method": ESTIMATE_METHOD,
     }
     status = 200
     if len(model) > MAX_MODEL_LENGTH:

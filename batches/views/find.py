@@ -29,6 +29,7 @@ from ..index.filters import Filters, parse_filters
 from ..oversight import pricing
 from ..access import may_operate, project_view, visible_projects
 from ..projects import Project
+from ..upstream import PROVIDERS
 from ..vocabulary import DEFAULT_LIMIT, DEFAULT_SORT, FLAG_LABELS, PAGE_SIZES, SORT_LABELS, STATUS_ORDER, TERMINAL_STATUSES, poll_seconds_text
 
 FORM_ID = "bulk-cancel-form"
@@ -159,6 +160,7 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: Filter
         "freshness": freshness,
         "never_synced": [f for f in freshness if f.never_synced],
         "show_project": show_project,
+        "provider_choices": [(info.name, info.label) for info in PROVIDERS.values()],
         "can_operate_any": any(operators.values()),
         "form_id": FORM_ID,
         "cancel_url": cancel_url,

@@ -33,29 +33,19 @@ def _attachment(body, *, filename: str, length: int | None = None) -> StreamingH
     return response
 
 
-def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(int(request.GET.get("page", "1")), 1)
-    except ValueError:
-        return 1
-
-
-CUSTOM_ID_MAX = 200
-
-
 @require_safe
 @vary_on_headers("HX-Request")
 @project_view
 def batch_results(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:
-    failed_only = request.GET.get("filter") == "failed"
-    custom_id = request.GET.get("custom_id", "").strip()[:CUSTOM_ID_MAX]
+    query = results.ResultsQueryForm(request.GET)
+    failed_only, custom_id = query.values["filter"] == "failed", query.values["custom_id"]
     try:
         batch = batch_or_404(project, batch_id)
         page = None
         # A cancelled or expired batch without result files still has requests that never ran.
-        if batch.output_file_id or batch.error_file_id or batch.status in ("cancelled", "expired"):
-            page = results.results_page(
-                project, batch, page=_page_number(request), failed_only=failed_only, custom_id=custom_id
+        if batch.has_results or batch.status in ("cancelled", "expired"):
+            page = results.page_or_preview(
+                project, batch, page=query.values["page"], failed_only=failed_only, custom_id=custom_id
             )
     except UpstreamError as err:
         return upstream_error_response(request, err, title="Could not load the results")
@@ -65,6 +55,7 @@ def batch_results(request: HttpRequest, project: Project, batch_id: str) -> Http
         "results": page,
         "failed_only": failed_only,
         "custom_id": custom_id,
+        "problems": query.problems,
         "filters_active": bool(filters),
         # The pager's links keep the filters: "?filter=failed&custom_id=x&page=" + the page number.
         "page_query": urlencode({**filters, "page": ""}),
@@ -80,16 +71,21 @@ def batch_results(request: HttpRequest, project: Project, batch_id: str) -> Http
 @require_safe
 @project_view
 def file_download(request: HttpRequest, project: Project, batch_id: str, kind: str) -> HttpResponse:
-    """Stream a batch's output, error or input file through the dashboard, in constant memory."""
+    """Stream a batch's output, error or input file (or the results file of a provider without files,
+    Anthropic's ``results_url``) through the dashboard, in constant memory."""
     attr = FILE_KINDS.get(kind)
-    if attr is None:
+    if attr is None and kind != "results":
         raise Http404("No such file kind.")
     try:
         batch = batch_or_404(project, batch_id)
-        file_id = getattr(batch, attr)
-        if not file_id:
+        if attr is None:
+            if not batch.results_url:
+                raise Http404("This batch has no results file (yet).")
+            content = selectors.results_file_open(project, batch)
+        elif not getattr(batch, attr):
             raise Http404(f"This batch has no {kind} file.")
-        content = selectors.file_content_open(project, file_id)
+        else:
+            content = selectors.file_content_open(project, getattr(batch, attr))
     except UpstreamNotFound as err:
         raise Http404(str(err)) from err
     except UpstreamError as err:

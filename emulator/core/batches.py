@@ -232,7 +232,7 @@ class BatchesMixin:
     def expire_batch(self, batch_id):
         """A fault: the batch's window ends now (processed requests stay, the rest become ``batch_expired``).
 
-        Returns the batch dict, or None for an unknown or already finished batch.
+        Returns the batch dict, or None unless the batch is validating or in progress.
         """
         with self.lock:
             b = self.batches.get(batch_id)
@@ -240,7 +240,7 @@ class BatchesMixin:
                 return None
             now = self.now()
             self._tick(b, now)
-            if b.data["status"] in TERMINAL or b.data["status"] == "cancelling":
+            if b.data["status"] not in ("validating", "in_progress"):  # finalizing ones are done with requests
                 return None
             b.expires = True
             b.expire_t = now

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,12 +95,17 @@ class DashboardServer:
 
 @contextlib.contextmanager
 def start_dashboard(
-    tmp_dir: Path, extra_env: dict[str, str] | None = None, projects: dict[str, str] | None = None
+    tmp_dir: Path, extra_env: dict[str, str] | None = None, projects: dict[str, str] | None = None,
+    emulator_args: tuple[str, ...] = (),
+    projects_toml: Callable[[str], str] | None = None,
 ) -> Iterator[DashboardServer]:
     """Run the emulator and the dashboard under gunicorn, as `scripts/run` does, on free loopback
     ports; stop both (by pid) on exit. ``extra_env`` overrides the dashboard's environment.
     ``projects`` ({slug: key}) gives the emulator one project per key and the dashboard a projects
-    file naming them, in that order (the first is the default)."""
+    file naming them, in that order (the first is the default). ``emulator_args`` are added to the
+    emulator's command line (``--anthropic-key claude=…`` for another provider's project), and
+    ``projects_toml`` (the emulator's root URL -> the text of a projects file) writes the dashboard's
+    projects file itself, for projects of other providers."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     python = sys.executable
     emulator_port, web_port = free_port(), free_port()
@@ -133,6 +138,9 @@ def start_dashboard(
                       f'api_key_env = "E2E_KEY_{slug.upper().replace("-", "_")}"', f'base_url = "{emulator_url}/v1"', ""]
         (tmp_dir / "projects.toml").write_text("\n".join(lines))
         env["DASHBOARD_PROJECTS_FILE"] = str(tmp_dir / "projects.toml")
+    if projects_toml is not None:
+        (tmp_dir / "projects.toml").write_text(projects_toml(emulator_url))
+        env["DASHBOARD_PROJECTS_FILE"] = str(tmp_dir / "projects.toml")
     env.update(extra_env or {})
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
         subprocess.run(
@@ -145,7 +153,7 @@ def start_dashboard(
         with logs["emulator"].open("wb") as out:
             emulator = subprocess.Popen(
                 [python, "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
-                 *emulator_keys, "--speed", "1"],
+                 *emulator_keys, *emulator_args, "--speed", "1"],
                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
             )
         processes.append(emulator)

@@ -100,10 +100,10 @@ def chat_jsonl() -> bytes:
 
 
 def test_the_create_page_estimates_the_cost_in_the_browser_before_any_upload(guarded_page: Page, server):
-    from batches.oversight import pricing
+    from batches.oversight.estimate import estimate_jsonl
 
     data = chat_jsonl()
-    expected = pricing.estimate_jsonl(data)
+    expected = estimate_jsonl(data)
     assert expected.input_price.known and expected.requests == 40
     before = server.stats()["counts"].get("POST /v1/files", 0)
 

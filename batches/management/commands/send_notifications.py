@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 
 from batches.models import NotificationRule
 from batches.notify.rules import notify_at_risk
-from batches.oversight.eta import flagged_ids
+from batches.index.flags import flagged_ids
 from batches.notify.tasks import send_due
 
 

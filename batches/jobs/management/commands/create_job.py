@@ -41,6 +41,10 @@ class Command(BaseCommand):
             if result.more_errors:
                 self.stderr.write(f"… and {result.more_errors:,} more problem(s).")
             raise CommandError(f"{file}: {result.error_count:,} problem(s); no job was created and nothing was sent.")
-        job = services.create_job(selected, result, name=name or file.rsplit("/", 1)[-1], actor=actor, max_attempts=max_attempts)
+        try:
+            job = services.create_job(selected, result, name=name or file.rsplit("/", 1)[-1], actor=actor,
+                                      max_attempts=max_attempts)
+        except services.JobRefused as err:  # the project's budget: nothing was stored or sent
+            raise CommandError(str(err)) from err
         self.stdout.write(f"Job {job.pk}: {job.total_requests:,} requests in {job.chunks.count():,} chunk(s).")
         self.stdout.write(reverse("batches:job_detail", args=[selected.slug, job.pk]))

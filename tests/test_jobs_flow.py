@@ -98,8 +98,9 @@ def test_the_sync_or_a_webhook_seeing_a_chunks_batch_end_wakes_the_scheduler_at_
     job = make_job(jsonl([request_line(i) for i in range(3)]))
     run_pass()
     batch_id = job.chunks.get().batch_id
-    DBTaskResult.objects.all().delete()
+    scheduler = DBTaskResult.objects.filter(task_path="batches.jobs.tasks.advance_jobs")
+    scheduler.delete()
     batches_changed.send(sender="sync", project="default", changes={"batch_other": ("in_progress", "completed")})
-    assert DBTaskResult.objects.count() == 0
+    assert scheduler.count() == 0
     batches_changed.send(sender="webhook", project="default", changes={batch_id: ("in_progress", "completed")})
-    assert list(DBTaskResult.objects.values_list("task_path", flat=True)) == ["batches.jobs.tasks.advance_jobs"]
+    assert list(scheduler.values_list("queue_name", flat=True)) == ["urgent"]

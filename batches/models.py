@@ -279,6 +279,14 @@ class Notification(models.Model):
     @property
     def target(self) -> str:
         return self.recipient.partition(":")[2]
+
+    @property
+    def job_id(self) -> int | None:
+        """The job a job notification is about (batches/jobs/notify.py keys them ``job-<id>``), else None."""
+        prefix, _, number = self.batch_id.partition("-")
+        return int(number) if prefix == "job" and number.isdigit() else None
+
+
 class WebhookDelivery(models.Model):
     """One verified webhook delivery, by its ``webhook-id``. Deliveries are at-least-once (NOTES.md
     §6.4): the unique key makes a replay a no-op (insert-or-ignore), not a second refresh."""

@@ -61,3 +61,14 @@ max_requests_per_batch = 5
     run_pass()
     assert list(Notification.objects.filter(event="job_held").values_list("recipient", flat=True).order_by("recipient")) == [
         "email:ops@example.com", "email:team@example.com"]
+
+
+def test_the_notification_history_links_a_job_notification_to_its_job_page(client, upstream, rule, settings):
+    settings.DASHBOARD_JOBS_BACKOFF_SECONDS = 0
+    job = drive(upstream, make_job(jsonl([request_line(i) for i in range(3)]), name="linked"))
+    run_pass()
+    run_pass()
+    assert Notification.objects.filter(batch_id=f"job-{job.pk}", event="job_finished").exists()
+    page = client.get("/notifications/").content.decode()
+    assert f'href="/projects/default/jobs/{job.pk}/">job {job.pk}</a>' in page
+    assert f"/batches/job-{job.pk}/" not in page

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from batches.projects import get_project
+from batches.upstream.errors import parse_retry_after
 from batches.upstream import client_for
 from batches.upstream import (
     Batch,
@@ -481,3 +482,13 @@ def test_each_project_has_one_client_per_process_that_follows_settings(settings)
     assert client_for(get_project("default")) is a
     settings.OPENAI_BASE_URL = "http://127.0.0.1:2/v1"
     assert client_for(get_project("default")) is not a
+
+
+@pytest.mark.parametrize("headers", [{"retry-after-ms": "NaN"}, {"retry-after-ms": "inf"}, {"retry-after": "nan"},
+                                     {"retry-after": "-inf"}, {"retry-after-ms": "NaN", "retry-after": "nan"}])
+def test_a_retry_after_that_is_not_a_finite_number_is_no_delay(headers):
+    assert parse_retry_after(httpx.Headers(headers)) is None
+
+
+def test_a_non_finite_retry_after_ms_gives_way_to_retry_after():
+    assert parse_retry_after(httpx.Headers({"retry-after-ms": "NaN", "retry-after": "3"})) == 3.0

@@ -143,21 +143,26 @@ class UpstreamBadResponse(UpstreamError):
 # ---------------------------------------------------------------------------
 
 
+def _seconds(text: str, scale: float = 1.0) -> float | None:
+    """A non-negative number of seconds from a header value, or None for anything else (``NaN`` and
+    ``inf`` parse as floats but are no delay)."""
+    try:
+        value = float(text) / scale
+    except ValueError:
+        return None
+    return max(value, 0.0) if math.isfinite(value) else None
+
+
 def parse_retry_after(headers: httpx.Headers) -> float | None:
     """``retry-after-ms``, else ``retry-after`` in seconds or as an HTTP date (NOTES.md §5.3)."""
     ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(float(ms) / 1000.0, 0.0)
-        except ValueError:
-            pass
+    if ms and (seconds := _seconds(ms, 1000.0)) is not None:
+        return seconds
     value = headers.get("retry-after")
     if not value:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    if (seconds := _seconds(value)) is not None:
+        return seconds
     parsed = email.utils.parsedate_tz(value)
     if parsed is None:
         return None

@@ -98,7 +98,7 @@ class Operator(threading.Thread):
     def run(self) -> None:
         try:
             while time.monotonic() < self.stop_at:
-                page = self.get("list", f"/projects/default/batches/?limit={self.rng.choice([10, 20])}")
+                page = self.get("list", self.rng.choice(["/projects/default/batches/?limit=10", "/projects/default/batches/"]))
                 ids = ROW_LINK.findall(page)
                 for _ in range(self.rng.randint(0, 2)):
                     if not self.pause(self.rng.uniform(0.2, 1.0)):

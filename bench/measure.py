@@ -103,7 +103,7 @@ def ensure_batches(upstream: Upstream, at_least: int) -> None:
 def overhead(stack: Stack, upstream: Upstream, *, iterations: int, warmup: int, batch_id: str) -> dict:
     """Interleave direct and dashboard requests so both see the same machine load."""
     cases = {
-        "list_20": ("/projects/default/batches/?limit=20", "/v1/batches", {"limit": 20}),
+        "list_20": ("/projects/default/batches/", "/v1/batches", {"limit": 20}),
         "list_100": ("/projects/default/batches/?limit=100", "/v1/batches", {"limit": 100}),
         "detail": (f"/projects/default/batches/{batch_id}/", f"/v1/batches/{batch_id}", None),
     }
@@ -154,14 +154,14 @@ def calls_per_view(stack: Stack, upstream: Upstream, *, views: int, batch_id: st
     results = {}
     with httpx.Client(base_url=stack.dashboard_url, timeout=30) as dashboard:
         cases = {
-            "list_page": lambda: dashboard.get("/projects/default/batches/?limit=20"),
+            "list_page": lambda: dashboard.get("/projects/default/batches/"),
             "list_page_100": lambda: dashboard.get("/projects/default/batches/?limit=100"),
             "detail_page": lambda: dashboard.get(f"/projects/default/batches/{batch_id}/"),
             "htmx_poll": lambda: dashboard.get(
                 f"/projects/default/batches/{batch_id}/", headers={"HX-Request": "true", "HX-Target": "batch-live"}
             ),
             "htmx_list_poll": lambda: dashboard.get(
-                "/projects/default/batches/?limit=20", headers={"HX-Request": "true", "HX-Target": "batch-table"}
+                "/projects/default/batches/", headers={"HX-Request": "true", "HX-Target": "batch-table"}
             ),
         }
         for name, view in cases.items():
@@ -202,7 +202,7 @@ def connections(stack: Stack, upstream: Upstream, *, views_per_worker: int) -> d
         failures = 0
         with httpx.Client(base_url=stack.dashboard_url, timeout=30) as client:
             for _ in range(n):
-                if client.get("/projects/default/batches/?limit=20").status_code != 200:
+                if client.get("/projects/default/batches/").status_code != 200:
                     failures += 1
         return failures
 

@@ -204,7 +204,8 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
                 provider=provider,
                 api_version=api_version,
                 deployments=deployments,
-                limits=parse_limits(table.get("limits"), where, problems),
+                limits=parse_limits(table.get("limits"), where, problems, max_requests=provider_info(provider).max_requests,
+                                    max_bytes=provider_info(provider).max_bytes),
                 budget=parse_budget(table.get("budget"), where, problems),
             )
         )

@@ -5,13 +5,15 @@ Ground floor: this module imports nothing of the dashboard, so ``batches/project
 project and the field, like every other field)::
 
     [projects.prod.limits]
-    max_requests_per_batch = 50000        # default: the API's limit
-    max_bytes_per_batch = 209715200       # default: 200 MB
+    max_requests_per_batch = 50000        # default: the provider's limit (OpenAI 50,000; Azure 100,000)
+    max_bytes_per_batch = 209715200       # default: the provider's limit (200 MB)
     queue_tokens = { "gpt-4o-mini" = 2000000, "gpt-4.1" = 900000 }   # enqueued-token budget per model
     default_queue_tokens = 1000000        # optional: models not listed; absent = learn (AIMD)
 
 The API's own limits (NOTES.md §6.2): at most 50,000 requests and 200 MB per batch, 2,000 batch
-creations per hour, and an enqueued-token limit per model that is not published by any endpoint.
+creations per hour, and an enqueued-token limit per model that is not published by any endpoint. Other
+providers have other per-batch limits (Azure OpenAI: 100,000 requests, provider-specs/NOTES.md §2.4):
+the caller passes them in from ``batches/upstream/providers.py``; they are the defaults and the ceiling.
 """
 
 from __future__ import annotations
@@ -53,26 +55,29 @@ def _positive_int(value, where: str, problems: list[str], *, low: int, high: int
     return value
 
 
-def parse_limits(table, where: str, problems: list[str]) -> JobLimits:
-    """The limits of one project from its ``limits`` table (None: the defaults). Every problem is
-    appended to ``problems`` as a sentence that names ``where`` (the project) and the field."""
+def parse_limits(table, where: str, problems: list[str], *, max_requests: int = API_MAX_REQUESTS,
+                 max_bytes: int = API_MAX_BYTES) -> JobLimits:
+    """The limits of one project from its ``limits`` table (None: the defaults). ``max_requests`` and
+    ``max_bytes`` are the provider's hard limits per batch: the defaults, and more is a problem. Every
+    problem is appended to ``problems`` as a sentence that names ``where`` (the project) and the field."""
+    defaults = JobLimits(max_requests_per_batch=max_requests, max_bytes_per_batch=max_bytes)
     if table is None:
-        return JobLimits()
+        return defaults
     where = f"{where}: limits"
     if not isinstance(table, dict):
         problems.append(f"{where} must be a table ([projects.<slug>.limits]).")
-        return JobLimits()
+        return defaults
     unknown = set(table) - KNOWN_FIELDS
     if unknown:
         problems.append(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
-    values: dict = {}
+    values: dict = {"max_requests_per_batch": max_requests, "max_bytes_per_batch": max_bytes}
     if "max_requests_per_batch" in table:
         values["max_requests_per_batch"] = _positive_int(
-            table["max_requests_per_batch"], f"{where}.max_requests_per_batch", problems, low=1, high=API_MAX_REQUESTS
+            table["max_requests_per_batch"], f"{where}.max_requests_per_batch", problems, low=1, high=max_requests
         )
     if "max_bytes_per_batch" in table:
         values["max_bytes_per_batch"] = _positive_int(
-            table["max_bytes_per_batch"], f"{where}.max_bytes_per_batch", problems, low=MIN_BYTES, high=API_MAX_BYTES
+            table["max_bytes_per_batch"], f"{where}.max_bytes_per_batch", problems, low=MIN_BYTES, high=max_bytes
         )
     if "default_queue_tokens" in table:
         values["default_queue_tokens"] = _positive_int(

@@ -18,16 +18,15 @@ from ..index.store import upsert_batches
 from ..models import BatchRecord
 from ..projects import Project
 from ..upstream import TERMINAL_STATUSES, Batch, BatchClient, UpstreamError
-from . import decide, merge, notify
-from .models import ENDED_JOB_STATUSES, Chunk, Job, JobEvent, ModelQueue
-from .submit import CLAIM_SECONDS, backoff_seconds, claim, submit, take_over_stale
+from . import decide, merge, notify, refusals
+from .models import ENDED_JOB_STATUSES, Chunk, Job, JobEvent
+from .refusals import IN_FLIGHT, TOKEN_LIMIT, queue_row
+from .submit import CLAIM_SECONDS, claim, submit, take_over_stale
 
 logger = logging.getLogger("batches.jobs")
 
-IN_FLIGHT = (Chunk.State.SUBMITTING, Chunk.State.SUBMITTED)
 ACTIVE = (Chunk.State.QUEUED, Chunk.State.SUBMITTING, Chunk.State.SUBMITTED, Chunk.State.MERGING)
 UNFINISHED_BATCH = ("validating", "in_progress", "finalizing", "cancelling")
-TOKEN_LIMIT = "token_limit_exceeded"
 HELD_NOTICE = timedelta(hours=1)
 SOURCE = "jobs"  # the batches_changed sender of our own index writes (our receiver ignores it)
 
@@ -101,44 +100,16 @@ def _observe(project: Project, chunk: Chunk, batch: Batch) -> None:
     chunk.batch_status = batch.status
     if accepted:
         with transaction.atomic():
-            queue = _queue(project, chunk.model)
+            queue = queue_row(project, chunk.model)
             queue.budget, queue.window = decide.after_acceptance(queue.budget, queue.window, project.limits.budget_for(chunk.model))
             queue.save(update_fields=["budget", "window"])
 
 
-def _queue(project: Project, model: str) -> ModelQueue:
-    """The model's queue row, locked for this transaction (created at the configured budget)."""
-    ModelQueue.objects.get_or_create(project=project.slug, model=model, defaults={"budget": project.limits.budget_for(model)})
-    return ModelQueue.objects.select_for_update().get(project=project.slug, model=model)
-
-
 def _refused(project: Project, chunk: Chunk, batch: Batch, now: datetime) -> None:
-    """``token_limit_exceeded``: back to the queue with backoff (not an attempt), and a lower budget."""
+    """The batch ended ``failed`` with ``token_limit_exceeded`` (see :mod:`batches.jobs.refusals`)."""
     message = next((error.message for error in batch.errors if error.code == TOKEN_LIMIT), "") or TOKEN_LIMIT
-    hits = chunk.token_limit_hits + 1
-    with transaction.atomic():
-        queue = _queue(project, chunk.model)
-        alone = not Chunk.objects.filter(job__project=project.slug, model=chunk.model, state__in=IN_FLIGHT).exclude(pk=chunk.pk).exists()
-        queue.budget, queue.window = decide.after_refusal(queue.budget, queue.window)
-        queue.refusals += 1
-        queue.last_refusal_at = now
-        queue.save(update_fields=["budget", "window", "refusals", "last_refusal_at"])
-        wait = decide.backoff(hits, backoff_seconds())
-        moved = Chunk.objects.filter(pk=chunk.pk, state=Chunk.State.SUBMITTED).update(
-            state=Chunk.State.QUEUED, submission=F("submission") + 1, token_limit_hits=hits, batch_id="",
-            batch_status="", create_started_at=None, not_before=now + wait, error=message[:2000],
-        )
-        if moved == 1:
-            budget = f"{queue.budget:,} estimated tokens" if queue.budget is not None else f"{queue.window} chunk(s) in flight"
-            JobEvent.objects.create(
-                job_id=chunk.job_id, kind="token_limit", chunk_number=chunk.number,
-                message=f"Batch {batch.id} of chunk {chunk.number} was refused (token_limit_exceeded: {message[:300]}). "
-                        f"The chunk is back in the queue for {int(wait.total_seconds())} s; not counted as an attempt. "
-                        f"The budget for {chunk.model or 'its model'} is now {budget}.",
-            )
-    if moved == 1 and decide.split_after_refusal(queue.budget, hits, alone, chunk.requests):
-        if Chunk.objects.filter(pk=chunk.pk, state=Chunk.State.QUEUED).update(state=Chunk.State.SUBMITTING) == 1:
-            merge.split(Chunk.objects.select_related("job").get(pk=chunk.pk), "refused while alone in the queue.")
+    pending = Chunk.objects.filter(pk=chunk.pk, state=Chunk.State.SUBMITTED)
+    refusals.refuse(project, chunk, pending, message, f"Batch {batch.id} of chunk {chunk.number}", now)
 
 
 def _cancel_running(project: Project, client: BatchClient) -> None:
@@ -207,7 +178,7 @@ def _schedule(project: Project, client: BatchClient, worker: str, report: PassRe
     with transaction.atomic():
         queues = {}
         for model in models:
-            row = _queue(project, model)
+            row = queue_row(project, model)
             configured = project.limits.budget_for(model)
             budget = row.budget if row.budget is not None else configured
             if configured is not None and budget is not None:

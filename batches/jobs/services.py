@@ -49,6 +49,10 @@ def ingest_blocks(project: Project, blocks: Iterable[bytes]) -> IngestResult:
 def create_job(project: Project, result: IngestResult, *, name: str, actor: str,
                max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
     """The job for an ingested file (refused, with its problems, when the file was not valid)."""
+    if not project.provider_info.files:  # Anthropic: requests go inline, there is no input file to chunk
+        _discard(result)
+        raise JobRefused(f"Jobs need uploaded input files, which {project.provider_info.label} batches do not have: "
+                         "create its batches from the batch page instead. Nothing was stored or sent.")
     if not result.ok:
         raise InvalidJobFile(result)
     _budget_check(project, result, actor)
@@ -83,9 +87,13 @@ def _budget_check(project: Project, result: IngestResult, actor: str) -> None:
     estimated = pricing.price_usage(result.model, result.estimated_tokens, 0, 0).amount
     allowed, sentence = budget_enforce(project, estimated, actor=actor, action="job-create")
     if not allowed:
-        for plan in result.chunks:
-            storage.delete(plan.stored_path)
+        _discard(result)
         raise JobRefused(sentence)
+
+
+def _discard(result: IngestResult) -> None:
+    for plan in result.chunks:
+        storage.delete(plan.stored_path)
 
 
 def _event(job: Job, kind: str, message: str) -> None:

@@ -23,21 +23,18 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from ..conf import conf
+from ..projects import get_project
 from ..upstream import Batch, BatchClient, UpstreamError
-from . import storage
+from . import refusals, storage
 from .decide import backoff
 from .models import Chunk, Job, JobEvent
+from .refusals import backoff_seconds
 
 logger = logging.getLogger("batches.jobs")
 
 CLAIM_SECONDS = 15 * 60  # long enough for a 200 MB upload; a dead worker's claim is taken over after it
 MARKER_LOOKBACK = timedelta(minutes=10)  # clock skew between the dashboard and the API
 MARKER_PAGES = 20
-
-
-def backoff_seconds() -> float:
-    return conf().jobs_backoff_seconds
 
 
 def marker(chunk: Chunk) -> dict[str, str]:
@@ -122,6 +119,12 @@ def submit(chunk_id: int, client: BatchClient, worker: str, now: datetime | None
         chunk.create_started_at = started
         batch = client.create_batch(input_file_id=chunk.file_id, endpoint=job.endpoint, metadata=marker(chunk))
     except UpstreamError as err:
+        if (message := refusals.create_refusal(err)) is not None and (project := get_project(job.project)) is not None:
+            # Azure's fail-fast regions refuse the create itself (provider-specs/NOTES.md §2.4): the same
+            # as a batch that failed with token_limit_exceeded. The uploaded file is kept for the next try.
+            what = f"The batch of chunk {chunk.number} (create answered 400)"
+            refusals.refuse(project, chunk, _mine(chunk, worker), message, what, now or timezone.now())
+            return "refused"
         return _back_to_queue(chunk, worker, err, now or timezone.now())
     return _recorded(chunk, worker, batch, adopted=False)
 

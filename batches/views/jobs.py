@@ -99,7 +99,7 @@ def _create_post(request: HttpRequest, project: Project) -> HttpResponse:
     except services.InvalidJobFile as err:
         context.update(result=err.result, problem=str(err))
         return _create_page(request, context, status=400)
-    except services.JobRefused as err:  # the project's budget (batches/costs/): nothing was stored or sent
+    except services.JobRefused as err:  # the budget (batches/costs/) or a provider without files: nothing stored or sent
         context["problem"] = str(err)
         return _create_page(request, context, status=403)
     messages.success(request, f"Job {job.pk} created: {job.total_requests:,} requests.")

@@ -5,7 +5,7 @@ the notifications what changed, without importing them."""
 from . import checks  # noqa: F401  (the sign-in and projects checks)
 from .index.signals import batches_changed, sync_pass_finished
 from .notify.rules import on_batches_changed, on_sync_pass_finished
-from .oversight import pricing  # noqa: F401  (the price overrides check)
+from .oversight import rates  # noqa: F401  (the price overrides check)
 from .results.prepare import on_batches_changed as prepare_when_finished
 
 batches_changed.connect(on_batches_changed, dispatch_uid="batches.notify")

@@ -14,7 +14,7 @@ from batches.index.store import upsert_batches
 from batches.index.records import batch_from_record
 from batches.rows import PagePricer
 from batches.models import BatchRecord
-from batches.oversight import pricing
+from batches.oversight import pricing, rates
 from batches.oversight.estimate import estimate_jsonl
 from batches.upstream import Batch
 
@@ -134,7 +134,7 @@ def test_a_bad_override_turns_prices_off_with_a_reason_and_fails_the_system_chec
     settings.DASHBOARD_PRICE_OVERRIDES = raw
     price = pricing.price_usage("gpt-4o", 1000, 0, 0)
     assert price.amount is None and words in price.reason
-    [error] = pricing.check_price_overrides()
+    [error] = rates.check_price_overrides()
     assert error.id == "batches.E020" and words in error.msg
 
 

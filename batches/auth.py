@@ -44,7 +44,7 @@ MAX_IDENTITY_LENGTH = 150
 # Paths that answer without a signed-in identity (load balancers, monitoring, and the OIDC login
 # round trip). /metrics guards itself with DASHBOARD_METRICS_ALLOWED (batches/views/ops.py).
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
-# Signed by OpenAI, not by a person: the signature is the authentication (batches/webhooks.py).
+# Signed by OpenAI, not by a person: the signature is the authentication (batches/webhook_inbox.py).
 OPEN_PATH_PREFIXES = ("/webhooks/openai/",)
 OIDC_PATH_PREFIX = "/oidc/"
 # Views a look-only user may still POST to (signing out and watching a batch are not "acting").

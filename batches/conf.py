@@ -26,6 +26,11 @@ from django.dispatch import receiver
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+#: A page polls no faster than this, whatever DASHBOARD_POLL_SECONDS says.
+MIN_POLL_SECONDS = 0.5
+#: The index is "behind" when its last good sync is older than this many sync intervals.
+STALE_AFTER_SYNC_INTERVALS = 2
+
 
 def _setting(name: str, **options):
     return field(metadata={"setting": name}, **options)
@@ -90,6 +95,17 @@ class DashboardConf:
     # Jobs (batches/jobs/)
     jobs_tick_seconds: float = _setting("DASHBOARD_JOBS_TICK_SECONDS")
     jobs_backoff_seconds: float = _setting("DASHBOARD_JOBS_BACKOFF_SECONDS")
+
+    @property
+    def poll_seconds_text(self) -> str:
+        """Seconds between a live page's polls as htmx's ``every Ns`` wants them (``5``, ``0.5``): the
+        setting, clamped to :data:`MIN_POLL_SECONDS`."""
+        return f"{max(self.poll_seconds, MIN_POLL_SECONDS):g}"
+
+    @property
+    def stale_after_seconds(self) -> float:
+        """Two sync intervals: an index (or a row) synced longer ago than this is behind."""
+        return STALE_AFTER_SYNC_INTERVALS * self.sync_seconds
 
 
 _TYPES: dict[object, Callable] = {

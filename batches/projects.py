@@ -34,8 +34,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .cache import LocalCache
 from .conf import conf
-from .costs.config import Budget, parse_budget, parse_organization
-from .jobs.limits import JobLimits, parse_limits
+from .project_money import Budget, parse_budget, parse_organization
+from .project_limits import JobLimits, parse_limits
 from .upstream.providers import DEFAULT_PROVIDER, PROVIDER_NAMES, ProviderInfo, provider_info
 from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
 
@@ -66,9 +66,9 @@ class Project:
     api_version: str = ""
     #: Azure: deployment name -> the OpenAI model it serves (prices).
     deployments: dict[str, str] = field(default_factory=dict, compare=False)
-    #: [projects.<slug>.limits]: batch size and enqueued-token budgets for jobs (batches/jobs/limits.py).
+    #: [projects.<slug>.limits]: batch size and enqueued-token budgets for jobs (batches/project_limits.py).
     limits: JobLimits = JobLimits()
-    #: ``[projects.<slug>.budget]`` (batches/costs/config.py), None without one.
+    #: ``[projects.<slug>.budget]`` (batches/project_money.py), None without one.
     budget: Budget | None = None
 
     @property

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
-
 # -- statuses (shared/openai-spec/NOTES.md §2: Batch.status) ------------------------------------------
 
 #: Every status the API documents today. New statuses appear over time and must still render and filter.
@@ -69,25 +67,3 @@ SORT_LABELS = {
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 DEFAULT_SLUG = "default"
-
-# -- time -------------------------------------------------------------------------------------------------
-
-#: A page polls no faster than this, whatever DASHBOARD_POLL_SECONDS says.
-MIN_POLL_SECONDS = 0.5
-#: The index is "behind" when its last good sync is older than this many sync intervals.
-STALE_AFTER_SYNC_INTERVALS = 2
-
-
-def poll_seconds() -> float:
-    """Seconds between a live page's polls: the setting, clamped to :data:`MIN_POLL_SECONDS`."""
-    return max(float(settings.DASHBOARD_POLL_SECONDS), MIN_POLL_SECONDS)
-
-
-def poll_seconds_text() -> str:
-    """:func:`poll_seconds` as htmx's ``every Ns`` wants it (``5``, ``0.5``)."""
-    return f"{poll_seconds():g}"
-
-
-def stale_after_seconds() -> float:
-    """Two sync intervals: an index (or a row) synced longer ago than this is behind."""
-    return STALE_AFTER_SYNC_INTERVALS * float(settings.DASHBOARD_SYNC_SECONDS)

@@ -75,7 +75,7 @@ def part_results(workdir: str, job_id: int) -> dict:
     from batches.jobs import storage
     from batches.jobs.models import Chunk, Job
     from batches.jobs.outcomes import SUCCEEDED, state_byte
-    from batches.jobs.results import results_blocks
+    from batches.jobs.answers import results_blocks
 
     job = Job.objects.get(pk=job_id)
     for home in job.chunks.filter(home__isnull=True):

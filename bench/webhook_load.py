@@ -90,7 +90,7 @@ def task_times(batch_ids: list[str]) -> dict:
     from django_tasks_db.models import DBTaskResult
 
     wanted = set(batch_ids)
-    runs = [r for r in DBTaskResult.objects.filter(task_path="batches.tasks.refresh_batch", finished_at__isnull=False)
+    runs = [r for r in DBTaskResult.objects.filter(task_path="batches.index.refresh.refresh_batch", finished_at__isnull=False)
             if r.args_kwargs.get("args", [None, None])[1] in wanted]
     if not runs:
         return {}
@@ -106,7 +106,7 @@ def refresh_tasks(batch_ids: list[str], timeout: float = 60) -> tuple[int, int]:
     wanted = set(batch_ids)
     deadline = time.monotonic() + timeout
     while True:
-        runs = [r for r in DBTaskResult.objects.filter(task_path="batches.tasks.refresh_batch")
+        runs = [r for r in DBTaskResult.objects.filter(task_path="batches.index.refresh.refresh_batch")
                 if r.args_kwargs.get("args", [None, None])[1] in wanted]
         if all(r.status in ("SUCCESSFUL", "FAILED") for r in runs) or time.monotonic() > deadline:
             return len(runs), sum(1 for r in runs if r.status == "SUCCESSFUL")

@@ -9,7 +9,7 @@ import pytest
 
 from batches.jobs import passes, services
 from batches.jobs.models import Job
-from batches.jobs.results import results_blocks
+from batches.jobs.answers import results_blocks
 from batches.projects import get_project
 from batches.upstream import client_for
 

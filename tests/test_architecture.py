@@ -105,3 +105,19 @@ def test_no_module_takes_part_in_an_import_circle():
         if module not in state:
             walk(module, [module])
     assert circles == []
+
+
+# Rooms low in the house (docs/architecture.md): they never import a room above them.
+LOW = ("batches.projects", "batches.project_limits", "batches.project_money", "batches.upstream", "batches.cache")
+HIGH = ("batches.jobs", "batches.costs", "batches.views", "batches.index", "batches.oversight", "batches.notify", "batches.results")
+
+
+def test_no_low_room_imports_a_high_one():
+    upward = sorted(
+        (module, target)
+        for module, targets in GRAPH.items()
+        if module.startswith(LOW)
+        for target in targets
+        if target.startswith(HIGH)
+    )
+    assert upward == []

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django.core.checks import run_checks
 
-from batches.costs.config import DEFAULT_ALERT_AT, Budget, organization
+from batches.costs.config import organization
+from batches.project_money import DEFAULT_ALERT_AT, Budget
 from batches.projects import ProjectsConfigError, all_projects, parse_projects
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from batches.jobs import refusals, services
-from batches.jobs.limits import parse_limits
+from batches.project_limits import parse_limits
 from batches.jobs.models import Chunk, Job, ModelQueue
 from batches.projects import ProjectsConfigError, get_project, parse_projects
 from batches.upstream import UpstreamBadRequest, UpstreamRateLimited, error_from_response

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from batches.jobs import decide, outcomes
-from batches.jobs.limits import JobLimits, parse_limits
+from batches.project_limits import JobLimits, parse_limits
 from batches.projects import ProjectsConfigError, parse_projects
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from batches.jobs.ingest import JobIngest, estimate_tokens
-from batches.jobs.limits import JobLimits
+from batches.project_limits import JobLimits
 from job_helpers import jsonl, request_line
 
 

@@ -154,7 +154,7 @@ def test_sync_backfill_queue_and_worker_state_are_read_at_scrape_time():
                                    last_synced=now)
     WorkerHeartbeat.objects.create(worker_id="w1", started=now, last_seen=now - timedelta(seconds=7))
     for queue in ("default", "default", "mail"):
-        DBTaskResult.objects.create(task_path="batches.tasks.nothing", queue_name=queue, backend_name="default",
+        DBTaskResult.objects.create(task_path="batches.index.refresh.nothing", queue_name=queue, backend_name="default",
                                     args_kwargs={"args": [], "kwargs": {}}, priority=0, run_after=now)
 
     found = samples(Client().get("/metrics").content.decode())

@@ -28,7 +28,7 @@ from batches.upstream import Batch
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
 URL = "/webhooks/openai/default/"
-REFRESH = "batches.tasks.refresh_batch"
+REFRESH = "batches.index.refresh.refresh_batch"
 
 
 def sign(body: bytes, secret: str, webhook_id: str, timestamp: int) -> str:
@@ -152,7 +152,7 @@ def test_a_valid_batch_event_is_queued_on_the_urgent_queue_without_calling_upstr
     assert upstream.state.total_requests() == 0  # the refresh is a task, not part of the request
     assert not WebhookDelivery.objects.exists()  # handled only once the refresh has committed
     task = DBTaskResult.objects.get()
-    assert task.task_path == "batches.tasks.refresh_batch"
+    assert task.task_path == "batches.index.refresh.refresh_batch"
     assert task.args_kwargs["args"] == ["default", "batch_abc123", "wh_1", "batch.completed"]
     assert (task.queue_name, task.priority) == ("urgent", 50)
     assert len(our_log_lines(caplog)) == 1
@@ -291,4 +291,4 @@ def test_the_database_worker_runs_the_queued_refresh(client, secret, upstream):
     run_worker_batch()
 
     assert BatchRecord.objects.get(batch_id=batch_id).status == "cancelled"
-    assert DBTaskResult.objects.get(task_path="batches.tasks.refresh_batch").status == "SUCCESSFUL"
+    assert DBTaskResult.objects.get(task_path="batches.index.refresh.refresh_batch").status == "SUCCESSFUL"

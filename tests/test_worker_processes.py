@@ -29,7 +29,7 @@ from django_tasks_db.models import DBTaskResult
 from batches.index.store import upsert_batches
 from batches.models import BatchRecord, Notification, WebhookDelivery
 from batches.notify.tasks import enqueue_send
-from batches.tasks import refresh_batch
+from batches.index.refresh import refresh_batch
 from batches.upstream import Batch
 from notify_helpers import SlowReceiver, batch_record
 from tests.test_notification_channels import database_tasks  # noqa: F401 (a fixture)
@@ -116,7 +116,7 @@ def test_twenty_silent_receivers_do_not_delay_a_webhook_refresh(upstream, databa
                    + Notification.objects.filter(state="pending", attempts=1).count() >= 3, what="three sends")
         # Read while the receiver is still open: a send cut when it closes fails differently (ReadError).
         retried = Notification.objects.filter(attempts=1, state="pending").order_by("pk").first()
-    refresh = DBTaskResult.objects.get(task_path="batches.tasks.refresh_batch")
+    refresh = DBTaskResult.objects.get(task_path="batches.index.refresh.refresh_batch")
     sends = DBTaskResult.objects.filter(task_path="batches.notify.tasks.notification_send", started_at__isnull=False)
     assert refresh.status == "SUCCESSFUL" and refresh.queue_name == "urgent"
     assert refresh.started_at < min(send.started_at for send in sends)  # served first, though queued last
@@ -166,7 +166,7 @@ def test_a_worker_killed_mid_refresh_leaves_a_stuck_task_that_the_next_worker_ru
     os.kill(first.pid, signal.SIGKILL)
     first.wait(10)
 
-    task = DBTaskResult.objects.get(task_path="batches.tasks.refresh_batch")
+    task = DBTaskResult.objects.get(task_path="batches.index.refresh.refresh_batch")
     assert task.status == "RUNNING"  # nobody will finish it
     with time_machine.travel(timezone.now() + timedelta(seconds=5), tick=False):  # the heartbeat is stale now
         ready = client.get("/readyz").json()
@@ -180,7 +180,7 @@ def test_a_worker_killed_mid_refresh_leaves_a_stuck_task_that_the_next_worker_ru
     assert not WebhookDelivery.objects.exists()
 
     worker()
-    wait_until(lambda: DBTaskResult.objects.filter(task_path="batches.tasks.refresh_batch", status="SUCCESSFUL").count() == 2,
+    wait_until(lambda: DBTaskResult.objects.filter(task_path="batches.index.refresh.refresh_batch", status="SUCCESSFUL").count() == 2,
                what="both refreshes")
     task.refresh_from_db()
     assert task.status == "SUCCESSFUL" and len(task.worker_ids) == 2  # run again, by the second worker

@@ -17,7 +17,7 @@ from ..models import AuditEntry
 from ..oversight import pricing
 from ..oversight.estimate import estimate_jsonl
 from ..projects import Project
-from .config import Budget
+from ..project_money import Budget
 from .spend import MonthSpend, month_spend
 
 money = pricing.money

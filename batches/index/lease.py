@@ -22,8 +22,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ..conf import conf
 from ..models import SyncState
-from ..vocabulary import stale_after_seconds
 
 MIN_TTL_SECONDS = 120.0
 
@@ -39,7 +39,7 @@ def new_owner() -> str:
 
 def lease_ttl() -> float:
     """Two sync intervals, at least two minutes: long enough that a slow page does not lose it."""
-    return max(stale_after_seconds(), MIN_TTL_SECONDS)
+    return max(conf().stale_after_seconds, MIN_TTL_SECONDS)
 
 
 def sync_state(project: str) -> SyncState:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from ..cache import shared_value
 from ..conf import conf
 from ..models import BatchRecord, SyncState
-from ..vocabulary import KNOWN_STATUSES, SORTS, STATUS_ORDER, stale_after_seconds
+from ..vocabulary import KNOWN_STATUSES, SORTS, STATUS_ORDER
 from .filters import Cursor, Filters
 from .query import q_candidates, filtered, keyset_page
 
@@ -192,7 +192,7 @@ class Freshness:
     def behind(self) -> bool:
         """More than two sync intervals since the last good pass."""
         ago = self.seconds_ago
-        return ago is not None and ago > stale_after_seconds()
+        return ago is not None and ago > conf().stale_after_seconds
 
     @property
     def last_error(self) -> str:
@@ -228,7 +228,7 @@ def newest_page(slug: str, after: str | None, limit: int) -> tuple[list[BatchRec
 
 def stale_before() -> dt.datetime:
     """Rows last synced before this are older than two sync intervals."""
-    return timezone.now() - dt.timedelta(seconds=stale_after_seconds())
+    return timezone.now() - dt.timedelta(seconds=conf().stale_after_seconds)
 
 
 def unknown_statuses(slugs: list[str]) -> set[str]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from .limits import API_CREATIONS_PER_HOUR
+from ..project_limits import API_CREATIONS_PER_HOUR
 
 CREATIONS_PER_HOUR = API_CREATIONS_PER_HOUR
 MIN_BUDGET = 1_000

@@ -32,7 +32,7 @@ import orjson
 from ..jsonl import MAX_LINE_BYTES, MAX_LISTED_ERRORS, JsonlValidator, LineError
 from ..upstream import ENDPOINTS
 from . import storage
-from .limits import JobLimits
+from ..project_limits import JobLimits
 
 FLUSH_BYTES = 1024 * 1024  # lines go to the chunk's file and validator in blocks of about this size
 ERROR_KEEP = 1000  # errors kept for sorting before the first MAX_LISTED_ERRORS are listed

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.conf import settings
+from ..conf import conf
 from django.db.models import F
 from django.tasks import default_task_backend, task
 from django.urls import get_script_prefix, reverse
@@ -116,7 +116,7 @@ def _not_claimed(notification_id: int, now: datetime) -> str:
 
 
 def _failed(row: Notification, error: str, now: datetime, *, permanent: bool = False) -> str:
-    max_attempts = max(int(settings.DASHBOARD_NOTIFY_MAX_ATTEMPTS), 1)
+    max_attempts = max(conf().notify_max_attempts, 1)
     if permanent or row.attempts >= max_attempts:
         Notification.objects.filter(pk=row.pk).update(state=Notification.State.FAILED, last_error=error)
         logger.warning("notification %s failed for good after %d attempts: %s", row.pk, row.attempts, error)
@@ -153,7 +153,7 @@ def public_url(path: str) -> str:
     prefix = get_script_prefix()
     if path.startswith(prefix):
         path = path[len(prefix):]
-    return f"{settings.DASHBOARD_PUBLIC_URL.rstrip('/')}/{path.lstrip('/')}"
+    return f"{conf().public_url.rstrip('/')}/{path.lstrip('/')}"
 
 
 #: Events about something other than one batch ("budget", "drift" from batches/costs/) register how

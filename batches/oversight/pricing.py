@@ -28,6 +28,7 @@ A key matches a batch's model exactly (case-insensitive), or the genai-prices mo
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -115,10 +116,17 @@ def money(amount: Decimal | None) -> str:
 # -- price data ----------------------------------------------------------------------------------
 
 
-def price_data_version() -> str:
-    import genai_prices
+@functools.cache
+def _genai() -> SimpleNamespace:
+    """The genai-prices package, imported on first use (it takes ~0.2 s, which a process that never
+    prices anything, such as the sync, should not pay)."""
+    from genai_prices import __version__, data_snapshot, types
 
-    return f"genai-prices {genai_prices.__version__}"
+    return SimpleNamespace(version=__version__, snapshot=data_snapshot.get_snapshot, TieredPrices=types.TieredPrices)
+
+
+def price_data_version() -> str:
+    return f"genai-prices {_genai().version}"
 
 
 def price_data_label() -> str:
@@ -131,26 +139,20 @@ def price_data_label() -> str:
 
 
 def _genai_model(model: str, prices_id: str = PROVIDER_ID):
-    from genai_prices import data_snapshot
-
     try:
-        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, prices_id, None)
+        _, info = _genai().snapshot().find_provider_model(model, None, prices_id, None)
     except LookupError:
         return None
     return info
 
 
 def _base(value) -> Decimal | None:
-    from genai_prices.types import TieredPrices
-
-    if isinstance(value, TieredPrices):
+    if isinstance(value, _genai().TieredPrices):
         return value.base
     return value
 
 
 def _genai_rates(model: str, info) -> Rates:
-    from genai_prices.types import TieredPrices
-
     now = datetime.now(tz=UTC)
     prices = info.get_prices(now, PRICE_CONTEXT)
     if prices == info.get_prices(now, None):
@@ -166,7 +168,7 @@ def _genai_rates(model: str, info) -> Rates:
         raise NoPrice(f"{price_data_version()} has no per-token price for “{model}”.")
     cached = _base(getattr(prices, "cache_read_mtok", None))
     tiered = any(
-        isinstance(getattr(prices, key, None), TieredPrices) for key in ("input_mtok", "cache_read_mtok", "output_mtok")
+        isinstance(getattr(prices, key, None), _genai().TieredPrices) for key in ("input_mtok", "cache_read_mtok", "output_mtok")
     )
     return Rates(
         model_id=info.id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from ..audit import audit_for_batch
+from ..audit_trail import audit_for_batch
 
 register = template.Library()
 

@@ -201,7 +201,7 @@ _clients: dict[tuple, AdminClient] = {}
 
 def admin_client_for(organization) -> AdminClient:
     """The process-wide Admin API client of the configured ``[organization]``
-    (:class:`batches.costs.config.Organization`), rebuilt only when its configuration changes."""
+    (:class:`batches.project_money.Organization`), rebuilt only when its configuration changes."""
     settings = conf()
     config = (organization.base_url, organization.admin_key, settings.openai_timeout, settings.openai_connect_timeout)
     with _lock:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from django.conf import settings
+from ..conf import conf
 
 from .anthropic import AnthropicClient
 from .azure import AzureClient
@@ -39,8 +39,8 @@ def _build(project) -> BaseClient:
         api_key=project.api_key or "sk-no-key-configured",
         organization=project.organization or None,
         project=project.project_id or None,
-        timeout=settings.OPENAI_TIMEOUT,
-        connect_timeout=settings.OPENAI_CONNECT_TIMEOUT,
+        timeout=conf().openai_timeout,
+        connect_timeout=conf().openai_connect_timeout,
         label=project.slug,
     )
     if provider == "azure":
@@ -60,8 +60,8 @@ def client_for(project) -> BaseClient:
         project.project_id,
         getattr(project, "api_version", ""),
         tuple(sorted(getattr(project, "deployments", {}).items())),
-        settings.OPENAI_TIMEOUT,
-        settings.OPENAI_CONNECT_TIMEOUT,
+        conf().openai_timeout,
+        conf().openai_connect_timeout,
     )
     entry = _clients.get(project.slug)
     if entry is not None and entry[0] == config:

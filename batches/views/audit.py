@@ -14,7 +14,7 @@ from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import visible_projects
-from ..audit import audit_filters_from_query, audit_page
+from ..audit_trail import audit_filters_from_query, audit_page
 from ..models import AuditEntry
 
 

@@ -19,12 +19,13 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from .. import selectors, services
+from ..conf import conf
 from ..access import actor_name, may_operate, project_view
 from ..projects import Project
 from ..upstream import Batch, InvalidId, UpstreamConflict, UpstreamError, UpstreamNotFound, validate_id
 from ..index.filters import Filters, has_filters
 from ..live_list import parse_list_params
-from ..vocabulary import PAGE_SIZES, STATUS_ORDER, poll_seconds_text
+from ..vocabulary import PAGE_SIZES, STATUS_ORDER
 from . import find, standin
 from .errors import upstream_error_response, with_retry_after
 
@@ -44,7 +45,7 @@ def batch_list(request: HttpRequest, project: Project) -> HttpResponse:
         "position": position,
         "problems": problems,
         "can_operate": may_operate(request, project),
-        "poll_seconds": poll_seconds_text(),
+        "poll_seconds": conf().poll_seconds_text,
         "page": None,
         "error": None,
         "live": False,
@@ -90,7 +91,7 @@ def _detail_context(request: HttpRequest, project: Project, batch: Batch, notice
     return {
         "batch": batch,
         "can_operate": may_operate(request, project),
-        "poll_seconds": poll_seconds_text(),
+        "poll_seconds": conf().poll_seconds_text,
         "notice": notice,
     }
 
@@ -168,7 +169,7 @@ def batch_cancel(request: HttpRequest, project: Project, batch_id: str) -> HttpR
         try:
             batch = selectors.batch_get(project, batch_id)
         except UpstreamError as err:
-            context = {"batch_id": batch_id, "notice": notice, "error": err, "poll_seconds": poll_seconds_text()}
+            context = {"batch_id": batch_id, "notice": notice, "error": err, "poll_seconds": conf().poll_seconds_text}
             template = "batches/batch_list.html#batch-row-unavailable" if from_row else "batches/batch_detail.html#live-unavailable"
             return render(request, template, context)
     context = _detail_context(request, project, batch, notice)

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
+from ..conf import conf
 from ..describe import status_class, status_label
 from ..find_rows import render_find_rows
 from ..index import selectors
@@ -30,7 +31,7 @@ from ..oversight import pricing
 from ..access import may_operate, project_view, visible_projects
 from ..projects import Project
 from ..upstream import PROVIDERS
-from ..vocabulary import DEFAULT_LIMIT, DEFAULT_SORT, FLAG_LABELS, PAGE_SIZES, SORT_LABELS, STATUS_ORDER, TERMINAL_STATUSES, poll_seconds_text
+from ..vocabulary import DEFAULT_LIMIT, DEFAULT_SORT, FLAG_LABELS, PAGE_SIZES, SORT_LABELS, STATUS_ORDER, TERMINAL_STATUSES
 
 FORM_ID = "bulk-cancel-form"
 #: The total is keyed by the index's generation, so it may live longer than the read cache.
@@ -175,7 +176,7 @@ def _find_context(request: HttpRequest, projects: list[Project], filters: Filter
         # While the page shows unfinished rows it polls itself, one request per tick, as the live list
         # does: the index learns of changes from the sync and the webhooks, and the rows follow.
         "live": any(record.status not in TERMINAL_STATUSES for record in found.rows),
-        "poll_seconds": poll_seconds_text(),
+        "poll_seconds": conf().poll_seconds_text,
         # "$412.18 for 1,240 batches; 14 without a known price" for everything the filter matches is
         # one grouped query over all of it (hundreds of ms over 200,000 rows), so the page asks for it
         # after it has shown (cost_total below) instead of waiting for it.

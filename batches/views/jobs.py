@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from ..jsonl import MAX_LISTED_ERRORS
 from ..access import actor_name, may_operate, project_view
 from ..projects import Project
-from ..jobs import results as job_results
+from ..jobs import answers as job_answers
 from ..jobs import selectors, services, storage
 from ..jobs.models import ENDED_JOB_STATUSES, Job, ProjectTick
 from ..jobs.tasks import tick_seconds, wake
@@ -160,7 +160,7 @@ def _ended_download(project: Project, job_id: int, kind: str) -> HttpResponse:
     job = _job_or_404(project, job_id)
     if not job.ended or selectors.in_flight(job):
         return _not_ended(job)
-    body = job_results.results_blocks(job) if kind == "results" else job_results.failed_lines(job)
+    body = job_answers.results_blocks(job) if kind == "results" else job_answers.failed_lines(job)
     return _download(body, f"job-{job.pk}_{kind}.jsonl")
 
 
@@ -187,7 +187,7 @@ def job_results_page(request: HttpRequest, project: Project, job_id: int) -> Htt
         after = 0
     failed_only = request.GET.get("failed") == "1"
     custom_id = request.GET.get("custom_id", "").strip()[:512]
-    rows, next_after = job_results.result_page(job, after=after, failed_only=failed_only, custom_id=custom_id)
+    rows, next_after = job_answers.result_page(job, after=after, failed_only=failed_only, custom_id=custom_id)
     context = {"project": project, "job": job, "rows": rows, "next_after": next_after, "failed_only": failed_only,
                "custom_id": custom_id, "after": after}
     template = "batches/jobs/job_results.html"

@@ -15,7 +15,6 @@ import re
 import uuid
 from datetime import datetime
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.db.models import Count, Max
@@ -45,7 +44,7 @@ def _allowed(address: str) -> bool:
         peer = ipaddress.ip_address(address.strip())
     except ValueError:
         return False
-    return any(peer in network for network in settings.DASHBOARD_METRICS_ALLOWED)
+    return any(peer in network for network in conf().metrics_allowed)
 
 
 #: Headers in which a proxy names the client it relays for (WSGI names). Each one present must name
@@ -74,7 +73,7 @@ def relayed_for(request: HttpRequest) -> list[str] | None:
     """Every address a proxy says this request was relayed for; ``None`` when it was relayed for someone
     it does not name (a ``Forwarded`` header without ``for=``, a ``Via``, or a signed-in identity)."""
     meta = request.META
-    if meta.get("HTTP_VIA") or meta.get(f"HTTP_{settings.DASHBOARD_AUTH_HEADER.upper().replace('-', '_')}"):
+    if meta.get("HTTP_VIA") or meta.get(f"HTTP_{conf().auth_header.upper().replace('-', '_')}"):
         return None
     addresses: list[str] = []
     forwarded = meta.get("HTTP_FORWARDED", "")
@@ -228,7 +227,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not metrics_peer_allowed(request):
         raise Http404
     registry = CollectorRegistry(auto_describe=False)
-    dirs = [path for path in (settings.PROMETHEUS_MULTIPROC_DIR, *settings.DASHBOARD_METRICS_DIRS) if path]
+    dirs = [path for path in (conf().prometheus_multiproc_dir, *conf().metrics_dirs) if path]
     registry.register(_ProcessFiles(dirs) if dirs else _ThisProcess())
     registry.register(DashboardStateCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
@@ -262,7 +261,7 @@ def _check_cache() -> dict:
 
 
 def _check_worker(now: datetime) -> dict:
-    if not settings.DASHBOARD_READY_REQUIRE_WORKER:
+    if not conf().ready_require_worker:
         return {"ok": True, "required": False}
     limit = taskqueue.worker_stale_after().total_seconds()
     freshest = WorkerHeartbeat.objects.order_by("-last_seen").first()
@@ -288,7 +287,7 @@ def _check_queue(now: datetime) -> dict:
                 for name, s in sorted(waits.items()) if s > limit]
     if stuck:
         problems.append(f"{len(stuck)} task{'s' if len(stuck) != 1 else ''} stuck: {stuck[0]['why']}")
-    if not settings.DASHBOARD_READY_REQUIRE_WORKER:
+    if not conf().ready_require_worker:
         result["required"] = False  # no worker expected (development): nothing waits for one
     elif problems:
         result.update(ok=False, problem="; ".join(problems))
@@ -296,9 +295,9 @@ def _check_queue(now: datetime) -> dict:
 
 
 def _check_sync(now: datetime, detailed: bool) -> dict:
-    if not settings.DASHBOARD_READY_REQUIRE_SYNC:
+    if not conf().ready_require_sync:
         return {"ok": True, "required": False}
-    limit = float(settings.DASHBOARD_READY_SYNC_LAG_SECONDS)
+    limit = conf().ready_sync_lag_seconds
     slugs = [project.slug for project in all_projects()]
     states = {state.project: state for state in SyncState.objects.filter(project__in=slugs)}
     projects = {}

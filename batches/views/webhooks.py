@@ -1,6 +1,6 @@
 """``POST /webhooks/openai/<project>/``: OpenAI's batch events, signed, no SSO identity, no CSRF token.
 
-The signature is the authentication (batches/webhooks.py). Every refusal is a bare 400 with one log
+The signature is the authentication (batches/webhook_inbox.py). Every refusal is a bare 400 with one log
 line; a verified delivery answers 200 at once (the refresh runs as a task).
 """
 
@@ -15,9 +15,9 @@ from django.views.decorators.http import require_POST
 
 from ..metrics import WEBHOOK_DELIVERIES
 from ..projects import get_project
-from ..webhooks import WebhookRejected, webhook_handle, webhook_verify
+from ..webhook_inbox import WebhookRejected, webhook_handle, webhook_verify
 
-logger = logging.getLogger("batches.webhooks")
+logger = logging.getLogger("batches.webhook_inbox")
 
 
 @csrf_exempt

@@ -22,12 +22,12 @@ import socket
 import threading
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
+from batches.conf import conf
 from batches.models import WorkerHeartbeat
 from batches.taskqueue import requeue_orphans
 
@@ -95,7 +95,7 @@ class Command(DbWorkerCommand):
         )
 
     def handle(self, *args, heartbeat_seconds=None, **options) -> None:
-        interval = heartbeat_seconds or float(settings.DASHBOARD_WORKER_HEARTBEAT_SECONDS)
+        interval = heartbeat_seconds or conf().worker_heartbeat_seconds
         reloading_parent = (
             options.get("reload") and not options.get("batch") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"
         )

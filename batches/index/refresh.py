@@ -13,13 +13,13 @@ import logging
 from django.db import transaction
 from django.tasks import task
 
-from .index.store import store_counts
-from .index.store import upsert_batches
-from .models import WebhookDelivery
-from .projects import get_project
-from .taskqueue import URGENT_PRIORITY, URGENT_QUEUE
-from .upstream import UpstreamNotFound
-from .upstream.registry import client_for
+from .store import store_counts
+from .store import upsert_batches
+from ..models import WebhookDelivery
+from ..projects import get_project
+from ..taskqueue import URGENT_PRIORITY, URGENT_QUEUE
+from ..upstream import UpstreamNotFound
+from ..upstream.registry import client_for
 
 logger = logging.getLogger(__name__)
 

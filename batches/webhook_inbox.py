@@ -8,7 +8,7 @@ several signatures) before anything else happens: nothing is parsed, stored or q
 that does not verify.
 
 A delivery is at-least-once and unordered, and the event only says "go and look": a verified
-``batch.*`` event enqueues :func:`batches.tasks.refresh_batch` on the urgent queue, which retrieves the
+``batch.*`` event enqueues :func:`batches.index.refresh.refresh_batch` on the urgent queue, which retrieves the
 batch, updates the index and records the ``webhook-id`` (a unique key) in the same transaction; a
 delivery of a recorded id is a replay and does nothing. The request never calls the upstream, so it
 answers at once.
@@ -27,7 +27,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookV
 
 from .models import WebhookDelivery
 from .projects import SLUG_PATTERN, Project, get_project
-from .tasks import refresh_batch
+from .index.refresh import refresh_batch
 from .upstream import ID_PATTERN
 
 logger = logging.getLogger(__name__)

@@ -59,6 +59,16 @@ def test_every_migration_is_applied_and_the_app_tables_exist():
 
 
 @pytest.mark.django_db
+def test_the_indexes_made_by_hand_survive_every_later_migration():
+    """``q`` and the index generation lean on indexes that migrations 0005/0009 create with raw SQL;
+    SQLite's table rebuilds drop such indexes silently (0014 put them back once)."""
+    with connection.cursor() as cursor:
+        indexes = set(connection.introspection.get_constraints(cursor, "batches_batchrecord"))
+    expected = {"batchrecord_synced"} | ({"batchrecord_search"} if connection.vendor == "sqlite" else set())
+    assert expected <= indexes
+
+
+@pytest.mark.django_db
 def test_the_models_have_no_changes_missing_from_the_migrations():
     out = StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)  # exits 1 when a migration is missing

@@ -11,7 +11,7 @@ from django.utils.safestring import SafeString
 from . import rows
 from .describe import duration
 from .index.flags import oversight_for
-from .index.records import batch_from_record
+from .index.records import batches_from_records
 from .index.selectors import stale_before
 from .models import BatchRecord
 from .oversight import eta
@@ -50,12 +50,13 @@ def render_find_rows(records: list[BatchRecord], *, csrf_token: str, operators: 
     for record in records:
         by_project.setdefault(record.project, []).append(record)
     rendered: dict[tuple[str, str], str] = {}
+    made = batches_from_records(records)
     for slug, group in by_project.items():
         operate = operators.get(slug, False)
         ctx = rows.RowContext.build(project=slug, can_operate=operate, csrf_token=csrf_token)
         batches, extras = [], {}
         for record in group:
-            batch = batch_from_record(record)
+            batch = made[record.pk]
             batches.append(batch)
             stale = ""
             if not batch.is_terminal and record.last_synced and record.last_synced < threshold:

@@ -72,3 +72,30 @@ def test_relative_times_are_not_kept_past_their_minute(monkeypatch):
     now[0] += 11  # a row under a minute old may read differently every 10 s
     rows.render_rows([batch("batch_new", created=created)], ctx())
     assert len(rows.ROW_CACHE) == 2
+
+
+def test_index_rows_become_batches_once_per_content_and_the_raw_json_is_read_only_for_changed_rows(
+    django_assert_num_queries,
+):
+    from batches.index.records import batches_from_records
+    from batches.index.store import upsert_batches
+    from batches.models import BatchRecord
+
+    upsert_batches("default", [batch("batch_a"), batch("batch_b")])
+    page = lambda: list(BatchRecord.objects.filter(project="default").order_by("batch_id").defer("raw", "search_text"))  # noqa: E731
+
+    first = page()
+    with django_assert_num_queries(1):  # the raw JSON of both rows, in one query
+        made = batches_from_records(first)
+    assert [made[r.pk].request_counts.completed for r in first] == [1, 1]
+
+    again = page()
+    with django_assert_num_queries(0):  # nothing changed: kept
+        assert batches_from_records(again)[again[0].pk] is made[first[0].pk]
+
+    upsert_batches("default", [batch("batch_a", completed=7)])  # a write moves the row's last_synced
+    changed = page()
+    with django_assert_num_queries(1):  # only batch_a's raw JSON is read
+        remade = batches_from_records(changed)
+    assert remade[changed[0].pk].request_counts.completed == 7
+    assert remade[changed[1].pk] is made[first[1].pk]

@@ -20,7 +20,7 @@ from ..models import BatchRecord, BatchSample
 from ..oversight.eta import FAILING_RATIO, Oversight, compute
 from ..upstream import Batch
 from ..vocabulary import FLAGS, PROGRESSING_STATUSES, TERMINAL_STATUSES
-from .records import batch_from_record
+from .records import batches_from_records
 
 #: How far back the flag filter reads samples: a stall longer than this still shows (the run of equal
 #: counts simply starts at the horizon), and it bounds the rows read per unfinished batch.
@@ -56,9 +56,10 @@ def oversight_for(project: str, records: Iterable[BatchRecord], now: float | Non
     records = list(records)
     unfinished = [record.batch_id for record in records if record.status not in TERMINAL_STATUSES]
     samples = samples_by_batch(project, unfinished, now)
+    batches = batches_from_records(records)
     return {
         record.batch_id: compute(
-            batch_from_record(record), samples.get(record.batch_id, []),
+            batches[record.pk], samples.get(record.batch_id, []),
             observed_at=record.last_synced.timestamp() if record.last_synced else None,
         )
         for record in records

@@ -10,8 +10,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from ..cache import LocalCache
 from ..models import BatchRecord, SyncState
 from ..upstream import Batch, Usage, batch_from_raw
+
+# Batches made from index rows, kept per process under what they are made of. Every write of a row's
+# raw JSON sets its ``last_synced`` (index/store.py), and the other columns read here are in the key,
+# so a changed row is a new key. A Batch is frozen and shared: nothing may change it.
+BATCHES_MADE: LocalCache[tuple, Batch] = LocalCache(maxsize=4000)
 
 def batch_from_record(record: BatchRecord) -> Batch:
     """The row as the upstream object it was indexed from (its raw JSON), so a filtered view renders
@@ -32,6 +38,36 @@ def batch_from_record(record: BatchRecord) -> Batch:
                       output_tokens=record.output_tokens, total_tokens=record.total_tokens)
         batch = dataclasses.replace(batch, usage=usage, model=batch.model or record.model or None)
     return batch
+
+
+def _made_key(record: BatchRecord) -> tuple:
+    return (record.pk, record.batch_id, record.last_synced, record.status, record.completed_requests,
+            record.failed_requests, record.provider, record.price_model, record.model,
+            record.input_tokens, record.cached_tokens, record.output_tokens, record.total_tokens)
+
+
+def batches_from_records(records: list[BatchRecord]) -> dict[int, Batch]:
+    """``{pk: Batch}`` for index rows, as :func:`batch_from_record` makes them, from
+    :data:`BATCHES_MADE` when a row has not changed since. Rows may be read with ``raw`` deferred (a
+    page's query then skips decoding every row's JSON): the raw JSON of those not kept is read in one
+    query."""
+    made: dict[int, Batch] = {}
+    missing = []
+    for record in records:
+        batch = BATCHES_MADE.get(_made_key(record))
+        if batch is None:
+            missing.append(record)
+        else:
+            made[record.pk] = batch
+    deferred = [record for record in missing if "raw" in record.get_deferred_fields()]
+    if deferred:
+        raws = dict(BatchRecord.objects.filter(pk__in=[record.pk for record in deferred]).values_list("pk", "raw"))
+        for record in deferred:
+            record.raw = raws.get(record.pk)
+    for record in missing:
+        made[record.pk] = batch = batch_from_record(record)
+        BATCHES_MADE.put(_made_key(record), batch)
+    return made
 
 
 def _raw_from_columns(record: BatchRecord) -> dict:

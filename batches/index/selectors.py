@@ -161,7 +161,9 @@ def find(projects: list[str], filters: Filters, project_counts: dict[str, dict[s
     if filters.q:
         narrowed, filters = q_candidates(base, filters)
     filter_counts = project_status_counts(filtered(narrowed, filters, with_status=False)) if filters.narrowing else project_counts
-    rows, next_cursor = keyset_page(filtered(narrowed, filters), filters)
+    # The page's rows without their raw JSON and search text: the rows are made into batches from a
+    # per-process cache (index/records.py), which reads the raw JSON only of rows that changed.
+    rows, next_cursor = keyset_page(filtered(narrowed, filters).defer("raw", "search_text"), filters)
     return Found(rows, next_cursor, project_counts, filter_counts)
 
 

@@ -1,6 +1,6 @@
 """What a batch's state says in words: status labels and hints, what never ran, when results go.
 
-Plain text for templates and pages (they escape it); the markup lives in ``templates/batches/_rows.html``.
+Plain text for templates and pages (they escape it); the markup lives in ``templates/jinja2/batches/rows.jinja``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The batch rows of the list pages: the values each row shows, and each row rendered once per content.
 
-The markup is ``templates/batches/_rows.html`` (a row and its cells as partials, each defined once;
-the batch page renders the same badge, bar and cancel form). Here a batch becomes a dict of
-plain values (:func:`row_view`), and the rendered row is kept per process under a key of everything
-it depends on: an open list polls every few seconds and most rows have not changed since the last
+The markup is ``templates/jinja2/batches/rows.jinja`` (a row and its cells as macros, each defined
+once; the batch page renders the same badge, bar and cancel form through :func:`piece`). Here a batch
+becomes a dict of plain values (:func:`row_view`), and the rendered row is kept per process under a key
+of everything it depends on: an open list polls every few seconds and most rows have not changed since the last
 tick, so a poll renders only the rows that did (``python -m bench.rows`` measures both).
 
 Each row also carries its estimated cost (priced from the batch's own ``usage`` and ``model``, no query)
@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import orjson
 from django.contrib.humanize.templatetags.humanize import naturaltime
-from django.template import Context
-from django.template.loader import get_template
+from django.template import engines
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -35,7 +34,7 @@ from .oversight import eta, pricing
 from .upstream import Batch
 
 PLACEHOLDER = "PLACEHOLDER-ID"
-ROWS_TEMPLATE = "batches/_rows.html"
+ROWS_TEMPLATE = "batches/rows.jinja"
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,8 @@ class RowContext:
         return pattern.replace(PLACEHOLDER, batch_id)
 
 
-# A row's values are plain dicts: the template engine looks a name up in a dict first, so a dict is
-# its fastest case (an attribute costs a failed subscript first), and a list page reads some 50 a row.
+# A row's values are plain dicts: the rows' Jinja2 environment (dashboard/jinja2.py) looks a name up in
+# a dict first, its fastest case, and a list page reads some 50 a row.
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,21 +250,23 @@ def _row_key(batch: Batch, ctx: RowContext, flags, extras: FindExtras | None, no
             _age_bucket(batch, now))
 
 
-def _row_template():
-    return get_template(f"{ROWS_TEMPLATE}#batch-row").template
+def _macros():
+    """The macros of :data:`ROWS_TEMPLATE` (the engine keeps the compiled template; in DEBUG it reloads
+    it when the file changes)."""
+    return engines["rows"].env.get_template(ROWS_TEMPLATE).module
+
+
+def piece(name: str, *args) -> SafeString:
+    """One macro of the rows' template (``status_badge``, ``progress``, ``cancel_form``, ``flag_badge``,
+    ``cost``) for a Django template: its markup, escaped by Jinja2, marked safe."""
+    return SafeString(getattr(_macros(), name)(*args))
 
 
 def render_row_views(views: Iterable[dict]) -> list[str]:
-    """Each row through the ``batch-row`` partial, in one template context (the CSRF mark stands in
-    for the token, which :func:`render_rows` puts in per request)."""
-    template = _row_template()
-    context = Context({"csrf_token": CSRF_MARK})
-    out = []
-    with context.render_context.push_state(template), context.bind_template(template):
-        for view in views:
-            with context.push(view):
-                out.append(template.nodelist.render(context))
-    return out
+    """Each row through the ``batch_row`` macro (the CSRF mark stands in for the token, which
+    :func:`render_rows` puts in per request)."""
+    batch_row = _macros().batch_row
+    return [str(batch_row(view, CSRF_MARK)) for view in views]
 
 
 def rendered_rows(batches, ctx: RowContext, *, oversight: dict | None = None, extras: dict | None = None,

@@ -192,7 +192,7 @@ def test_the_batch_page_tag_explains_eta_and_flags_for_an_upstream_batch():
     assert "flag-at-risk" in panel and "would expire unfinished" in panel
     assert "flag-failing" in panel and "33 % of finished requests failed" in panel
     assert "no price" in panel and "no token usage" in panel
-    # The list's own flag badge (templates/batches/_rows.html#flag-badge), sentence included for screen readers.
+    # The list's own flag badge (templates/jinja2/batches/rows.jinja, flag_badge), sentence included for screen readers.
     assert panel.count('class="badge flag-badge') == 2 and '<span class="visually-hidden">: Stalled' not in panel
     assert '<span class="visually-hidden">: 33 % of finished requests failed' in panel
 

@@ -171,8 +171,8 @@ def test_tags_render_a_price_no_price_with_reason_and_a_total():
     price = PagePricer()
     a, b = (price(batch_from_record(BatchRecord.objects.get(batch_id=i))) for i in ("t1", "t2"))
     html = Template(
-        '{% load oversight_tags %}{% include "batches/_rows.html#cost" with price=a %}|'
-        '{% include "batches/_rows.html#cost" with price=b %}|{% cost_total qs %}'
+        '{% load oversight_tags batch_tags %}{% batch_cost a %}|'
+        '{% batch_cost b %}|{% cost_total qs %}'
     ).render(Context({"a": a, "b": b, "qs": BatchRecord.objects.all()}))
     assert '<span class="cost">$4.90</span>' in html
     assert "no price" in html and "does not know the model “mystery”" in html

@@ -63,7 +63,7 @@ def test_an_anthropic_projects_list_shows_requests_processing_and_no_percentage(
     assert ROW_ID.findall(body) == [cancelling["id"], running["id"]]
     assert '<div class="progress-text">3 requests processing</div>' in body
     assert 'aria-valuetext="3 requests processing"' in body and "aria-valuenow" not in body.split(running["id"])[1].split("</tr>")[0]
-    assert '<span class="provider-status" title="Anthropic&#x27;s own status">canceling</span>' in body
+    assert '<span class="provider-status" title="Anthropic&#39;s own status">canceling</span>' in body
     assert "Anthropic sends no webhooks for batches: this list refreshes itself" in body
     assert fake.seen[-1].url.params["limit"] == "20"
 
@@ -221,7 +221,7 @@ def test_index_rows_of_every_provider_are_priced_with_their_own_rules(client, fa
     body = client.get("/projects/claude/batches/?status=completed", headers=OPS).content.decode()
     assert ROW_ID.findall(body) == ["msgbatch_x1"]
     assert '<span class="cost">$1.50</span>' in body
-    assert 'title="Anthropic&#x27;s own status">ended</span>' in body
+    assert 'title="Anthropic&#39;s own status">ended</span>' in body
 
 
 def test_an_azure_batch_event_is_verified_like_openais_and_refreshes_through_the_azure_client(

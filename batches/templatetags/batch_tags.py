@@ -1,8 +1,8 @@
 """Filters and tags for rendering upstream values: unix times, status badges, progress widths, raw JSON.
 
 Filters return plain strings or values, which templates autoescape. The tags that show a badge, a
-progress bar or the cancel form render the partials of ``templates/batches/_rows.html``, the same ones
-the list's rows use: one definition of each piece.
+flag, a progress bar or the cancel form render the macros of ``templates/jinja2/batches/rows.jinja``,
+the same ones the list's rows use: one definition of each piece.
 """
 
 from __future__ import annotations
@@ -37,19 +37,29 @@ def batch_row(context, batch, notice=None):
     return rows.render_row(batch, _row_context(context), notice)
 
 
-@register.inclusion_tag(f"{rows.ROWS_TEMPLATE}#status-badge")
+@register.simple_tag
 def status_badge(batch, large=False, element_id=""):
-    return {"badge": rows.badge_of(batch, large=large, element_id=element_id)}
+    return rows.piece("status_badge", rows.badge_of(batch, large=large, element_id=element_id))
 
 
-@register.inclusion_tag(f"{rows.ROWS_TEMPLATE}#progress")
+@register.simple_tag
 def batch_progress(batch, large=False):
-    return {"progress": rows.progress_of(batch, large=large)}
+    return rows.piece("progress", rows.progress_of(batch, large=large))
 
 
-@register.inclusion_tag(f"{rows.ROWS_TEMPLATE}#cancel-form", takes_context=True)
+@register.simple_tag(takes_context=True)
 def cancel_form(context, batch):
-    return {"cancel": rows.cancel_of(batch, _row_context(context), in_row=False), "csrf_token": context.get("csrf_token")}
+    return rows.piece("cancel_form", rows.cancel_of(batch, _row_context(context), in_row=False), context.get("csrf_token"))
+
+
+@register.simple_tag
+def flag_badge(flag):
+    return rows.piece("flag_badge", flag)
+
+
+@register.simple_tag
+def batch_cost(price):
+    return rows.piece("cost", price)
 
 
 def _row_context(context) -> rows.RowContext:

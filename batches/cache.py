@@ -174,13 +174,17 @@ class _Read:
     loader: Callable[[], Any]
     errors: tuple[type[Exception], ...]
     wait_seconds: float
+    patience: float = 0.0
+    impatient: Callable[[], None] | None = None
 
 
 def _load_across_processes(read: _Read, key: str, seconds: float) -> tuple[str, Any]:
     """Load ``key`` holding the cross-process lock, or pick up what the lock's holder stored."""
     lock_key = f"{key}:lock"
     project, bound = read.project, read.wait_seconds
-    deadline = time.monotonic() + bound
+    started = time.monotonic()
+    deadline = started + bound
+    impatient = read.impatient
     owned = cache.add(lock_key, 1, timeout=bound)
     while not owned:
         time.sleep(POLL_SECONDS)
@@ -188,6 +192,9 @@ def _load_across_processes(read: _Read, key: str, seconds: float) -> tuple[str, 
         if hit is not None:
             READ_CACHE.labels(project=project, outcome="coalesced").inc()
             return hit
+        if impatient is not None and time.monotonic() - started >= read.patience:
+            ask, impatient = impatient, None  # asked once
+            ask()  # ends the wait by raising, or lets it go on
         if time.monotonic() >= deadline:
             logger.warning("shared read %s: waited %.1fs for another process; reading upstream", key, bound)
             break
@@ -216,13 +223,18 @@ def shared_read(
     *,
     errors: tuple[type[Exception], ...],
     wait_seconds: float,
+    patience: float = 0.0,
+    impatient: Callable[[], None] | None = None,
 ) -> T:
     """Return ``loader()``, shared with every identical read within the cache period.
 
     ``parts`` names the read (e.g. ``("batch", batch_id)``); ``loader`` performs it upstream. An
     exception of ``errors`` is shared too (briefly); anything else ``loader`` raises is a bug, never
     kept. No reader waits for another's read longer than ``wait_seconds`` (the longest one read can
-    take). Raises whatever ``loader`` raises (one of ``errors`` may come from another viewer's read).
+    take). A reader that has waited ``patience`` seconds for another's read calls ``impatient()``, which
+    may end the wait by raising one of ``errors`` (a page that can answer from elsewhere should not hold
+    its thread while the upstream hangs). Raises whatever ``loader`` raises (one of ``errors`` may come
+    from another viewer's read).
     """
     seconds = cache_seconds()
     if seconds <= 0:
@@ -241,7 +253,10 @@ def shared_read(
             flight = _flights[key] = _Flight()
         else:
             flight.followers += 1
+    read = _Read(project, loader, errors, wait_seconds, patience, impatient)
     if not leader:
+        if impatient is not None and not flight.done.wait(patience):
+            impatient()
         if flight.done.wait(wait_seconds) and flight.outcome is not None:
             READ_CACHE.labels(project=project, outcome="coalesced").inc()
             return _unwrap(flight.outcome)
@@ -250,7 +265,11 @@ def shared_read(
         return loader()
 
     try:
-        flight.outcome = _load_across_processes(_Read(project, loader, errors, wait_seconds), key, seconds)
+        flight.outcome = _load_across_processes(read, key, seconds)
+    except errors as err:  # impatient() ended the wait: this process's followers share the answer
+        err.__traceback__ = None
+        flight.outcome = (_ERR, err)
+        raise
     finally:
         flight.done.set()
         with _flights_lock:

@@ -16,7 +16,7 @@ from .conf import conf
 from .index import records
 from .projects import Project
 from .upstream import RETRY_BUDGET_SECONDS, Batch, BatchPage, FileContent, ResultRecords, UpstreamError, client_for
-from .upstream.breaker import page_read
+from .upstream.breaker import UpstreamNotAnswering, page_read
 
 T = TypeVar("T")
 
@@ -39,7 +39,19 @@ def _shared(project: Project, parts: tuple[Hashable, ...], loader: Callable[[], 
         with page_read(project.slug, stand_in):
             return loader()
 
-    return cache.shared_read(project.slug, parts, read_upstream, errors=(UpstreamError,), wait_seconds=longest_read_seconds())
+    def impatient() -> None:
+        # Another view of this page has waited on the upstream for DASHBOARD_UPSTREAM_SLOW_SECONDS: where
+        # the index can stand in, answer from it now rather than hold a web thread for the rest of the
+        # wait (sixteen viewers of one hung page would otherwise hold every thread, /healthz queued).
+        if stand_in is not None and stand_in():
+            raise UpstreamNotAnswering(
+                "The Batch API is slow to answer: another view of this page has been waiting for it for "
+                f"{conf().upstream_slow_seconds:g} s or more on this server.",
+                retry_after=5.0,
+            )
+
+    return cache.shared_read(project.slug, parts, read_upstream, errors=(UpstreamError,), wait_seconds=longest_read_seconds(),
+                             patience=conf().upstream_slow_seconds, impatient=impatient)
 
 
 def batch_page_get(project: Project, *, after: str | None, limit: int) -> BatchPage:

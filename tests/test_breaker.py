@@ -233,6 +233,38 @@ def test_while_one_view_waits_on_a_hung_upstream_the_next_is_answered_at_once(fr
     assert "This is the batch as the dashboard&#x27;s index last saw it" in body
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_viewer_waiting_for_another_views_hung_read_is_answered_from_the_index_once_it_looks_slow(frozen, settings):
+    """Shared reads: a second view of the same hung page waits for the first one's read (not a second
+    upstream call), but only DASHBOARD_UPSTREAM_SLOW_SECONDS; then, the index standing in, it answers
+    from the index instead of holding its thread for the rest of the freeze."""
+    settings.DASHBOARD_CACHE_SECONDS = 2  # identical reads are shared
+    settings.DASHBOARD_UPSTREAM_PAGE_SLOTS = 4  # the bulkhead has room: only the shared read can hold it
+    settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 0.2
+    settings.DASHBOARD_PAGE_READ_SECONDS = 5  # the first view waits out the whole 2 s freeze
+    index_seeded(frozen)
+
+    def hang() -> None:
+        try:
+            Client().get("/projects/default/batches/")
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=hang)
+    first.start()
+    try:
+        deadline = time.monotonic() + 2
+        while not breaker_for("default").holders and time.monotonic() < deadline:
+            time.sleep(0.01)
+        response, took = timed(Client(), "/projects/default/batches/")
+    finally:
+        first.join()
+    assert response.status_code == 200 and 0.2 <= took < 1.5
+    body = response.content.decode()
+    assert "another view of this page has been waiting for it for 0.2 s or more on this server." in body
+    assert frozen.state.counts.get(LIST_ROUTE, 0) == 1  # the second view asked nothing upstream
+
+
 def test_a_timeout_from_the_client_counts_towards_opening(upstream, settings):
     from batches.upstream import BatchClient
 

@@ -110,6 +110,7 @@ def immediate_tasks(settings):
 def _clear_cache():
     from django.core.cache import cache
 
+    from batches.cache import RECENT_READS
     from batches.index.records import BATCHES_MADE
     from batches.upstream import breaker
 
@@ -117,8 +118,10 @@ def _clear_cache():
     breaker.reset()  # a breaker one test opened must not refuse the next test's calls
     # Each test's database starts again from empty: a row id and sync time can come back with other data.
     BATCHES_MADE.clear()
+    RECENT_READS.clear()
     yield
     cache.clear()
+    RECENT_READS.clear()
     breaker.reset()
 
 

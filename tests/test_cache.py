@@ -303,3 +303,25 @@ def test_the_local_cache_keeps_a_made_none_too():
     assert local.get_or_make("nothing", lambda: made.append(1)) is None
     assert local.get_or_make("nothing", lambda: made.append(1)) is None
     assert made == [1] and len(local) == 1
+
+
+def test_a_process_keeps_what_it_read_unpickled_until_the_shared_entry_expires_or_the_generation_moves(settings):
+    settings.DASHBOARD_CACHE_SECONDS = 2.0
+    parts = ("list", "", 100)
+    calls = []
+    with time_machine.travel(1_900_000_000, tick=False) as clock:
+        first = read(parts, lambda: calls.append(1) or {"page": ["a", "b"]})
+        # The same object, not a copy unpickled from Django's cache: nothing is decoded again.
+        assert read(parts, lambda: calls.append(1) or {"page": "other"}) is first
+        clock.shift(2.5)  # the shared entry has expired: so has the kept one
+        assert read(parts, lambda: calls.append(1) or {"page": ["c"]}) == {"page": ["c"]}
+        shared.invalidate("default")  # a create or cancel anywhere: every process reads afresh
+        assert read(parts, lambda: calls.append(1) or {"page": ["d"]}) == {"page": ["d"]}
+    assert calls == [1, 1, 1]
+
+
+def test_a_shared_cache_that_lost_its_generation_starts_a_new_one_never_the_old_keys(settings):
+    settings.DASHBOARD_CACHE_SECONDS = 2.0
+    before = shared.make_key("default", ("batch", "b1"))
+    django_cache.clear()  # a flush or a restart of the shared cache
+    assert shared.make_key("default", ("batch", "b1")) != before

@@ -492,3 +492,29 @@ def test_a_retry_after_that_is_not_a_finite_number_is_no_delay(headers):
 
 def test_a_non_finite_retry_after_ms_gives_way_to_retry_after():
     assert parse_retry_after(httpx.Headers({"retry-after-ms": "NaN", "retry-after": "3"})) == 3.0
+
+
+def test_a_list_page_parses_each_batch_once_per_content(monkeypatch):
+    """A list polled every few seconds is mostly the batches it was: each is parsed once per content."""
+    from batches.upstream import openai as openai_client
+    from batches.upstream.types import Batch
+
+    parsed = []
+    real = Batch.from_api.__func__
+
+    def counting(cls, body, *args, **kwargs):
+        parsed.append(body.get("id"))
+        return real(cls, body, *args, **kwargs)
+
+    monkeypatch.setattr(Batch, "from_api", classmethod(counting))
+    openai_client.PARSED_BATCHES.clear()
+    batches = [{**BATCH, "id": f"batch_{n}"} for n in range(3)]
+    moved = [{**batches[0], "metadata": {"note": "moved"}}, *batches[1:]]
+    page = lambda data: json_response(200, {"object": "list", "data": data, "has_more": False})  # noqa: E731
+    client, _ = make_client(Recorder(page(batches), page(batches), page(moved)))
+    first = client.list_batches(limit=3)
+    assert parsed == ["batch_0", "batch_1", "batch_2"]
+    again = client.list_batches(limit=3)
+    assert len(parsed) == 3 and again.data == first.data
+    third = client.list_batches(limit=3)  # one batch's JSON changed: only it is parsed again
+    assert parsed[3:] == ["batch_0"] and third.data[0].metadata == {"note": "moved"}

@@ -11,11 +11,16 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 import httpx
+import orjson
 
+from ..cache import LocalCache
 from .client import BaseClient, FileContent, validate_id
 from .errors import UpstreamNotFound
 from .lines import ResultRecords
 from .types import Batch, BatchPage, FileObject
+
+#: Batches of list pages by their JSON (a Batch is frozen and shared: nothing may change it).
+PARSED_BATCHES: LocalCache[tuple, Batch] = LocalCache(maxsize=4000)
 
 LIST_LIMIT_MAX = 100  # NOTES.md §1.2: "Limit can range between 1 and 100"
 
@@ -50,7 +55,16 @@ class OpenAIClient(BaseClient):
         return self.parse_batch(body)
 
     def _page(self, body: Any) -> BatchPage:
-        return BatchPage.from_openai(body, self._batch)
+        return BatchPage.from_openai(body, self._page_batch)
+
+    def _page_batch(self, body: Any) -> Batch:
+        """A batch of a list page, parsed once per content in this process: a list polled every few
+        seconds is mostly the batches it was last time (the key is the object's JSON as sent)."""
+        try:
+            key = (type(self), orjson.dumps(body))
+        except TypeError:
+            return self._batch(body)
+        return PARSED_BATCHES.get_or_make(key, lambda: self._batch(body))
 
     def _create_endpoint(self, endpoint: str) -> str:
         return endpoint

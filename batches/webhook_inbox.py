@@ -17,14 +17,18 @@ answers at once.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.tasks import TaskResultStatus
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
+from .conf import conf
 from .models import WebhookDelivery
 from .projects import SLUG_PATTERN, Project, get_project
 from .index.refresh import refresh_batch
@@ -102,9 +106,11 @@ def webhook_handle(event: WebhookEvent) -> str:
     ``"queued"``, ``"replay"`` or ``"ignored"`` (an event type that is not about a batch).
 
     A ``webhook-id`` counts as handled once its refresh has committed (the refresh records it, in the
-    transaction that writes the index): a delivery that arrives again before that (the provider retrying
-    because the first refresh failed or its worker died) is queued again, and the refresh, which only
-    reads the batch and rewrites its row, is safe to run twice."""
+    transaction that writes the index). A delivery that arrives again before that finds the refresh the
+    first one queued (its task id is kept in the shared cache, :func:`_queued_refresh`): while that task
+    is still waiting or running (a task whose worker died is put back by the worker's orphan check) it
+    is not queued twice; once it has failed, or when the cache no longer knows it, it is queued again,
+    and the refresh, which only reads the batch and rewrites its row, is safe to run twice."""
     slug = event.project.slug
     if WebhookDelivery.objects.filter(project=slug, webhook_id=event.webhook_id).exists():
         logger.info("webhook %s for project %s: replay of %r, already handled", event.type, slug, event.webhook_id)
@@ -117,6 +123,27 @@ def webhook_handle(event: WebhookEvent) -> str:
             return "replay"
         logger.info("webhook %s for project %s: not a batch event, ignored", event.type, slug)
         return "ignored"
-    refresh_batch.enqueue(slug, event.batch_id, event.webhook_id, event.type)
+    key = _queued_key(slug, event.webhook_id)
+    if _queued_refresh(key):
+        logger.info("webhook %s for project %s: %r again, its refresh is still queued", event.type, slug, event.webhook_id)
+        return "queued"
+    result = refresh_batch.enqueue(slug, event.batch_id, event.webhook_id, event.type)
+    cache.set(key, str(result.id), timeout=conf().task_stuck_seconds)
     logger.info("webhook %s for project %s: refresh of %s queued", event.type, slug, event.batch_id)
     return "queued"
+
+
+def _queued_key(project: str, webhook_id: str) -> str:
+    return f"webhook-refresh:{project}:{hashlib.sha256(webhook_id.encode()).hexdigest()[:32]}"
+
+
+def _queued_refresh(key: str) -> bool:
+    """Is the refresh an earlier delivery of this event queued still waiting or running?"""
+    task_id = cache.get(key)
+    if task_id is None:
+        return False
+    try:
+        status = refresh_batch.get_result(task_id).status
+    except Exception:  # noqa: BLE001 - gone from the backend (pruned) or unreadable: queue it again
+        return False
+    return status in (TaskResultStatus.READY, TaskResultStatus.RUNNING)

@@ -1,4 +1,11 @@
-"""Constants the tests share (fixtures live in conftest.py; import these from here, never from it)."""
+"""Constants and small helpers the tests share (fixtures live in conftest.py; import these from here,
+never from it)."""
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from django.db import connection
 
 EMULATOR_KEY = "sk-emulator-test"
 # A second project of the same emulator: its own key, its own seeded batches (NOTES.md §6.5).
@@ -7,3 +14,32 @@ RESEARCH_KEY = "sk-emulator-research"
 HTMX = {"HX-Request": "true"}
 # The organization's admin key of the same emulator: the Admin API's billed costs and usage.
 EMULATOR_ADMIN_KEY = "sk-admin-emulator-test"
+
+T = TypeVar("T")
+
+
+def at_once(work: Callable[[str], T], names: Sequence[str], *, timeout: float = 20.0) -> dict[str, T]:
+    """Run ``work(name)`` for every name at the same moment, each in its own thread with its own
+    database connection (as separate worker processes would have), and return each name's result.
+    The first exception a thread raised is raised here, once all have ended."""
+    start = threading.Barrier(len(names))
+    results: dict[str, T] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            start.wait(timeout=5)
+            results[name] = work(name)
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    if errors:
+        raise errors[0]
+    return results

@@ -3,6 +3,7 @@ never from it)."""
 
 import threading
 from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TypeVar
 
 from django.db import connection
@@ -43,3 +44,36 @@ def at_once(work: Callable[[str], T], names: Sequence[str], *, timeout: float = 
     if errors:
         raise errors[0]
     return results
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the test output clean (no line per request on stderr)."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class LoopbackHTTP:
+    """An HTTP server with ``handler`` on a free loopback port, served from a daemon thread: a context
+    manager, or ``start()`` / ``stop()``. The fakes and receivers of the tests build on it."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from asgiref.local import Local
 from django.utils import timezone
 
 from batches.models import BatchRecord
+from tests.helpers import LoopbackHTTP, QuietHandler
 
 IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default", "urgent"]}}
 DATABASE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "urgent"]}}
@@ -55,7 +55,7 @@ class SMTPRecorder:
         return "250 Message accepted for delivery"
 
 
-class WebhookReceiver:
+class WebhookReceiver(LoopbackHTTP):
     """A Slack-style incoming webhook on a free loopback port: records each POST and answers with the
     next status from ``statuses`` (the last one repeats)."""
 
@@ -64,7 +64,7 @@ class WebhookReceiver:
         self.requests: list[dict] = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"null")})
@@ -75,21 +75,8 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/XXXX"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(Handler)
+        self.url = f"{self.origin}/services/T000/B000/XXXX"
 
 
 class SlowReceiver:

@@ -13,7 +13,7 @@ from batches.jobs.models import Chunk
 from batches.projects import get_project
 from batches.upstream import client_for
 from job_helpers import job_storage  # noqa: F401 (autouse)
-from job_helpers import jsonl, make_job, request_line
+from job_helpers import jsonl, limited_project, make_job, request_line
 from tests.helpers import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,17 +73,7 @@ def test_a_worker_killed_after_create_but_before_recording_it_is_adopted_not_cre
 
 
 def test_two_workers_running_passes_at_once_create_each_chunk_once(write_projects, upstream):
-    write_projects(
-        f"""
-[projects.default]
-api_key_env = "K"
-base_url = "{upstream.base_url}"
-[projects.default.limits]
-max_requests_per_batch = 4
-queue_tokens = {{ "gpt-4o-mini" = 1000000 }}
-""",
-        K="sk-emulator-test",
-    )
+    limited_project(write_projects, upstream.base_url, max_requests=4, queue_tokens={"gpt-4o-mini": 1000000})
     job = make_job(jsonl([request_line(i) for i in range(40)]))
     project = get_project("default")
     at_once(lambda name: passes.run_pass(project, client_for(project), name), ["w1", "w2"])

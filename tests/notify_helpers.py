@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from asgiref.local import Local
 from django.utils import timezone
@@ -17,10 +19,20 @@ IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBa
 DATABASE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "urgent"]}}
 
 
-def use_task_backend(settings, tasks: dict) -> None:
-    """Point Django's task backends at ``tasks``. Django 6.1 caches the TASKS setting in its backend
-    handler and has no setting_changed hook for it, so the cache is dropped here (and again when the
-    test ends, by calling this with the original value)."""
+@contextmanager
+def task_backend(settings, tasks: dict) -> Iterator[None]:
+    """Django's task backends pointed at ``tasks`` inside the block, and back at the test's own after it.
+    Django 6.1 caches the TASKS setting in its backend handler and has no setting_changed hook for it,
+    so the cache is dropped on the way in and again on the way out."""
+    original = settings.TASKS
+    _use_tasks(settings, tasks)
+    try:
+        yield
+    finally:
+        _use_tasks(settings, original)
+
+
+def _use_tasks(settings, tasks: dict) -> None:
     from django.tasks import task_backends
 
     settings.TASKS = tasks

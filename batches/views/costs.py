@@ -14,7 +14,6 @@ import io
 from datetime import UTC, date, datetime
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -31,6 +30,7 @@ from ..costs.spend import month_range
 from ..oversight import insights, pricing
 from ..access import project_view, visible_projects
 from ..projects import Project
+from .pages import render_page
 
 
 @require_safe
@@ -95,10 +95,7 @@ def _costs(request: HttpRequest, projects: list[Project], url: str, project: Pro
         "why": compare.WHY,
         "price_source": pricing.price_data_label(),
     }
-    template = "batches/costs/costs.html"
-    if request.htmx:
-        template += "#costs-body"
-    return render(request, template, context)
+    return render_page(request, "batches/costs/costs.html", "costs-body", context)
 
 
 def _text(value: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
@@ -19,6 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from ..access import project_view, visible_projects
 from ..oversight import insights, pricing
 from ..projects import Project
+from .pages import render_page
 
 
 @require_safe
@@ -48,10 +48,7 @@ def _insights(request: HttpRequest, projects: list[Project], url: str, project: 
         "scope_projects": projects,
         "price_source": pricing.price_data_label(),
     }
-    template = "batches/insights.html"
-    if request.htmx:
-        template += "#insights-body"
-    return render(request, template, context)
+    return render_page(request, "batches/insights.html", "insights-body", context)
 
 
 def _csv(request: HttpRequest, projects: list[Project], rng: insights.DateRange, project: Project | None) -> HttpResponse:

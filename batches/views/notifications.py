@@ -23,6 +23,7 @@ from ..notify.forms import RuleForm, WatchEmailForm
 from ..notify.watching import SESSION_EMAIL, person_and_email
 from ..projects import Project
 from ..upstream import InvalidId, validate_id
+from .pages import render_page
 
 HISTORY_PAGE_SIZE = 50
 
@@ -96,10 +97,7 @@ def notification_rules(request: HttpRequest, project: Project) -> HttpResponse:
         else:
             status = 400 if not request.htmx else 200
     context = {"rules": _rule_rows(project), "form": form, "can_edit": can_edit}
-    template = "batches/notification_rules.html"
-    if request.htmx:
-        template += "#rules-section"
-    return render(request, template, context, status=status)
+    return render_page(request, "batches/notification_rules.html", "rules-section", context, status=status)
 
 
 @require_POST
@@ -148,10 +146,7 @@ def notification_history(request: HttpRequest) -> HttpResponse:
         "watches": watches,
         "filter_query": urlencode(filters),
     }
-    template = "batches/notifications.html"
-    if request.htmx:
-        template += "#history-table"
-    return render(request, template, context)
+    return render_page(request, "batches/notifications.html", "history-table", context)
 
 
 def _rule_rows(project: Project) -> list[dict]:

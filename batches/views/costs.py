@@ -14,10 +14,7 @@ import io
 from datetime import UTC, date, datetime
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_safe
-from django.views.decorators.vary import vary_on_headers
 
 from ..conf import conf
 from ..costs import compare
@@ -28,22 +25,8 @@ from ..costs.config import organization
 from ..costs.models import CostAlert
 from ..costs.spend import month_range
 from ..oversight import insights, pricing
-from ..access import project_view, visible_projects
 from ..projects import Project
-from .pages import render_page
-
-
-@require_safe
-@vary_on_headers("HX-Request")
-@project_view
-def project_costs(request: HttpRequest, project: Project) -> HttpResponse:
-    return _costs(request, [project], reverse("batches:costs", args=[project.slug]), project)
-
-
-@require_safe
-@vary_on_headers("HX-Request")
-def all_costs(request: HttpRequest) -> HttpResponse:
-    return _costs(request, visible_projects(request), reverse("costs"), None)
+from .pages import render_page, scoped_views
 
 
 def parse_month(value: str | None, now: datetime) -> tuple[insights.DateRange, list[str]]:
@@ -119,3 +102,6 @@ def _csv(table: compare.Comparison, project: Project | None, rng: insights.DateR
     scope = project.slug if project else "all-projects"
     response["Content-Disposition"] = f'attachment; filename="costs-{scope}-{rng.start:%Y-%m}.csv"'
     return response
+
+
+project_costs, all_costs = scoped_views(_costs, "costs")

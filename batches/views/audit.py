@@ -27,7 +27,6 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     page = audit_page(filters, visible, request.GET.get("page"))
     context = {
         "projects": projects,
-        "project_names": {project.slug: project.name for project in projects},
         "filters": filters,
         "page": page,
         "actions": AuditEntry.Action.choices,

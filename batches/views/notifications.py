@@ -138,7 +138,6 @@ def notification_history(request: HttpRequest) -> HttpResponse:
     filters = {key: value for key, value in (("project", chosen), ("state", state)) if value}
     context = {
         "projects": projects,
-        "project_names": {project.slug: project.name for project in projects},
         "chosen_project": chosen,
         "chosen_state": state,
         "states": Notification.State.choices,

@@ -19,6 +19,17 @@ EMULATOR_ADMIN_KEY = "sk-admin-emulator-test"
 T = TypeVar("T")
 
 
+def api_usage(input_tokens: int, cached: int, output_tokens: int, reasoning: int = 0) -> dict:
+    """A batch's ``usage`` as the Batch API writes it (``cached`` and ``reasoning`` in their details)."""
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
 def at_once(work: Callable[[str], T], names: Sequence[str], *, timeout: float = 20.0) -> dict[str, T]:
     """Run ``work(name)`` for every name at the same moment, each in its own thread with its own
     database connection (as separate worker processes would have), and return each name's result.

@@ -67,6 +67,8 @@ def _costs(request: HttpRequest, projects: list[Project], url: str, project: Pro
         "current_month": current,
         "problems": problems,
         "url": url,
+        "page_name": "Costs",
+        "body_id": "costs-body",
         "budgets": [(p, state) for p, state in budgets if state is not None],
         "unbudgeted": [p for p, state in budgets if p.budget is None],
         "alerts": CostAlert.objects.filter(project__in=[p.slug for p in projects], period__startswith=month),
@@ -78,7 +80,7 @@ def _costs(request: HttpRequest, projects: list[Project], url: str, project: Pro
         "why": compare.WHY,
         "price_source": pricing.price_data_label(),
     }
-    return render_page(request, "batches/costs/costs.html", "costs-body", context)
+    return render_page(request, "batches/costs/costs.html", context["body_id"], context)
 
 
 def _text(value: str) -> str:

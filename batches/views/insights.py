@@ -27,11 +27,13 @@ def _insights(request: HttpRequest, projects: list[Project], url: str, project: 
         "insights": data,
         "range": rng,
         "url": url,
+        "page_name": "Insights",
+        "body_id": "insights-body",
         "query": query,
         "scope_projects": projects,
         "price_source": pricing.price_data_label(),
     }
-    return render_page(request, "batches/insights.html", "insights-body", context)
+    return render_page(request, "batches/insights.html", context["body_id"], context)
 
 
 def _csv(request: HttpRequest, projects: list[Project], rng: insights.DateRange, project: Project | None) -> HttpResponse:

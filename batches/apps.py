@@ -4,7 +4,6 @@ from django.apps import AppConfig
 class BatchesConfig(AppConfig):
     name = "batches"
     verbose_name = "Batches"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Models are loaded only now: what needs them is switched on here, in one place.

@@ -83,16 +83,9 @@ def audit_filters_from_query(query: QueryDict, visible: list[str]) -> AuditFilte
 
 
 def audit_search(filters: AuditFilters, visible: list[str]) -> QuerySet[AuditEntry]:
-    entries = AuditEntry.objects.filter(project__in=visible)
-    if filters.project:
-        entries = entries.filter(project=filters.project)
-    if filters.actor:
-        entries = entries.filter(actor__icontains=filters.actor)
-    if filters.action:
-        entries = entries.filter(action=filters.action)
-    if filters.batch_id:
-        entries = entries.filter(batch_id=filters.batch_id)
-    return entries
+    wanted = {"project": filters.project, "actor__icontains": filters.actor, "action": filters.action,
+              "batch_id": filters.batch_id}
+    return AuditEntry.objects.filter(project__in=visible, **{lookup: value for lookup, value in wanted.items() if value})
 
 
 def audit_page(filters: AuditFilters, visible: list[str], page_number: str | None) -> Page:

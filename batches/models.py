@@ -127,7 +127,22 @@ class BatchRecord(models.Model):
         return f"{self.project}/{self.batch_id} {self.status}"
 
 
-class SyncState(models.Model):
+class LeasedPass(models.Model):
+    """A pass that one instance at a time runs, by holding its lease (``lease_owner`` until
+    ``lease_expires``), and how its last run went: the sync of a project, the billing pass."""
+
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires = models.DateTimeField(null=True)
+    last_pass_started = models.DateTimeField(null=True)
+    last_success = models.DateTimeField(null=True)
+    last_error = models.TextField(blank=True)
+    last_pass_calls = models.IntegerField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class SyncState(LeasedPass):
     """Where the sync of one project stands: backfill position, last pass, and the lease that lets
     exactly one instance sync the project at a time."""
 
@@ -135,14 +150,8 @@ class SyncState(models.Model):
     backfill_after = models.CharField(max_length=200, blank=True)
     backfill_done = models.BooleanField(default=False)
     backfill_oldest_created_at = models.BigIntegerField(null=True)
-    last_pass_started = models.DateTimeField(null=True)
     last_pass_finished = models.DateTimeField(null=True)
-    last_success = models.DateTimeField(null=True)
     last_pass_seconds = models.FloatField(null=True)
-    last_pass_calls = models.IntegerField(null=True)
-    last_error = models.TextField(blank=True)
-    lease_owner = models.CharField(max_length=100, blank=True)
-    lease_expires = models.DateTimeField(null=True)
     #: The project's {status: count} as the last sync pass or refresh left them, valid while the
     #: project's rows still carry ``counts_generation`` (index/query.py: project_counts).
     status_counts = models.JSONField(null=True, blank=True)

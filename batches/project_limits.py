@@ -1,6 +1,6 @@
 """A project's job limits: the ``[projects.<slug>.limits]`` table of the projects file.
 
-Ground floor: this module imports nothing of the dashboard, so ``batches/projects.py`` can call
+Ground floor: this module imports nothing of the dashboard but ``project_tables.py``, so ``batches/projects.py`` can call
 :func:`parse_limits` while it reads the file (a bad value is then a system check error naming the
 project and the field, like every other field)::
 
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from .project_tables import check_table
 
 API_MAX_REQUESTS = 50_000  # NOTES.md §6.2
 API_MAX_BYTES = 200 * 1024 * 1024  # NOTES.md §6.2
@@ -64,12 +66,8 @@ def parse_limits(table, where: str, problems: list[str], *, max_requests: int = 
     if table is None:
         return defaults
     where = f"{where}: limits"
-    if not isinstance(table, dict):
-        problems.append(f"{where} must be a table ([projects.<slug>.limits]).")
+    if not check_table(table, where, KNOWN_FIELDS, problems, written="[projects.<slug>.limits]"):
         return defaults
-    unknown = set(table) - KNOWN_FIELDS
-    if unknown:
-        problems.append(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
     values: dict = {"max_requests_per_batch": max_requests, "max_bytes_per_batch": max_bytes}
     if "max_requests_per_batch" in table:
         values["max_requests_per_batch"] = _positive_int(

@@ -12,7 +12,7 @@
     block_at_limit = false       # true: refuse new batches and jobs once the month's spend reaches it
     drift_alert = 0.15           # billed vs estimated, as a fraction of the bill, that raises a notification
 
-Ground floor: only the standard library and the dashboard's typed settings. ``batches/projects.py`` calls
+Ground floor: only the standard library, the dashboard's typed settings and ``project_tables.py``. ``batches/projects.py`` calls
 :func:`parse_budget` for each project and :func:`parse_organization` for the file, adding every
 problem (naming the project and the field) to the sentences of its system check, so a bad value
 refuses to start like any other mistake in the file. The money app (``batches/costs``) reads them.
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .conf import conf
+from .project_tables import check_table
 
 DEFAULT_ALERT_AT = (0.5, 0.8, 1.0)
 DEFAULT_DRIFT_ALERT = 0.15
@@ -64,12 +65,8 @@ def parse_budget(table, where: str, problems: list[str]) -> Budget | None:
     problem becomes a sentence in ``problems`` naming the project and the field."""
     if table is None:
         return None
-    if not isinstance(table, dict):
-        problems.append(f"{where}: budget must be a table ([projects.<slug>.budget]).")
+    if not check_table(table, f"{where}: budget", BUDGET_FIELDS, problems, written="[projects.<slug>.budget]"):
         return None
-    unknown = set(table) - BUDGET_FIELDS
-    if unknown:
-        problems.append(f"{where}: unknown budget field(s) {', '.join(sorted(unknown))}.")
     before = len(problems)
     monthly = _number(table.get("monthly_usd"))
     if "monthly_usd" not in table:
@@ -105,12 +102,8 @@ def parse_organization(table, problems: list[str], secret: Callable[[str], str])
     if table is None:
         return None
     where = "[organization]"
-    if not isinstance(table, dict):
-        problems.append(f"{where} must be a table.")
+    if not check_table(table, where, ORGANIZATION_FIELDS, problems):
         return None
-    unknown = set(table) - ORGANIZATION_FIELDS
-    if unknown:
-        problems.append(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
     key_env = table.get("admin_key_env", "")
     base_url = table.get("base_url", "")
     if not isinstance(key_env, str) or not key_env.strip():

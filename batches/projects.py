@@ -36,6 +36,7 @@ from .cache import LocalCache
 from .conf import conf
 from .project_money import Budget, parse_budget, parse_organization
 from .project_limits import JobLimits, parse_limits
+from .project_tables import check_table
 from .upstream.providers import DEFAULT_PROVIDER, PROVIDER_NAMES, ProviderInfo, provider_info
 from .vocabulary import DEFAULT_SLUG, SLUG_PATTERN
 
@@ -164,12 +165,8 @@ def parse_projects(text: str, environ: Mapping[str, str] | None = None) -> list[
         if not SLUG_PATTERN.fullmatch(slug):
             problems.append(f"{where}: the slug must match [a-z0-9][a-z0-9-]{{0,39}} (lower-case letters, digits, dashes).")
             continue
-        if not isinstance(table, dict):
-            problems.append(f"{where} must be a table ([projects.{slug}]).")
+        if not check_table(table, where, KNOWN_FIELDS, problems, written=f"[projects.{slug}]"):
             continue
-        unknown = set(table) - KNOWN_FIELDS
-        if unknown:
-            problems.append(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
         key_env = _string(table, "api_key_env", where, problems)
         api_key = ""
         if not key_env:

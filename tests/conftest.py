@@ -98,12 +98,10 @@ def proxy_mode(settings):
 @pytest.fixture
 def immediate_tasks(settings):
     """Tasks run at once, in the test (Django's ImmediateBackend); the test's own backend after it."""
-    from notify_helpers import IMMEDIATE, use_task_backend
+    from notify_helpers import IMMEDIATE, task_backend
 
-    original = settings.TASKS
-    use_task_backend(settings, IMMEDIATE)
-    yield
-    use_task_backend(settings, original)
+    with task_backend(settings, IMMEDIATE):
+        yield
 
 
 @pytest.fixture(autouse=True)

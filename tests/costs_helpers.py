@@ -4,14 +4,13 @@ loopback that pages its answers the way the official SDK's types describe them."
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from django.utils import timezone
 
 from batches.models import BatchRecord
+from tests.helpers import LoopbackHTTP, QuietHandler
 
 #: $10 per 1M input tokens, $5 per 1M cached, $20 per 1M output: round numbers to check sums by.
 PRICES = '{"gpt-test": {"input": 10, "cached_input": 5, "output": 20}}'
@@ -81,7 +80,7 @@ def bucket(start: int, results: list[dict]) -> dict:
     return {"object": "bucket", "start_time": start, "end_time": start + DAY, "results": results}
 
 
-class FakeAdminAPI:
+class FakeAdminAPI(LoopbackHTTP):
     """``/v1/organization/costs`` and ``/v1/organization/usage/completions`` on a free loopback port,
     for ``ADMIN_KEY`` only (401 otherwise), serving ``costs`` / ``usage`` buckets ``per_page`` at a time
     with ``has_more`` and an opaque ``next_page`` cursor. Records every request's path and query."""
@@ -96,7 +95,7 @@ class FakeAdminAPI:
         self.on_request = lambda path: None
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
@@ -124,17 +123,9 @@ class FakeAdminAPI:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.base_url = f"{self.origin}/v1"
+        self.start()
 
     def paths(self) -> list[str]:
         return [path for path, _, _ in self.requests]

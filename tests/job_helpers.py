@@ -12,6 +12,7 @@ from batches.jobs.models import Job
 from batches.jobs.answers import results_blocks
 from batches.projects import get_project
 from batches.upstream import client_for
+from tests.helpers import EMULATOR_KEY
 
 ENDPOINT = "/v1/chat/completions"
 MODEL = "gpt-4o-mini"
@@ -22,6 +23,23 @@ def request_line(index: int, *, fail: int | bool | None = None, custom_id: str |
     if fail is not None:
         body["fail"] = fail
     return json.dumps({"custom_id": custom_id or f"req-{index}", "method": "POST", "url": ENDPOINT, "body": body})
+
+
+def limited_project(write_projects, base_url: str, *, max_requests: int, queue_tokens: dict[str, int] | None = None,
+                    key: str = EMULATOR_KEY) -> None:
+    """A projects file of one project, ``default`` at ``base_url``, with these job limits: at most
+    ``max_requests`` requests a batch, and a queue budget of ``queue_tokens`` (model: tokens) when given."""
+    text = f"""
+[projects.default]
+api_key_env = "JOBS_TEST_KEY"
+base_url = "{base_url}"
+
+[projects.default.limits]
+max_requests_per_batch = {max_requests}
+"""
+    if queue_tokens:
+        text += "queue_tokens = { " + ", ".join(f'"{model}" = {tokens}' for model, tokens in queue_tokens.items()) + " }\n"
+    write_projects(text, JOBS_TEST_KEY=key)
 
 
 def jsonl(lines: list[str]) -> bytes:

@@ -6,21 +6,33 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from asgiref.local import Local
 from django.utils import timezone
 
 from batches.models import BatchRecord
+from tests.helpers import LoopbackHTTP, QuietHandler
 
 IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default", "urgent"]}}
 DATABASE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "urgent"]}}
 
 
-def use_task_backend(settings, tasks: dict) -> None:
-    """Point Django's task backends at ``tasks``. Django 6.1 caches the TASKS setting in its backend
-    handler and has no setting_changed hook for it, so the cache is dropped here (and again when the
-    test ends, by calling this with the original value)."""
+@contextmanager
+def task_backend(settings, tasks: dict) -> Iterator[None]:
+    """Django's task backends pointed at ``tasks`` inside the block, and back at the test's own after it.
+    Django 6.1 caches the TASKS setting in its backend handler and has no setting_changed hook for it,
+    so the cache is dropped on the way in and again on the way out."""
+    original = settings.TASKS
+    _use_tasks(settings, tasks)
+    try:
+        yield
+    finally:
+        _use_tasks(settings, original)
+
+
+def _use_tasks(settings, tasks: dict) -> None:
     from django.tasks import task_backends
 
     settings.TASKS = tasks
@@ -55,7 +67,7 @@ class SMTPRecorder:
         return "250 Message accepted for delivery"
 
 
-class WebhookReceiver:
+class WebhookReceiver(LoopbackHTTP):
     """A Slack-style incoming webhook on a free loopback port: records each POST and answers with the
     next status from ``statuses`` (the last one repeats)."""
 
@@ -64,7 +76,7 @@ class WebhookReceiver:
         self.requests: list[dict] = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"null")})
@@ -75,21 +87,8 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/XXXX"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(Handler)
+        self.url = f"{self.origin}/services/T000/B000/XXXX"
 
 
 class SlowReceiver:

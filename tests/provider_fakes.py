@@ -15,9 +15,10 @@ import json
 import random
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+
+from tests.helpers import LoopbackHTTP, QuietHandler
 
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
@@ -255,14 +256,14 @@ class AzureFake:
         return httpx.Response(200, json=found[0])
 
 
-class LoopbackServer:
+class LoopbackServer(LoopbackHTTP):
     """Serve a fake (a function from ``httpx.Request`` to ``httpx.Response``) on a free loopback port."""
 
     def __init__(self, fake) -> None:
         self.fake = fake
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _handle(self) -> None:
@@ -283,18 +284,5 @@ class LoopbackServer:
 
             do_GET = do_POST = do_DELETE = _handle
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self._httpd.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> LoopbackServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(Handler)
+        self.base_url = self.origin

@@ -19,6 +19,13 @@ def finished_batch(emulator) -> str:
     return emulator.state.add_batch(status="completed", request_counts={"total": 3, "completed": 3, "failed": 0})["id"]
 
 
+def cancel_by_htmx(client, batch_id: str, target: str = "batch-live") -> str:
+    """Cancel as the batch page's panel does (or a list row: ``target="row-<id>"``); the 200 answer's body."""
+    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers={**HTMX, "HX-Target": target})
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 def test_a_plain_post_cancels_and_redirects_to_the_batch_with_a_message(client, upstream, running_batch):
     upstream.state.reset_counts()
     response = client.post(f"/projects/default/batches/{running_batch}/cancel/")
@@ -33,9 +40,7 @@ def test_a_plain_post_cancels_and_redirects_to_the_batch_with_a_message(client, 
 
 def test_an_htmx_cancel_answers_with_the_status_region_showing_cancelling_and_still_polling(client, upstream, running_batch):
     upstream.state.reset_counts()
-    response = client.post(f"/projects/default/batches/{running_batch}/cancel/", headers={**HTMX, "HX-Target": "batch-live"})
-    body = response.content.decode()
-    assert response.status_code == 200
+    body = cancel_by_htmx(client, running_batch)
     assert "<html" not in body
     assert body.lstrip().startswith('<section id="batch-live"')
     assert 'status-cancelling' in body and "Cancelling…" in body
@@ -46,9 +51,7 @@ def test_an_htmx_cancel_answers_with_the_status_region_showing_cancelling_and_st
 
 
 def test_an_htmx_cancel_from_a_list_row_answers_with_the_row(client, upstream, running_batch):
-    response = client.post(f"/projects/default/batches/{running_batch}/cancel/", headers={**HTMX, "HX-Target": f"row-{running_batch}"})
-    body = response.content.decode()
-    assert response.status_code == 200
+    body = cancel_by_htmx(client, running_batch, target=f"row-{running_batch}")
     assert body.lstrip().startswith(f'<tr id="row-{running_batch}"')
     assert "status-cancelling" in body and "Cancel requested." in body
 
@@ -56,9 +59,7 @@ def test_an_htmx_cancel_from_a_list_row_answers_with_the_row(client, upstream, r
 def test_cancelling_a_finished_batch_says_so_and_shows_its_fresh_state(client, upstream):
     batch_id = finished_batch(upstream)
     upstream.state.reset_counts()
-    response = client.post(f"/projects/default/batches/{batch_id}/cancel/", headers={**HTMX, "HX-Target": "batch-live"})
-    body = response.content.decode()
-    assert response.status_code == 200
+    body = cancel_by_htmx(client, batch_id)
     assert "Not cancelled: this batch has already finished." in body
     assert "Cannot cancel a batch with status" in body  # the upstream's own words
     assert "status-completed" in body
@@ -75,9 +76,7 @@ def test_cancelling_a_finished_batch_without_javascript_redirects_with_a_warning
 
 def test_an_upstream_error_on_cancel_is_a_message_with_the_fresh_state(client, upstream, running_batch):
     upstream.state.inject_fault(route="/v1/batches/{id}/cancel", method="POST", status=500, times=1)
-    response = client.post(f"/projects/default/batches/{running_batch}/cancel/", headers={**HTMX, "HX-Target": "batch-live"})
-    body = response.content.decode()
-    assert response.status_code == 200
+    body = cancel_by_htmx(client, running_batch)
     assert "Cancel failed:" in body
     assert "status-in_progress" in body
     assert upstream.state.counts[CANCEL] == 1
@@ -86,9 +85,7 @@ def test_an_upstream_error_on_cancel_is_a_message_with_the_fresh_state(client, u
 def test_when_the_fresh_state_cannot_be_read_either_the_panel_says_so_and_retries(client, upstream, running_batch):
     upstream.state.inject_fault(route="/v1/batches/{id}/cancel", method="POST", status=500, times=1)
     upstream.state.inject_fault(route="/v1/batches/{id}", method="GET", status=400, times=1)
-    response = client.post(f"/projects/default/batches/{running_batch}/cancel/", headers={**HTMX, "HX-Target": "batch-live"})
-    body = response.content.decode()
-    assert response.status_code == 200
+    body = cancel_by_htmx(client, running_batch)
     assert "Cancel failed:" in body
     assert "Could not load this batch's current state." in body
     assert f'hx-get="/projects/default/batches/{running_batch}/" hx-trigger="every' in body

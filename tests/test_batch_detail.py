@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.helpers import HTMX
+from tests.helpers import HTMX, api_usage
 
 # Pages may read the audit trail (detail history) and sessions: every test may use the database.
 pytestmark = pytest.mark.django_db
@@ -28,13 +28,7 @@ def full_batch(emulator, **overrides):
         completed_at=T0 + 3725,
         expires_at=T0 + 86400,
         request_counts={"total": 1000, "completed": 990, "failed": 10},
-        usage={
-            "input_tokens": 123456,
-            "input_tokens_details": {"cached_tokens": 2000},
-            "output_tokens": 7890,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": 131346,
-        },
+        usage=api_usage(123456, 2000, 7890),
         metadata={"description": "nightly eval", "team": "search"},
         errors={"object": "list", "data": [{"code": "invalid_json", "message": "Line is not JSON.", "param": "body", "line": 17}]},
     )

@@ -24,6 +24,13 @@ def link(body: str, rel: str) -> str | None:
     return html.unescape(match.group(1)) if match else None
 
 
+def list_page(client, query: str = "", *, status: int = 200, **extra) -> str:
+    """The body of the batch list at ``query`` (such as "?limit=5"), which must answer ``status``."""
+    response = client.get(f"/projects/default/batches/{query}", **extra)
+    assert response.status_code == status
+    return response.content.decode()
+
+
 def newest(emulator, **fields):
     """A static batch created after every seeded one, so it is first in the list."""
     created = int(emulator.state.now()) + 1000 + len(emulator.state.batches)
@@ -37,9 +44,7 @@ def test_the_root_address_redirects_to_the_batch_list(client):
 
 
 def test_the_list_is_a_full_page_of_twenty_batches_in_the_upstreams_order(client, upstream):
-    response = client.get("/projects/default/batches/")
-    body = response.content.decode()
-    assert response.status_code == 200
+    body = list_page(client)
     assert "<html" in body
     assert row_ids(body) == [b["id"] for b in upstream.state.list_batches()[:20]]
 
@@ -124,25 +129,19 @@ def test_previous_walks_back_along_the_trail_and_first_page_is_always_there(clie
 
 @pytest.mark.parametrize("limit", ["0", "101", "-3", "ten", "2.5"])
 def test_a_bad_page_size_gets_a_clear_message_and_the_default_page_not_a_server_error(client, upstream, limit):
-    response = client.get(f"/projects/default/batches/?limit={limit}")
-    body = response.content.decode()
-    assert response.status_code == 400
+    body = list_page(client, f"?limit={limit}", status=400)
     assert "Page size must be" in body and "showing 20 per page" in body
     assert len(row_ids(body)) == 20
 
 
 def test_a_bad_page_size_in_an_htmx_request_puts_the_message_in_the_partial(client, upstream):
-    response = client.get("/projects/default/batches/?limit=500", headers=HTMX)
-    body = response.content.decode()
-    assert response.status_code == 200
+    body = list_page(client, "?limit=500", headers=HTMX)
     assert "<html" not in body
     assert "Page size must be a whole number from 1 to 100" in body
 
 
 def test_an_after_cursor_that_is_not_an_id_falls_back_to_the_first_page(client, upstream):
-    response = client.get("/projects/default/batches/?after=../../etc&limit=3")
-    body = response.content.decode()
-    assert response.status_code == 400
+    body = list_page(client, "?after=../../etc&limit=3", status=400)
     assert "not a valid batch id" in body
     assert row_ids(body) == [b["id"] for b in upstream.state.list_batches()[:3]]
 
@@ -192,17 +191,13 @@ def test_look_only_users_see_no_cancel_buttons(client, upstream, proxy_mode):
 
 def test_an_upstream_outage_is_a_message_on_the_page_not_a_server_error(client, upstream):
     upstream.state.inject_fault(route="/v1/batches", method="GET", status=503, times=None)
-    response = client.get("/projects/default/batches/")
-    body = response.content.decode()
-    assert response.status_code == 503
+    body = list_page(client, status=503)
     assert "<html" in body
     assert "Could not load batches" in body and "Try again" in body
 
 
 def test_an_unknown_cursor_rejected_by_the_upstream_offers_the_first_page(client, upstream):
-    response = client.get("/projects/default/batches/?after=batch_doesnotexist&limit=5", headers=HTMX)
-    body = response.content.decode()
-    assert response.status_code == 400
+    body = list_page(client, "?after=batch_doesnotexist&limit=5", status=400, headers=HTMX)
     assert "<html" not in body
     assert "Could not load batches" in body
     assert 'href="/projects/default/batches/?limit=5">Go to the first page' in body

@@ -203,17 +203,13 @@ def test_an_http_error_status_is_an_answer_and_is_shown_as_it_is(client, upstrea
     assert not breaker_for("default").is_open
 
 
-@pytest.mark.django_db(transaction=True)
-def test_while_one_view_waits_on_a_hung_upstream_the_next_is_answered_at_once(frozen, settings):
-    """The bulkhead: one place per project (in this test); a second view of the hung project does not
-    wait for a place (however long it may wait) but is answered from the index at once."""
-    settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 5
-    settings.DASHBOARD_PAGE_READ_SECONDS = 5  # the holder waits out the whole 2 s freeze
-    batches = index_seeded(frozen)
-    batch_id = batches[0]["id"]
+def view_while_another_holds(holder_url: str, url: str):
+    """Open ``url`` while a first view of ``holder_url`` (in its own thread, with its own database
+    connection) holds the project's place on a hung upstream; the second view's response and time."""
+
     def hang() -> None:
         try:
-            Client().get("/projects/default/batches/")
+            Client().get(holder_url)
         finally:
             connections.close_all()  # this thread's own database connection
 
@@ -223,9 +219,20 @@ def test_while_one_view_waits_on_a_hung_upstream_the_next_is_answered_at_once(fr
         deadline = time.monotonic() + 2
         while not breaker_for("default").holders and time.monotonic() < deadline:
             time.sleep(0.01)
-        response, took = timed(Client(), f"/projects/default/batches/{batch_id}/")
+        return timed(Client(), url)
     finally:
         first.join()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_while_one_view_waits_on_a_hung_upstream_the_next_is_answered_at_once(frozen, settings):
+    """The bulkhead: one place per project (in this test); a second view of the hung project does not
+    wait for a place (however long it may wait) but is answered from the index at once."""
+    settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 5
+    settings.DASHBOARD_PAGE_READ_SECONDS = 5  # the holder waits out the whole 2 s freeze
+    batches = index_seeded(frozen)
+    batch_id = batches[0]["id"]
+    response, took = view_while_another_holds("/projects/default/batches/", f"/projects/default/batches/{batch_id}/")
     # "busy" is said only by a view refused without waiting for a place (the holder held it ~2 s).
     assert response.status_code == 200 and took < 2.0
     body = response.content.decode()
@@ -314,21 +321,7 @@ def test_with_the_upstream_frozen_healthz_answers_at_once_from_a_real_gunicorn(t
 @pytest.mark.django_db(transaction=True)
 def test_without_an_index_row_a_view_waits_for_a_place_then_is_turned_away_once_the_holder_looks_hung(frozen, settings):
     settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 0.2
-
-    def hang() -> None:
-        try:
-            Client().get("/projects/default/batches/batch_notindexed1/")
-        finally:
-            connections.close_all()
-
-    first = threading.Thread(target=hang)
-    first.start()
-    try:
-        deadline = time.monotonic() + 2
-        while not breaker_for("default").holders and time.monotonic() < deadline:
-            time.sleep(0.01)
-        response, took = timed(Client(), "/projects/default/batches/batch_notindexed2/")
-    finally:
-        first.join()
+    response, took = view_while_another_holds("/projects/default/batches/batch_notindexed1/",
+                                              "/projects/default/batches/batch_notindexed2/")
     assert response.status_code == 503 and took < 0.6
     assert "The Batch API is slow to answer: 1 page views of this project have been waiting for it" in response.content.decode()

@@ -3,13 +3,11 @@ workers, through the project's "budget" notification rules and the existing chan
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection
 
 from batches.costs.alerts import check_budget
 from batches.costs.compare import check_drift
@@ -19,6 +17,7 @@ from batches.models import Notification, NotificationRule
 from batches.notify.tasks import send_due
 from batches.projects import get_project
 from tests.costs_helpers import PRICES, projects_toml, record, ts
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -119,26 +118,8 @@ def test_two_workers_checking_the_same_crossing_at_once_tell_it_once(budgeted, i
     threshold, and only that one notifies."""
     budgeted(100)
     spend(90)
-    start = threading.Barrier(2)
-    raised: list[list[str]] = []
-    errors: list[BaseException] = []
-
-    def worker():
-        try:
-            start.wait(timeout=5)
-            raised.append([alert.level for alert in check_budget("default", NOW)])
-        except BaseException as err:  # surfaced below
-            errors.append(err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
-    assert errors == []
-    assert sorted(level for levels in raised for level in levels) == ["50", "80"]
+    raised = at_once(lambda _: [alert.level for alert in check_budget("default", NOW)], ["w1", "w2"])
+    assert sorted(level for levels in raised.values() for level in levels) == ["50", "80"]
     assert CostAlert.objects.count() == 2
     assert sorted(Notification.objects.values_list("event", "state")) == [("budget:2026-12:50", "sent"), ("budget:2026-12:80", "sent")]
     assert len(mail.outbox) == 2

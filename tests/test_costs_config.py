@@ -54,7 +54,7 @@ def test_a_project_without_a_budget_has_none():
         ('monthly_usd = 5\nalert_at = "0.5"', "project “prod”: budget.alert_at must be a list of fractions"),
         ('monthly_usd = 5\nblock_at_limit = "yes"', "project “prod”: budget.block_at_limit must be true or false, not 'yes'."),
         ("monthly_usd = 5\ndrift_alert = 0", "project “prod”: budget.drift_alert must be a fraction above 0"),
-        ("monthly_usd = 5\nmonthly = 6", "project “prod”: unknown budget field(s) monthly."),
+        ("monthly_usd = 5\nmonthly = 6", "project “prod”: budget: unknown field(s) monthly."),
     ],
 )
 def test_a_bad_budget_value_is_refused_naming_the_project_and_the_field(table, expected):

@@ -2,6 +2,7 @@
 
 import ast
 import collections
+import contextlib
 import inspect
 import os
 import pkgutil
@@ -693,25 +694,32 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_cli_starts_on_a_free_port_and_answers():
+@contextlib.contextmanager
+def emulator_cli(*args: str):
+    """``python -m emulator`` on a free port with ``args``; yields the process and its port. It must then
+    answer SIGTERM by exiting with 0 (it is killed when the test failed first)."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--host", "127.0.0.1", "--port", str(port), "--api-key", "sk-cli",
-         "--speed", "1.0"],
+        [sys.executable, "-m", "emulator", "--host", "127.0.0.1", "--port", str(port), *args],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        first = proc.stdout.readline().strip()
-        assert first == "emulator listening on http://127.0.0.1:%d/v1" % port
-        r = httpx.get("http://127.0.0.1:%d/v1/batches" % port, headers={"Authorization": "Bearer sk-cli"})
-        assert r.status_code == 200 and len(r.json()["data"]) == 20
-        assert httpx.get("http://127.0.0.1:%d/_emulator/stats" % port).json()["total"] == 1
+        yield proc, port
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_cli_starts_on_a_free_port_and_answers():
+    with emulator_cli("--api-key", "sk-cli", "--speed", "1.0") as (proc, port):
+        first = proc.stdout.readline().strip()
+        assert first == "emulator listening on http://127.0.0.1:%d/v1" % port
+        r = httpx.get("http://127.0.0.1:%d/v1/batches" % port, headers={"Authorization": "Bearer sk-cli"})
+        assert r.status_code == 200 and len(r.json()["data"]) == 20
+        assert httpx.get("http://127.0.0.1:%d/_emulator/stats" % port).json()["total"] == 1
 
 
 def test_an_injected_x_request_id_replaces_the_emulators_own(srv, client):
@@ -813,12 +821,7 @@ def test_cli_key_and_secret_parsing():
 
 
 def test_cli_projects_flag_prints_generated_keys_that_each_select_a_project():
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--port", str(port), "--projects", "2", "--no-seed"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
+    with emulator_cli("--projects", "2", "--no-seed") as (proc, port):
         lines = [proc.stdout.readline().strip() for _ in range(3)]
         assert lines == ["emulator listening on http://127.0.0.1:%d/v1" % port,
                          "project project1: api key sk-emulator-1", "project project2: api key sk-emulator-2"]
@@ -827,12 +830,6 @@ def test_cli_projects_flag_prints_generated_keys_that_each_select_a_project():
             assert r.status_code == 200
         stats = httpx.get("http://127.0.0.1:%d/_emulator/stats" % port).json()
         assert stats["requests_by_project"] == {"project1": 1, "project2": 2}
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 # ------------------------------------------------------------- cancelling

@@ -5,15 +5,10 @@ import json
 import openai
 import pytest
 
-from emulator import EmulatorServer
+from tests.emulator_helpers import module_emulator
 
 KEY = "sk-emulator"
-
-
-@pytest.fixture
-def srv():
-    with EmulatorServer(port=0, api_key=KEY, seed=True) as s:
-        yield s
+_server, srv = module_emulator(api_key=KEY, seed=True)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import base64
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import openai
@@ -11,6 +10,7 @@ import pytest
 import standardwebhooks
 
 from emulator import EmulatorServer
+from tests.helpers import LoopbackHTTP, QuietHandler
 
 KEY = "sk-emulator"
 SECRET = "whsec_" + base64.b64encode(b"emulator-test-secret-0123456789").decode()
@@ -18,7 +18,7 @@ OTHER_SECRET = "whsec_" + base64.b64encode(b"another-project-secret-98765432").d
 NO_DELAY = (0, 0, 0, 0)
 
 
-class Receiver:
+class Receiver(LoopbackHTTP):
     """A webhook endpoint on loopback that records every POST and answers from a script of statuses."""
 
     def __init__(self, statuses=()):
@@ -27,7 +27,7 @@ class Receiver:
         self.cv = threading.Condition()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.cv:
@@ -39,13 +39,9 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
+        self.url = self.origin
+        self.start()
 
     def wait_for(self, n, timeout=10):
         with self.cv:
@@ -54,16 +50,12 @@ class Receiver:
     def events(self):
         return [json.loads(r["body"]) for r in self.received if r["status"] == 200]
 
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
 
 @pytest.fixture
 def receiver():
     r = Receiver()
     yield r
-    r.close()
+    r.stop()
 
 
 def emulator(receiver, **kw):
@@ -162,12 +154,12 @@ def test_a_receiver_that_answers_500_twice_gets_the_same_event_a_third_time():
         assert d["attempts"] == 3 and d["last_status"] == 200 and d["state"] == "delivered"
         assert SECRET not in json.dumps(stats)
     finally:
-        receiver.close()
+        receiver.stop()
 
 
 def test_an_unreachable_receiver_is_retried_then_given_up():
     receiver = Receiver()
-    receiver.close()  # nothing listens on its port any more
+    receiver.stop()  # nothing listens on its port any more
     with emulator(receiver) as s, client(s) as c:
         upload_and_create(c, [request("a")])
         s.state.advance(10)

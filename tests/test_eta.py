@@ -48,10 +48,15 @@ def oversight(rec: BatchRecord, now: float) -> eta.Oversight:
     return flags.oversight_for(rec.project, [rec], now)[rec.batch_id]
 
 
+def observed(completed: int, now: float, points: list[tuple[float, int]], **fields) -> eta.Oversight:
+    """The oversight at ``now`` of batch "b": sampled at ``points``, last seen (now) with ``completed`` done."""
+    rec = record("b", completed=completed, seen=now, **fields)
+    samples("b", points)
+    return oversight(rec, now)
+
+
 def test_a_steady_batch_gets_remaining_divided_by_its_rate():
-    rec = record("b", completed=300, seen=T0 + 15 * MIN)
-    samples("b", [(T0 + 5 * MIN, 100), (T0 + 10 * MIN, 200)])
-    info = oversight(rec, T0 + 15 * MIN)
+    info = observed(300, T0 + 15 * MIN, [(T0 + 5 * MIN, 100), (T0 + 10 * MIN, 200)])
     assert info.rate_per_minute == pytest.approx(20.0)
     assert info.eta_at == T0 + 15 * MIN + 35 * MIN
     assert info.remaining == 700 and info.flags == []
@@ -59,18 +64,14 @@ def test_a_steady_batch_gets_remaining_divided_by_its_rate():
 
 
 def test_the_rate_is_the_recent_one_not_the_average_since_the_start():
-    rec = record("b", completed=400, seen=T0 + 45 * MIN)
-    samples("b", [(T0 + 30 * MIN, 100), (T0 + 40 * MIN, 300)])
-    info = oversight(rec, T0 + 45 * MIN)
+    info = observed(400, T0 + 45 * MIN, [(T0 + 30 * MIN, 100), (T0 + 40 * MIN, 300)])
     # Over the last 15 minutes: 100 → 400 in 15 min = 20/min (the average since in_progress_at is ~8.9/min).
     assert info.rate_per_minute == pytest.approx(20.0)
     assert info.eta_at == T0 + 45 * MIN + 30 * MIN
 
 
 def test_zero_progress_gives_no_eta_and_is_not_yet_stalled():
-    rec = record("b", completed=0, seen=T0 + 10 * MIN)
-    samples("b", [(T0 + 5 * MIN, 0)])
-    info = oversight(rec, T0 + 10 * MIN)
+    info = observed(0, T0 + 10 * MIN, [(T0 + 5 * MIN, 0)])
     assert info.eta_at is None and info.rate_per_minute == 0
     assert info.explanation == "No ETA: no request finished over the last 10 minutes."
     assert info.flags == []
@@ -100,9 +101,7 @@ def test_validating_and_finalizing_batches_have_no_eta_but_say_why():
 
 
 def test_at_risk_when_the_eta_is_past_expiry_with_a_sentence():
-    rec = record("b", completed=100, seen=T0 + 10 * MIN, expires_at=T0 + 60 * MIN)
-    samples("b", [(T0 + 5 * MIN, 50)])
-    info = oversight(rec, T0 + 10 * MIN)
+    info = observed(100, T0 + 10 * MIN, [(T0 + 5 * MIN, 50)], expires_at=T0 + 60 * MIN)
     assert info.eta_at == T0 + 100 * MIN
     [flag] = info.flags
     assert flag.slug == "at-risk" and flag.label == "at risk"
@@ -112,9 +111,8 @@ def test_at_risk_when_the_eta_is_past_expiry_with_a_sentence():
 
 
 def test_stalled_after_thirty_minutes_without_progress_in_progress():
-    rec = record("b", completed=500, seen=T0 + 45 * MIN)
-    samples("b", [(T0 + 5 * MIN, 250), (T0 + 10 * MIN, 500), (T0 + 25 * MIN, 500), (T0 + 40 * MIN, 500)])
-    info = oversight(rec, T0 + 45 * MIN)
+    points = [(T0 + 5 * MIN, 250), (T0 + 10 * MIN, 500), (T0 + 25 * MIN, 500), (T0 + 40 * MIN, 500)]
+    info = observed(500, T0 + 45 * MIN, points)
     assert info.flag_slugs == ["stalled"]
     assert info.flags[0].sentence == "Stalled: no request has finished for 35 minutes while the batch is in progress."
     assert info.eta_at is None

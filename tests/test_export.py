@@ -11,6 +11,7 @@ from django.http import StreamingHttpResponse
 
 from batches.export import csv_cell
 from find_factory import index, batch_json, make, synced
+from tests.helpers import api_usage
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +26,7 @@ def rows():
     synced()
     make(id="batch_e1", status="failed", model="o3", created_at=1_700_000_000,
          metadata={"note": "=HYPERLINK(\"http://evil\")", "team": "-ads"},
-         usage={"input_tokens": 100, "output_tokens": 20, "total_tokens": 120,
-                "input_tokens_details": {"cached_tokens": 5}, "output_tokens_details": {"reasoning_tokens": 7}})
+         usage=api_usage(100, 5, 20, reasoning=7))
     make(id="batch_e2", status="completed", model="o3", created_at=1_700_000_100)
     make(id="batch_e3", status="completed", model="gpt-4.1", created_at=1_700_000_200)
     make("other", id="batch_hidden", status="completed", model="o3")

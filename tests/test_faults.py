@@ -164,8 +164,10 @@ def blackhole_url():
 
 
 @pytest.fixture
-def faulty(upstream, settings, refused_url, request):
-    """Apply one Fault to one upstream route; returns a function doing so."""
+def faulty(upstream, settings, refused_url, request, caplog):
+    """Apply one Fault to one upstream route; returns a function doing so. The log is kept from INFO up,
+    for the checks of what was logged."""
+    caplog.set_level(logging.INFO)
     settings.OPENAI_TIMEOUT = READ_TIMEOUT
     settings.OPENAI_CONNECT_TIMEOUT = CONNECT_TIMEOUT
 
@@ -208,10 +210,11 @@ def _expected_reads(fault: Fault, emulator, route: str) -> None:
     assert emulator.state.counts[route] == (fault.read_attempts if fault.reaches_upstream else 0)
 
 
-def _get(client, url, **extra):
+def _get_honestly(client, url: str, fault: Fault, caplog, **extra) -> str:
+    """GET ``url`` (timed) and check that the answer to ``fault`` is honest; the page's body."""
     started = time.monotonic()
     response = client.get(url, **extra)
-    return response, time.monotonic() - started
+    return _assert_honest(response, fault, caplog, time.monotonic() - started)
 
 
 # -- list ---------------------------------------------------------------------------------------------
@@ -219,20 +222,16 @@ def _get(client, url, **extra):
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
 def test_the_batch_list_explains_each_upstream_fault_honestly(client, upstream, faulty, caplog, fault):
-    caplog.set_level(logging.INFO)
     faulty(fault, LIST_ROUTE)
-    response, elapsed = _get(client, "/projects/default/batches/")
-    body = _assert_honest(response, fault, caplog, elapsed)
+    body = _get_honestly(client, "/projects/default/batches/", fault, caplog)
     assert "<html" in body
     _expected_reads(fault, upstream, LIST_ROUTE)
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
 def test_the_batch_list_htmx_refresh_explains_each_upstream_fault_as_a_partial(client, upstream, faulty, caplog, fault):
-    caplog.set_level(logging.INFO)
     faulty(fault, LIST_ROUTE)
-    response, elapsed = _get(client, "/projects/default/batches/", headers=HTMX)
-    body = _assert_honest(response, fault, caplog, elapsed)
+    body = _get_honestly(client, "/projects/default/batches/", fault, caplog, headers=HTMX)
     assert "<html" not in body
     _expected_reads(fault, upstream, LIST_ROUTE)
 
@@ -250,10 +249,8 @@ def test_a_404_for_the_whole_list_says_there_is_nothing_there(client, upstream, 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
 def test_the_batch_detail_explains_each_upstream_fault_and_what_to_do(client, upstream, faulty, caplog, fault, running_batch):
-    caplog.set_level(logging.INFO)
     faulty(fault, BATCH_ROUTE)
-    response, elapsed = _get(client, f"/projects/default/batches/{running_batch}/")
-    body = _assert_honest(response, fault, caplog, elapsed)
+    body = _get_honestly(client, f"/projects/default/batches/{running_batch}/", fault, caplog)
     assert "<html" in body
     assert 'class="error-hint"' in body  # the second sentence: what the operator can do
     _expected_reads(fault, upstream, BATCH_ROUTE)
@@ -261,10 +258,8 @@ def test_the_batch_detail_explains_each_upstream_fault_and_what_to_do(client, up
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
 def test_the_batch_detail_poll_explains_each_upstream_fault_as_a_partial(client, upstream, faulty, caplog, fault, running_batch):
-    caplog.set_level(logging.INFO)
     faulty(fault, BATCH_ROUTE)
-    response, elapsed = _get(client, f"/projects/default/batches/{running_batch}/", headers=HTMX)
-    body = _assert_honest(response, fault, caplog, elapsed)
+    body = _get_honestly(client, f"/projects/default/batches/{running_batch}/", fault, caplog, headers=HTMX)
     assert "<html" not in body
     assert 'class="error-hint"' in body
     _expected_reads(fault, upstream, BATCH_ROUTE)
@@ -298,7 +293,6 @@ CANCEL_FAULTS = [f for f in FAULTS if f.inject.get("status") not in (404, 409)]
 def test_a_cancel_that_meets_an_upstream_fault_says_so_after_the_redirect_and_is_not_repeated(
     client, upstream, faulty, caplog, fault, running_batch
 ):
-    caplog.set_level(logging.INFO)
     faulty(fault, CANCEL_ROUTE)
     started = time.monotonic()
     response = client.post(f"/projects/default/batches/{running_batch}/cancel/")
@@ -386,14 +380,12 @@ def finished_batch(upstream, tmp_path):
 @pytest.mark.parametrize("fault", CONTENT_FAULTS, ids=[f.name for f in CONTENT_FAULTS])
 @pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_the_results_page_explains_each_fault_reading_the_result_files(client, upstream, faulty, caplog, fault, hx, finished_batch):
-    caplog.set_level(logging.INFO)
     faulty(fault, CONTENT_ROUTE)
     if fault.network:  # the batch lookup meets the same fault first
         route = BATCH_ROUTE
     else:
         route = CONTENT_ROUTE
-    response, elapsed = _get(client, f"/projects/default/batches/{finished_batch['id']}/results/", headers=hx)
-    body = _assert_honest(response, fault, caplog, elapsed)
+    body = _get_honestly(client, f"/projects/default/batches/{finished_batch['id']}/results/", fault, caplog, headers=hx)
     assert ("<html" in body) == (not hx)
     reads = upstream.state.counts[route]
     assert reads == (fault.read_attempts if fault.reaches_upstream else 0)
@@ -401,10 +393,8 @@ def test_the_results_page_explains_each_fault_reading_the_result_files(client, u
 
 @pytest.mark.parametrize("fault", CONTENT_FAULTS, ids=[f.name for f in CONTENT_FAULTS])
 def test_a_file_download_explains_each_fault_before_the_first_byte(client, upstream, faulty, caplog, fault, finished_batch):
-    caplog.set_level(logging.INFO)
     faulty(fault, CONTENT_ROUTE)
-    response, elapsed = _get(client, f"/projects/default/batches/{finished_batch['id']}/files/output.jsonl")
-    body = _assert_honest(response, fault, caplog, elapsed)
+    body = _get_honestly(client, f"/projects/default/batches/{finished_batch['id']}/files/output.jsonl", fault, caplog)
     assert "<html" in body
     if not fault.network:
         assert upstream.state.counts[CONTENT_ROUTE] == fault.read_attempts
@@ -433,7 +423,6 @@ def _create_form(token: str) -> dict:
 @pytest.mark.parametrize("fault", CREATE_FAULTS, ids=[f.name for f in CREATE_FAULTS])
 @pytest.mark.parametrize("route", ["POST /v1/files", "POST /v1/batches"], ids=["upload", "create"])
 def test_a_create_that_meets_an_upstream_fault_says_so_and_sends_each_post_once(client, upstream, faulty, caplog, fault, route):
-    caplog.set_level(logging.INFO)
     faulty(fault, route)
     started = time.monotonic()
     response = client.post("/projects/default/batches/new/", _create_form(uuid.uuid4().hex))

@@ -187,6 +187,22 @@ def _assert_escaped(body: str) -> None:
         assert raw not in body, f"unescaped {raw!r} in page"
 
 
+def _assert_shown_escaped(response, status: int = 200) -> None:
+    """The page answered ``status`` and shows the hostile text, as text."""
+    body = response.content.decode()
+    assert response.status_code == status
+    _assert_escaped(body)
+    assert ESCAPED_SCRIPT in body
+
+
+def _hostile_error(upstream, route: str, status: int) -> str:
+    """A running batch for which ``route`` answers ``status`` with markup in the error's message and code."""
+    target = upstream.state.add_batch(status="in_progress")
+    error = {"message": f"bad {SCRIPT} {IMG}", "type": "invalid_request_error", "code": SCRIPT}
+    upstream.state.inject_fault(route=route, status=status, body={"error": error})
+    return target["id"]
+
+
 @pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_html_in_upstream_batch_fields_is_escaped_on_the_detail_page_and_its_raw_json(client, hostile_batch, hx):
     response = client.get(f"/projects/default/batches/{hostile_batch['id']}/", headers=hx)
@@ -199,38 +215,17 @@ def test_html_in_upstream_batch_fields_is_escaped_on_the_detail_page_and_its_raw
 
 @pytest.mark.parametrize("hx", [{}, HTMX], ids=["full page", "htmx"])
 def test_html_in_upstream_batch_fields_is_escaped_on_the_list(client, hostile_batch, hx):
-    response = client.get("/projects/default/batches/", headers=hx)
-    body = response.content.decode()
-    assert response.status_code == 200
-    _assert_escaped(body)
-    assert ESCAPED_SCRIPT in body
+    _assert_shown_escaped(client.get("/projects/default/batches/", headers=hx))
 
 
 def test_html_in_an_upstream_error_message_is_escaped_on_the_error_page(client, upstream):
-    target = upstream.state.add_batch(status="in_progress")
-    upstream.state.inject_fault(
-        route="GET /v1/batches/{id}",
-        status=400,
-        body={"error": {"message": f"bad {SCRIPT} {IMG}", "type": "invalid_request_error", "code": SCRIPT}},
-    )
-    response = client.get(f"/projects/default/batches/{target['id']}/")
-    body = response.content.decode()
-    assert response.status_code == 400
-    _assert_escaped(body)
-    assert ESCAPED_SCRIPT in body
+    batch_id = _hostile_error(upstream, "GET /v1/batches/{id}", 400)
+    _assert_shown_escaped(client.get(f"/projects/default/batches/{batch_id}/"), 400)
 
 
 def test_html_in_an_upstream_conflict_message_is_escaped_after_a_cancel(client, upstream):
-    target = upstream.state.add_batch(status="in_progress")
-    upstream.state.inject_fault(
-        route="POST /v1/batches/{id}/cancel",
-        status=409,
-        body={"error": {"message": f"no {SCRIPT}", "type": "invalid_request_error", "code": None}},
-    )
-    response = client.post(f"/projects/default/batches/{target['id']}/cancel/", follow=True)
-    body = response.content.decode()
-    _assert_escaped(body)
-    assert ESCAPED_SCRIPT in body
+    batch_id = _hostile_error(upstream, "POST /v1/batches/{id}/cancel", 409)
+    _assert_shown_escaped(client.post(f"/projects/default/batches/{batch_id}/cancel/", follow=True))
 
 
 @pytest.mark.parametrize("hostile_id", [f"batch_{SCRIPT}", "batch_a/../../files", "batch_1\r\nSet-Cookie: x=1"])

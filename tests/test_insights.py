@@ -15,7 +15,7 @@ from batches.index.store import upsert_batches
 from batches.models import BatchRecord
 from batches.oversight import charts, insights, pricing
 from batches.upstream import Batch
-from tests.helpers import HTMX
+from tests.helpers import HTMX, api_usage
 
 pytestmark = pytest.mark.django_db
 
@@ -37,8 +37,7 @@ def add(project: str, batch_id: str, day: date, status="completed", *, model="gp
     if status == "completed":
         data["completed_at"] = created + minutes_to_complete * 60
     if usage:
-        data["usage"] = {"input_tokens": usage[0], "input_tokens_details": {"cached_tokens": usage[1]}, "output_tokens": usage[2],
-                         "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": usage[0] + usage[2]}
+        data["usage"] = api_usage(*usage)
     upsert_batches(project, [Batch.from_api(data)])
 
 

@@ -7,9 +7,8 @@ from django_tasks_db.models import DBTaskResult
 
 from batches.index.signals import batches_changed
 from batches.jobs.models import Chunk, Job
-from helpers import EMULATOR_KEY
 from job_helpers import job_storage  # noqa: F401 (autouse)
-from job_helpers import drive, jsonl, make_job, request_line, result_lines, run_pass
+from job_helpers import drive, jsonl, limited_project, make_job, request_line, result_lines, run_pass
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,32 +18,18 @@ def _no_backoff(settings):
     settings.DASHBOARD_JOBS_BACKOFF_SECONDS = 0
 
 
-def _limits(write_projects, upstream, limits: str):
-    write_projects(
-        f"""
-[projects.default]
-api_key_env = "TEST_KEY"
-base_url = "{upstream.base_url}"
-
-[projects.default.limits]
-max_requests_per_batch = 40
-{limits}
-""",
-        TEST_KEY=EMULATOR_KEY,
-    )
-    return upstream
-
-
 @pytest.fixture
 def small_batches(write_projects, upstream):
     """Batches of at most 40 requests, no queue budget configured (learned: one chunk at first)."""
-    return _limits(write_projects, upstream, "")
+    limited_project(write_projects, upstream.base_url, max_requests=40)
+    return upstream
 
 
 @pytest.fixture
 def roomy_queue(write_projects, upstream):
     """Batches of at most 40 requests and a queue budget that holds many of them."""
-    return _limits(write_projects, upstream, 'queue_tokens = { "gpt-4o-mini" = 100000 }')
+    limited_project(write_projects, upstream.base_url, max_requests=40, queue_tokens={"gpt-4o-mini": 100000})
+    return upstream
 
 
 def test_a_job_of_100_requests_completes_in_three_chunks_with_every_custom_id_answered_once_in_input_order(small_batches):

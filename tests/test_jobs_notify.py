@@ -11,7 +11,7 @@ from batches.jobs.models import Job
 from batches.models import Notification, NotificationRule
 from batches.notify.tasks import message_for
 from job_helpers import job_storage  # noqa: F401 (autouse)
-from job_helpers import drive, jsonl, make_job, request_line, run_pass
+from job_helpers import drive, jsonl, limited_project, make_job, request_line, run_pass
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,17 +36,7 @@ def test_a_finished_job_is_told_once_to_each_rule_and_its_creator_with_a_link_to
 
 
 def test_a_job_held_by_the_queue_for_more_than_an_hour_is_told_once(upstream, rule, write_projects):
-    write_projects(
-        f"""
-[projects.default]
-api_key_env = "K"
-base_url = "{upstream.base_url}"
-[projects.default.limits]
-queue_tokens = {{ "gpt-4o-mini" = 1000 }}
-max_requests_per_batch = 5
-""",
-        K="sk-emulator-test",
-    )
+    limited_project(write_projects, upstream.base_url, max_requests=5, queue_tokens={"gpt-4o-mini": 1000})
     job = make_job(jsonl([request_line(i) for i in range(10)]))
     run_pass()  # one chunk (~700 estimated tokens) fits the budget and goes
     job.refresh_from_db()

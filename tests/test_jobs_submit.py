@@ -3,11 +3,9 @@ between create and recording it."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from batches.jobs import passes, submit
@@ -15,7 +13,8 @@ from batches.jobs.models import Chunk
 from batches.projects import get_project
 from batches.upstream import client_for
 from job_helpers import job_storage  # noqa: F401 (autouse)
-from job_helpers import jsonl, make_job, request_line
+from job_helpers import jsonl, limited_project, make_job, request_line
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,19 +26,7 @@ def _expire_claim(chunk: Chunk) -> None:
 def test_two_workers_claiming_the_same_chunks_at_once_never_both_win_one(upstream):
     job = make_job(jsonl([request_line(i) for i in range(5)]))
     ids = list(job.chunks.values_list("pk", flat=True)) * 1
-    won: dict[str, list[int]] = {}
-    barrier = threading.Barrier(2)
-
-    def worker(name: str) -> None:
-        barrier.wait()
-        won[name] = submit.claim(ids, name, timezone.now())
-        connection.close()
-
-    threads = [threading.Thread(target=worker, args=(name,)) for name in ("w1", "w2")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    won = at_once(lambda name: submit.claim(ids, name, timezone.now()), ["w1", "w2"])
     assert sorted(won["w1"] + won["w2"]) == sorted(ids)
     assert not set(won["w1"]) & set(won["w2"])
 
@@ -86,37 +73,10 @@ def test_a_worker_killed_after_create_but_before_recording_it_is_adopted_not_cre
 
 
 def test_two_workers_running_passes_at_once_create_each_chunk_once(write_projects, upstream):
-    write_projects(
-        f"""
-[projects.default]
-api_key_env = "K"
-base_url = "{upstream.base_url}"
-[projects.default.limits]
-max_requests_per_batch = 4
-queue_tokens = {{ "gpt-4o-mini" = 1000000 }}
-""",
-        K="sk-emulator-test",
-    )
+    limited_project(write_projects, upstream.base_url, max_requests=4, queue_tokens={"gpt-4o-mini": 1000000})
     job = make_job(jsonl([request_line(i) for i in range(40)]))
     project = get_project("default")
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def worker(name: str) -> None:
-        try:
-            barrier.wait()
-            passes.run_pass(project, client_for(project), name)
-        except Exception as err:  # surfaced below
-            errors.append(err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(name,)) for name in ("w1", "w2")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    at_once(lambda name: passes.run_pass(project, client_for(project), name), ["w1", "w2"])
     made = [b for b in upstream.state.list_batches() if (b.get("metadata") or {}).get("dashboard_job") == str(job.pk)]
     chunks = sorted((b["metadata"]["dashboard_chunk"], b["metadata"]["dashboard_submission"]) for b in made)
     assert chunks == sorted((str(n), "1") for n in range(1, 11))

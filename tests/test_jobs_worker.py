@@ -16,7 +16,7 @@ from django.db import connection
 from batches.jobs.models import Chunk, Job
 from emulator import EmulatorServer
 from job_helpers import job_storage  # noqa: F401 (autouse)
-from job_helpers import jsonl, make_job, request_line, result_lines
+from job_helpers import jsonl, limited_project, make_job, request_line, result_lines
 from servers import REPO, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,18 +32,8 @@ def fast_emulator(write_projects, settings):
     server = EmulatorServer(host="127.0.0.1", port=0, api_key="sk-jobs", speed=100.0, seed=False,
                             queue_tokens={"gpt-4o-mini": 1_500_000}, fail_percent=0)
     server.start()
-    write_projects(
-        f"""
-[projects.default]
-api_key_env = "JOBS_KEY"
-base_url = "{server.base_url}"
-
-[projects.default.limits]
-max_requests_per_batch = {PER_BATCH}
-queue_tokens = {{ "gpt-4o-mini" = 6000000 }}
-""",
-        JOBS_KEY="sk-jobs",
-    )
+    limited_project(write_projects, server.base_url, max_requests=PER_BATCH, queue_tokens={"gpt-4o-mini": 6000000},
+                    key="sk-jobs")
     yield server
     server.stop()
 

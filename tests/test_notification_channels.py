@@ -17,7 +17,7 @@ from django_tasks_db.models import DBTaskResult
 from batches.index.signals import batches_changed
 from batches.models import Notification, NotificationRule, Watch
 from batches.notify.tasks import send_due
-from notify_helpers import DATABASE, SMTPRecorder, WebhookReceiver, batch_record, use_task_backend
+from notify_helpers import DATABASE, SMTPRecorder, WebhookReceiver, batch_record, task_backend
 from servers import free_port
 
 pytestmark = pytest.mark.django_db
@@ -34,10 +34,8 @@ def local_receivers(settings):
 
 @pytest.fixture
 def database_tasks(settings):
-    original = settings.TASKS
-    use_task_backend(settings, DATABASE)
-    yield
-    use_task_backend(settings, original)
+    with task_backend(settings, DATABASE):
+        yield
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
 from batches.index.flags import flagged_ids
@@ -20,7 +18,7 @@ from batches.notify import rules
 from batches.notify.rules import notification_record, notifications_for_changes, notify_at_risk
 from batches.notify.tasks import deliver, send_due
 from notify_helpers import batch_record
-from tests.helpers import HTMX
+from tests.helpers import HTMX, at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -274,26 +272,9 @@ def test_two_processes_firing_the_same_change_at_once_produce_one_row_and_one_se
     enqueues a send, and the claim lets one sender act."""
     NotificationRule.objects.create(project="default", kind="failed_or_expired", channel="email", target="oncall@example.com", created_by="ops")
     batch_record(batch_id="batch_race", status="expired", total=4, completed=1)
-    start = threading.Barrier(2)
-    created: list[list[int]] = []
-    errors: list[BaseException] = []
-
-    def fire():
-        try:
-            start.wait(timeout=5)
-            created.append(notifications_for_changes("default", {"batch_race": ("in_progress", "expired")}))
-        except BaseException as err:  # surfaced below
-            errors.append(err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=fire) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
-    assert errors == []
-    assert sorted(len(ids) for ids in created) == [0, 1]
+    created = at_once(lambda _: notifications_for_changes("default", {"batch_race": ("in_progress", "expired")}),
+                      ["w1", "w2"], timeout=10)
+    assert sorted(len(ids) for ids in created.values()) == [0, 1]
     row = Notification.objects.get()
     assert (row.event, row.recipient, row.state, row.attempts) == ("expired", "email:oncall@example.com", "sent", 1)
     assert [message.to for message in mail.outbox] == [["oncall@example.com"]]

@@ -8,8 +8,6 @@ from __future__ import annotations
 import html
 import logging
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import threading
 
 import pytest
 from django.utils import timezone
@@ -20,6 +18,7 @@ from batches.notify.channels import mask_url, recipient_label
 from batches.notify.forms import RuleForm
 from batches.notify.tasks import deliver
 from notify_helpers import SlowReceiver, WebhookReceiver, batch_record
+from tests.helpers import LoopbackHTTP, QuietHandler
 
 pytestmark = pytest.mark.django_db
 
@@ -123,14 +122,14 @@ def test_an_internal_host_named_by_the_operator_may_be_reached_over_http(setting
     assert len(receiver.requests) == 1
 
 
-class _Redirecting:
+class _Redirecting(LoopbackHTTP):
     """A receiver that answers every POST with a redirect to another loopback port."""
 
     def __init__(self) -> None:
         self.hits = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 outer.hits += 1
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -139,20 +138,8 @@ class _Redirecting:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/abcd"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"{self.origin}/hook/abcd"
 
 
 def test_a_redirect_is_not_followed(settings):
@@ -162,7 +149,7 @@ def test_a_redirect_is_not_followed(settings):
         assert deliver(row.pk) == "retry"
     row.refresh_from_db()
     assert receiver.hits == 1
-    assert row.last_error == "The webhook at http://127.0.0.1:%d/…abcd answered with a redirect (HTTP 307), which is not followed." % receiver.server.server_address[1]
+    assert row.last_error == "The webhook at http://127.0.0.1:%d/…abcd answered with a redirect (HTTP 307), which is not followed." % receiver.port
 
 
 def test_a_receivers_reply_goes_to_the_log_and_never_to_the_history_page(client, settings, caplog):

@@ -19,18 +19,12 @@ from batches.models import BatchRecord, BatchSample, SyncState
 from batches.oversight import pricing
 from batches.upstream import Batch
 from find_factory import T0, batch_json, index, synced
-from tests.helpers import HTMX
+from tests.helpers import HTMX, api_usage
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/projects/default/batches/"
-USAGE = {
-    "input_tokens": 1_000_000,
-    "input_tokens_details": {"cached_tokens": 200_000},
-    "output_tokens": 250_000,
-    "output_tokens_details": {"reasoning_tokens": 0},
-    "total_tokens": 1_250_000,
-}
+USAGE = api_usage(1_000_000, 200_000, 250_000)
 
 
 def sample_queries(queries) -> list[str]:

@@ -17,6 +17,7 @@ from batches.models import BatchRecord
 from batches.oversight import pricing, rates
 from batches.oversight.estimate import estimate_jsonl
 from batches.upstream import Batch
+from tests.helpers import api_usage
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +33,7 @@ def api_batch(batch_id: str, model: str | None = "gpt-4o-mini", usage: tuple[int
     if model is not None:
         data["model"] = model
     if usage is not None:
-        data["usage"] = {
-            "input_tokens": usage[0], "input_tokens_details": {"cached_tokens": usage[1]},
-            "output_tokens": usage[2], "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": usage[0] + usage[2],
-        }
+        data["usage"] = api_usage(*usage)
     data.update(extra)
     return Batch.from_api(data)
 

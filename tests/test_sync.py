@@ -10,12 +10,10 @@ from __future__ import annotations
 import io
 import os
 import signal
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.utils import timezone
 
 from batches.index import lease
@@ -24,8 +22,7 @@ from batches.index.sync import sync_project
 from batches.models import BatchRecord, BatchSample, SyncState
 from batches.projects import get_project
 from batches.upstream import TERMINAL_STATUSES, BatchClient
-
-from tests.helpers import EMULATOR_KEY
+from tests.helpers import EMULATOR_KEY, at_once
 
 PAGE = 10
 LIST = "/v1/batches"
@@ -291,23 +288,8 @@ def test_a_lost_lease_rolls_back_the_page_being_written(frozen, project, client)
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_give_the_lease_to_exactly_one():
     lease.sync_state("default")
-    barrier = threading.Barrier(6)
-    wins = []
-
-    def contender(name):
-        try:
-            barrier.wait()
-            if lease.claim("default", name):
-                wins.append(name)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=contender, args=(f"i{n}",)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
+    claimed = at_once(lambda name: lease.claim("default", name), [f"i{n}" for n in range(6)])
+    wins = [name for name, won in claimed.items() if won]
     assert len(wins) == 1
     assert SyncState.objects.get(project="default").lease_owner == wins[0]
 

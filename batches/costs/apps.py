@@ -5,7 +5,6 @@ class CostsConfig(AppConfig):
     name = "batches.costs"
     label = "costs"
     verbose_name = "Budgets and billed costs"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Models are loaded only now: the receivers that need them are switched on here, once.

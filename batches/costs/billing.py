@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -56,14 +56,8 @@ def new_owner() -> str:
 
 
 def _state() -> BillingSync:
-    state = BillingSync.objects.filter(name=SYNC_NAME).first()
-    if state is not None:
-        return state
-    try:
-        with transaction.atomic():
-            return BillingSync.objects.create(name=SYNC_NAME)
-    except IntegrityError:
-        return BillingSync.objects.get(name=SYNC_NAME)
+    # get_or_create is race-safe: a concurrent creator's IntegrityError ends in a read of its row.
+    return BillingSync.objects.get_or_create(name=SYNC_NAME)[0]
 
 
 def claim(owner: str, now: datetime, *, force: bool = False) -> bool:

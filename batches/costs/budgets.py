@@ -52,18 +52,16 @@ class BudgetState:
         return self.budget.block_at_limit and self.reached
 
     @property
-    def meter_max(self) -> str:
-        return f"{self.budget.monthly_usd:.2f}"
-
-    @property
-    def meter_value(self) -> str:
-        return f"{min(self.spend.spend, self.budget.monthly_usd):.2f}"
-
-    @property
-    def meter_high(self) -> str:
-        """Where the meter turns to a warning: the highest alert threshold below the budget."""
+    def meter(self) -> dict[str, str]:
+        """The ``<meter>``'s max (the budget), value (the spend, up to the budget) and high (where it
+        turns to a warning: the highest alert threshold below the budget), in dollars."""
+        monthly = self.budget.monthly_usd
         below = [fraction for fraction in self.budget.alert_at if fraction < 1] or [0.8]
-        return f"{self.budget.monthly_usd * Decimal(str(max(below))):.2f}"
+        return {
+            "max": f"{monthly:.2f}",
+            "value": f"{min(self.spend.spend, monthly):.2f}",
+            "high": f"{monthly * Decimal(str(max(below))):.2f}",
+        }
 
     @property
     def line(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from ..models import LeasedPass
+
 
 class CostAlert(models.Model):
     """A budget threshold crossed in a month, or a drift found on a day, recorded *before* anyone is
@@ -85,17 +87,11 @@ class BilledUsage(models.Model):
         return f"{self.upstream_project} {self.day} {self.model}"
 
 
-class BillingSync(models.Model):
+class BillingSync(LeasedPass):
     """The billing pass of the organization: its lease (one instance fetches at a time) and how the
     last pass went."""
 
     name = models.CharField(max_length=40, unique=True)
-    lease_owner = models.CharField(max_length=100, blank=True)
-    lease_expires = models.DateTimeField(null=True)
-    last_pass_started = models.DateTimeField(null=True)
-    last_success = models.DateTimeField(null=True)
-    last_error = models.TextField(blank=True)
-    last_pass_calls = models.IntegerField(null=True)
     first_day = models.DateField(null=True)
     last_day = models.DateField(null=True)
 

@@ -18,7 +18,6 @@ import socket
 import uuid
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -44,14 +43,7 @@ def lease_ttl() -> float:
 
 def sync_state(project: str) -> SyncState:
     """The project's SyncState row, created on first use (concurrent creators end with one row)."""
-    state = SyncState.objects.filter(project=project).first()
-    if state is not None:
-        return state
-    try:
-        with transaction.atomic():
-            return SyncState.objects.create(project=project)
-    except IntegrityError:
-        return SyncState.objects.get(project=project)
+    return SyncState.objects.get_or_create(project=project)[0]
 
 
 def claim(project: str, owner: str, *, ttl: float | None = None, now=None) -> bool:

@@ -5,7 +5,6 @@ class JobsConfig(AppConfig):
     name = "batches.jobs"
     label = "jobs"
     verbose_name = "Jobs"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Models are loaded only now: the receivers that need them are switched on here, once.

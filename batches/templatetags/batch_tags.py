@@ -14,6 +14,7 @@ from django import template
 
 from .. import describe, rows
 from ..index.records import finished_at
+from ..projects import get_project
 
 register = template.Library()
 register.filter("status_class", describe.status_class)
@@ -101,9 +102,7 @@ def timeline_steps(batch) -> list[dict]:
 
 
 @register.filter
-def get_item(mapping, key):
-    """``mapping[key]`` in a template, or None."""
-    try:
-        return mapping.get(key)
-    except AttributeError:
-        return None
+def project_name(slug: str) -> str:
+    """The name of the project ``slug`` in the projects file; the slug itself when it is not there."""
+    project = get_project(slug)
+    return project.name if project is not None else slug

@@ -9,13 +9,13 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import visible_projects
 from ..audit_trail import audit_filters_from_query, audit_page
 from ..models import AuditEntry
+from .pages import render_page
 
 
 @require_safe
@@ -27,13 +27,9 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     page = audit_page(filters, visible, request.GET.get("page"))
     context = {
         "projects": projects,
-        "project_names": {project.slug: project.name for project in projects},
         "filters": filters,
         "page": page,
         "actions": AuditEntry.Action.choices,
         "filter_query": urlencode(filters.as_query()),
     }
-    template = "batches/audit_list.html"
-    if request.htmx:
-        template += "#audit-table"
-    return render(request, template, context)
+    return render_page(request, "batches/audit_list.html", "audit-table", context)

@@ -28,6 +28,7 @@ from ..live_list import parse_list_params
 from ..vocabulary import PAGE_SIZES, STATUS_ORDER
 from . import find, standin
 from .errors import upstream_error_response, with_retry_after
+from .pages import render_page
 
 logger = logging.getLogger("batches.views")
 
@@ -123,10 +124,8 @@ def batch_detail(request: HttpRequest, project: Project, batch_id: str) -> HttpR
         if stand_in is None:
             return upstream_error_response(request, err, title="Could not load this batch")
         batch, notice = stand_in
-    template = "batches/batch_detail.html"
-    if request.htmx:
-        template += "#batch-live"
-    return render(request, template, _detail_context(request, project, batch, notice))
+    context = _detail_context(request, project, batch, notice)
+    return render_page(request, "batches/batch_detail.html", "batch-live", context)
 
 
 CANCEL_REQUESTED = (

@@ -14,11 +14,7 @@ import io
 from datetime import UTC, date, datetime
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_safe
-from django.views.decorators.vary import vary_on_headers
 
 from ..conf import conf
 from ..costs import compare
@@ -29,21 +25,8 @@ from ..costs.config import organization
 from ..costs.models import CostAlert
 from ..costs.spend import month_range
 from ..oversight import insights, pricing
-from ..access import project_view, visible_projects
 from ..projects import Project
-
-
-@require_safe
-@vary_on_headers("HX-Request")
-@project_view
-def project_costs(request: HttpRequest, project: Project) -> HttpResponse:
-    return _costs(request, [project], reverse("batches:costs", args=[project.slug]), project)
-
-
-@require_safe
-@vary_on_headers("HX-Request")
-def all_costs(request: HttpRequest) -> HttpResponse:
-    return _costs(request, visible_projects(request), reverse("costs"), None)
+from .pages import render_page, scoped_views
 
 
 def parse_month(value: str | None, now: datetime) -> tuple[insights.DateRange, list[str]]:
@@ -84,6 +67,8 @@ def _costs(request: HttpRequest, projects: list[Project], url: str, project: Pro
         "current_month": current,
         "problems": problems,
         "url": url,
+        "page_name": "Costs",
+        "body_id": "costs-body",
         "budgets": [(p, state) for p, state in budgets if state is not None],
         "unbudgeted": [p for p, state in budgets if p.budget is None],
         "alerts": CostAlert.objects.filter(project__in=[p.slug for p in projects], period__startswith=month),
@@ -95,10 +80,7 @@ def _costs(request: HttpRequest, projects: list[Project], url: str, project: Pro
         "why": compare.WHY,
         "price_source": pricing.price_data_label(),
     }
-    template = "batches/costs/costs.html"
-    if request.htmx:
-        template += "#costs-body"
-    return render(request, template, context)
+    return render_page(request, "batches/costs/costs.html", context["body_id"], context)
 
 
 def _text(value: str) -> str:
@@ -122,3 +104,6 @@ def _csv(table: compare.Comparison, project: Project | None, rng: insights.DateR
     scope = project.slug if project else "all-projects"
     response["Content-Disposition"] = f'attachment; filename="costs-{scope}-{rng.start:%Y-%m}.csv"'
     return response
+
+
+project_costs, all_costs = scoped_views(_costs, "costs")

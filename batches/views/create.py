@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
@@ -19,6 +19,7 @@ from ..upstream import ENDPOINTS, InvalidId, provider_info, validate_id
 from ..uploads import streamed_upload
 from ..forms import AUTO_ENDPOINT, METADATA_MAX_PAIRS, BatchCreateForm, new_form_token
 from ..jsonl import MAX_LISTED_ERRORS
+from .pages import render_page
 
 TEMPLATE = "batches/batch_create.html"
 
@@ -67,10 +68,7 @@ def _render(request: HttpRequest, context: dict, status: int = 200) -> HttpRespo
     context.setdefault("metadata_max", METADATA_MAX_PAIRS)
     context.setdefault("listed_errors_max", MAX_LISTED_ERRORS)
     context.setdefault("provider", provider_info(request.project.provider))
-    template = TEMPLATE
-    if request.htmx:
-        template += "#create-form"
-    return render(request, template, context, status=status)
+    return render_page(request, TEMPLATE, "create-form", context, status=status)
 
 
 def _go_to_batch(request: HttpRequest, project: Project, batch_id: str) -> HttpResponse:

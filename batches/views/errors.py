@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.template import loader
 
 from ..upstream import UpstreamError
+from .pages import render_page
 
 logger = logging.getLogger("batches.views")
 
@@ -40,10 +41,8 @@ def upstream_error_response(request: HttpRequest, err: UpstreamError, *, title: 
     """The page (or htmx partial) shown when the upstream failed: two sentences, never a traceback."""
     log_upstream_error(request, err, title)
     context = {"error": err, "hint": err.hint, "title": title}
-    template = "batches/upstream_error.html"
-    if request.htmx:
-        template += "#error-message"
-    return with_retry_after(render(request, template, context, status=err.http_status), err)
+    response = render_page(request, "batches/upstream_error.html", "error-message", context, status=err.http_status)
+    return with_retry_after(response, err)
 
 
 def _template(request: HttpRequest, name: str) -> str:

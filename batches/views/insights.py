@@ -11,27 +11,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import reverse
-from django.views.decorators.http import require_safe
-from django.views.decorators.vary import vary_on_headers
 
-from ..access import project_view, visible_projects
 from ..oversight import insights, pricing
 from ..projects import Project
-
-
-@require_safe
-@vary_on_headers("HX-Request")
-@project_view
-def project_insights(request: HttpRequest, project: Project) -> HttpResponse:
-    return _insights(request, [project], reverse("batches:insights", args=[project.slug]), project)
-
-
-@require_safe
-@vary_on_headers("HX-Request")
-def all_insights(request: HttpRequest) -> HttpResponse:
-    return _insights(request, visible_projects(request), reverse("insights"), None)
+from .pages import render_page, scoped_views
 
 
 def _insights(request: HttpRequest, projects: list[Project], url: str, project: Project | None) -> HttpResponse:
@@ -44,14 +27,13 @@ def _insights(request: HttpRequest, projects: list[Project], url: str, project: 
         "insights": data,
         "range": rng,
         "url": url,
+        "page_name": "Insights",
+        "body_id": "insights-body",
         "query": query,
         "scope_projects": projects,
         "price_source": pricing.price_data_label(),
     }
-    template = "batches/insights.html"
-    if request.htmx:
-        template += "#insights-body"
-    return render(request, template, context)
+    return render_page(request, "batches/insights.html", context["body_id"], context)
 
 
 def _csv(request: HttpRequest, projects: list[Project], rng: insights.DateRange, project: Project | None) -> HttpResponse:
@@ -67,3 +49,6 @@ def _csv(request: HttpRequest, projects: list[Project], rng: insights.DateRange,
         f'attachment; filename="insights-{scope}-{chart_slug}-{rng.start.isoformat()}-{rng.end.isoformat()}.csv"'
     )
     return response
+
+
+project_insights, all_insights = scoped_views(_insights, "insights")

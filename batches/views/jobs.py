@@ -23,6 +23,7 @@ from ..jobs import selectors, services, storage
 from ..jobs.models import ENDED_JOB_STATUSES, Job, ProjectTick
 from ..jobs.tasks import tick_seconds, wake
 from ..jobs.upload import JobUploadHandler
+from .pages import render_page
 
 ACTIONS = {"pause": services.pause, "resume": services.resume, "cancel": services.cancel, "retry": services.retry_failures}
 STATUS_FILTERS = [status for status, _label in Job.Status.choices]
@@ -54,10 +55,7 @@ def job_list(request: HttpRequest, project: Project) -> HttpResponse:
 def _create_page(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
     context.setdefault("listed_errors_max", MAX_LISTED_ERRORS)
     context.setdefault("max_attempts", services.DEFAULT_MAX_ATTEMPTS)
-    template = "batches/jobs/job_create.html"
-    if request.htmx:
-        template += "#job-create-form"
-    return render(request, template, context, status=status)
+    return render_page(request, "batches/jobs/job_create.html", "job-create-form", context, status=status)
 
 
 @csrf_exempt
@@ -123,10 +121,7 @@ def job_detail(request: HttpRequest, project: Project, job_id: int) -> HttpRespo
         "live": not job.ended or selectors.in_flight(job), "poll_seconds": max(int(tick_seconds() // 2), 2),
         "can_operate": may_operate(request, project), "results_ready": job.ended and not selectors.in_flight(job),
     }
-    template = "batches/jobs/job_detail.html"
-    if request.htmx:
-        template += "#job-live"
-    return render(request, template, context)
+    return render_page(request, "batches/jobs/job_detail.html", "job-live", context)
 
 
 def _wake_if_stale(project: Project) -> None:
@@ -190,10 +185,7 @@ def job_results_page(request: HttpRequest, project: Project, job_id: int) -> Htt
     rows, next_after = job_answers.result_page(job, after=after, failed_only=failed_only, custom_id=custom_id)
     context = {"project": project, "job": job, "rows": rows, "next_after": next_after, "failed_only": failed_only,
                "custom_id": custom_id, "after": after}
-    template = "batches/jobs/job_results.html"
-    if request.htmx:
-        template += "#job-results-table"
-    return render(request, template, context)
+    return render_page(request, "batches/jobs/job_results.html", "job-results-table", context)
 
 
 @require_POST

@@ -23,6 +23,7 @@ from ..notify.forms import RuleForm, WatchEmailForm
 from ..notify.watching import SESSION_EMAIL, person_and_email
 from ..projects import Project
 from ..upstream import InvalidId, validate_id
+from .pages import render_page
 
 HISTORY_PAGE_SIZE = 50
 
@@ -96,10 +97,7 @@ def notification_rules(request: HttpRequest, project: Project) -> HttpResponse:
         else:
             status = 400 if not request.htmx else 200
     context = {"rules": _rule_rows(project), "form": form, "can_edit": can_edit}
-    template = "batches/notification_rules.html"
-    if request.htmx:
-        template += "#rules-section"
-    return render(request, template, context, status=status)
+    return render_page(request, "batches/notification_rules.html", "rules-section", context, status=status)
 
 
 @require_POST
@@ -140,7 +138,6 @@ def notification_history(request: HttpRequest) -> HttpResponse:
     filters = {key: value for key, value in (("project", chosen), ("state", state)) if value}
     context = {
         "projects": projects,
-        "project_names": {project.slug: project.name for project in projects},
         "chosen_project": chosen,
         "chosen_state": state,
         "states": Notification.State.choices,
@@ -148,10 +145,7 @@ def notification_history(request: HttpRequest) -> HttpResponse:
         "watches": watches,
         "filter_query": urlencode(filters),
     }
-    template = "batches/notifications.html"
-    if request.htmx:
-        template += "#history-table"
-    return render(request, template, context)
+    return render_page(request, "batches/notifications.html", "history-table", context)
 
 
 def _rule_rows(project: Project) -> list[dict]:

@@ -124,6 +124,35 @@ def _timestamp(value: datetime | None) -> float:
     return value.timestamp() if value is not None else 0.0
 
 
+#: The per-project gauges of the sync: key (in _sync_values), metric name, help.
+SYNC_GAUGES = (
+    ("last_success", "dashboard_sync_last_success_timestamp_seconds",
+     "Unix time of the project's last successful sync pass (0: never)."),
+    ("lag", "dashboard_sync_lag_seconds", "Seconds since the project's last successful sync pass (absent: never)."),
+    ("duration", "dashboard_sync_last_pass_duration_seconds", "How long the project's last sync pass took."),
+    ("calls", "dashboard_sync_last_pass_upstream_calls", "Upstream calls the project's last sync pass made."),
+    ("failed", "dashboard_sync_last_pass_failed", "1 when the project's last sync pass ended with an error."),
+    ("backfill_done", "dashboard_sync_backfill_done", "1 once the project's history has been read to the oldest batch."),
+    ("backfill_oldest", "dashboard_sync_backfill_oldest_created_timestamp_seconds",
+     "created_at of the oldest batch the backfill has reached (absent: not started)."),
+)
+
+
+def _sync_values(state: SyncState | None, now: datetime) -> dict[str, float | None]:
+    """One project's value of each sync gauge; None leaves the project out of that gauge."""
+    if state is None:
+        return {"last_success": 0.0, "backfill_done": 0}
+    return {
+        "last_success": _timestamp(state.last_success),
+        "lag": None if state.last_success is None else max(0.0, (now - state.last_success).total_seconds()),
+        "duration": state.last_pass_seconds,
+        "calls": state.last_pass_calls,
+        "failed": None if state.last_pass_finished is None else (1 if state.last_error else 0),
+        "backfill_done": 1 if state.backfill_done else 0,
+        "backfill_oldest": state.backfill_oldest_created_at,
+    }
+
+
 class DashboardStateCollector:
     """Values read from the database at scrape time (a handful of small queries)."""
 
@@ -148,44 +177,12 @@ class DashboardStateCollector:
         yield up
         now = timezone.now()
 
-        last_success = GaugeMetricFamily(
-            "dashboard_sync_last_success_timestamp_seconds",
-            "Unix time of the project's last successful sync pass (0: never).", labels=["project"])
-        lag = GaugeMetricFamily(
-            "dashboard_sync_lag_seconds", "Seconds since the project's last successful sync pass (absent: never).",
-            labels=["project"])
-        duration = GaugeMetricFamily(
-            "dashboard_sync_last_pass_duration_seconds", "How long the project's last sync pass took.",
-            labels=["project"])
-        calls = GaugeMetricFamily(
-            "dashboard_sync_last_pass_upstream_calls", "Upstream calls the project's last sync pass made.",
-            labels=["project"])
-        failed = GaugeMetricFamily(
-            "dashboard_sync_last_pass_failed", "1 when the project's last sync pass ended with an error.",
-            labels=["project"])
-        backfill_done = GaugeMetricFamily(
-            "dashboard_sync_backfill_done", "1 once the project's history has been read to the oldest batch.",
-            labels=["project"])
-        backfill_oldest = GaugeMetricFamily(
-            "dashboard_sync_backfill_oldest_created_timestamp_seconds",
-            "created_at of the oldest batch the backfill has reached (absent: not started).", labels=["project"])
+        gauges = {key: GaugeMetricFamily(name, text, labels=["project"]) for key, name, text in SYNC_GAUGES}
         for slug in slugs:
-            state = states.get(slug)
-            last_success.add_metric([slug], _timestamp(state.last_success if state else None))
-            backfill_done.add_metric([slug], 1 if state is not None and state.backfill_done else 0)
-            if state is None:
-                continue
-            if state.last_success is not None:
-                lag.add_metric([slug], max(0.0, (now - state.last_success).total_seconds()))
-            if state.last_pass_seconds is not None:
-                duration.add_metric([slug], state.last_pass_seconds)
-            if state.last_pass_calls is not None:
-                calls.add_metric([slug], state.last_pass_calls)
-            if state.last_pass_finished is not None:
-                failed.add_metric([slug], 1 if state.last_error else 0)
-            if state.backfill_oldest_created_at is not None:
-                backfill_oldest.add_metric([slug], state.backfill_oldest_created_at)
-        yield from (last_success, lag, duration, calls, failed, backfill_done, backfill_oldest)
+            for key, value in _sync_values(states.get(slug), now).items():
+                if value is not None:
+                    gauges[key].add_metric([slug], value)
+        yield from gauges.values()
 
         indexed = GaugeMetricFamily(
             "dashboard_index_batches", "Batches in the dashboard's index, by project and status.",

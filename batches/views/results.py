@@ -19,6 +19,7 @@ from ..projects import Project
 from ..upstream import Batch, UpstreamError, UpstreamNotFound
 from .browse import batch_or_404
 from .errors import upstream_error_response
+from .pages import render_page
 
 FILE_KINDS = {"output": "output_file_id", "error": "error_file_id", "input": "input_file_id"}
 
@@ -62,10 +63,7 @@ def batch_results(request: HttpRequest, project: Project, batch_id: str) -> Http
         "can_operate": may_operate(request, project),
         "retry_token": new_form_token(),
     }
-    template = "batches/batch_results.html"
-    if request.htmx:
-        template += "#results-table"
-    return render(request, template, context)
+    return render_page(request, "batches/batch_results.html", "results-table", context)
 
 
 @require_safe

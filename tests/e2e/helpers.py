@@ -22,6 +22,20 @@ CHROMIUM = "/usr/bin/chromium"
 EMULATOR_KEY = "sk-emulator-e2e"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
+# Run by DashboardServer.index in a process of its own, with the dashboard's database.
+INDEX_SCRIPT = """
+import json, sys
+import django
+django.setup()
+from batches.index.store import upsert_batches
+from batches.models import SyncState
+from batches.upstream import Batch
+from django.utils import timezone
+for slug, batches in json.load(sys.stdin).items():
+    upsert_batches(slug, [Batch.from_api(b) for b in batches])
+    SyncState.objects.update_or_create(project=slug, defaults={"last_success": timezone.now(), "backfill_done": True})
+"""
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -91,6 +105,17 @@ class DashboardServer:
     def upstream(self, path: str) -> dict:
         """A GET against the emulator's API, e.g. upstream("/v1/batches?limit=100")."""
         return self._call("GET", path, api=True)
+
+    def index(self, listed: dict[str, list[dict]]) -> None:
+        """Write these batches ({project slug: the API's batch objects}) into the dashboard's index, as
+        a sync pass would, and mark each project's backfill done."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DASHBOARD_", "DATABASE_", "OPENAI_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="dashboard.settings", DJANGO_DEBUG="1", DJANGO_SECRET_KEY="e2e-index",
+            DATABASE_URL=f"sqlite:///{self.logs['gunicorn'].parent / 'db.sqlite3'}",
+        )
+        subprocess.run([sys.executable, "-c", INDEX_SCRIPT], input=json.dumps(listed), text=True, cwd=REPO, env=env,
+                       check=True, capture_output=True, timeout=60)
 
 
 @contextlib.contextmanager

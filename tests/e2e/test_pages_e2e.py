@@ -6,34 +6,15 @@ menu, and the filtered table keeps each header over its own column at phone widt
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import REPO, start_dashboard
+from tests.e2e.helpers import start_dashboard
 
 pytestmark = pytest.mark.e2e
 
 PROJECTS = {"default": "sk-e2e-pages-default", "research": "sk-e2e-pages-research"}
 PHONE = {"width": 390, "height": 844}
-
-INDEX_SCRIPT = """
-import json, sys
-import django
-django.setup()
-from batches.index.store import upsert_batches
-from batches.models import SyncState
-from batches.upstream import Batch
-from django.utils import timezone
-for slug, batches in json.load(sys.stdin).items():
-    upsert_batches(slug, [Batch.from_api(b) for b in batches])
-    SyncState.objects.update_or_create(project=slug, defaults={"last_success": timezone.now(), "backfill_done": True})
-"""
-
 
 def index_projects(server, projects: dict[str, str]) -> dict[str, list[dict]]:
     """Index each project's first page of batches into the dashboard's database, as a sync pass would."""
@@ -41,13 +22,7 @@ def index_projects(server, projects: dict[str, str]) -> dict[str, list[dict]]:
     for slug, key in projects.items():
         server.emulator_api_key = key
         listed[slug] = server.upstream("/v1/batches?limit=100")["data"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DASHBOARD_", "DATABASE_", "OPENAI_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings", DJANGO_DEBUG="1", DJANGO_SECRET_KEY="e2e-pages-index",
-        DATABASE_URL=f"sqlite:///{server.logs['gunicorn'].parent / 'db.sqlite3'}",
-    )
-    subprocess.run([sys.executable, "-c", INDEX_SCRIPT], input=json.dumps(listed), text=True, cwd=REPO, env=env,
-                   check=True, capture_output=True, timeout=60)
+    server.index(listed)
     return listed
 
 

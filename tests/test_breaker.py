@@ -250,22 +250,7 @@ def test_a_viewer_waiting_for_another_views_hung_read_is_answered_from_the_index
     settings.DASHBOARD_UPSTREAM_SLOW_SECONDS = 0.2
     settings.DASHBOARD_PAGE_READ_SECONDS = 5  # the first view waits out the whole 2 s freeze
     index_seeded(frozen)
-
-    def hang() -> None:
-        try:
-            Client().get("/projects/default/batches/")
-        finally:
-            connections.close_all()
-
-    first = threading.Thread(target=hang)
-    first.start()
-    try:
-        deadline = time.monotonic() + 2
-        while not breaker_for("default").holders and time.monotonic() < deadline:
-            time.sleep(0.01)
-        response, took = timed(Client(), "/projects/default/batches/")
-    finally:
-        first.join()
+    response, took = view_while_another_holds("/projects/default/batches/", "/projects/default/batches/")
     assert response.status_code == 200 and 0.2 <= took < 1.5
     body = response.content.decode()
     assert "another view of this page has been waiting for it for 0.2 s or more on this server." in body

@@ -113,6 +113,8 @@ def test_a_batch_page_links_to_its_job(client, upstream):
     batch_id = job.chunks.get().batch_id
     page = client.get(f"/projects/default/batches/{batch_id}/")
     assert f'Part of job <a href="/projects/default/jobs/{job.pk}/">linked</a>' in page.content.decode()
+    other = upstream.state.add_batch(status="completed")["id"]  # no job's marker in its metadata: no link
+    assert "Part of job" not in client.get(f"/projects/default/batches/{other}/").content.decode()
 
 
 def test_retrying_the_final_failures_runs_them_once_more_and_the_job_completes_again(client, upstream):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ..jsonl import MAX_LINE_BYTES, MAX_LISTED_ERRORS, JsonlValidator, LineError
+from ..jsonl import MAX_LINE_BYTES, MAX_LISTED_ERRORS, JsonlValidator, LineError, ValidationResult
 from ..upstream import ENDPOINTS
 from . import storage
 from ..project_limits import JobLimits
@@ -57,24 +57,14 @@ class ChunkPlan:
 
 
 @dataclass
-class IngestResult:
-    errors: list[LineError] = field(default_factory=list)
-    error_count: int = 0
-    requests: int = 0
-    size: int = 0
-    endpoint: str | None = None
+class IngestResult(ValidationResult):
+    """The check's outcome (errors with line numbers, requests, size), and the job's plan."""
+
     model: str = ""
+    endpoint: str | None = None
     estimated_tokens: int = 0
     chunks: list[ChunkPlan] = field(default_factory=list)
     folder: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.error_count == 0
-
-    @property
-    def more_errors(self) -> int:
-        return self.error_count - len(self.errors)
 
 
 class _OpenChunk:

@@ -6,7 +6,8 @@ batch events; sustained events per second with nothing lost or duplicated, and t
 
 Set-up (bench/harness.py): the emulator; the dashboard under gunicorn (2 workers x 4 threads, real
 settings, ``OPENAI_WEBHOOK_SECRET`` set) and two ``manage.py run_worker --queue-name '*'`` processes, all
-on the PostgreSQL in ``DATABASE_URL``; ``--events`` batches made in the emulator (not yet in the index).
+on the PostgreSQL in ``DATABASE_URL`` and, when ``redis-server`` is installed, one Redis for Django's
+cache (``REDIS_URL``), as several instances are deployed; ``--events`` batches made in the emulator (not yet in the index).
 
 1. Burst: one signed ``batch.cancelled`` event per batch, each delivered twice (a provider's retry), sent by
    8 concurrent senders as fast as the dashboard answers. Figures: deliveries accepted per second, and the
@@ -25,6 +26,7 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,7 +42,7 @@ import httpx
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, Stack, python_executable, stop_process  # noqa: E402
+from bench.harness import ROOT, Stack, free_port, python_executable, stop_process, wait_for_port  # noqa: E402
 from bench.measure import Upstream  # noqa: E402
 
 SECRET = "whsec_" + base64.b64encode(b"bench-webhook-secret-0123456789ab").decode()
@@ -48,8 +50,28 @@ SENDERS = 8
 
 
 class PostgresStack(Stack):
+    """The stack on the PostgreSQL of DATABASE_URL and, as several instances are deployed, a Redis for
+    Django's cache (shared by every web process: a delivery's retry may reach another one)."""
+
+    redis_url = ""
+
     def django_env(self, **overrides: str) -> dict[str, str]:
-        return super().django_env(DATABASE_URL=os.environ["DATABASE_URL"], OPENAI_WEBHOOK_SECRET=SECRET, **overrides)
+        extra = {"REDIS_URL": self.redis_url} if self.redis_url else {}
+        env = super().django_env(DATABASE_URL=os.environ["DATABASE_URL"], OPENAI_WEBHOOK_SECRET=SECRET, **overrides)
+        return {**env, **extra}
+
+
+def start_redis() -> tuple[subprocess.Popen | None, str]:
+    """A throwaway redis-server on loopback (no persistence), or (None, "") without one installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("  (no redis-server: each web process has its own cache, as one machine without Redis would)")
+        return None, ""
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, proc)
+    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def signed(batch_id: str, event_id: str) -> tuple[bytes, dict[str, str]]:
@@ -177,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         command = [str(ROOT / "scripts" / "with-postgres"), python_executable(), "-m", "bench.webhook_load", *(argv or sys.argv[1:])]
         return subprocess.run(command, cwd=ROOT).returncode
 
+    redis, redis_url = start_redis()
     with PostgresStack(workers=2, threads=4) as stack:
+        stack.redis_url = redis_url
         os.environ.update(stack.django_env())
         import django
 
@@ -207,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for worker in workers:
                 stop_process(worker)
+            if redis is not None:
+                stop_process(redis)
     lag = sorted(lags_ms(p))
     bad_codes = sum(1 for code in b["codes"] + p["codes"] if code != 200)
     figures = [

@@ -46,8 +46,9 @@ def release_memory() -> bool:
     glibc raises its mmap threshold each time a large block is freed, so after the first 1 MB line the
     next ones come from a thread's heap, and what they leave behind stays in the worker (it stayed about
     110 MB larger after 120 lines of 1 MB). The threshold is fixed at 1 MB instead (blocks that large are
-    mapped and unmapped on their own, returned when freed; the 1 MB body chunks are reused as before, at
-    no measured cost: bench/upload_cpu.py), and what is free in the heaps is trimmed."""
+    mapped and unmapped on their own, returned when freed, every page faulted in again; so the body is
+    read in chunks under 1 MB, :data:`batches.uploads.CHUNK_BYTES`), and what is free in the heaps is
+    trimmed."""
     global _allocator_tuned
     if _libc is None:
         return False

@@ -23,6 +23,14 @@ Each :class:`LineError` with a line number has a ``message`` that reads after th
 Lines are parsed with orjson when it is installed (about twice as fast as ``json`` on a 200 MB file); a
 line orjson refuses is parsed again with ``json``, which decides and words the message, so both parsers
 accept exactly what ``json`` accepts and report it the same way.
+
+Before that, the whole lines of each chunk of an OpenAI-shaped file go through a fast path (with msgspec,
+:meth:`JsonlValidator._lines`): each line is decoded straight from the chunk into a typed request, and a
+line that is one more request like the ones before it (valid, a new custom_id, the file's url and model)
+is only counted. Every other line, and every line that crosses a chunk boundary, takes the exact path
+above; msgspec accepts nothing that ``json`` refuses (:func:`~batches.jsonl_lines.openai_request_decoder`),
+so errors, their wording and their line numbers are the exact path's. It checks a 200 MB file in about
+60 % of the exact path's CPU (``bench/upload_cpu.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import json
 from dataclasses import dataclass, field
 from typing import IO
 
-from .jsonl_lines import LineRules, _json_type, rules_for
+from .jsonl_lines import KEPT_ID_CHARS, LineRules, OpenAILineRules, _json_type, msgspec, openai_request_decoder, rules_for
 from .upstream import provider_info
 
 try:  # optional speed-up, pinned in requirements.txt
@@ -50,6 +58,9 @@ MAX_BYTES = 200 * 1024 * 1024
 MAX_BYTES_ANY = 256 * 1024 * 1024
 MAX_LINE_BYTES = 16 * 1024 * 1024  # the dashboard's own bound: one request line in memory at a time
 MAX_LISTED_ERRORS = 20
+# Whether whole lines of a chunk may be checked by the fast path (JsonlValidator._lines); the tests compare
+# both ways.
+FAST_PATH = openai_request_decoder() is not None
 BOM = b"\xef\xbb\xbf"
 # A NUL byte never occurs in UTF-8 JSON text; it is the cheapest sure sign of a binary file.
 BINARY_SNIFF_BYTES = 8192
@@ -110,6 +121,8 @@ class JsonlValidator:
         self.max_requests, self.max_bytes = limits(info)
         self._limit_mb = info.max_bytes // (1024 * 1024)  # the documented figure, for the sentences
         self._rules: LineRules = rules_for(info.line_shape)
+        # The fast path of _lines (OpenAI's line shape, msgspec installed); None: every line the exact way.
+        self._fast_decode = openai_request_decoder().decode if FAST_PATH and type(self._rules) is OpenAILineRules else None
         self._checked = ValidationResult()
         self._head = bytearray()
         self._head_done = False
@@ -179,28 +192,89 @@ class JsonlValidator:
 
     def _split(self, data: bytes) -> None:
         """Cut ``data`` into lines, joining the line left open by the previous chunk."""
-        lines = data.split(b"\n")
-        tail = lines.pop()  # after the last newline: the start of a line still open
-        if lines:
-            first = 0
-            if self._parts or self._too_long:
-                self._keep_partial(lines[0])
-                first = 1
-                if self._too_long:
-                    self._too_long = False
-                    self._line_too_long()
-                else:
-                    raw = b"".join(self._parts)
-                    self._parts, self._part_bytes = [], 0
-                    self._complete_line(raw)
-            limit = MAX_LINE_BYTES
-            for index in range(first, len(lines)):
-                raw = lines[index]
-                if len(raw) > limit:
-                    self._line_too_long()
-                else:
-                    self._complete_line(raw)
-        self._keep_partial(tail)
+        end = data.find(b"\n")
+        if end < 0:
+            self._keep_partial(data)
+            return
+        start = 0
+        if self._parts or self._too_long:
+            self._keep_partial(data[:end])
+            start = end + 1
+            if self._too_long:
+                self._too_long = False
+                self._line_too_long()
+            else:
+                raw = b"".join(self._parts)
+                self._parts, self._part_bytes = [], 0
+                self._complete_line(raw)
+        last = data.rfind(b"\n")
+        if start <= last:
+            self._lines(data, start, last)
+        self._keep_partial(data[last + 1:])
+
+    def _lines(self, data: bytes, start: int, last: int) -> None:
+        """Check the whole lines of ``data`` from ``start`` to the newline at ``last``.
+
+        The fast path (OpenAI's line shape, with msgspec): each line is decoded by
+        :func:`~batches.jsonl_lines.openai_request_decoder` straight from the chunk, and a line that passes
+        every rule without changing anything but the counts and the custom_ids seen (a request like the
+        ones before it) is counted here. Any other line (an error of any kind, a blank line or the ones
+        after it, the first url or model, a long custom_id, the request over the limit) takes the exact
+        path, :meth:`_line`, which reads and reports it as it always has."""
+        limit = MAX_LINE_BYTES
+        decode = self._fast_decode
+        rules = self._rules
+        if decode is None:
+            return self._lines_exact(data, start, last)
+        result = self._checked
+        seen = rules.seen
+        first_url, first_model = rules.firsts()
+        max_requests = self.max_requests
+        view = memoryview(data)
+        find = data.find
+        number, total, requests = self._number, self._total_bytes, result.requests
+        # Blank lines are only ever noted by the exact path; while some wait to be reported, lines go there.
+        fast = not self._blank_lines and requests < max_requests
+        while start <= last:
+            end = find(b"\n", start)
+            length = end - start
+            if fast and 0 < length <= limit:
+                try:
+                    request = decode(view[start:end])
+                except (msgspec.DecodeError, RecursionError, ValueError):
+                    request = None
+                if request is not None:
+                    custom_id = request.custom_id
+                    model = request.body.get("model")
+                    if (
+                        custom_id not in seen and 0 < len(custom_id) <= KEPT_ID_CHARS and request.url == first_url
+                        and request.method == "POST" and (model is None or (model.__class__ is str and model == first_model))
+                    ):
+                        number += 1
+                        requests += 1
+                        seen[custom_id] = number
+                        total += length + (data[end - 1] != 13)  # as _line counts it: without the "\r"
+                        start = end + 1
+                        fast = requests < max_requests
+                        continue
+            self._number, self._total_bytes, result.requests = number, total, requests
+            if length > limit:
+                self._line_too_long()
+            else:
+                self._complete_line(data[start:end])
+            number, total, requests = self._number, self._total_bytes, result.requests
+            first_url, first_model = rules.firsts()
+            fast = not self._blank_lines and requests < max_requests
+            start = end + 1
+        self._number, self._total_bytes, result.requests = number, total, requests
+
+    def _lines_exact(self, data: bytes, start: int, last: int) -> None:
+        limit = MAX_LINE_BYTES
+        for raw in data[start:last].split(b"\n"):
+            if len(raw) > limit:
+                self._line_too_long()
+            else:
+                self._complete_line(raw)
 
     def _keep_partial(self, piece: bytes) -> None:
         if self._too_long or not piece:

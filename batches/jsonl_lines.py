@@ -13,11 +13,18 @@ file, these check each parsed line). The shape comes from the project's provider
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+from typing import Union
 
 from .upstream import ENDPOINTS
+
+try:  # the fast path of the OpenAI line check (batches.jsonl); pinned in requirements.txt
+    import msgspec
+except ImportError:  # pragma: no cover - the exact path alone then
+    msgspec = None
 
 
 # A custom_id longer than this is remembered by a 16-byte digest, not kept whole: what the check holds per
@@ -81,6 +88,10 @@ class OpenAILineRules(LineRules):
         self._url_check: tuple[int, int, str] | None = None
         self._first_model: tuple[str, int] | None = None
 
+    def firsts(self) -> tuple[str | None, str | None]:
+        """The url and the model of the file so far (None until a line sets one)."""
+        return (self._first_url[0] if self._first_url else None, self._first_model[0] if self._first_model else None)
+
     def check(self, obj: dict, number: int, result) -> None:
         custom_id = obj.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
@@ -136,6 +147,34 @@ class OpenAILineRules(LineRules):
         if endpoint is None and url not in ENDPOINTS:
             return position, number, f"has url “{_short(url)}”, which is not a Batch API endpoint."
         return None
+
+
+# How deep a value inside ``body`` may nest for the fast path to read it (a chat request's image_url is
+# at depth 5, a tool's parameters schema a few levels more); a deeper line takes the exact path.
+FAST_BODY_DEPTH = 10
+
+
+@functools.cache
+def openai_request_decoder():
+    """msgspec's decoder of one OpenAI request line, for the fast path of :class:`batches.jsonl.JsonlValidator`
+    (None without msgspec): an object of exactly ``custom_id``, ``method`` and ``url`` (strings) and
+    ``body`` (an object), any key repeated taking its last value as ``json`` does.
+
+    Whatever it accepts, ``json`` reads as the same value, so the exact path would accept it too: every
+    string is decoded (UTF-8 and escapes checked; a lone surrogate escape, which ``json`` takes, is refused
+    here), integers stop at Python's 4,300 digits like ``json``, a float that overflows is refused (``json``
+    makes it infinity), NaN is refused (``json`` takes it), and the values inside ``body`` are typed to
+    :data:`FAST_BODY_DEPTH` levels, nothing deeper, so no line is refused for its depth by ``json`` or
+    orjson (about 1,000 levels) while read here. Anything refused goes to the exact path, which decides
+    and words the error. Built on first use (its type has a branch per level and kind)."""
+    if msgspec is None:
+        return None
+    value = Union[str, int, float, bool, None]
+    for _ in range(FAST_BODY_DEPTH - 1):
+        value = Union[str, int, float, bool, None, list[value], dict[str, value]]
+
+    fields = [("custom_id", str), ("method", str), ("url", str), ("body", dict[str, value])]
+    return msgspec.json.Decoder(msgspec.defstruct("Request", fields, forbid_unknown_fields=True))
 
 
 ANTHROPIC_CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")

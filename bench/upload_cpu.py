@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         validator = jsonl.JsonlValidator()
         source = io.BytesIO(data)
         started = time.process_time()
-        while chunk := source.read(1024 * 1024):
+        while chunk := source.read(uploads.CHUNK_BYTES):
             validator.feed(chunk)
         validator.finish()
         return time.process_time() - started
@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         ("streamed", "the create page: streamed, written, checked", streamed),
         ("django", "before: Django's parser, temporary file, no check", django_parser),
         ("parser", "the streaming parser alone", parser_only),
-        ("check", "the JSONL check alone (orjson)" if jsonl.orjson else "the JSONL check alone (json)", check_only),
+        ("check", "the JSONL check alone" + (" (msgspec fast path)" if jsonl.FAST_PATH else " (orjson)" if jsonl.orjson
+                                             else " (json)"), check_only),
         ("floor", "read, find the boundary, write (the floor)", floor),
         ("gunicorn", "the create page as a gunicorn worker receives it", under_gunicorn),
     ]

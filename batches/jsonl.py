@@ -36,6 +36,7 @@ so errors, their wording and their line numbers are the exact path's. It checks 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -386,8 +387,10 @@ def _parse(raw: bytes, number: int, result: ValidationResult):
         return _INVALID
     try:
         return json.loads(text)
-    except ValueError as err:
-        result.add(number, f"is not valid JSON: {err.msg} (column {getattr(err, 'colno', '?')}).")
+    except json.JSONDecodeError as err:
+        result.add(number, f"is not valid JSON: {err.msg} (column {err.colno}).")
+    except ValueError:  # an integer of more digits than int() reads (sys.get_int_max_str_digits())
+        result.add(number, f"has a number too long to read (more than {sys.get_int_max_str_digits():,} digits).")
     except RecursionError:
         result.add(number, "is nested too deeply to read.")
     return _INVALID

@@ -437,6 +437,12 @@ def test_invalid_utf8_inside_a_request_is_reported_by_the_fast_path_as_before(ba
     assert "not valid UTF-8" in check(data).errors[0].message
 
 
+def test_a_number_longer_than_python_reads_is_reported_not_a_crash():
+    data = with_line(line("n")[:-2] + ', "t": ' + "9" * 5000 + "}}")
+    assert_same(data, cuts=[len(data) // 2])
+    assert messages(check(data)) == "31: has a number too long to read (more than 4,300 digits)."
+
+
 def test_a_line_nested_deeper_than_json_reads_is_still_refused():
     data = with_line(nested(5000))
     assert_same(data, cuts=[len(data) // 2])

@@ -25,12 +25,13 @@ line orjson refuses is parsed again with ``json``, which decides and words the m
 accept exactly what ``json`` accepts and report it the same way.
 
 Before that, the whole lines of each chunk of an OpenAI-shaped file go through a fast path (with msgspec,
-:meth:`JsonlValidator._lines`): each line is decoded straight from the chunk into a typed request, and a
-line that is one more request like the ones before it (valid, a new custom_id, the file's url and model)
-is only counted. Every other line, and every line that crosses a chunk boundary, takes the exact path
-above; msgspec accepts nothing that ``json`` refuses (:func:`~batches.jsonl_lines.openai_request_decoder`),
-so errors, their wording and their line numbers are the exact path's. It checks a 200 MB file in about
-60 % of the exact path's CPU (``bench/upload_cpu.py``).
+:meth:`JsonlValidator._requests`): each line is decoded straight from the chunk into a typed request, and
+when every line of the chunk is one more request like the ones before it (valid, a new custom_id, the
+file's url and model) they are only counted. A chunk with any other line, the file's first request and
+each line that crosses a chunk boundary take the exact path above, line by line; msgspec accepts nothing
+that ``json`` refuses (:func:`~batches.jsonl_lines.openai_request_decoder`), so errors, their wording and
+their line numbers are the exact path's. It checks a 200 MB file in about 60 % of the exact path's CPU
+(``bench/upload_cpu.py``).
 """
 
 from __future__ import annotations
@@ -209,67 +210,69 @@ class JsonlValidator:
                 self._parts, self._part_bytes = [], 0
                 self._complete_line(raw)
         last = data.rfind(b"\n")
-        if start <= last:
+        if start <= last and self._fast_decode is not None and self._rules.firsts()[0] is None:
+            end = data.find(b"\n", start)  # the first request gives the file's url (and model): the exact way
+            self._lines(data, start, end)
+            start = end + 1
+        if start <= last and not self._requests(data, start, last):
             self._lines(data, start, last)
         self._keep_partial(data[last + 1:])
 
-    def _lines(self, data: bytes, start: int, last: int) -> None:
-        """Check the whole lines of ``data`` from ``start`` to the newline at ``last``.
-
-        The fast path (OpenAI's line shape, with msgspec): each line is decoded by
-        :func:`~batches.jsonl_lines.openai_request_decoder` straight from the chunk, and a line that passes
-        every rule without changing anything but the counts and the custom_ids seen (a request like the
-        ones before it) is counted here. Any other line (an error of any kind, a blank line or the ones
-        after it, the first url or model, a long custom_id, the request over the limit) takes the exact
-        path, :meth:`_line`, which reads and reports it as it always has."""
-        limit = MAX_LINE_BYTES
+    def _requests(self, data: bytes, start: int, last: int) -> bool:
+        """The fast path: count the whole lines of a chunk, from ``start`` to the newline at ``last``, when
+        every one of them is one more request like the ones before it. Each line is decoded straight from
+        the chunk by :func:`~batches.jsonl_lines.openai_request_decoder` (which accepts nothing that
+        ``json`` refuses), then the chunk's requests are checked together: custom_ids new and at most
+        :data:`~batches.jsonl_lines.KEPT_ID_CHARS` long, the file's url and model, POST, within the
+        request limit. Returns False, having counted nothing, when any line is not such a request (an error
+        of any kind, a blank line, a first url or model), when the file's url is not known yet, blank lines
+        wait to be reported, or the lines could be longer than :data:`MAX_LINE_BYTES`: the exact path then
+        takes the chunk's lines one by one and reports them as it always has."""
         decode = self._fast_decode
-        rules = self._rules
-        if decode is None:
-            return self._lines_exact(data, start, last)
-        result = self._checked
-        seen = rules.seen
-        first_url, first_model = rules.firsts()
-        max_requests = self.max_requests
+        if decode is None or self._blank_lines or last - start > MAX_LINE_BYTES:
+            return False
+        first_url, first_model = self._rules.firsts()
+        if first_url is None:
+            return False
+        region = last + 1 - start  # the lines' bytes with their newlines: what _line counts for them...
         view = memoryview(data)
         find = data.find
-        number, total, requests = self._number, self._total_bytes, result.requests
-        # Blank lines are only ever noted by the exact path; while some wait to be reported, lines go there.
-        fast = not self._blank_lines and requests < max_requests
-        while start <= last:
-            end = find(b"\n", start)
-            length = end - start
-            if fast and 0 < length <= limit:
-                try:
-                    request = decode(view[start:end])
-                except (msgspec.DecodeError, RecursionError, ValueError):
-                    request = None
-                if request is not None:
-                    custom_id = request.custom_id
-                    model = request.body.get("model")
-                    if (
-                        custom_id not in seen and 0 < len(custom_id) <= KEPT_ID_CHARS and request.url == first_url
-                        and request.method == "POST" and (model is None or (model.__class__ is str and model == first_model))
-                    ):
-                        number += 1
-                        requests += 1
-                        seen[custom_id] = number
-                        total += length + (data[end - 1] != 13)  # as _line counts it: without the "\r"
-                        start = end + 1
-                        fast = requests < max_requests
-                        continue
-            self._number, self._total_bytes, result.requests = number, total, requests
-            if length > limit:
-                self._line_too_long()
-            else:
-                self._complete_line(data[start:end])
-            number, total, requests = self._number, self._total_bytes, result.requests
-            first_url, first_model = rules.firsts()
-            fast = not self._blank_lines and requests < max_requests
-            start = end + 1
-        self._number, self._total_bytes, result.requests = number, total, requests
+        requests = []
+        append = requests.append
+        try:
+            while start <= last:
+                end = find(b"\n", start)
+                append(decode(view[start:end]))
+                if data[end - 1] == 13:
+                    region -= 1  # ...without a "\r" that ends one
+                start = end + 1
+        except (msgspec.DecodeError, RecursionError, ValueError):
+            return False
+        result = self._checked
+        count = len(requests)
+        if result.requests + count > self.max_requests:
+            return False
+        ids = [request.custom_id for request in requests]
+        seen = self._rules.seen
+        try:
+            if not (
+                min(map(len, ids)) > 0 and max(map(len, ids)) <= KEPT_ID_CHARS and len(set(ids)) == count
+                and seen.keys().isdisjoint(ids) and {request.url for request in requests} == {first_url}
+                and {request.method for request in requests} == {"POST"}
+                and {request.body.get("model") for request in requests} <= {None, first_model}
+            ):
+                return False
+        except TypeError:  # a model that is a list or an object (unhashable): not the file's model
+            return False
+        number = self._number
+        seen.update(zip(ids, range(number + 1, number + count + 1)))
+        self._number = number + count
+        result.requests += count
+        self._total_bytes += region
+        return True
 
-    def _lines_exact(self, data: bytes, start: int, last: int) -> None:
+    def _lines(self, data: bytes, start: int, last: int) -> None:
+        """The exact path for the whole lines of a chunk: each one read and checked by :meth:`_line`."""
         limit = MAX_LINE_BYTES
         for raw in data[start:last].split(b"\n"):
             if len(raw) > limit:

@@ -450,18 +450,19 @@ def test_a_line_nested_deeper_than_json_reads_is_still_refused():
 
 
 def test_the_fast_path_checks_most_lines_and_the_exact_path_the_rest(monkeypatch):
-    """The lines that cross a chunk boundary, the first request (it sets the url and model) and the odd
-    ones take the exact path; every other line is checked the fast way."""
+    """The first request (it sets the url and model), the lines that cross a chunk boundary and the lines
+    of a chunk with an odd line take the exact path; every other line is checked the fast way."""
     data = with_line(line("id-3"), at=200, n=400)
     exact = []
     real = jsonl.JsonlValidator._line
     monkeypatch.setattr(jsonl.JsonlValidator, "_line", lambda self, raw: exact.append(raw) or real(self, raw))
-    chunk = 16 * 1024
+    chunk = 4096
     result = incremental(data, range(chunk, len(data), chunk), endpoint=CHAT, size=len(data))
     assert messages(result) == "201: repeats custom_id “id-3” (first used on line 4); each custom_id must be unique."
     assert result.requests == 401
-    boundaries = len(data) // chunk
-    assert len(exact) <= 2 + boundaries + 1
+    per_chunk = chunk // len(line("id-100")) + 1
+    assert len(exact) <= 1 + len(data) // chunk + 1 + per_chunk + 2
+    assert len(exact) < 401 // 4
 
 
 @pytest.mark.parametrize("blanks", [1, 2])

@@ -60,7 +60,7 @@ MAX_BYTES = 200 * 1024 * 1024
 MAX_BYTES_ANY = 256 * 1024 * 1024
 MAX_LINE_BYTES = 16 * 1024 * 1024  # the dashboard's own bound: one request line in memory at a time
 MAX_LISTED_ERRORS = 20
-# Whether whole lines of a chunk may be checked by the fast path (JsonlValidator._lines); the tests compare
+# Whether whole lines of a chunk may be checked by the fast path (JsonlValidator._requests); the tests compare
 # both ways.
 FAST_PATH = openai_request_decoder() is not None
 BOM = b"\xef\xbb\xbf"
@@ -123,7 +123,7 @@ class JsonlValidator:
         self.max_requests, self.max_bytes = limits(info)
         self._limit_mb = info.max_bytes // (1024 * 1024)  # the documented figure, for the sentences
         self._rules: LineRules = rules_for(info.line_shape)
-        # The fast path of _lines (OpenAI's line shape, msgspec installed); None: every line the exact way.
+        # The fast path of _requests (OpenAI's line shape, msgspec installed); None: every line the exact way.
         self._fast_decode = openai_request_decoder().decode if FAST_PATH and type(self._rules) is OpenAILineRules else None
         self._checked = ValidationResult()
         self._head = bytearray()

@@ -57,7 +57,7 @@ from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget
 
 from .jsonl import MAX_BYTES, JsonlValidator
-from .tempfiles import release_memory, temporary_file
+from .tempfiles import release_memory, reserve, temporary_file
 
 # Room for the multipart boundaries and the form's other fields.
 SLACK_BYTES = 1024 * 1024
@@ -84,9 +84,12 @@ class CsrfRefused(Exception):
 class ReceivedFile(UploadedFile):
     """An uploaded file in an unnamed temporary file; ``jsonl_check`` is the finished validator."""
 
-    def __init__(self, name: str, content_type: str, charset: str | None, check: JsonlValidator) -> None:
+    def __init__(
+        self, name: str, content_type: str, charset: str | None, check: JsonlValidator, expected: int = 0
+    ) -> None:
         super().__init__(temporary_file(), name, content_type or "application/octet-stream", 0, charset)
         self.jsonl_check = check
+        reserve(self.file, expected)  # at most the body's length, itself at most the limit (receive())
 
     def write(self, data: bytes) -> None:
         self.file.write(data)
@@ -160,7 +163,7 @@ class _Form(BaseTarget):
             return  # a part the form does not read: received and dropped, like any unknown field
         if self.too_large:
             raise UploadTooLarge
-        self._writing = self.file = ReceivedFile(filename, "", None, self.check())
+        self._writing = self.file = ReceivedFile(filename, "", None, self.check(), _content_length(self.request))
 
     def set_multipart_content_type(self, content_type: str) -> None:
         if self._writing is not None:

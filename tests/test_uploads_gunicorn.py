@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
+import tempfile
 import threading
 
 import pytest
@@ -17,7 +19,7 @@ from gunicorn.config import Config
 from gunicorn.http.parser import RequestParser
 from gunicorn.http.wsgi import create
 
-from batches import uploads
+from batches import tempfiles, uploads
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +200,30 @@ def test_a_body_already_read_from_is_read_the_plain_way():
         assert uploads._body_reader(request) == request.read
     finally:
         conn.close()
+
+
+def test_the_temporary_file_is_reserved_for_the_body_and_keeps_the_files_size(monkeypatch):
+    reserved = []
+    real = uploads.reserve
+    monkeypatch.setattr(uploads, "reserve", lambda handle, nbytes: reserved.append(nbytes) or real(handle, nbytes))
+    content = jsonl(50)
+    body = multipart(content)
+    request = plain_request(body)
+    uploads.receive(request)
+    assert reserved == [len(body)]
+    upload = request.FILES["file"]
+    assert os.fstat(upload.file.fileno()).st_size == upload.size == len(content)
+    assert upload.read() == content
+    upload.close()
+
+
+def test_reserving_disk_for_a_temporary_file_leaves_its_size_alone():
+    with tempfile.TemporaryFile() as handle:
+        done = tempfiles.reserve(handle, 4 * 1024 * 1024)
+        assert os.fstat(handle.fileno()).st_size == 0
+        if done:  # Linux, a filesystem with fallocate
+            assert os.fstat(handle.fileno()).st_blocks * 512 >= 4 * 1024 * 1024
+        handle.write(b"abc")
+        handle.flush()
+        assert os.fstat(handle.fileno()).st_size == 3
+    assert tempfiles.reserve(io.BytesIO(), 10) is False

@@ -227,3 +227,32 @@ def test_reserving_disk_for_a_temporary_file_leaves_its_size_alone():
         handle.flush()
         assert os.fstat(handle.fileno()).st_size == 3
     assert tempfiles.reserve(io.BytesIO(), 10) is False
+
+
+def test_the_temporary_file_is_freed_once_the_answer_is_sent_or_at_once_when_the_view_fails(rf):
+    from django.http import HttpResponse
+
+    seen = []
+
+    def view(request):
+        seen.append(request.FILES["file"])
+        return HttpResponse("ok")
+
+    def failing(request):
+        seen.append(request.FILES["file"])
+        raise RuntimeError("boom")
+
+    def post():
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        request = rf.post("/upload", {"token": "t", "file": SimpleUploadedFile("in.jsonl", jsonl(3))})
+        request._dont_enforce_csrf_checks = True
+        return request
+
+    response = uploads.streamed_upload()(view)(post())
+    assert not seen[0].closed  # still open while the answer goes out...
+    response.close()  # ...which the server does once it has sent it
+    assert seen[0].closed
+    with pytest.raises(RuntimeError):
+        uploads.streamed_upload()(failing)(post())
+    assert seen[1].closed

@@ -412,6 +412,18 @@ ODD_LINES = {
     "nested 30": nested(30),
     "nested 5000": nested(5000),
     "bom": "\ufeff" + line("bom1"),
+    # The chat fast path's typed fields: anything else in body, or a value of another type, is read by the
+    # general fast path or the exact one.
+    "chat with parts": line("p1", body={"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "u"}}]}]}),
+    "chat with other fields": line("p2", body={"model": "gpt-4o-mini", "messages": [], "tools": [{"a": [1]}]}),
+    "chat with a message field": line("p3", body={"model": "gpt-4o-mini", "messages": [{"role": "user", "x": 1}]}),
+    "max_tokens not an integer": line("p4", body={"model": "gpt-4o-mini", "messages": [], "max_tokens": "many"}),
+    "temperature overflowing": line("p5")[:-2] + ', "temperature": 1e999}}',
+    "chat model null": line("p6", body={"model": None, "messages": []}),
+    "chat model a list": line("p7", body={"model": ["gpt-4o-mini"], "messages": []}),
+    "chat deep part": line("p8", body={"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": [{"a": [[[[[[1]]]]]]}]}]}),
 }
 
 
@@ -425,12 +437,14 @@ def test_the_fast_path_leaves_every_other_line_to_the_exact_path(case, newline):
 
 
 @pytest.mark.parametrize("bad", [b'"\xff\xfe"', b'"\xed\xa0\x80"', b'"\xc0\x80"'])
-@pytest.mark.parametrize("where", ["body", "top"])
+@pytest.mark.parametrize("where", ["body", "top", "message"])
 def test_invalid_utf8_inside_a_request_is_reported_by_the_fast_path_as_before(bad, where):
     if where == "body":
         odd = line("x1").encode()[:-2] + b', "t": ' + bad + b"}}"
-    else:  # under a key the fast path does not know: it is not skipped unread
+    elif where == "top":  # under a key the fast path does not know: it is not skipped unread
         odd = line("x1").encode()[:-1] + b', "note": ' + bad + b"}"
+    else:  # the same in a chat message
+        odd = line("x1", body={"model": "gpt-4o-mini", "messages": [{"role": "user", "x": 0}]}).encode().replace(b"0", bad)
     data = with_line(odd)
     assert_same(data, cuts=[100, len(data) // 2])
     assert [e.line for e in check(data).errors] == [31]

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         ("streamed", "the create page: streamed, written, checked", streamed),
         ("django", "before: Django's parser, temporary file, no check", django_parser),
         ("parser", "the streaming parser alone", parser_only),
-        ("check", "the JSONL check alone" + (" (msgspec fast path)" if jsonl.FAST_PATH else " (orjson)" if jsonl.orjson
+        ("check", "the JSONL check alone" + (" (msgspec fast path)" if getattr(jsonl, "FAST_PATH", False) else " (orjson)" if jsonl.orjson
                                              else " (json)"), check_only),
         ("floor", "read, find the boundary, write (the floor)", floor),
         ("gunicorn", "the create page as a gunicorn worker receives it", under_gunicorn),

@@ -42,7 +42,16 @@ import sys
 from dataclasses import dataclass, field
 from typing import IO
 
-from .jsonl_lines import KEPT_ID_CHARS, LineRules, OpenAILineRules, _json_type, msgspec, openai_chat_decoder, openai_request_decoder, rules_for
+from .jsonl_lines import (
+    KEPT_ID_CHARS,
+    LineRules,
+    OpenAILineRules,
+    _json_type,
+    msgspec,
+    openai_chat_decoder,
+    openai_request_decoder,
+    rules_for,
+)
 from .upstream import provider_info
 
 try:  # optional speed-up, pinned in requirements.txt

@@ -17,7 +17,6 @@ import functools
 import hashlib
 import json
 import re
-from typing import Union
 
 from .upstream import ENDPOINTS
 
@@ -175,9 +174,9 @@ def openai_request_decoder():
 
 def _bounded(depth: int):
     """Any JSON value nested at most ``depth`` levels below this one."""
-    value = Union[str, int, float, bool, None]
+    value = str | int | float | bool | None
     for _ in range(depth):
-        value = Union[str, int, float, bool, None, list[value], dict[str, value]]
+        value = str | int | float | bool | None | list[value] | dict[str, value]
     return value
 
 
@@ -190,19 +189,19 @@ def openai_chat_decoder():
     with any other field in ``body`` is refused here and read by :func:`openai_request_decoder`."""
     if msgspec is None:
         return None
-    optional = Union[str, None]
+    optional = str | None
     part = dict[str, _bounded(3)]  # {"type": "text", "text": ...}, {"type": "image_url", "image_url": {...}}
     message = msgspec.defstruct(
-        "ChatMessage", [("role", str), ("content", Union[str, list[part], None], None), ("name", optional, None)],
+        "ChatMessage", [("role", str), ("content", str | list[part] | None, None), ("name", optional, None)],
         forbid_unknown_fields=True,
     )
     body = msgspec.defstruct(
         "ChatBody",
         [
             ("messages", list[message]), ("model", optional, None),
-            ("max_tokens", Union[int, None], None), ("max_completion_tokens", Union[int, None], None),
-            ("temperature", Union[float, None], None), ("top_p", Union[float, None], None),
-            ("n", Union[int, None], None), ("seed", Union[int, None], None), ("user", optional, None),
+            ("max_tokens", int | None, None), ("max_completion_tokens", int | None, None),
+            ("temperature", float | None, None), ("top_p", float | None, None),
+            ("n", int | None, None), ("seed", int | None, None), ("user", optional, None),
         ],
         forbid_unknown_fields=True,
     )

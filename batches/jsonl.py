@@ -37,30 +37,22 @@ exact path's CPU (``bench/upload_cpu.py``).
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass, field
 from typing import IO
 
 from .jsonl_lines import (
+    INVALID,
     KEPT_ID_CHARS,
     LineRules,
     OpenAILineRules,
     _json_type,
-    msgspec,
+    decode_lines,
     openai_chat_decoder,
     openai_request_decoder,
+    parse_line,
     rules_for,
 )
 from .upstream import provider_info
-
-try:  # optional speed-up, pinned in requirements.txt
-    import orjson
-
-    _fast_loads = orjson.loads
-except ImportError:  # pragma: no cover - exercised by tests that hide orjson
-    orjson = None
-    _fast_loads = None
 
 # OpenAI's limits (NOTES.md §6.2: "up to 50,000 requests", "can be up to 200 MB"); each provider's own
 # are in batches/upstream/providers.py and apply to its projects' files.
@@ -250,11 +242,11 @@ class JsonlValidator:
             return False
         region = last + 1 - start  # the lines' bytes with their newlines: what _line counts for them
         region -= data.count(b"\r\n", start, last + 1) if data.find(b"\r", start, last) >= 0 else 0  # without "\r"
-        requests = _decode_lines(self._fast_chat, data, start, last)
+        requests = decode_lines(self._fast_chat, data, start, last)
         if requests is not None:
             models = {request.body.model for request in requests}
         else:
-            requests = _decode_lines(decode, data, start, last)
+            requests = decode_lines(decode, data, start, last)
             if requests is None:
                 return False
             try:
@@ -330,8 +322,8 @@ class JsonlValidator:
                 result.add(number, f"is one too many: the file has more than {self.max_requests:,} requests, the most one batch accepts.")
                 self._too_many_reported = True
             return
-        obj = _parse(raw, number, result)
-        if obj is _INVALID:
+        obj = parse_line(raw, number, result)
+        if obj is INVALID:
             return
         if not isinstance(obj, dict):
             result.add(number, f"is {_json_type(obj)}, not a JSON object.")
@@ -380,49 +372,6 @@ class JsonlValidator:
         out.url = self._rules.url
         out.model = self._rules.model
         return out
-
-
-def _decode_lines(decode, data: bytes, start: int, last: int) -> list | None:
-    """Each line of ``data`` from ``start`` to the newline at ``last`` decoded from the chunk itself, or
-    None when ``decode`` refuses one of them."""
-    view = memoryview(data)
-    find = data.find
-    out = []
-    append = out.append
-    try:
-        while start <= last:
-            end = find(b"\n", start)
-            append(decode(view[start:end]))
-            start = end + 1
-    except (msgspec.DecodeError, RecursionError, ValueError):
-        return None
-    return out
-
-
-_INVALID = object()
-
-
-def _parse(raw: bytes, number: int, result: ValidationResult):
-    """The line's JSON value, or :data:`_INVALID` after adding the error to ``result``."""
-    if _fast_loads is not None:
-        try:
-            return _fast_loads(raw)
-        except ValueError:
-            pass  # json decides: it accepts some lines orjson refuses (NaN, huge integers, lone surrogates)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        result.add(number, f"is not valid UTF-8 (bad byte at position {err.start + 1}).")
-        return _INVALID
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        result.add(number, f"is not valid JSON: {err.msg} (column {err.colno}).")
-    except ValueError:  # an integer of more digits than int() reads (sys.get_int_max_str_digits())
-        result.add(number, f"has a number too long to read (more than {sys.get_int_max_str_digits():,} digits).")
-    except RecursionError:
-        result.add(number, "is nested too deeply to read.")
-    return _INVALID
 
 
 def validate_jsonl(

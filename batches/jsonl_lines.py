@@ -17,8 +17,17 @@ import functools
 import hashlib
 import json
 import re
+import sys
 
 from .upstream import ENDPOINTS
+
+try:  # optional speed-up, pinned in requirements.txt
+    import orjson
+
+    _fast_loads = orjson.loads
+except ImportError:  # pragma: no cover - exercised by tests that hide orjson
+    orjson = None
+    _fast_loads = None
 
 try:  # the fast path of the OpenAI line check (batches.jsonl); pinned in requirements.txt
     import msgspec
@@ -271,3 +280,51 @@ def rules_for(line_shape: str) -> LineRules:
     if line_shape == "anthropic":
         return AnthropicLineRules()
     return OpenAILineRules()
+
+
+# -- reading lines ---------------------------------------------------------------------------------
+
+
+def decode_lines(decode, data: bytes, start: int, last: int) -> list | None:
+    """Each line of ``data`` from ``start`` to the newline at ``last`` decoded from the chunk itself, or
+    None when ``decode`` refuses one of them."""
+    view = memoryview(data)
+    find = data.find
+    out = []
+    append = out.append
+    try:
+        while start <= last:
+            end = find(b"\n", start)
+            append(decode(view[start:end]))
+            start = end + 1
+    except (msgspec.DecodeError, RecursionError, ValueError):
+        return None
+    return out
+
+
+#: What :func:`parse_line` returns for a line it could not read (its error is in the result).
+INVALID = object()
+
+
+def parse_line(raw: bytes, number: int, result):
+    """The line's JSON value, or :data:`INVALID` after adding the error to ``result`` (a
+    :class:`batches.jsonl.ValidationResult`)."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(raw)
+        except ValueError:
+            pass  # json decides: it accepts some lines orjson refuses (NaN, huge integers, lone surrogates)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        result.add(number, f"is not valid UTF-8 (bad byte at position {err.start + 1}).")
+        return INVALID
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        result.add(number, f"is not valid JSON: {err.msg} (column {err.colno}).")
+    except ValueError:  # an integer of more digits than int() reads (sys.get_int_max_str_digits())
+        result.add(number, f"has a number too long to read (more than {sys.get_int_max_str_digits():,} digits).")
+    except RecursionError:
+        result.add(number, "is nested too deeply to read.")
+    return INVALID

@@ -4,7 +4,7 @@ check run on each chunk as it arrives, and nothing left on disk by a process tha
 :func:`streamed_upload` decorates a view that takes a JSONL upload (the create page; the job upload page
 uses it the same way). For a ``multipart/form-data`` POST it reads the body itself with
 ``streaming-form-data`` (a compiled parser: about 1 GB/s here, where Django's ``MultiPartParser`` copies
-each chunk three times), under gunicorn straight from the client's socket (:func:`_body_reader`), writes
+each chunk three times), under gunicorn straight from the client's socket (:func:`~batches.request_body.body_reader`), writes
 the file part to an unnamed temporary file and feeds every chunk to a
 :class:`~batches.jsonl.JsonlValidator`, so the check ends with the last byte. The view then finds
 ``request.POST`` and ``request.FILES`` filled as Django would have filled them, the file being a
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from collections.abc import Callable
 
 from django.conf import settings
@@ -57,6 +56,7 @@ from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget
 
 from .jsonl import MAX_BYTES, JsonlValidator
+from .request_body import body_reader
 from .tempfiles import release_memory, reserve, temporary_file
 
 # Room for the multipart boundaries and the form's other fields.
@@ -224,64 +224,6 @@ def _drain(read: Callable[[int], bytes]) -> None:
         pass
 
 
-try:  # the server the dashboard runs under (requirements.txt); any other reads through Django
-    from gunicorn.http.body import Body as _GunicornBody
-    from gunicorn.http.body import LengthReader as _GunicornLengthReader
-    from gunicorn.http.unreader import SocketUnreader as _GunicornSocketUnreader
-except ImportError:  # pragma: no cover
-    _GunicornBody = _GunicornLengthReader = _GunicornSocketUnreader = None
-
-_WAITALL = getattr(socket, "MSG_WAITALL", 0)
-
-
-def _body_reader(request: HttpRequest) -> Callable[[int], bytes]:
-    """``read(n)``: the next at most ``n`` bytes of the body, ``b""`` at its end.
-
-    Under gunicorn a body of known length is read from the client's socket itself: gunicorn's reader
-    copies every piece through two ``BytesIO`` buffers and asks the socket for 1 MB at a time, an
-    allocation that glibc maps and unmaps on its own once :func:`~batches.tempfiles.release_memory` has
-    fixed the threshold, so every page of the body was faulted in up to three times: more CPU than the
-    JSONL check. Here one ``recv`` fills each chunk (``MSG_WAITALL``). What gunicorn read past the
-    headers is taken first, and its reader's count of the bytes left is kept, so the connection's next
-    request (keep-alive) and a body left unread behave as before. Any other server, a chunked body, or a
-    body already read from goes through ``request.read``."""
-    stream = request.META.get("wsgi.input")
-    if _GunicornBody is None or type(stream) is not _GunicornBody or getattr(request, "_read_started", True) or stream.buf.tell():
-        return request.read
-    reader = stream.reader
-    if type(reader) is not _GunicornLengthReader or type(reader.unreader) is not _GunicornSocketUnreader:
-        return request.read
-    unreader = reader.unreader
-    sock = unreader.sock
-    if type(sock) is not socket.socket or not hasattr(unreader, "take_buffered"):
-        return request.read  # TLS: gunicorn's own reads
-    flags = _WAITALL if sock.gettimeout() is None else 0
-    request._read_started = True
-    held = unreader.take_buffered()
-    if len(held) > reader.length:  # the client's next request, pipelined: gunicorn keeps it
-        unreader.unread(held[reader.length:])
-        held = held[:reader.length]
-    reader.length -= len(held)
-
-    def read(size: int) -> bytes:
-        nonlocal held
-        if held:
-            data, held = held[:size], held[size:]
-            return data
-        size = min(size, reader.length)
-        if size <= 0:
-            return b""
-        try:
-            data = sock.recv(size, flags)
-        except OSError:
-            stream.failed = True  # as gunicorn marks it: the connection is not reused
-            raise
-        reader.length -= len(data)
-        return data
-
-    return read
-
-
 def receive(
     request: HttpRequest, *, file_field: str = "file", limit: int | None = None,
     check: Callable[[], JsonlValidator] = JsonlValidator,
@@ -294,7 +236,7 @@ def receive(
     form = _Form(request, file_field=file_field, too_large=_content_length(request) > limit, check=check)
     request.upload_too_large = False
     received = 0
-    read = _body_reader(request)
+    read = body_reader(request)
     try:
         try:
             parser = StreamingFormDataParser(headers={"Content-Type": request.META.get("CONTENT_TYPE", "")})

@@ -162,6 +162,15 @@ def main(argv: list[str] | None = None) -> int:
             cancellable = upstream.create_batches(call_views)
             batch_id = upstream.client.get("/v1/batches", params={"limit": 1}).json()["data"][0]["id"]
 
+            def overhead(label: str) -> dict:
+                """The proxy's overhead figures, printed as they come; returns their details."""
+                measured = measure.overhead(stack, upstream, iterations=iterations, warmup=warmup, batch_id=batch_id)
+                start = len(figures)
+                overhead_figures(label, measured, figures)
+                for f in figures[start:]:
+                    print(f.line(), flush=True)
+                return measured
+
             # ---- cache off: the honest cost of the proxy ---------------------------------------
             stack.start_dashboard(DASHBOARD_CACHE_SECONDS="0")
             section("Upstream keep-alive (read cache off; fresh workers)")
@@ -184,12 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 emit(Figure(f"upstream calls per {key.replace('_', ' ')}", value, "calls", "1", value == 1))
 
             section("Proxy overhead (read cache off: every view calls the upstream)")
-            over = measure.overhead(stack, upstream, iterations=iterations, warmup=warmup, batch_id=batch_id)
-            details["overhead_cache_off"] = over
-            start = len(figures)
-            overhead_figures("cache off", over, figures)
-            for f in figures[start:]:
-                print(f.line(), flush=True)
+            details["overhead_cache_off"] = overhead("cache off")
 
             section("Page weight (cold list page, every asset, compressed)")
             weight = page_weight(stack.dashboard_url)
@@ -252,12 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             cache_seconds = os.environ.get("DASHBOARD_CACHE_SECONDS", "2")
             stack.start_dashboard(DASHBOARD_CACHE_SECONDS=cache_seconds)
             section(f"Proxy overhead (read cache on, DASHBOARD_CACHE_SECONDS={cache_seconds})")
-            over_on = measure.overhead(stack, upstream, iterations=iterations, warmup=warmup, batch_id=batch_id)
-            details["overhead_cache_on"] = over_on
-            start = len(figures)
-            overhead_figures("cache on", over_on, figures)
-            for f in figures[start:]:
-                print(f.line(), flush=True)
+            details["overhead_cache_on"] = overhead("cache on")
             calls_on = measure.calls_per_view(stack, upstream, views=call_views, batch_id=batch_id,
                                               cancellable=upstream.create_batches(call_views))
             details["calls_cache_on"] = calls_on

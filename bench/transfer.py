@@ -17,11 +17,13 @@ is absent. The throttled upload figure alone, on its own stack (2 workers x 4 th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -119,24 +121,11 @@ def transfer(stack: Stack, upstream: Upstream, *, megabytes: int = 200, rounds: 
         result["download"] = _compare(stack, upstream.client, file_id, batch["id"], size, rounds)
 
     if throttle_mb_s:
-        port = free_port()
-        throttle = subprocess.Popen(
-            [python_executable(), "-m", "bench.throttle", "--port", str(port),
-             "--target-port", str(stack.emulator_port), "--mb-s", str(throttle_mb_s)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        stack.started_pids.append(throttle.pid)
-        try:
-            wait_for_port(port, throttle)
-            stack.start_dashboard(DASHBOARD_CACHE_SECONDS="0", OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1")
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600,
-                              headers={"Authorization": f"Bearer {API_KEY}"}) as direct:
-                result[f"download_via_{throttle_mb_s:g}_mb_s_upstream"] = _compare(
-                    stack, direct, file_id, batch["id"], size, rounds
-                )
-                result[f"upload_via_{throttle_mb_s:g}_mb_s_upstream"] = _compare_upload(stack, direct, megabytes)
-        finally:
-            stop_process(throttle)
+        with _throttled(stack, throttle_mb_s) as direct:
+            result[f"download_via_{throttle_mb_s:g}_mb_s_upstream"] = _compare(
+                stack, direct, file_id, batch["id"], size, rounds
+            )
+            result[f"upload_via_{throttle_mb_s:g}_mb_s_upstream"] = _compare_upload(stack, direct, megabytes)
     path.unlink()
     return result
 
@@ -173,22 +162,29 @@ def _compare_upload(stack: Stack, direct: httpx.Client, megabytes: int, rounds: 
 
 def upload_through_throttle(*, throttle_mb_s: float, megabytes: int, rounds: int) -> dict:
     """The runner's "upload via a throttled upstream" figure without the rest of the large-file section."""
-    with Stack(workers=2, threads=4) as stack:
-        port = free_port()
-        throttle = subprocess.Popen(
-            [python_executable(), "-m", "bench.throttle", "--port", str(port),
-             "--target-port", str(stack.emulator_port), "--mb-s", str(throttle_mb_s)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        stack.started_pids.append(throttle.pid)
-        try:
-            wait_for_port(port, throttle)
-            stack.start_dashboard(DASHBOARD_CACHE_SECONDS="0", OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1")
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600,
-                              headers={"Authorization": f"Bearer {API_KEY}"}) as direct:
-                return _compare_upload(stack, direct, megabytes, rounds)
-        finally:
-            stop_process(throttle)
+    with Stack(workers=2, threads=4) as stack, _throttled(stack, throttle_mb_s) as direct:
+        return _compare_upload(stack, direct, megabytes, rounds)
+
+
+@contextlib.contextmanager
+def _throttled(stack: Stack, throttle_mb_s: float) -> Iterator[httpx.Client]:
+    """bench/throttle.py in front of the emulator, the dashboard restarted to use it, and a direct client
+    through the same throttle."""
+    port = free_port()
+    throttle = subprocess.Popen(
+        [python_executable(), "-m", "bench.throttle", "--port", str(port),
+         "--target-port", str(stack.emulator_port), "--mb-s", str(throttle_mb_s)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    stack.started_pids.append(throttle.pid)
+    try:
+        wait_for_port(port, throttle)
+        stack.start_dashboard(DASHBOARD_CACHE_SECONDS="0", OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600,
+                          headers={"Authorization": f"Bearer {API_KEY}"}) as direct:
+            yield direct
+    finally:
+        stop_process(throttle)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batches import jsonl
+from batches import jsonl, jsonl_lines
 from batches.jsonl import validate_jsonl
 
 CHAT = "/v1/chat/completions"
@@ -239,8 +239,8 @@ if jsonl.FAST_PATH:  # msgspec (requirements.txt): whole lines of a chunk checke
 @contextmanager
 def parser(name):
     """Lines parsed by json alone, by orjson (then json), or the fast path first (msgspec, then orjson)."""
-    loads = None if name == "json" else jsonl.orjson.loads
-    with mock.patch.object(jsonl, "_fast_loads", loads), mock.patch.object(jsonl, "FAST_PATH", name == "fast"):
+    loads = None if name == "json" else jsonl_lines.orjson.loads
+    with mock.patch.object(jsonl_lines, "_fast_loads", loads), mock.patch.object(jsonl, "FAST_PATH", name == "fast"):
         yield
 
 

@@ -1,4 +1,4 @@
-"""Under gunicorn the upload's body is read from the client's socket itself (batches.uploads._body_reader):
+"""Under gunicorn the upload's body is read from the client's socket itself (batches.request_body.body_reader):
 the request is parsed here by gunicorn's own parser from a real socket, and the outcome must be the one
 of the plain path (Django's request.read): the same fields, the same file, the same check; the
 connection's next request (keep-alive, pipelined) is left intact, and an oversized or interrupted body
@@ -81,6 +81,12 @@ class Connection:
         request._dont_enforce_csrf_checks = True
         return request
 
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         self.thread.join(5)
         self.client.close()
@@ -117,10 +123,9 @@ def test_the_socket_path_gives_what_the_plain_path_gives(monkeypatch, chunk):
     uploads.receive(want)
 
     readers = []
-    real = uploads._body_reader
-    monkeypatch.setattr(uploads, "_body_reader", lambda request: readers.append(real(request)) or readers[-1])
-    conn = Connection(http_request(body))
-    try:
+    real = uploads.body_reader
+    monkeypatch.setattr(uploads, "body_reader", lambda request: readers.append(real(request)) or readers[-1])
+    with Connection(http_request(body)) as conn:
         request = conn.next_request()
         uploads.receive(request)
         assert readers[0] != request.read  # the socket path was taken
@@ -128,16 +133,13 @@ def test_the_socket_path_gives_what_the_plain_path_gives(monkeypatch, chunk):
         assert got == outcome(want)
         assert got[1] == content and got[2].ok and got[2].requests == 300
         assert request.environ["wsgi.input"].reader.length == 0  # gunicorn knows the body was read
-    finally:
-        conn.close()
 
 
 def test_the_next_request_on_the_connection_is_left_for_gunicorn():
     first = multipart(jsonl(20))
     second = multipart(jsonl(3), fields=(("token", "second"),))
     # Both requests in one send: gunicorn's first read holds bytes of the second one.
-    conn = Connection(http_request(first) + http_request(second, path="/next"))
-    try:
+    with Connection(http_request(first) + http_request(second, path="/next")) as conn:
         request = conn.next_request()
         uploads.receive(request)
         assert request.POST["token"] == "t1" and outcome(request)[2].requests == 20
@@ -146,30 +148,24 @@ def test_the_next_request_on_the_connection_is_left_for_gunicorn():
         uploads.receive(following)
         fields, content, result, _ = outcome(following)
         assert fields["token"] == ["second"] and content == jsonl(3) and result.ok
-    finally:
-        conn.close()
 
 
 def test_a_small_pipelined_pair_read_in_one_piece_still_splits_where_the_first_body_ends(monkeypatch):
     monkeypatch.setattr(uploads, "CHUNK_BYTES", 1024 * 1024)
     first = multipart(jsonl(1))
     second = multipart(jsonl(2), fields=(("token", "second"),))
-    conn = Connection(http_request(first) + http_request(second, path="/next"))
-    try:
+    with Connection(http_request(first) + http_request(second, path="/next")) as conn:
         request = conn.next_request()
         uploads.receive(request)
         assert outcome(request)[1] == jsonl(1)
         following = conn.next_request()
         uploads.receive(following)
         assert outcome(following)[1] == jsonl(2)
-    finally:
-        conn.close()
 
 
 def test_a_body_over_the_limit_is_read_and_dropped_and_the_next_request_still_parses():
     body = multipart(jsonl(200))
-    conn = Connection(http_request(body) + http_request(multipart(jsonl(1)), path="/next"))
-    try:
+    with Connection(http_request(body) + http_request(multipart(jsonl(1)), path="/next")) as conn:
         request = conn.next_request()
         uploads.receive(request, limit=len(body) // 2)
         assert request.upload_too_large and "file" not in request.FILES
@@ -177,29 +173,21 @@ def test_a_body_over_the_limit_is_read_and_dropped_and_the_next_request_still_pa
         following = conn.next_request()
         uploads.receive(following)
         assert outcome(following)[1] == jsonl(1)
-    finally:
-        conn.close()
 
 
 def test_a_body_cut_short_by_the_client_leaves_no_file():
     body = multipart(jsonl(200))
-    conn = Connection(http_request(body[: len(body) // 2], length=len(body)))
-    try:
+    with Connection(http_request(body[: len(body) // 2], length=len(body))) as conn:
         request = conn.next_request()
         uploads.receive(request)
         assert "file" not in request.FILES
-    finally:
-        conn.close()
 
 
 def test_a_body_already_read_from_is_read_the_plain_way():
-    conn = Connection(http_request(multipart(jsonl(5))))
-    try:
+    with Connection(http_request(multipart(jsonl(5)))) as conn:
         request = conn.next_request()
         request.read(10)
-        assert uploads._body_reader(request) == request.read
-    finally:
-        conn.close()
+        assert uploads.body_reader(request) == request.read
 
 
 def test_the_temporary_file_is_reserved_for_the_body_and_keeps_the_files_size(monkeypatch):

@@ -12,6 +12,12 @@ class AuditEntry(models.Model):
         CREATE = "create", "create"
         CANCEL = "cancel", "cancel"
         UPLOAD = "upload", "upload"
+        # A job's actions (batches/jobs/services.py); the row's batch_id is "job-<id>".
+        JOB_CREATE = "job-create", "job create"
+        JOB_PAUSE = "job-pause", "job pause"
+        JOB_RESUME = "job-resume", "job resume"
+        JOB_CANCEL = "job-cancel", "job cancel"
+        JOB_RETRY = "job-retry", "job retry"
 
     class Outcome(models.TextChoices):
         PENDING = "pending", "pending"

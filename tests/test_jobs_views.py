@@ -128,6 +128,10 @@ def test_retrying_the_final_failures_runs_them_once_more_and_the_job_completes_a
     answers = {line["custom_id"]: line for line in result_lines(job)}
     assert (answers["req-4"]["attempts"], answers["req-4"]["response"]["status_code"]) == (2, 400)
     assert AuditEntry.objects.filter(action="job-retry", batch_id=f"job-{job.pk}", outcome="success").count() == 1
+    # The audit page filters by a job's actions like any other.
+    audit = client.get("/audit/?action=job-retry").content.decode()
+    assert "is not an action the dashboard records" not in audit and f"job-{job.pk}" in audit
+    assert '<option value="job-retry"' in client.get("/audit/").content.decode()
 
 
 def test_a_refused_action_says_why(client, upstream):

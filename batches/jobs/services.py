@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..costs.budgets import budget_enforce
+from ..models import AuditEntry
 from ..oversight import pricing
 from ..projects import Project
 from ..services import audited
@@ -57,7 +58,7 @@ def create_job(project: Project, result: IngestResult, *, name: str, actor: str,
         raise InvalidJobFile(result)
     _budget_check(project, result, actor)
     name = (name.strip() or f"{result.requests:,} requests")[:MAX_NAME]
-    with audited(project, actor, "job-create") as entry, transaction.atomic():
+    with audited(project, actor, AuditEntry.Action.JOB_CREATE) as entry, transaction.atomic():
         job = Job.objects.create(
             project=project.slug, name=name, folder=result.folder, endpoint=result.endpoint or "",
             models_used=result.model[:500], total_requests=result.requests, input_bytes=result.size,
@@ -85,7 +86,7 @@ def _budget_check(project: Project, result: IngestResult, actor: str) -> None:
     total (the input tokens the ingest counted, at batch rates) against what is left this month. A
     refusal is audited and leaves nothing stored."""
     estimated = pricing.price_usage(result.model, result.estimated_tokens, 0, 0).amount
-    allowed, sentence = budget_enforce(project, estimated, actor=actor, action="job-create")
+    allowed, sentence = budget_enforce(project, estimated, actor=actor, action=AuditEntry.Action.JOB_CREATE)
     if not allowed:
         _discard(result)
         raise JobRefused(sentence)
@@ -103,7 +104,7 @@ def _event(job: Job, kind: str, message: str) -> None:
 def pause(project: Project, job: Job, actor: str) -> None:
     if job.status not in (Job.Status.QUEUED, Job.Status.RUNNING):
         raise JobRefused(f"Job {job.pk} is {job.status}: only a queued or running job can be paused.")
-    with audited(project, actor, "job-pause", batch_id=f"job-{job.pk}") as entry:
+    with audited(project, actor, AuditEntry.Action.JOB_PAUSE, batch_id=f"job-{job.pk}") as entry:
         moved = Job.objects.filter(pk=job.pk, status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).update(status=Job.Status.PAUSED)
         if moved != 1:
             raise JobRefused(f"Job {job.pk} is {job.status}: only a queued or running job can be paused.")
@@ -114,7 +115,7 @@ def pause(project: Project, job: Job, actor: str) -> None:
 def resume(project: Project, job: Job, actor: str) -> None:
     if job.status != Job.Status.PAUSED:
         raise JobRefused(f"Job {job.pk} is {job.status}: only a paused job can be resumed.")
-    with audited(project, actor, "job-resume", batch_id=f"job-{job.pk}") as entry:
+    with audited(project, actor, AuditEntry.Action.JOB_RESUME, batch_id=f"job-{job.pk}") as entry:
         moved = Job.objects.filter(pk=job.pk, status=Job.Status.PAUSED).update(status=Job.Status.RUNNING)
         if moved != 1:
             raise JobRefused(f"Job {job.pk} is {job.status}: only a paused job can be resumed.")
@@ -126,7 +127,7 @@ def resume(project: Project, job: Job, actor: str) -> None:
 def cancel(project: Project, job: Job, actor: str) -> None:
     if job.ended:
         raise JobRefused(f"Job {job.pk} has already ended ({job.status}).")
-    with audited(project, actor, "job-cancel", batch_id=f"job-{job.pk}") as entry, transaction.atomic():
+    with audited(project, actor, AuditEntry.Action.JOB_CANCEL, batch_id=f"job-{job.pk}") as entry, transaction.atomic():
         moved = Job.objects.filter(pk=job.pk).exclude(status__in=ENDED_JOB_STATUSES).update(
             status=Job.Status.CANCELLED, finished_at=timezone.now(), held_since=None)
         if moved != 1:
@@ -147,7 +148,7 @@ def retry_failures(project: Project, job: Job, actor: str) -> int:
     homes = list(job.chunks.filter(home__isnull=True, failed__gt=0))
     if not homes:
         raise JobRefused(f"Job {job.pk} has no request that failed for good.")
-    with audited(project, actor, "job-retry", batch_id=f"job-{job.pk}") as entry:
+    with audited(project, actor, AuditEntry.Action.JOB_RETRY, batch_id=f"job-{job.pk}") as entry:
         parts = []
         for home in homes:
             states = bytearray(home.states)

@@ -35,6 +35,22 @@ def test_a_finished_job_is_told_once_to_each_rule_and_its_creator_with_a_link_to
     assert message.link.endswith(f"/projects/default/jobs/{job.pk}/")
 
 
+def test_a_job_none_of_whose_requests_succeeded_has_failed_and_says_so(upstream, rule, settings, client):
+    settings.DASHBOARD_JOBS_BACKOFF_SECONDS = 0
+    job = drive(upstream, make_job(jsonl([request_line(i, fail=400) for i in range(4)]), name="broken"))
+    assert job.status == Job.Status.FAILED and job.finished_at is not None
+    assert job.events.filter(kind="failed").count() == 1
+    run_pass()
+    row = Notification.objects.filter(batch_id=f"job-{job.pk}", event="job_finished").first()
+    assert message_for(row).body.startswith("Job “broken” failed: 0 of 4 requests succeeded, 4 failed for good.")
+    page = client.get(f"/projects/default/jobs/{job.pk}/").content.decode()
+    assert '<span class="badge status-failed" id="job-status">failed</span>' in page
+    # Its final failures can still be tried once more.
+    assert client.post(f"/projects/default/jobs/{job.pk}/retry/").status_code == 302
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING
+
+
 def test_a_job_held_by_the_queue_for_more_than_an_hour_is_told_once(upstream, rule, write_projects):
     limited_project(write_projects, upstream.base_url, max_requests=5, queue_tokens={"gpt-4o-mini": 1000})
     job = make_job(jsonl([request_line(i) for i in range(10)]))

@@ -80,7 +80,8 @@ def message(row: Notification) -> Message:
     else:
         done = sum(chunk.succeeded for chunk in job.chunks.filter(home__isnull=True))
         failed = sum(chunk.failed for chunk in job.chunks.filter(home__isnull=True))
-        body = (f"Job “{name}” is {job.status}: {done:,} of {job.total_requests:,} requests succeeded, "
+        ended = {Job.Status.FAILED: "failed"}.get(job.status, f"is {job.status}")
+        body = (f"Job “{name}” {ended}: {done:,} of {job.total_requests:,} requests succeeded, "
                 f"{failed:,} failed for good.")
     if row.reason:
         body += f"\nWhy you get this: {row.reason}."

@@ -235,11 +235,18 @@ def _fail_too_big(chunk_id: int, worker: str) -> None:
 def _finish_jobs(project: Project, report: PassReport, now: datetime) -> None:
     for job in Job.objects.filter(project=project.slug, end_noticed=False):
         active = job.chunks.filter(state__in=ACTIVE).exists()
-        homes = job.chunks.filter(home__isnull=True).aggregate(done=Sum(F("succeeded") + F("failed")))
+        homes = job.chunks.filter(home__isnull=True).aggregate(done=Sum(F("succeeded") + F("failed")), ok=Sum("succeeded"))
         if not active and not job.ended and (homes["done"] or 0) >= job.total_requests:
+            # Every request has its final answer; a job none of whose requests succeeded has failed.
+            failed = job.total_requests > 0 and not homes["ok"]
+            status, kind, message = (
+                (Job.Status.FAILED, "failed", "Every request has a final answer and none succeeded: the job failed.")
+                if failed else
+                (Job.Status.COMPLETED, "completed", "Every request has a final answer: the job is completed.")
+            )
             if Job.objects.filter(pk=job.pk, status__in=(Job.Status.RUNNING, Job.Status.QUEUED, Job.Status.PAUSED)).update(
-                    status=Job.Status.COMPLETED, finished_at=now, held_since=None) == 1:
-                JobEvent.objects.create(job=job, kind="completed", message="Every request has a final answer: the job is completed.")
+                    status=status, finished_at=now, held_since=None) == 1:
+                JobEvent.objects.create(job=job, kind=kind, message=message)
                 job.refresh_from_db()
         if job.ended and not active:
             if Job.objects.filter(pk=job.pk, end_noticed=False).update(end_noticed=True) == 1:

@@ -37,6 +37,12 @@ READ_CACHE = Counter(
     "coalesced (waited for another reader's upstream call).",
     ["project", "outcome"],
 )
+UPSTREAM_BREAKER = Counter(
+    "dashboard_upstream_breaker_total",
+    "The circuit breaker of a project's upstream, in each process: opened (requests in a row timed out), "
+    "refused (a call answered at once while it is open), closed (the upstream answered again).",
+    ["project", "event"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "dashboard_webhook_deliveries_total",
     "Webhook deliveries received from OpenAI, by project and outcome "

@@ -106,6 +106,26 @@ def test_after_the_pause_one_probe_goes_through_and_its_answer_closes_the_breake
     assert not breaker.is_open and breaker.admit() is False
 
 
+def test_the_breakers_openings_refusals_and_closings_are_counted_for_metrics(settings):
+    from prometheus_client import REGISTRY
+
+    def counted(event: str) -> float:
+        return REGISTRY.get_sample_value("dashboard_upstream_breaker_total", {"project": "m", "event": event}) or 0.0
+
+    settings.DASHBOARD_BREAKER_TIMEOUTS = 1
+    before = {event: counted(event) for event in ("opened", "refused", "closed")}
+    clock = Clock()
+    breaker = Breaker("m", clock=clock)
+    breaker.admit()
+    breaker.record(True, False)  # opens
+    for _ in range(2):
+        with pytest.raises(UpstreamNotAnswering):
+            breaker.admit()  # refused
+    clock.now += 60
+    breaker.record(False, breaker.admit())  # the probe is answered: closed
+    assert {event: counted(event) - before[event] for event in before} == {"opened": 1, "refused": 2, "closed": 1}
+
+
 def test_a_probe_that_times_out_opens_the_breaker_again_at_once(settings):
     settings.DASHBOARD_BREAKER_TIMEOUTS = 3
     settings.DASHBOARD_BREAKER_OPEN_SECONDS = 30

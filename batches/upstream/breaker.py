@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ..conf import conf
+from ..metrics import UPSTREAM_BREAKER
 from .errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 logger = logging.getLogger("batches.client")
@@ -86,6 +87,7 @@ class Breaker:
         with self.lock:
             error = self._open_error()
             if error is not None:
+                UPSTREAM_BREAKER.labels(project=self.key, event="refused").inc()
                 raise error
             if self.open_until:
                 self.probing = True
@@ -99,6 +101,7 @@ class Breaker:
             if not timed_out:
                 if self.open_until:
                     logger.warning("upstream %s answers again: breaker closed", self.key)
+                    UPSTREAM_BREAKER.labels(project=self.key, event="closed").inc()
                 self.timeouts, self.open_until = 0, 0.0
                 return
             self.timeouts += 1
@@ -107,6 +110,7 @@ class Breaker:
                 self.open_until = self.clock() + seconds
                 self.timeouts = 0
                 logger.warning("upstream %s is not answering: breaker open for %gs", self.key, seconds)
+                UPSTREAM_BREAKER.labels(project=self.key, event="opened").inc()
 
     def end_probe(self) -> None:
         with self.lock:
@@ -132,6 +136,7 @@ class Breaker:
         with self.lock:
             error = self._open_error()
             if error is not None:
+                UPSTREAM_BREAKER.labels(project=self.key, event="refused").inc()
                 raise error
             busy = len(self.holders)
         if busy >= slots and stand_in is not None and stand_in():  # a query: not under the lock

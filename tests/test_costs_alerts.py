@@ -167,7 +167,17 @@ def test_the_history_page_lists_a_budget_notification_with_a_link_to_the_costs_p
     spend(60)
     check_budget("default", NOW)
     html = client.get("/notifications/").content.decode()
-    assert 'href="/projects/default/costs/">costs</a>' in html and "budget:2026-12:50" in html
+    assert 'href="/projects/default/costs/">costs</a>' in html
+    assert "<td>50 % of the budget reached (2026-12)</td>" in html and "budget:2026-12:50" not in html
+
+
+def test_every_notification_event_reads_in_words():
+    from batches.templatetags.notify_tags import notification_event
+
+    assert [notification_event(e) for e in ("budget:2026-12:80", "drift:2026-12-06", "at_risk", "job_held", "completed")] == [
+        "80 % of the budget reached (2026-12)", "billed costs drift from the estimates (2026-12-06)",
+        "at risk of expiring unfinished", "job held by the queue", "completed",
+    ]
 
 
 def test_operators_can_add_a_budget_rule(budgeted, client):

@@ -65,3 +65,10 @@ def test_a_job_created_from_the_page_runs_updates_its_page_and_its_results_downl
     answers = [json.loads(line) for line in body.splitlines()]
     assert [answer["custom_id"] for answer in answers] == [f"ticket-{i}" for i in range(20)]
     assert download.value.suggested_filename.endswith("_results.jsonl")
+    # On a phone the job page fits the screen: tables scroll in their own box, and the timeline's long
+    # batch ids wrap instead of widening the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(job_url)
+    expect(page.locator("#job-events")).to_contain_text("batch_")
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], widths

@@ -173,6 +173,17 @@ def test_sync_backfill_queue_and_worker_state_are_read_at_scrape_time():
     assert not any(labels and ("project", "gone") in labels for _, labels in found)
 
 
+@pytest.mark.django_db
+def test_the_billing_pass_state_is_read_at_scrape_time():
+    from batches.costs.models import BillingSync
+
+    at = timezone.now() - timedelta(hours=2)
+    BillingSync.objects.create(name="organization", last_success=at, last_error="The Admin API refused the key.")
+    found = samples(Client().get("/metrics").content.decode())
+    assert value(found, "dashboard_billing_last_success_timestamp_seconds", sync="organization") == pytest.approx(at.timestamp())
+    assert value(found, "dashboard_billing_last_pass_failed", sync="organization") == 1
+
+
 def test_the_counters_other_code_increments_are_exposed():
     from batches.metrics import NOTIFICATIONS, WEBHOOK_DELIVERIES, upstream_operation
 

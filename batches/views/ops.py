@@ -29,6 +29,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from .. import taskqueue
 from ..conf import conf
+from ..costs.models import BillingSync
 from ..models import BatchRecord, SyncState, WorkerHeartbeat
 from ..projects import all_projects
 
@@ -168,6 +169,7 @@ class DashboardStateCollector:
             waits = taskqueue.oldest_waits()
             stuck = taskqueue.stuck_tasks()
             last_beat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
+            billing = list(BillingSync.objects.all())
         except DatabaseError as err:
             logger.warning("metrics: state queries failed: %s", type(err).__name__)
             up.add_metric([], 0)
@@ -216,6 +218,18 @@ class DashboardStateCollector:
         if last_beat is not None:
             beat.add_metric([], max(0.0, (now - last_beat).total_seconds()))
         yield beat
+
+        # The billing pass (manage.py sync_costs, batches/costs/billing.py): one row per organization.
+        billed = GaugeMetricFamily(
+            "dashboard_billing_last_success_timestamp_seconds",
+            "Unix time of the billing pass's last success over the Admin API (0: never).", labels=["sync"])
+        billing_failed = GaugeMetricFamily(
+            "dashboard_billing_last_pass_failed", "1 when the billing pass's last pass ended with an error.", labels=["sync"])
+        for state in billing:
+            billed.add_metric([state.name], _timestamp(state.last_success))
+            billing_failed.add_metric([state.name], 1 if state.last_error else 0)
+        yield billed
+        yield billing_failed
 
 
 @require_safe

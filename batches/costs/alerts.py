@@ -100,6 +100,15 @@ def _record_alert(project: Project, kind: str, period: str, level: str, estimate
     return alert
 
 
+def alert_label(event: str) -> str:
+    """A "budget" or "drift" event (``CostAlert.event``) in words, for the notification history."""
+    kind, _, rest = event.partition(":")
+    period, _, level = rest.partition(":")
+    if kind == CostAlert.Kind.BUDGET:
+        return f"{level} % of the budget reached ({period})"
+    return f"billed costs drift from the estimates ({period})"
+
+
 def alert_message(row) -> Message:
     """The message of a "budget" or "drift" notification row (registered with batches.notify.tasks)."""
     kind, _, rest = row.event.partition(":")

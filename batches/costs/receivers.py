@@ -7,8 +7,8 @@ alerts have their message writer.
 
 from ..index.signals import batches_changed
 from ..notify.tasks import register_message
-from .alerts import alert_message, on_batches_changed
+from .alerts import alert_label, alert_message, on_batches_changed
 
 batches_changed.connect(on_batches_changed, dispatch_uid="batches.costs.budget")
-register_message("budget", alert_message)
-register_message("drift", alert_message)
+register_message("budget", alert_message, alert_label)
+register_message("drift", alert_message, alert_label)

@@ -23,6 +23,8 @@ from .models import Job
 
 FINISHED = "job_finished"
 HELD = "job_held"
+#: How each event reads in the notification history.
+LABELS = {FINISHED: "job finished", HELD: "job held by the queue"}
 
 
 def job_key(job: Job) -> str:

@@ -7,5 +7,5 @@ from . import notify
 from .tasks import on_batches_changed
 
 batches_changed.connect(on_batches_changed, dispatch_uid="batches.jobs")
-register_message(notify.FINISHED, notify.message)
-register_message(notify.HELD, notify.message)
+register_message(notify.FINISHED, notify.message, notify.LABELS.__getitem__)
+register_message(notify.HELD, notify.message, notify.LABELS.__getitem__)

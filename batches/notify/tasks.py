@@ -156,13 +156,25 @@ def public_url(path: str) -> str:
     return f"{conf().public_url.rstrip('/')}/{path.lstrip('/')}"
 
 
-#: Events about something other than one batch ("budget", "drift" from batches/costs/) register how
-#: their message reads, by the event's first ``:``-separated part.
+#: Events about something other than one batch ("budget", "drift" from batches/costs/, a job's from
+#: batches/jobs/) register how their message reads, and how the event reads in the history, by the
+#: event's first ``:``-separated part.
 _MESSAGES: dict[str, Callable[[Notification], Message]] = {}
+_LABELS: dict[str, Callable[[str], str]] = {}
 
 
-def register_message(kind: str, build: Callable[[Notification], Message]) -> None:
+def register_message(kind: str, build: Callable[[Notification], Message], label: Callable[[str], str]) -> None:
     _MESSAGES[kind] = build
+    _LABELS[kind] = label
+
+
+def event_label(event: str) -> str:
+    """What a notification is about, in words (the notification history shows it; ``budget:2026-12:80``
+    reads as its app words it)."""
+    label = _LABELS.get(event.partition(":")[0])
+    if label is not None:
+        return label(event)
+    return EVENT_LABELS.get(event, event.replace("_", " "))
 
 
 def message_for(row: Notification) -> Message:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import template
 
+from ..notify.tasks import event_label
 from ..notify.watching import watch_state as _watch_state
 
 register = template.Library()
@@ -20,24 +21,7 @@ def watch_state(context):
     return _watch_state(context["request"], context["project"].slug, batch_id, finished=finished, error=context.get("watch_error"))
 
 
-#: Events that are not a batch status (a status reads as itself: "completed", "expired", ...).
-EVENT_WORDS = {
-    "failure_rate": "failure rate over the rule's limit",
-    "at_risk": "at risk of expiring unfinished",
-    "job_finished": "job finished",
-    "job_held": "job held by the queue",
-}
-
-
 @register.filter
 def notification_event(event: str) -> str:
-    """A notification's event in words: ``budget:2026-12:80`` is "80 % of the budget reached
-    (2026-12)", ``drift:2026-12-06`` "billed costs drift from the estimates (2026-12-06)" (the keys
-    batches/costs/models.CostAlert.event makes)."""
-    kind, _, rest = event.partition(":")
-    if kind == "budget" and rest:
-        period, _, level = rest.partition(":")
-        return f"{level} % of the budget reached ({period})" if level else f"budget reached ({period})"
-    if kind == "drift" and rest:
-        return f"billed costs drift from the estimates ({rest})"
-    return EVENT_WORDS.get(event, event.replace("_", " "))
+    """What a notification was about, in words (the notification history; each app words its own)."""
+    return event_label(event)

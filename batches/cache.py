@@ -52,10 +52,6 @@ POLL_SECONDS = 0.02
 _OK = "ok"
 _ERR = "err"
 _MISSING = object()
-#: Shared reads this process has already taken out of Django's cache, unpickled, until the shared entry
-#: they came from expires (its key names the project's generation, so a create or cancel anywhere moves
-#: every reader to a new key at once). A 100-row list page no longer unpickles its hundred batches per view.
-_RECENT_SIZE = 512
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -119,7 +115,7 @@ def shared_value(key: str, make: Callable[[], T], *, seconds: float) -> T:
 @dataclass
 class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
-    outcome: tuple[str, Any] | None = None
+    outcome: tuple | None = None  # (kind, value[, expires at])
     #: Readers of this process waiting for the leader's answer.
     followers: int = 0
 
@@ -166,8 +162,11 @@ def remember(project: str, parts: tuple[Hashable, ...], value: Any) -> None:
         RECENT_READS.put(key, outcome)
 
 
-# key -> (kind, value, expires at): what this process last took out of (or put into) the shared cache.
-RECENT_READS: LocalCache[str, tuple] = LocalCache(maxsize=_RECENT_SIZE)
+#: key -> (kind, value, expires at): the shared reads this process took out of (or put into) Django's
+#: cache, kept unpickled until the shared entry expires. Keys name the project's generation, so a create
+#: or cancel anywhere moves every reader to a new key at once; a 100-row list no longer unpickles its
+#: hundred batches per view.
+RECENT_READS: LocalCache[str, tuple] = LocalCache(maxsize=512)
 
 
 def _recent(key: str) -> tuple | None:
@@ -208,7 +207,7 @@ class _Read:
     impatient: Callable[[], None] | None = None
 
 
-def _load_across_processes(read: _Read, key: str, seconds: float) -> tuple[str, Any]:
+def _load_across_processes(read: _Read, key: str, seconds: float) -> tuple:
     """Load ``key`` holding the cross-process lock, or pick up what the lock's holder stored."""
     lock_key = f"{key}:lock"
     project, bound = read.project, read.wait_seconds
